@@ -1,0 +1,172 @@
+"""The pennlayer server extension: configuration, REST routes and event schemas."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import (
+    CaselessStrEnum,
+    Dict,
+    Float,
+    Int,
+    List,
+    TraitError,
+    Unicode,
+    default,
+    validate,
+)
+
+from .core import LayerManager, PennLayerError
+from .core.costs import DEFAULT_PRICES, validate_prices
+from .schemas import event_schema_paths
+
+STORE_ENV = "PENNLAYER_STORE"
+SANDBOX_BACKENDS = ("auto", "bwrap", "docker", "none")
+
+
+def default_store_root() -> str:
+    """``$PENNLAYER_STORE`` if set, else ``<jupyter data dir>/pennlayer``."""
+    return os.environ.get(STORE_ENV) or os.path.join(jupyter_data_dir(), "pennlayer")
+
+
+class PennLayerApp(ExtensionApp):
+    """Layers for Jupyter: shared read-only environments and reference data."""
+
+    name = "pennlayer"
+    description = __doc__ or ""
+    load_other_extensions = True
+
+    store_root = Unicode(
+        config=True,
+        help=(
+            "Folder that holds every layer of this node and the catalog. Default: the "
+            "PENNLAYER_STORE environment variable if it is set, otherwise 'pennlayer' in the "
+            "Jupyter data directory. Every server process and CLI on the node that should see "
+            "the same layers must use the same folder."
+        ),
+    )
+
+    sandbox = CaselessStrEnum(
+        SANDBOX_BACKENDS,
+        default_value="auto",
+        config=True,
+        help=(
+            "How kernels are isolated: 'bwrap' (bubblewrap, read-only mounts enforced), "
+            "'docker' (a container per kernel), 'none' (no isolation; read-only is not "
+            "enforced) or 'auto' (bwrap where it works, otherwise none). Default: 'auto'."
+        ),
+    )
+
+    allowed_source_roots = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help=(
+            "Local folders that loaders may read from. A local source outside these folders "
+            "(after resolving symlinks and '..') is refused. Default: empty, which allows no "
+            "local source at all."
+        ),
+    )
+
+    storage_prices = Dict(
+        value_trait=Float(),
+        default_value=dict(DEFAULT_PRICES),
+        config=True,
+        help=(
+            "Price in USD per GB-month for each storage class ('STANDARD', 'IA'), used for the "
+            "monthly cost estimate. Default: the published AWS EFS list prices, STANDARD 0.30 "
+            "and IA 0.016. A class left out keeps its default."
+        ),
+    )
+
+    ia_after_days = Int(
+        30,
+        config=True,
+        help=(
+            "A READY layer that no session has mounted for this many days moves to the "
+            "infrequent-access tier. Default: 30. 0 disables automatic tiering."
+        ),
+    )
+
+    max_request_bytes = Int(
+        1024 * 1024,
+        config=True,
+        help="Largest request body the REST API accepts, in bytes; larger ones get 413. "
+        "Default: 1 MiB.",
+    )
+
+    @default("store_root")
+    def _default_store_root(self) -> str:
+        return default_store_root()
+
+    @validate("store_root")
+    def _validate_store_root(self, proposal: Any) -> str:
+        value = str(proposal["value"]).strip()
+        if not value:
+            raise TraitError("PennLayerApp.store_root must not be empty.")
+        return str(Path(value).expanduser().absolute())
+
+    @validate("storage_prices")
+    def _validate_storage_prices(self, proposal: Any) -> dict[str, float]:
+        try:
+            return validate_prices(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(f"PennLayerApp.storage_prices: {exc.message}") from exc
+
+    @validate("ia_after_days")
+    def _validate_ia_after_days(self, proposal: Any) -> int:
+        if proposal["value"] < 0:
+            raise TraitError("PennLayerApp.ia_after_days must be 0 or more.")
+        return int(proposal["value"])
+
+    @validate("allowed_source_roots")
+    def _validate_allowed_source_roots(self, proposal: Any) -> list[str]:
+        roots = []
+        for root in proposal["value"]:
+            if not os.path.isabs(os.path.expanduser(root)):
+                raise TraitError(
+                    f"PennLayerApp.allowed_source_roots needs absolute paths, not {root!r}."
+                )
+            roots.append(os.path.realpath(os.path.expanduser(root)))
+        return roots
+
+    def create_manager(self) -> LayerManager:
+        """A LayerManager over this configuration (used by the server and the CLI)."""
+        return LayerManager(self.store_root, prices=self.storage_prices)
+
+    def sandbox_report(self) -> dict[str, Any]:
+        """What the sandbox setting asks for and which backends this node has."""
+        available = {
+            "bwrap": shutil.which("bwrap") is not None,
+            "docker": shutil.which("docker") is not None
+            and (bool(os.environ.get("DOCKER_HOST")) or os.path.exists("/var/run/docker.sock")),
+            "none": True,
+        }
+        return {"configured": self.sandbox, "available": available}
+
+    # -- ExtensionApp lifecycle -----------------------------------------------------------
+
+    def initialize_settings(self) -> None:
+        manager = self.create_manager()
+        for path in event_schema_paths():
+            self.serverapp.event_logger.register_event_schema(path)
+        self.settings.update(
+            {
+                "pennlayer_manager": manager,
+                "pennlayer_app": self,
+            }
+        )
+        self.log.info("pennlayer: store at %s", manager.store.root)
+
+    def initialize_handlers(self) -> None:
+        from .handlers import default_handlers
+
+        self.handlers.extend(default_handlers)
+
+
+main = launch_new_instance = PennLayerApp.launch_instance

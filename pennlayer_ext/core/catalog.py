@@ -1,0 +1,326 @@
+"""The SQLite catalog: layers, versions, jobs and sessions.
+
+One database file in the store root, in WAL mode, shared by every server process and
+CLI on the node. Each unit of work opens its own short-lived connection, so the catalog
+is safe to use from several threads and processes; writes take SQLite's write lock up
+front (``BEGIN IMMEDIATE``) so read-check-write sequences cannot interleave.
+
+Keep every SQL statement of the project in this module, so that a server database can
+replace SQLite later without touching the rest of the core.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import PennLayerError
+
+# Numbered, additive migrations. Never edit a released entry: append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE layers (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('environment', 'reference')),
+        language TEXT,
+        description TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'EMPTY',
+        current_version INTEGER,
+        storage_class TEXT NOT NULL DEFAULT 'STANDARD',
+        owner TEXT,
+        interpreter TEXT,
+        requirements TEXT,
+        recipe TEXT,
+        error TEXT,
+        last_accessed_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE layer_versions (
+        layer TEXT NOT NULL REFERENCES layers(name) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        file_count INTEGER NOT NULL DEFAULT 0,
+        interpreter TEXT,
+        lock TEXT,
+        packages TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (layer, version)
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        layer TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        params TEXT,
+        progress TEXT,
+        error TEXT,
+        pid INTEGER,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+    );
+    CREATE INDEX jobs_by_layer ON jobs (layer, state);
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        kernel_id TEXT NOT NULL,
+        user TEXT,
+        notebook_path TEXT,
+        environment TEXT,
+        backend TEXT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        end_reason TEXT
+    );
+    CREATE INDEX sessions_by_kernel ON sessions (kernel_id);
+    CREATE TABLE session_mounts (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        layer TEXT NOT NULL,
+        version INTEGER,
+        digest TEXT,
+        PRIMARY KEY (session_id, layer)
+    );
+    CREATE INDEX session_mounts_by_layer ON session_mounts (layer);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+ACTIVE_JOB_STATES = ("queued", "running")
+
+_LAYER_JSON_COLUMNS = ("recipe",)
+_VERSION_JSON_COLUMNS = ("packages",)
+
+
+class CatalogError(PennLayerError):
+    """The catalog file cannot be used (newer schema, corrupt file)."""
+
+    status = 500
+    code = "catalog_error"
+
+
+def utc_now() -> str:
+    """Now as an ISO 8601 UTC timestamp with millisecond precision and a ``Z`` suffix."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _decode(row: sqlite3.Row, json_columns: tuple[str, ...]) -> dict[str, Any]:
+    record = dict(row)
+    for column in json_columns:
+        if record.get(column) is not None:
+            record[column] = json.loads(record[column])
+    return record
+
+
+class Catalog:
+    """Access to the catalog database at *path*; creates and migrates it on first use."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection inside one transaction; ``write=True`` takes the write lock first."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                current = conn.execute("PRAGMA user_version").fetchone()[0]
+                if current > SCHEMA_VERSION:
+                    raise CatalogError(
+                        f"The catalog {self.path} has schema version {current}, newer than this "
+                        f"pennlayer understands ({SCHEMA_VERSION}); upgrade pennlayer."
+                    )
+                for number in range(current + 1, SCHEMA_VERSION + 1):
+                    for statement in _split_sql(MIGRATIONS[number - 1]):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"The catalog {self.path} cannot be opened: {exc}") from exc
+        finally:
+            conn.close()
+
+    def schema_version(self) -> int:
+        with self.transaction() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- layers -------------------------------------------------------------------------
+
+    _LAYER_SELECT = """
+        SELECT l.*, v.digest AS digest, v.size_bytes AS size_bytes,
+               v.file_count AS file_count, v.lock AS lock, v.packages AS packages,
+               v.interpreter AS version_interpreter
+        FROM layers l
+        LEFT JOIN layer_versions v ON v.layer = l.name AND v.version = l.current_version
+    """
+
+    def _layer_from_row(self, row: sqlite3.Row) -> dict[str, Any]:
+        record = _decode(row, _LAYER_JSON_COLUMNS + _VERSION_JSON_COLUMNS)
+        record["version"] = record.pop("current_version")
+        version_interpreter = record.pop("version_interpreter")
+        if version_interpreter:
+            record["interpreter"] = version_interpreter
+        record["size_bytes"] = record["size_bytes"] or 0
+        record["file_count"] = record["file_count"] or 0
+        return record
+
+    def get_layer(self, conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+        row = conn.execute(self._LAYER_SELECT + " WHERE l.name = ?", (name,)).fetchone()
+        return None if row is None else self._layer_from_row(row)
+
+    def list_layers(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        language: str | None = None,
+    ) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        for column, value in (("kind", kind), ("status", status), ("language", language)):
+            if value is not None:
+                clauses.append(f"l.{column} = ?")
+                params.append(value)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = conn.execute(self._LAYER_SELECT + where + " ORDER BY l.name", params).fetchall()
+        return [self._layer_from_row(row) for row in rows]
+
+    def insert_layer(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        name: str,
+        kind: str,
+        language: str | None,
+        description: str,
+        owner: str | None,
+    ) -> None:
+        now = utc_now()
+        conn.execute(
+            "INSERT INTO layers (name, kind, language, description, owner, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (name, kind, language, description, owner, now, now),
+        )
+
+    def update_layer_description(
+        self, conn: sqlite3.Connection, name: str, description: str
+    ) -> None:
+        conn.execute(
+            "UPDATE layers SET description = ?, updated_at = ? WHERE name = ?",
+            (description, utc_now(), name),
+        )
+
+    def delete_layer(self, conn: sqlite3.Connection, name: str) -> None:
+        conn.execute("DELETE FROM layers WHERE name = ?", (name,))
+
+    # -- sessions and jobs (filled by later features; read here for in-use checks) --------
+
+    def active_sessions_using(self, conn: sqlite3.Connection, layer: str) -> list[str]:
+        """Ids of sessions still running that mount *layer* or use it as environment."""
+        rows = conn.execute(
+            """
+            SELECT DISTINCT s.id FROM sessions s
+            LEFT JOIN session_mounts m ON m.session_id = s.id
+            WHERE s.ended_at IS NULL AND (m.layer = ? OR s.environment = ?)
+            ORDER BY s.started_at, s.id
+            """,
+            (layer, layer),
+        ).fetchall()
+        return [row["id"] for row in rows]
+
+    def active_sessions_by_layer(self, conn: sqlite3.Connection) -> dict[str, list[str]]:
+        """Map of layer name to the ids of running sessions that use it."""
+        rows = conn.execute(
+            """
+            SELECT m.layer AS layer, s.id AS id, s.started_at AS started_at
+            FROM sessions s JOIN session_mounts m ON m.session_id = s.id
+            WHERE s.ended_at IS NULL
+            UNION
+            SELECT s.environment AS layer, s.id AS id, s.started_at AS started_at
+            FROM sessions s WHERE s.ended_at IS NULL AND s.environment IS NOT NULL
+            ORDER BY started_at, id
+            """
+        ).fetchall()
+        in_use: dict[str, list[str]] = {}
+        for row in rows:
+            ids = in_use.setdefault(row["layer"], [])
+            if row["id"] not in ids:
+                ids.append(row["id"])
+        return in_use
+
+    def active_jobs_for(self, conn: sqlite3.Connection, layer: str) -> list[str]:
+        rows = conn.execute(
+            "SELECT id FROM jobs WHERE layer = ? AND state IN (?, ?) ORDER BY created_at",
+            (layer, *ACTIVE_JOB_STATES),
+        ).fetchall()
+        return [row["id"] for row in rows]
+
+    def insert_session(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        session_id: str,
+        kernel_id: str,
+        user: str | None,
+        notebook_path: str | None,
+        environment: str | None,
+        backend: str | None,
+        mounts: dict[str, tuple[int | None, str | None]],
+    ) -> None:
+        conn.execute(
+            "INSERT INTO sessions (id, kernel_id, user, notebook_path, environment, backend,"
+            " started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, kernel_id, user, notebook_path, environment, backend, utc_now()),
+        )
+        conn.executemany(
+            "INSERT INTO session_mounts (session_id, layer, version, digest) VALUES (?, ?, ?, ?)",
+            [(session_id, layer, v, d) for layer, (v, d) in sorted(mounts.items())],
+        )
+
+    def end_session(self, conn: sqlite3.Connection, session_id: str, reason: str) -> None:
+        conn.execute(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+            (utc_now(), reason, session_id),
+        )
+
+
+def _split_sql(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

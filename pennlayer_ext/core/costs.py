@@ -1,0 +1,38 @@
+"""Storage classes and the monthly cost estimate."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import InvalidInput
+
+STORAGE_CLASSES = ("STANDARD", "IA")
+
+# Published AWS EFS list prices per GB-month (Standard and Infrequent Access).
+DEFAULT_PRICES: dict[str, float] = {"STANDARD": 0.30, "IA": 0.016}
+
+BYTES_PER_GB = 1024**3
+
+
+def validate_prices(prices: Mapping[str, object]) -> dict[str, float]:
+    """Return a full price table (USD per GB-month per storage class) or raise InvalidInput."""
+    unknown = sorted(set(prices) - set(STORAGE_CLASSES))
+    if unknown:
+        raise InvalidInput(
+            f"Unknown storage class(es) in prices: {', '.join(unknown)}; "
+            f"known classes are {', '.join(STORAGE_CLASSES)}."
+        )
+    table = dict(DEFAULT_PRICES)
+    for storage_class, price in prices.items():
+        if isinstance(price, bool) or not isinstance(price, int | float) or price < 0:
+            raise InvalidInput(
+                f"The price of {storage_class} must be a number >= 0 (USD per GB-month), "
+                f"not {price!r}."
+            )
+        table[storage_class] = float(price)
+    return table
+
+
+def monthly_cost(size_bytes: int, storage_class: str, prices: Mapping[str, float]) -> float:
+    """Estimated USD per month for *size_bytes* in *storage_class*, rounded to a millicent."""
+    return round(size_bytes / BYTES_PER_GB * prices[storage_class], 5)

@@ -1,0 +1,80 @@
+"""The on-disk layout of a layer store.
+
+::
+
+    <root>/
+      catalog.sqlite        the catalog (never visible to a session)
+      layers/<name>/<N>/    version N of a layer, read-only once complete
+      staging/              versions being built or populated
+      jobs/<id>/            a job's log and progress files
+      cache/                build caches (same filesystem, so files are hard-linked)
+      trash/                data on its way out; emptied at start-up and after deletes
+
+Every path that contains a layer name is built here, from a validated name only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from .names import validate_name
+
+STORE_DIRS = ("layers", "staging", "jobs", "cache", "trash")
+
+
+class LayerStore:
+    """Paths and directory operations of the store rooted at *root*."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().absolute()
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.sqlite"
+
+    def ensure(self) -> None:
+        """Create the store's folders if they do not exist yet."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for sub in STORE_DIRS:
+            (self.root / sub).mkdir(exist_ok=True)
+
+    def layer_dir(self, name: str) -> Path:
+        return self.root / "layers" / validate_name(name)
+
+    def version_dir(self, name: str, version: int) -> Path:
+        return self.layer_dir(name) / str(int(version))
+
+    def move_to_trash(self, path: Path) -> Path | None:
+        """Atomically move *path* out of the way (same filesystem); ``None`` if it is absent."""
+        if not path.exists() and not path.is_symlink():
+            return None
+        target = self.root / "trash" / f"{path.name}-{uuid.uuid4().hex}"
+        os.replace(path, target)
+        return target
+
+    def empty_trash(self) -> None:
+        """Remove everything in the trash; safe to call at any time from any process."""
+        trash = self.root / "trash"
+        if not trash.is_dir():
+            return
+        for entry in trash.iterdir():
+            remove_tree(entry)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove *path*, also when read-only modes were set on a completed version."""
+
+    def make_writable_and_retry(func, failed_path, _exc_info):  # type: ignore[no-untyped-def]
+        parent = os.path.dirname(failed_path)
+        os.chmod(parent, 0o700)
+        if os.path.isdir(failed_path) and not os.path.islink(failed_path):
+            os.chmod(failed_path, 0o700)
+        func(failed_path)
+
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path, onerror=make_writable_and_retry)

@@ -1,0 +1,123 @@
+"""The base handler: authentication, authorization, JSON bodies and one error mapping."""
+
+from __future__ import annotations
+
+import json
+from http.client import responses
+from typing import Any
+
+import jsonschema
+from jupyter_server.base.handlers import APIHandler
+from tornado.web import HTTPError
+
+from ..core import LayerManager, PennLayerError, validate_name
+from ..core.errors import InvalidInput, PayloadTooLarge
+from ..schemas import request_schema
+
+AUTH_RESOURCE = "pennlayer"
+EVENT_SCHEMA_LAYER = "https://events.pennlayer.dev/layer"
+
+_STATUS_CODES = {
+    400: "invalid_input",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+}
+
+
+class PennLayerHandler(APIHandler):
+    """Base of every pennlayer REST handler."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> LayerManager:
+        manager: LayerManager = self.settings["pennlayer_manager"]
+        return manager
+
+    @property
+    def pennlayer_app(self) -> Any:
+        return self.settings["pennlayer_app"]
+
+    # -- requests ------------------------------------------------------------------------
+
+    def json_body(self, schema_name: str) -> dict[str, Any]:
+        """The request body parsed as a JSON object and checked against a schema in schema/.
+
+        A ``name`` field is checked by the layer-name validator first, so that a bad name
+        always gets the validator's message.
+        """
+        limit = self.pennlayer_app.max_request_bytes
+        if len(self.request.body) > limit:
+            raise PayloadTooLarge(
+                f"The request body is {len(self.request.body)} bytes; at most {limit} are allowed."
+            )
+        try:
+            body = json.loads(self.request.body or b"")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"The request body is not valid JSON: {exc}.") from exc
+        if not isinstance(body, dict):
+            raise InvalidInput("The request body must be a JSON object.")
+        if "name" in body:
+            validate_name(body["name"])
+        schema = request_schema(schema_name)
+        error = jsonschema.exceptions.best_match(
+            jsonschema.Draft202012Validator(schema).iter_errors(body)
+        )
+        if error is not None:
+            where = "/".join(str(part) for part in error.absolute_path)
+            prefix = f"Invalid request body at '{where}'" if where else "Invalid request body"
+            raise InvalidInput(f"{prefix}: {error.message}.")
+        return body
+
+    def user_name(self) -> str | None:
+        user = self.current_user
+        return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+
+    def emit_layer_event(self, action: str, name: str, status: str | None = None) -> None:
+        """Tell listening front ends that a layer changed, so they refresh at once."""
+        data: dict[str, Any] = {"action": action, "name": name}
+        if status is not None:
+            data["status"] = status
+        self.event_logger.emit(schema_id=EVENT_SCHEMA_LAYER, data=data)
+
+    def finish_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(payload))
+
+    # -- errors --------------------------------------------------------------------------
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error is ``{"error": code, "message": text}``; domain errors set the status."""
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if exc_info else None
+        if isinstance(exc, PennLayerError):
+            self.set_status(exc.status)
+            body = exc.to_dict()
+        elif isinstance(exc, HTTPError):
+            body = {
+                "error": _STATUS_CODES.get(status_code, "http_error"),
+                "message": exc.log_message or exc.reason or responses.get(status_code, "Error"),
+            }
+        elif status_code < 500:
+            body = {
+                "error": _STATUS_CODES.get(status_code, "http_error"),
+                "message": responses.get(status_code, "Error"),
+            }
+        else:
+            body = {
+                "error": "internal_error",
+                "message": "Unexpected server error; the server log has the details.",
+            }
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, PennLayerError) and value.status < 500:
+            self.log.info("pennlayer: %s %s: %s", self.request.method, self.request.uri, value)
+            return
+        super().log_exception(typ, value, tb)

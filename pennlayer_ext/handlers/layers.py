@@ -1,0 +1,63 @@
+"""REST handlers for /pennlayer/layers and /pennlayer/layers/{name}."""
+
+from __future__ import annotations
+
+import asyncio
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .base import PennLayerHandler
+
+
+class LayersHandler(PennLayerHandler):
+    """GET: list layers with node totals. POST: create an EMPTY layer."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        filters = {
+            key: self.get_query_argument(key, None) for key in ("kind", "status", "language")
+        }
+        self.finish_json(self.manager.list_layers(**filters))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body("layer-create")
+        layer = self.manager.create_layer(
+            body["name"],
+            body["kind"],
+            description=body.get("description", ""),
+            language=body.get("language"),
+            owner=self.user_name(),
+        )
+        self.emit_layer_event("created", layer["name"], layer["status"])
+        self.set_header("Location", self.request.path.rstrip("/") + "/" + layer["name"])
+        self.finish_json(layer, status=201)
+
+
+class LayerHandler(PennLayerHandler):
+    """GET: a layer's details. PATCH: edit its description. DELETE: remove it."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.finish_json(self.manager.get_layer(name))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, name: str) -> None:
+        body = self.json_body("layer-patch")
+        layer = self.manager.update_layer(name, description=body["description"])
+        self.emit_layer_event("updated", name, layer["status"])
+        self.finish_json(layer)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        # Removing a large tree takes time: keep it off the event loop.
+        await asyncio.to_thread(self.manager.delete_layer, name)
+        self.emit_layer_event("deleted", name)
+        self.set_status(204)
+        self.finish()

@@ -1,0 +1,82 @@
+"""REST handler for /pennlayer/node."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .. import __version__
+from .base import PennLayerHandler
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+class NodeHandler(PennLayerHandler):
+    """GET: the store, sandbox backends, disk space, prices, interpreters and versions."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        app = self.pennlayer_app
+        info = self.manager.node_info()
+        info.update(
+            {
+                "sandbox": app.sandbox_report(),
+                "ia_after_days": app.ia_after_days,
+                "interpreters": [
+                    {
+                        "language": "python",
+                        "version": platform.python_version(),
+                        "path": sys.executable,
+                    }
+                ],
+                "versions": {
+                    "pennlayer": __version__,
+                    "python": platform.python_version(),
+                    "jupyter_server": _package_version("jupyter_server"),
+                    "jupyterlab": _package_version("jupyterlab"),
+                },
+            }
+        )
+        self.finish_json(info)
+
+
+class NotFoundHandler(PennLayerHandler):
+    """Any other path under /pennlayer/: a JSON 404 for signed-in users."""
+
+    def _not_found(self, path: str) -> None:
+        raise web.HTTPError(404, f"No such pennlayer route: /pennlayer/{path}")
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str) -> None:
+        self._not_found(path)
+
+    @web.authenticated
+    @authorized
+    async def post(self, path: str) -> None:
+        self._not_found(path)
+
+    @web.authenticated
+    @authorized
+    async def put(self, path: str) -> None:
+        self._not_found(path)
+
+    @web.authenticated
+    @authorized
+    async def patch(self, path: str) -> None:
+        self._not_found(path)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, path: str) -> None:
+        self._not_found(path)
