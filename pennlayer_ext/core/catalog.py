@@ -154,8 +154,9 @@ class Catalog:
             conn.close()
 
     def _migrate(self) -> None:
-        conn = self._connect()
+        conn: sqlite3.Connection | None = None
         try:
+            conn = self._connect()
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -176,7 +177,8 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"The catalog {self.path} cannot be opened: {exc}") from exc
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def schema_version(self) -> int:
         with self.transaction() as conn:

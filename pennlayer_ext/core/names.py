@@ -26,7 +26,7 @@ def name_problem(name: object) -> str | None:
         return f"the layer name is {len(name)} characters long"
     if _NAME_RE.fullmatch(name):
         return None
-    if any(ch in name for ch in "/\\") or name in {".", ".."} or ".." in name:
+    if any(ch in name for ch in "/\\") or ".." in name:
         return "the layer name contains a path separator or '..'"
     if not name.isascii():
         return "the layer name contains non-ASCII characters"

@@ -1,0 +1,54 @@
+"""Every pennlayer route refuses unauthenticated and unauthorized calls."""
+
+import pytest
+
+from pennlayer_ext.handlers import default_handlers
+
+SAMPLE_PATHS = {
+    r"/pennlayer/layers/?": "layers",
+    r"/pennlayer/layers/(?P<name>[^/]+)/?": "layers/some-layer",
+    r"/pennlayer/node/?": "node",
+    r"/pennlayer/(?P<path>.*)": "anything-else",
+}
+METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+
+
+def _routes():
+    for pattern, handler in default_handlers:
+        for method in METHODS:
+            if method.lower() in vars(handler) or any(
+                method.lower() in vars(base)
+                for base in handler.__mro__[1:-1]
+                if base.__module__.startswith("pennlayer_ext")
+            ):
+                yield pattern, method
+
+
+ROUTES = list(_routes())
+
+
+def test_the_route_table_is_covered():
+    assert {pattern for pattern, _ in default_handlers} == set(SAMPLE_PATHS)
+    assert len(ROUTES) >= 10
+
+
+@pytest.mark.parametrize(("pattern", "method"), ROUTES)
+async def test_every_route_refuses_unauthenticated_calls(pl_api, pl_manager, pattern, method):
+    pl_manager.create_layer("some-layer", "reference")
+    body = b"{}" if method in {"POST", "PATCH", "PUT"} else None
+    response = await pl_api(
+        SAMPLE_PATHS[pattern], method=method, body=body, headers={"Authorization": ""}
+    )
+    assert response.status == 403, (pattern, method, response.body)
+    assert response.body["error"] == "forbidden"
+    # and nothing changed
+    assert [layer["name"] for layer in pl_manager.list_layers()["layers"]] == ["some-layer"]
+
+
+@pytest.mark.parametrize(("pattern", "method"), ROUTES)
+async def test_every_route_refuses_a_wrong_token(pl_api, pattern, method):
+    body = b"{}" if method in {"POST", "PATCH", "PUT"} else None
+    response = await pl_api(
+        SAMPLE_PATHS[pattern], method=method, body=body, headers={"Authorization": "token nope"}
+    )
+    assert response.status == 403

@@ -1,0 +1,128 @@
+"""``jupyter pennlayer`` run as a user runs it: a subprocess on a real store."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pennlayer_ext.core.names import NAME_RULE
+
+
+def run_cli(store, *args, env_extra=None, check=True):
+    env = dict(os.environ, PENNLAYER_STORE=str(store), JUPYTER_CONFIG_DIR=str(store) + "-cfg")
+    env.update(env_extra or {})
+    result = subprocess.run(
+        ["jupyter", "pennlayer", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_create_list_show_delete_with_json(tmp_path):
+    store = tmp_path / "store"
+    created = run_cli(store, "create", "hg38", "--kind", "reference", "--description", "genome")
+    assert "Created reference layer hg38 (EMPTY)." in created.stdout
+    run_cli(store, "create", "sci-stack", "--kind", "environment")
+
+    listed = json.loads(run_cli(store, "list", "--json").stdout)
+    assert [layer["name"] for layer in listed["layers"]] == ["hg38", "sci-stack"]
+    assert listed["totals"]["layer_count"] == 2
+
+    table = run_cli(store, "list").stdout
+    assert table.splitlines()[0].split()[:3] == ["NAME", "KIND", "STATUS"]
+    assert "hg38" in table
+    assert "2 layer(s)" in table
+
+    shown = json.loads(run_cli(store, "show", "hg38", "--json").stdout)
+    assert shown["description"] == "genome"
+    assert "Description:   genome" in run_cli(store, "show", "hg38").stdout
+
+    assert "Deleted layer hg38." in run_cli(store, "delete", "hg38").stdout
+    listed = json.loads(run_cli(store, "list", "--json").stdout)
+    assert [layer["name"] for layer in listed["layers"]] == ["sci-stack"]
+
+
+@pytest.mark.parametrize("name", ["Bad", "../x", "a" * 64, "-x"])
+def test_bad_names_get_the_same_message_as_the_api(tmp_path, name):
+    result = run_cli(tmp_path, "create", "--kind", "reference", "--", name, check=False)
+    assert result.returncode == 2
+    assert NAME_RULE in result.stderr
+    assert result.stderr.startswith("error: Invalid layer name")
+    listed = json.loads(run_cli(tmp_path, "list", "--json").stdout)
+    assert listed["layers"] == []
+
+
+def test_errors_are_json_with_json_flag_and_exit_nonzero(tmp_path):
+    result = run_cli(tmp_path, "show", "missing", "--json", check=False)
+    assert result.returncode == 2
+    assert json.loads(result.stdout) == {
+        "error": "not_found",
+        "message": "No layer named 'missing'.",
+    }
+    duplicate = [tmp_path, "create", "twice", "--kind", "reference"]
+    run_cli(*duplicate)
+    again = run_cli(*duplicate, check=False)
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+    assert run_cli(*duplicate, "--exist-ok").returncode == 0
+    wrong_kind = run_cli(
+        tmp_path, "create", "twice", "--kind", "environment", "--exist-ok", check=False
+    )
+    assert wrong_kind.returncode == 2
+    assert run_cli(tmp_path, "delete", "missing", "--missing-ok").returncode == 0
+
+
+def test_the_cli_honours_the_server_config_file(tmp_path):
+    config_dir = tmp_path / "cfg"
+    config_dir.mkdir()
+    configured_store = tmp_path / "configured-store"
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {"PennLayerApp": {"store_root": str(configured_store), "storage_prices": {"IA": 0.01}}}
+        )
+    )
+    env = {"JUPYTER_CONFIG_DIR": str(config_dir)}
+    run_cli(tmp_path / "env-store", "create", "cfg-layer", "--kind", "reference", env_extra=env)
+    assert (configured_store / "layers" / "cfg-layer").is_dir()
+    assert not (tmp_path / "env-store").exists()
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path):
+    config_dir = tmp_path / "cfg"
+    config_dir.mkdir()
+    (config_dir / "jupyter_server_config.json").write_text(
+        json.dumps({"PennLayerApp": {"storage_prices": {"GLACIER": 1}}})
+    )
+    result = run_cli(
+        tmp_path, "list", env_extra={"JUPYTER_CONFIG_DIR": str(config_dir)}, check=False
+    )
+    assert result.returncode != 0
+    assert "Unknown storage class" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_the_cli_and_the_api_show_the_same_layers(pl_api, pl_store):
+    await pl_api("layers", method="POST", json_body={"name": "via-api", "kind": "reference"})
+    run_cli(pl_store, "create", "via-cli", "--kind", "environment")
+    from_api = (await pl_api("layers")).body
+    from_cli = json.loads(run_cli(pl_store, "list", "--json").stdout)
+    assert from_cli == from_api
+    assert [layer["name"] for layer in from_api["layers"]] == ["via-api", "via-cli"]
+
+
+def test_python_dash_m_works_too(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pennlayer_ext.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.startswith("pennlayer ")

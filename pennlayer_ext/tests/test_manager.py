@@ -1,0 +1,166 @@
+import pytest
+
+from pennlayer_ext.core import Conflict, InvalidInput, InvalidName, LayerManager, NotFound
+from pennlayer_ext.core.catalog import utc_now
+from pennlayer_ext.core.costs import BYTES_PER_GB, monthly_cost, validate_prices
+
+
+@pytest.fixture
+def manager(tmp_path):
+    return LayerManager(tmp_path / "store")
+
+
+@pytest.mark.parametrize(("kind", "language"), [("environment", "python"), ("reference", None)])
+def test_create_show_edit_delete_each_kind(manager, kind, language):
+    created = manager.create_layer("demo", kind, description="first")
+    assert created["status"] == "EMPTY"
+    assert created["kind"] == kind
+    assert created["language"] == language
+    assert created["version"] is None
+    assert created["size_bytes"] == 0
+    assert created["storage_class"] == "STANDARD"
+    assert created["in_use"] == []
+    assert manager.store.layer_dir("demo").is_dir()
+
+    assert manager.get_layer("demo") == created
+    edited = manager.update_layer("demo", description="second")
+    assert edited["description"] == "second"
+    assert manager.get_layer("demo")["description"] == "second"
+
+    manager.delete_layer("demo")
+    assert not manager.store.layer_dir("demo").exists()
+    with pytest.raises(NotFound):
+        manager.get_layer("demo")
+    assert manager.list_layers()["layers"] == []
+
+
+def test_duplicate_names_conflict_across_kinds(manager):
+    manager.create_layer("same", "reference")
+    with pytest.raises(Conflict, match="already exists"):
+        manager.create_layer("same", "environment")
+    assert len(manager.list_layers()["layers"]) == 1
+
+
+def test_bad_input_creates_nothing(manager):
+    for call in (
+        lambda: manager.create_layer("Bad", "reference"),
+        lambda: manager.create_layer("ok", "dataset"),
+        lambda: manager.create_layer("ok", "reference", language="python"),
+        lambda: manager.create_layer("ok", "environment", language="cobol"),
+        lambda: manager.create_layer("ok", "reference", description="x" * 2001),
+        lambda: manager.create_layer("ok", "reference", description="bell\x07"),
+    ):
+        with pytest.raises((InvalidInput, InvalidName)):
+            call()
+    assert manager.list_layers()["layers"] == []
+    assert list((manager.store.root / "layers").iterdir()) == []
+
+
+def test_leftover_folder_of_an_interrupted_delete_is_never_adopted(manager):
+    stale = manager.store.layer_dir("reborn")
+    stale.mkdir(parents=True)
+    (stale / "old-secret.txt").write_text("old data")
+    manager.create_layer("reborn", "reference")
+    assert list(manager.store.layer_dir("reborn").iterdir()) == []
+
+
+def test_filters_and_totals(manager):
+    manager.create_layer("env-a", "environment")
+    manager.create_layer("ref-a", "reference")
+    manager.create_layer("ref-b", "reference")
+    listed = manager.list_layers(kind="reference")
+    assert [layer["name"] for layer in listed["layers"]] == ["ref-a", "ref-b"]
+    assert listed["totals"]["layer_count"] == 3  # totals always cover the whole node
+    assert [layer["name"] for layer in manager.list_layers(language="python")["layers"]] == [
+        "env-a"
+    ]
+    assert manager.list_layers(status="READY")["layers"] == []
+    with pytest.raises(InvalidInput, match="Unknown kind"):
+        manager.list_layers(kind="bogus")
+    with pytest.raises(InvalidInput, match="Unknown status"):
+        manager.list_layers(status="ready")
+
+
+def _start_session(manager, session_id, layers, environment=None):
+    with manager.catalog.transaction(write=True) as conn:
+        manager.catalog.insert_session(
+            conn,
+            session_id=session_id,
+            kernel_id=f"kernel-{session_id}",
+            user="alice",
+            notebook_path="analysis.ipynb",
+            environment=environment,
+            backend="bwrap",
+            mounts={name: (1, "sha256:abc") for name in layers},
+        )
+
+
+def test_a_layer_in_use_cannot_be_deleted_until_its_sessions_end(manager):
+    # Given a reference layer mounted by two running sessions and an environment in use
+    manager.create_layer("genome", "reference")
+    manager.create_layer("stack", "environment")
+    _start_session(manager, "s1", ["genome"], environment="stack")
+    _start_session(manager, "s2", ["genome"])
+    assert manager.get_layer("genome")["in_use"] == ["s1", "s2"]
+    assert manager.get_layer("stack")["in_use"] == ["s1"]
+    # When it is deleted, the answer is 409 naming the sessions, and nothing is lost
+    with pytest.raises(Conflict) as caught:
+        manager.delete_layer("genome")
+    assert caught.value.details == {"sessions": ["s1", "s2"]}
+    assert "s1, s2" in caught.value.message
+    with pytest.raises(Conflict, match="s1"):
+        manager.delete_layer("stack")
+    assert manager.store.layer_dir("genome").is_dir()
+    # Then, once the sessions end, deletion works
+    with manager.catalog.transaction(write=True) as conn:
+        manager.catalog.end_session(conn, "s1", "kernel stopped")
+        manager.catalog.end_session(conn, "s2", "kernel stopped")
+    manager.delete_layer("genome")
+    manager.delete_layer("stack")
+    assert manager.list_layers()["layers"] == []
+
+
+def test_a_layer_with_a_running_job_cannot_be_deleted(manager):
+    manager.create_layer("busy", "environment")
+    with manager.catalog.transaction(write=True) as conn:
+        conn.execute(
+            "INSERT INTO jobs (id, layer, kind, state, created_at) VALUES (?, ?, ?, ?, ?)",
+            ("job-1", "busy", "build", "running", utc_now()),
+        )
+    with pytest.raises(Conflict, match="job-1"):
+        manager.delete_layer("busy")
+    with manager.catalog.transaction(write=True) as conn:
+        conn.execute("UPDATE jobs SET state = 'succeeded' WHERE id = 'job-1'")
+    manager.delete_layer("busy")
+
+
+def test_cost_uses_configured_prices_per_storage_class(tmp_path):
+    prices = validate_prices({"STANDARD": 0.5})
+    assert prices == {"STANDARD": 0.5, "IA": 0.016}
+    assert monthly_cost(2 * BYTES_PER_GB, "STANDARD", prices) == 1.0
+    assert monthly_cost(10 * BYTES_PER_GB, "IA", prices) == 0.16
+    assert monthly_cost(0, "STANDARD", prices) == 0.0
+    with pytest.raises(InvalidInput, match="Unknown storage class"):
+        validate_prices({"GLACIER": 0.01})
+    with pytest.raises(InvalidInput, match=">= 0"):
+        validate_prices({"IA": -1})
+    manager = LayerManager(tmp_path, prices={"STANDARD": 1.25})
+    assert manager.node_info()["prices"] == {"STANDARD": 1.25, "IA": 0.016}
+
+
+def test_version_sizes_show_in_layer_cost_and_totals(manager):
+    manager.create_layer("sized", "reference")
+    with manager.catalog.transaction(write=True) as conn:
+        conn.execute(
+            "INSERT INTO layer_versions (layer, version, digest, size_bytes, file_count,"
+            " created_at) VALUES ('sized', 1, 'sha256:00', ?, 7, ?)",
+            (3 * BYTES_PER_GB, utc_now()),
+        )
+        conn.execute("UPDATE layers SET current_version = 1, status = 'READY' WHERE name='sized'")
+    layer = manager.get_layer("sized")
+    assert (layer["version"], layer["digest"], layer["file_count"]) == (1, "sha256:00", 7)
+    assert layer["monthly_cost_usd"] == pytest.approx(0.9)
+    totals = manager.list_layers()["totals"]
+    assert totals["size_bytes"] == 3 * BYTES_PER_GB
+    assert totals["monthly_cost_usd"] == pytest.approx(0.9)
+    assert totals["size_bytes_by_storage_class"] == {"STANDARD": 3 * BYTES_PER_GB, "IA": 0}
