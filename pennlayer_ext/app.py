@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -23,6 +25,8 @@ from traitlets import (
 
 from .core import LayerManager, PennLayerError
 from .core.costs import DEFAULT_PRICES, validate_prices
+from .core.requirements import REQUIREMENT_CATEGORIES
+from .events import ChangeWatcher
 from .schemas import event_schema_paths
 
 STORE_ENV = "PENNLAYER_STORE"
@@ -100,6 +104,53 @@ class PennLayerApp(ExtensionApp):
         "Default: 1 MiB.",
     )
 
+    kernelspec_dir = Unicode(
+        config=True,
+        help=(
+            "Folder where pennlayer writes one kernelspec per READY environment "
+            "(pennlayer-<name>/kernel.json). It must be on the Jupyter data path so the "
+            "Launcher, 'jupyter kernelspec list', nbconvert and papermill see the "
+            "environments. Default: 'kernels' in the Jupyter data directory of the user "
+            "running the server. Only folders carrying pennlayer's marker are ever removed."
+        ),
+    )
+
+    uv_cache_dir = Unicode(
+        config=True,
+        help=(
+            "uv's package cache for environment builds. It must be on the same filesystem "
+            "as the store, or uv copies packages instead of hard-linking them. Default: "
+            "cache/uv in the store."
+        ),
+    )
+
+    allowed_requirement_kinds = List(
+        CaselessStrEnum(REQUIREMENT_CATEGORIES),
+        default_value=[],
+        config=True,
+        help=(
+            "Requirement lines that environment builds accept beyond plain PEP 508 "
+            "requirements: 'editable' (-e), 'include' (-r/-c), 'local' (paths, file: URLs), "
+            "'url' (direct URL references), 'option' (index and other pip options). "
+            "Default: empty, so all of these are refused."
+        ),
+    )
+
+    job_poll_interval = Float(
+        1.0,
+        config=True,
+        help="Seconds between two looks at the jobs of this node, to emit job and layer "
+        "status events and keep kernelspecs in sync. Default: 1.0.",
+    )
+
+    @default("kernelspec_dir")
+    def _default_kernelspec_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "kernels")
+
+    @default("uv_cache_dir")
+    def _default_uv_cache_dir(self) -> str:
+        return os.path.join(self.store_root, "cache", "uv")
+
     @default("store_root")
     def _default_store_root(self) -> str:
         return default_store_root()
@@ -137,7 +188,13 @@ class PennLayerApp(ExtensionApp):
 
     def create_manager(self) -> LayerManager:
         """A LayerManager over this configuration (used by the server and the CLI)."""
-        return LayerManager(self.store_root, prices=self.storage_prices)
+        return LayerManager(
+            self.store_root,
+            prices=self.storage_prices,
+            uv_cache_dir=self.uv_cache_dir,
+            kernelspec_dir=self.kernelspec_dir,
+            allowed_requirement_kinds=self.allowed_requirement_kinds,
+        )
 
     def sandbox_report(self) -> dict[str, Any]:
         """What the sandbox setting asks for and which backends this node has."""
@@ -153,6 +210,7 @@ class PennLayerApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         manager = self.create_manager()
+        manager.sync_kernelspecs()
         for path in event_schema_paths():
             self.serverapp.event_logger.register_event_schema(path)
         self.settings.update(
@@ -161,7 +219,32 @@ class PennLayerApp(ExtensionApp):
                 "pennlayer_app": self,
             }
         )
+        self._manager = manager
+        self._watcher: asyncio.Task[None] | None = None
         self.log.info("pennlayer: store at %s", manager.store.root)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await super()._start_jupyter_server_extension(serverapp)
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def stop_extension(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await super().stop_extension()
+
+    async def _watch(self) -> None:
+        """Turn job and layer changes of this node (any process) into events."""
+        watcher = ChangeWatcher(self._manager)
+        while True:
+            try:
+                events = await asyncio.to_thread(watcher.poll)
+                for schema_id, data in events:
+                    self.serverapp.event_logger.emit(schema_id=schema_id, data=data)
+            except Exception:
+                self.log.exception("pennlayer: watching jobs failed; retrying")
+            await asyncio.sleep(self.job_poll_interval)
 
     def initialize_handlers(self) -> None:
         from .handlers import default_handlers

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +20,8 @@ from jupyter_core.application import JupyterApp
 from traitlets import TraitError
 
 from . import __version__
-from .core import LAYER_KINDS, STATUSES, LayerManager, NotFound, PennLayerError
+from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManager, NotFound, PennLayerError
+from .core.requirements import MAX_REQUIREMENTS_BYTES, parse_requirements
 from .core.units import human_age, human_bytes, human_cost
 
 
@@ -95,10 +98,19 @@ def _print_layer(layer: dict[str, Any]) -> None:
         "In use by": ", ".join(layer["in_use"]) or "-",
         "Error": layer["error"],
     }
+    if layer["kind"] == "environment":
+        shown["Interpreter"] = layer["interpreter"] and f"Python {layer['interpreter']}"
     width = max(map(len, shown))
     for label, value in shown.items():
         if value is not None:
             print(f"{label + ':':<{width + 1}} {value}")
+    if layer["packages"]:
+        print(f"\nPackages ({len(layer['packages'])}):")
+        name_width = max(len(package["name"]) for package in layer["packages"])
+        for package in layer["packages"]:
+            print(f"  {package['name']:<{name_width}}  {package['version']}")
+    elif layer["requirements"]:
+        print(f"\nRequirements:\n{layer['requirements']}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -123,6 +135,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     manager = _manager(args)
+    requirements = None
+    if args.requirements:
+        if args.kind != "environment":
+            raise InvalidInput("Only environment layers are built from requirements.")
+        requirements = _read_requirements(args.requirements)
+        parse_requirements(requirements, allowed=manager.allowed_requirement_kinds)
     try:
         layer = manager.create_layer(
             args.name,
@@ -139,11 +157,104 @@ def cmd_create(args: argparse.Namespace) -> int:
         if layer["kind"] != args.kind:
             raise
         created = False
+    if requirements is not None and created:
+        if not args.json:
+            print(f"Created environment layer {layer['name']}; building it.", file=sys.stderr)
+        job = manager.start_build(layer["name"], requirements, owner=getpass.getuser())
+        return _follow_job(manager, job, as_json=args.json)
     if args.json:
         _print_json(layer)
     else:
         verb = "Created" if created else "Exists:"
         print(f"{verb} {layer['kind']} layer {layer['name']} ({layer['status']}).")
+    return 0
+
+
+def _read_requirements(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(MAX_REQUIREMENTS_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"Cannot read the requirements file {path!r}: {exc}") from exc
+
+
+def _follow_job(manager: LayerManager, job: dict[str, Any], *, as_json: bool) -> int:
+    """Show a job's progress until it ends; Ctrl-C cancels it. Exit 0 only on success."""
+    interactive = sys.stderr.isatty() and not as_json
+    last_line = ""
+    try:
+        while job["state"] in ("queued", "running"):
+            time.sleep(0.2)
+            manager.reap_workers()
+            job = manager.get_job(job["id"])
+            progress = job["progress"] or {}
+            if progress.get("message") and not as_json:
+                step = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}]"
+                line = f"{step} {progress['message']}"
+                if line != last_line:
+                    if interactive:
+                        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+                    else:
+                        print(line, file=sys.stderr, flush=True)
+                    last_line = line
+    except KeyboardInterrupt:
+        if interactive:
+            print(file=sys.stderr)
+        print("Cancelling...", file=sys.stderr)
+        job = manager.cancel_job(job["id"])
+    if interactive and last_line:
+        print(file=sys.stderr)
+    if as_json:
+        _print_json(job)
+    if job["state"] == "succeeded":
+        if not as_json:
+            layer = manager.get_layer(job["layer"])
+            print(
+                f"{layer['name']} version {layer['version']} is READY: "
+                f"{human_bytes(layer['size_bytes'])}, {layer['file_count']} files, "
+                f"{layer['digest']}"
+            )
+        return 0
+    if not as_json:
+        tail = manager.job_log(job["id"])["text"].splitlines()[-25:]
+        if tail and job["state"] == "failed":
+            print("--- last lines of the job log ---", file=sys.stderr)
+            print("\n".join(tail), file=sys.stderr)
+            print("---", file=sys.stderr)
+    print(f"error: job {job['id']} {job['state']}: {job['error']}", file=sys.stderr)
+    return 1
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    manager = _manager(args)
+    requirements = _read_requirements(args.requirements)
+    job = manager.start_build(args.name, requirements, python=args.python, owner=getpass.getuser())
+    if not args.json:
+        print(f"Building {args.name} (job {job['id']})", file=sys.stderr)
+    return _follow_job(manager, job, as_json=args.json)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    jobs = _manager(args).list_jobs(layer=args.layer, state=args.state)
+    if args.json:
+        _print_json({"jobs": jobs})
+        return 0
+    for job in jobs:
+        print(
+            f"{job['id']}  {job['kind']:<8}  {job['layer']:<24}  {job['state']:<9}  "
+            f"{job['created_at']}  {job['error'] or ''}".rstrip()
+        )
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    job = _manager(args).cancel_job(args.job)
+    if args.json:
+        _print_json(job)
+    else:
+        print(f"Job {job['id']} {job['state']}.")
     return 0
 
 
@@ -202,11 +313,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description", default="")
     p.add_argument("--language", help="language of an environment (default: python)")
     p.add_argument(
+        "-r",
+        "--requirements",
+        metavar="FILE",
+        help="environment only: build at once from this requirements.txt",
+    )
+    p.add_argument(
         "--exist-ok",
         action="store_true",
         help="succeed without change if a layer of that name and kind exists",
     )
     p.set_defaults(func=cmd_create)
+
+    p = sub.add_parser(
+        "build", parents=[common], help="build a new version of an environment from requirements"
+    )
+    p.add_argument("name")
+    p.add_argument(
+        "-r",
+        "--requirements",
+        required=True,
+        metavar="FILE",
+        help="a requirements.txt ('-': stdin)",
+    )
+    p.add_argument("--python", help="Python version to build with, e.g. 3.11 (default: this one)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("jobs", parents=[common], help="list recent jobs, newest first")
+    p.add_argument("--layer")
+    p.add_argument("--state", choices=("queued", "running", "succeeded", "failed", "cancelled"))
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("cancel", parents=[common], help="cancel a queued or running job")
+    p.add_argument("job")
+    p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("delete", parents=[common], help="delete a layer and its data")
     p.add_argument("name")
@@ -224,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_json(exc.to_dict())
         print(f"error: {exc.message}", file=sys.stderr)
         return 1 if exc.status >= 500 else 2
+    except BrokenPipeError:  # e.g. `jupyter pennlayer show x | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -89,12 +89,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX session_mounts_by_layer ON session_mounts (layer);
     """,
+    # 2: apparent size of a version (each inode once) beside its shared-aware size;
+    #    who started a job
+    """
+    ALTER TABLE layer_versions ADD COLUMN apparent_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 ACTIVE_JOB_STATES = ("queued", "running")
 
 _LAYER_JSON_COLUMNS = ("recipe",)
+_JOB_JSON_COLUMNS = ("params", "progress")
+TERMINAL_JOB_STATES = ("succeeded", "failed", "cancelled")
 _VERSION_JSON_COLUMNS = ("packages",)
 
 
@@ -118,7 +126,165 @@ def _decode(row: sqlite3.Row, json_columns: tuple[str, ...]) -> dict[str, Any]:
     return record
 
 
-class Catalog:
+class JobsMixin:
+    """Jobs: builds, populations, archives and restores run by worker processes."""
+
+    def insert_job(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        job_id: str,
+        layer: str,
+        kind: str,
+        params: dict[str, Any],
+        owner: str | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO jobs (id, layer, kind, state, params, progress, owner, created_at)"
+            " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+            (job_id, layer, kind, json.dumps(params), json.dumps({}), owner, utc_now()),
+        )
+
+    def get_job(self, conn: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _decode(row, _JOB_JSON_COLUMNS)
+
+    def list_jobs(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        layer: str | None = None,
+        states: tuple[str, ...] | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        if layer is not None:
+            clauses.append("layer = ?")
+            params.append(layer)
+        if states:
+            clauses.append(f"state IN ({', '.join('?' for _ in states)})")
+            params.extend(states)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = conn.execute(
+            f"SELECT * FROM jobs{where} ORDER BY created_at DESC, id LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ).fetchall()
+        return [_decode(row, _JOB_JSON_COLUMNS) for row in rows]
+
+    def update_job(self, conn: sqlite3.Connection, job_id: str, **fields: Any) -> None:
+        allowed = {"state", "progress", "error", "pid", "started_at", "finished_at"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown job fields: {sorted(unknown)}")
+        if "progress" in fields:
+            fields["progress"] = json.dumps(fields["progress"])
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        conn.execute(
+            f"UPDATE jobs SET {assignments} WHERE id = ?",  # noqa: S608
+            (*fields.values(), job_id),
+        )
+
+
+class VersionsMixin:
+    """Layer versions and the layer fields a build or population changes."""
+
+    def next_version(self, conn: sqlite3.Connection, layer: str) -> int:
+        row = conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM layer_versions WHERE layer = ?", (layer,)
+        ).fetchone()
+        return int(row[0]) + 1
+
+    def insert_version(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        layer: str,
+        version: int,
+        digest: str,
+        apparent_bytes: int,
+        file_count: int,
+        interpreter: str | None = None,
+        lock: str | None = None,
+        packages: list[dict[str, str]] | None = None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO layer_versions (layer, version, digest, size_bytes, apparent_bytes,"
+            " file_count, interpreter, lock, packages, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                layer,
+                version,
+                digest,
+                apparent_bytes,
+                apparent_bytes,
+                file_count,
+                interpreter,
+                lock,
+                None if packages is None else json.dumps(packages),
+                utc_now(),
+            ),
+        )
+
+    def list_versions(self, conn: sqlite3.Connection, layer: str) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            "SELECT layer, version, digest, size_bytes, apparent_bytes, file_count, interpreter,"
+            " created_at FROM layer_versions WHERE layer = ? ORDER BY version",
+            (layer,),
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    def all_versions(self, conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            "SELECT v.layer, v.version, l.current_version FROM layer_versions v"
+            " JOIN layers l ON l.name = v.layer ORDER BY v.layer, v.version"
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    def delete_version(self, conn: sqlite3.Connection, layer: str, version: int) -> None:
+        conn.execute("DELETE FROM layer_versions WHERE layer = ? AND version = ?", (layer, version))
+
+    def set_version_size(
+        self, conn: sqlite3.Connection, layer: str, version: int, size_bytes: int
+    ) -> None:
+        conn.execute(
+            "UPDATE layer_versions SET size_bytes = ? WHERE layer = ? AND version = ?",
+            (size_bytes, layer, version),
+        )
+
+    def versions_in_use(self, conn: sqlite3.Connection, layer: str) -> set[int]:
+        rows = conn.execute(
+            "SELECT DISTINCT m.version FROM session_mounts m JOIN sessions s"
+            " ON s.id = m.session_id WHERE s.ended_at IS NULL AND m.layer = ?"
+            " AND m.version IS NOT NULL",
+            (layer,),
+        ).fetchall()
+        return {int(row[0]) for row in rows}
+
+    def update_layer_state(self, conn: sqlite3.Connection, name: str, **fields: Any) -> None:
+        allowed = {
+            "status",
+            "current_version",
+            "error",
+            "interpreter",
+            "requirements",
+            "recipe",
+            "storage_class",
+            "last_accessed_at",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown layer fields: {sorted(unknown)}")
+        if "recipe" in fields and fields["recipe"] is not None:
+            fields["recipe"] = json.dumps(fields["recipe"])
+        fields["updated_at"] = utc_now()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        conn.execute(
+            f"UPDATE layers SET {assignments} WHERE name = ?",  # noqa: S608
+            (*fields.values(), name),
+        )
+
+
+class Catalog(JobsMixin, VersionsMixin):
     """Access to the catalog database at *path*; creates and migrates it on first use."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:

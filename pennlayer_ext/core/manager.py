@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import signal
 import sqlite3
-from collections.abc import Mapping
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .catalog import Catalog
+from .catalog import ACTIVE_JOB_STATES, Catalog, utc_now
 from .costs import DEFAULT_PRICES, STORAGE_CLASSES, monthly_cost, validate_prices
+from .digest import shared_usage
 from .errors import Conflict, InvalidInput, NotFound
+from .jobs import (
+    ORPHAN_GRACE_S,
+    read_log,
+    serialize_job,
+    signal_worker,
+    spawn_worker,
+    staging_dir,
+    worker_alive,
+)
+from .kernelspecs import display_name, kernelspec_name, sync_kernelspecs
 from .names import validate_name
+from .requirements import parse_requirements
 from .store import LayerStore, remove_tree
 
 LAYER_KINDS = ("environment", "reference")
@@ -58,12 +76,22 @@ class LayerManager:
         store_root: Path | str,
         *,
         prices: Mapping[str, float] | None = None,
+        uv_cache_dir: Path | str | None = None,
+        kernelspec_dir: Path | str | None = None,
+        allowed_requirement_kinds: Iterable[str] = (),
+        recover: bool = True,
     ) -> None:
         self.store = LayerStore(store_root)
         self.store.ensure()
         self.catalog = Catalog(self.store.catalog_path)
         self.prices = validate_prices(prices or DEFAULT_PRICES)
+        self.uv_cache_dir = Path(uv_cache_dir) if uv_cache_dir else self.store.root / "cache" / "uv"
+        self.kernelspec_dir = Path(kernelspec_dir) if kernelspec_dir else None
+        self.allowed_requirement_kinds = tuple(allowed_requirement_kinds)
+        self._workers: dict[str, subprocess.Popen[bytes]] = {}
         self.store.empty_trash()
+        if recover:
+            self.recover_interrupted_jobs()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -187,6 +215,209 @@ class LayerManager:
                 raise
         if trashed is not None:
             remove_tree(trashed)
+        self.sync_kernelspecs()
+        refresh_usage(self.catalog, self.store)
+
+    # -- environments --------------------------------------------------------------------
+
+    def list_environments(self, *, language: str | None = None) -> list[dict[str, Any]]:
+        """Environments that can run a kernel now (they have a current version)."""
+        layers = self.list_layers(kind="environment", language=language)["layers"]
+        return [
+            {
+                "name": layer["name"],
+                "language": layer["language"],
+                "description": layer["description"],
+                "status": layer["status"],
+                "interpreter": layer["interpreter"],
+                "version": layer["version"],
+                "digest": layer["digest"],
+                "kernelspec": kernelspec_name(layer["name"]),
+                "display_name": display_name(layer),
+                "storage_class": layer["storage_class"],
+            }
+            for layer in layers
+            if layer["version"] is not None
+        ]
+
+    def sync_kernelspecs(self) -> dict[str, list[str]]:
+        if self.kernelspec_dir is None:
+            return {"written": [], "removed": []}
+        return sync_kernelspecs(self.catalog, self.store, self.kernelspec_dir)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def start_build(
+        self,
+        name: str,
+        requirements: object,
+        *,
+        python: str | None = None,
+        owner: str | None = None,
+        spawn: bool = True,
+    ) -> dict[str, Any]:
+        """Validate *requirements* and start building a new version of environment *name*."""
+        validate_name(name)
+        parsed = parse_requirements(requirements, allowed=self.allowed_requirement_kinds)
+        python = _check_python(python)
+        params = {
+            "requirements": parsed.with_ipykernel().text,
+            "python": python or sys.executable,
+            "uv_cache_dir": str(self.uv_cache_dir),
+            "kernelspec_dir": str(self.kernelspec_dir) if self.kernelspec_dir else None,
+        }
+        return self._start_job(name, "build", params, owner=owner, kind="environment", spawn=spawn)
+
+    def _start_job(
+        self,
+        name: str,
+        job_kind: str,
+        params: dict[str, Any],
+        *,
+        owner: str | None,
+        kind: str,
+        spawn: bool,
+    ) -> dict[str, Any]:
+        busy_status = {"build": "BUILDING", "populate": "POPULATING"}[job_kind]
+        job_id = _new_job_id()
+        with self.catalog.transaction(write=True) as conn:
+            layer = self._require(conn, name)
+            if layer["kind"] != kind:
+                raise InvalidInput(
+                    f"Layer {name!r} is a {layer['kind']} layer; only {kind} layers can be "
+                    f"{'built' if job_kind == 'build' else 'populated'}."
+                )
+            running = self.catalog.active_jobs_for(conn, name)
+            if running:
+                raise Conflict(
+                    f"Layer {name!r} already has a running job ({', '.join(running)}); "
+                    "wait for it or cancel it first.",
+                    details={"jobs": running},
+                )
+            params = {
+                **params,
+                "previous_status": layer["status"],
+                "previous_error": layer["error"],
+            }
+            self.catalog.insert_job(
+                conn, job_id=job_id, layer=name, kind=job_kind, params=params, owner=owner
+            )
+            self.catalog.update_layer_state(conn, name, status=busy_status)
+        if spawn:
+            self.spawn(job_id)
+        return self.get_job(job_id)
+
+    def spawn(self, job_id: str) -> None:
+        """Start the worker of a queued job as a child of this process."""
+        try:
+            process = spawn_worker(self.store, job_id)
+        except OSError as exc:
+            self._abandon_job(job_id, "failed", f"the worker could not start: {exc}")
+            raise
+        self._workers[job_id] = process
+        with self.catalog.transaction(write=True) as conn:
+            self.catalog.update_job(conn, job_id, pid=process.pid)
+
+    def reap_workers(self) -> list[str]:
+        """Collect finished worker processes of this process; returns their job ids."""
+        done = [job_id for job_id, proc in self._workers.items() if proc.poll() is not None]
+        for job_id in done:
+            del self._workers[job_id]
+        return done
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        with self.catalog.transaction() as conn:
+            return serialize_job(self._require_job(conn, job_id))
+
+    def list_jobs(
+        self, *, layer: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        if layer is not None:
+            validate_name(layer)
+        _check_choice("state", state, ("queued", "running", "succeeded", "failed", "cancelled"))
+        with self.catalog.transaction() as conn:
+            records = self.catalog.list_jobs(conn, layer=layer, states=(state,) if state else None)
+        return [serialize_job(record) for record in records]
+
+    def job_log(self, job_id: str, offset: int = 0) -> dict[str, Any]:
+        """A chunk of the job's log from *offset*; poll with ``next_offset`` to tail it."""
+        if offset < 0:
+            raise InvalidInput("The log offset must be 0 or more.")
+        job = self.get_job(job_id)
+        text, next_offset = read_log(self.store, job_id, offset)
+        return {
+            "job": job_id,
+            "offset": offset,
+            "next_offset": next_offset,
+            "text": text,
+            "complete": job["state"] not in ACTIVE_JOB_STATES,
+        }
+
+    def cancel_job(self, job_id: str, *, timeout_s: float = 20.0) -> dict[str, Any]:
+        """Cancel a queued or running job; the layer goes back to its previous state."""
+        with self.catalog.transaction() as conn:
+            job = self._require_job(conn, job_id)
+        if job["state"] not in ACTIVE_JOB_STATES:
+            raise Conflict(f"Job {job_id} has already {job['state']}; there is nothing to cancel.")
+        pid = job["pid"]
+        if pid and worker_alive(pid, job_id):
+            signal_worker(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                self.reap_workers()
+                if self.get_job(job_id)["state"] not in ACTIVE_JOB_STATES:
+                    return self.get_job(job_id)
+                time.sleep(0.05)
+            signal_worker(pid, signal.SIGKILL)
+        self._abandon_job(job_id, "cancelled", "cancelled")
+        return self.get_job(job_id)
+
+    def recover_interrupted_jobs(self) -> list[str]:
+        """Fail the jobs whose worker is gone (e.g. the server was killed); clean staging."""
+        now = datetime.now(timezone.utc)
+        with self.catalog.transaction() as conn:
+            active = self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)
+        recovered = []
+        for job in active:
+            if job["pid"]:
+                gone = not worker_alive(job["pid"], job["id"])
+            else:
+                created = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
+                gone = (now - created).total_seconds() > ORPHAN_GRACE_S
+            if gone and self._abandon_job(
+                job["id"],
+                "failed",
+                "interrupted: the worker process is gone (the server or "
+                "command that ran it stopped); the layer is as it was before the job",
+            ):
+                recovered.append(job["id"])
+        with self.catalog.transaction() as conn:
+            active_ids = {
+                job["id"] for job in self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)
+            }
+        for entry in (self.store.root / "staging").iterdir():
+            if entry.name not in active_ids:
+                remove_tree(entry)
+        return recovered
+
+    def _abandon_job(self, job_id: str, state: str, error: str) -> bool:
+        """End an active job whose worker cannot end it; restore the layer. True if ended."""
+        with self.catalog.transaction(write=True) as conn:
+            job = self.catalog.get_job(conn, job_id)
+            if job is None or job["state"] not in ACTIVE_JOB_STATES:
+                return False
+            self.catalog.update_job(conn, job_id, state=state, error=error, finished_at=utc_now())
+            restore_layer_after_job(self.catalog, conn, job, state, error)
+        remove_tree(staging_dir(self.store, job_id))
+        return True
+
+    def _require_job(self, conn: sqlite3.Connection, job_id: str) -> dict[str, Any]:
+        if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):
+            raise NotFound(f"No job {job_id!r}.")
+        job = self.catalog.get_job(conn, job_id)
+        if job is None:
+            raise NotFound(f"No job {job_id!r}.")
+        return job
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -254,3 +485,88 @@ def _check_language(kind: str, language: str | None) -> str | None:
             f"supported: {', '.join(ENVIRONMENT_LANGUAGES)}."
         )
     return language
+
+
+_JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
+_PYTHON_RE = re.compile(r"3\.\d{1,2}(\.\d{1,3})?")
+
+
+def _new_job_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def _check_python(python: object) -> str | None:
+    if python is None or python == "":
+        return None
+    if not isinstance(python, str) or not _PYTHON_RE.fullmatch(python):
+        raise InvalidInput(
+            f"Unknown interpreter {python!r}: give a Python version such as '3.11' or '3.12.1'."
+        )
+    return python
+
+
+def restore_layer_after_job(
+    catalog: Catalog, conn: sqlite3.Connection, job: dict[str, Any], state: str, error: str
+) -> None:
+    """Put a layer back after a job that did not succeed.
+
+    A cancelled or interrupted job leaves the layer exactly as it was before. A failed one
+    records the error: the layer is FAILED if it has no usable version, else it stays READY
+    (its previous version is untouched and still mountable).
+    """
+    params = job.get("params") or {}
+    layer = catalog.get_layer(conn, job["layer"])
+    if layer is None:
+        return
+    if state == "cancelled" or error.startswith("interrupted"):
+        catalog.update_layer_state(
+            conn,
+            job["layer"],
+            status=params.get("previous_status", "EMPTY"),
+            error=params.get("previous_error"),
+        )
+    else:
+        status = "READY" if layer["version"] is not None else "FAILED"
+        catalog.update_layer_state(conn, job["layer"], status=status, error=error)
+
+
+def collect_garbage(catalog: Catalog, store: LayerStore, layer: str) -> list[int]:
+    """Remove versions of *layer* that are neither current nor mounted by a live session."""
+    removed = []
+    trashed = []
+    with catalog.transaction(write=True) as conn:
+        record = catalog.get_layer(conn, layer)
+        if record is None:
+            return []
+        keep = catalog.versions_in_use(conn, layer) | {record["version"]}
+        for version in catalog.list_versions(conn, layer):
+            if version["version"] not in keep:
+                catalog.delete_version(conn, layer, version["version"])
+                removed.append(version["version"])
+        known = {version["version"] for version in catalog.list_versions(conn, layer)}
+        layer_dir = store.layer_dir(layer)
+        if layer_dir.is_dir():
+            for entry in layer_dir.iterdir():
+                if not (entry.name.isdigit() and int(entry.name) in known):
+                    moved = store.move_to_trash(entry)
+                    if moved is not None:
+                        trashed.append(moved)
+    for path in trashed:
+        remove_tree(path)
+    return removed
+
+
+def refresh_usage(catalog: Catalog, store: LayerStore) -> None:
+    """Recompute every version's share of the disk (hard links split between layers)."""
+    with catalog.transaction() as conn:
+        versions = catalog.all_versions(conn)
+    trees = {
+        (row["layer"], row["version"]): store.version_dir(row["layer"], row["version"])
+        for row in versions
+    }
+    usage = shared_usage(trees)
+    with catalog.transaction(write=True) as conn:
+        for (layer, version), size in usage.items():
+            catalog.set_version_size(conn, layer, version, size)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from .layers import LayerHandler, LayersHandler
+from .jobs import EnvironmentsHandler, JobHandler, JobLogHandler, JobsHandler
+from .layers import BuildHandler, LayerHandler, LayersHandler
 from .node import NodeHandler, NotFoundHandler
 
 # The path segment a layer name may occupy in a URL. It is deliberately wider than the
 # naming rule, so that a bad name reaches the validator and gets its message (400),
 # not a bare 404.
 _NAME = r"(?P<name>[^/]+)"
+_JOB = r"(?P<job_id>[^/]+)"
 
 default_handlers = [
     (r"/pennlayer/layers/?", LayersHandler),
     (rf"/pennlayer/layers/{_NAME}/?", LayerHandler),
+    (rf"/pennlayer/layers/{_NAME}/build/?", BuildHandler),
+    (r"/pennlayer/jobs/?", JobsHandler),
+    (rf"/pennlayer/jobs/{_JOB}/?", JobHandler),
+    (rf"/pennlayer/jobs/{_JOB}/log/?", JobLogHandler),
+    (r"/pennlayer/environments/?", EnvironmentsHandler),
     (r"/pennlayer/node/?", NodeHandler),
     (r"/pennlayer/(?P<path>.*)", NotFoundHandler),
 ]

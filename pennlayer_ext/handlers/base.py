@@ -12,10 +12,10 @@ from tornado.web import HTTPError
 
 from ..core import LayerManager, PennLayerError, validate_name
 from ..core.errors import InvalidInput, PayloadTooLarge
+from ..events import EVENT_LAYER
 from ..schemas import request_schema
 
 AUTH_RESOURCE = "pennlayer"
-EVENT_SCHEMA_LAYER = "https://events.pennlayer.dev/layer"
 
 _STATUS_CODES = {
     400: "invalid_input",
@@ -82,7 +82,13 @@ class PennLayerHandler(APIHandler):
         data: dict[str, Any] = {"action": action, "name": name}
         if status is not None:
             data["status"] = status
-        self.event_logger.emit(schema_id=EVENT_SCHEMA_LAYER, data=data)
+        self.event_logger.emit(schema_id=EVENT_LAYER, data=data)
+
+    def finish_job(self, job: dict[str, Any]) -> None:
+        """Answer 202 with a job that was just started, and point at it."""
+        base = self.base_url.rstrip("/")
+        self.set_header("Location", f"{base}/pennlayer/jobs/{job['id']}")
+        self.finish_json(job, status=202)
 
     def finish_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)

@@ -7,6 +7,8 @@ import asyncio
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..core.errors import InvalidInput
+from ..core.requirements import parse_requirements
 from .base import PennLayerHandler
 
 
@@ -25,6 +27,12 @@ class LayersHandler(PennLayerHandler):
     @authorized
     async def post(self) -> None:
         body = self.json_body("layer-create")
+        requirements = body.get("requirements")
+        if requirements is not None:
+            if body["kind"] != "environment":
+                raise InvalidInput("Only environment layers are built from requirements.")
+            # Check everything before anything is created, so a bad request loses nothing.
+            parse_requirements(requirements, allowed=self.manager.allowed_requirement_kinds)
         layer = self.manager.create_layer(
             body["name"],
             body["kind"],
@@ -33,8 +41,28 @@ class LayersHandler(PennLayerHandler):
             owner=self.user_name(),
         )
         self.emit_layer_event("created", layer["name"], layer["status"])
-        self.set_header("Location", self.request.path.rstrip("/") + "/" + layer["name"])
-        self.finish_json(layer, status=201)
+        location = self.request.path.rstrip("/") + "/" + layer["name"]
+        if requirements is None:
+            self.set_header("Location", location)
+            self.finish_json(layer, status=201)
+            return
+        job = self.manager.start_build(
+            layer["name"], requirements, python=body.get("python"), owner=self.user_name()
+        )
+        self.finish_job(job)
+
+
+class BuildHandler(PennLayerHandler):
+    """POST: build a new version of an environment from requirements (202 + job)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        body = self.json_body("layer-build")
+        job = self.manager.start_build(
+            name, body["requirements"], python=body.get("python"), owner=self.user_name()
+        )
+        self.finish_job(job)
 
 
 class LayerHandler(PennLayerHandler):

@@ -1,0 +1,115 @@
+"""Environment builds with uv: ``uv venv`` + ``uv pip install`` into a staged folder.
+
+The uv cache lives in the store (same filesystem), and packages are hard-linked from it,
+so a second environment with the same stack costs almost no extra disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .digest import summarize_tree
+from .worker import JobContext, StepFailed
+
+STEPS = 5
+
+
+def find_uv() -> str:
+    """The uv executable: the one installed with the ``uv`` Python package, else PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found is None:
+            raise StepFailed("uv is not installed; install the 'uv' Python package") from None
+        return found
+
+
+def uv_environment(cache_dir: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "UV_CACHE_DIR": cache_dir,
+            "UV_LINK_MODE": "hardlink",
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_NO_PROGRESS": "1",
+            "NO_COLOR": "1",
+        }
+    )
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def python_version_of(env_dir: Path) -> str | None:
+    """The interpreter version recorded in a virtual environment's pyvenv.cfg."""
+    try:
+        for line in (env_dir / "pyvenv.cfg").read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in {"version_info", "version"}:
+                return value.strip()
+    except OSError:
+        return None
+    return None
+
+
+def run_build(ctx: JobContext) -> None:
+    params = ctx.params
+    uv = find_uv()
+    env = uv_environment(params["uv_cache_dir"])
+    Path(params["uv_cache_dir"]).mkdir(parents=True, exist_ok=True)
+    env_dir = ctx.staging / "env"
+    python_bin = env_dir / "bin" / "python"
+    requirements_file = ctx.staging / "requirements.txt"
+    requirements_file.write_text(params["requirements"], encoding="utf-8")
+
+    ctx.progress("venv", 1, STEPS, f"Creating the environment (Python {params['python']})")
+    ctx.run(
+        [uv, "venv", "--relocatable", "--no-project", "--python", params["python"], env_dir],
+        env=env,
+        what="Creating the environment",
+    )
+
+    ctx.progress("install", 2, STEPS, "Resolving and installing packages")
+    ctx.run(
+        [uv, "pip", "install", "--python", python_bin, "-r", requirements_file],
+        env=env,
+        what="Installing the requirements",
+    )
+
+    ctx.progress("lock", 3, STEPS, "Recording the exact packages")
+    lock = ctx.run(
+        [uv, "pip", "freeze", "--python", python_bin],
+        env=env,
+        capture=True,
+        what="Listing the installed packages",
+    )
+    listed = ctx.run(
+        [uv, "pip", "list", "--format", "json", "--python", python_bin],
+        env=env,
+        capture=True,
+        what="Listing the installed packages",
+    )
+    packages = sorted(
+        ({"name": item["name"], "version": item["version"]} for item in json.loads(listed)),
+        key=lambda item: item["name"].lower(),
+    )
+    interpreter = python_version_of(env_dir)
+
+    ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
+    summary = summarize_tree(env_dir)
+
+    ctx.progress("commit", 5, STEPS, "Making the new version current")
+    version = ctx.commit_version(
+        env_dir,
+        summary,
+        layer_fields={"interpreter": interpreter, "requirements": params["requirements"]},
+        version_fields={"interpreter": interpreter, "lock": lock, "packages": packages},
+    )
+    ctx.log(
+        f"version {version}: {len(packages)} packages, {summary.file_count} files, {summary.digest}"
+    )

@@ -1,0 +1,111 @@
+"""Content digests and honest disk usage of layer versions.
+
+The digest is sha256 over a sorted manifest with one line per entry: the relative path,
+the entry type and mode, and the sha256 of a file's bytes (or a symlink's target). Two
+versions with the same files, modes and links have the same digest wherever they live.
+
+Disk usage counts each inode once: a file hard-linked into several layers (from the
+build cache) is split evenly between them, so per-layer figures add up to the node
+total and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+_CHUNK = 1024 * 1024
+K = TypeVar("K", bound=Hashable)
+
+
+def _walk(root: Path) -> Iterator[tuple[str, os.stat_result, str]]:
+    """(relative path, lstat, absolute path) of every entry under *root*, sorted."""
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        abs_dir = os.path.join(root, rel_dir)
+        with os.scandir(abs_dir) as entries:
+            names = sorted(entry.name for entry in entries)
+        subdirs = []
+        for name in names:
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            full = os.path.join(abs_dir, name)
+            info = os.lstat(full)
+            yield rel, info, full
+            if stat.S_ISDIR(info.st_mode):
+                subdirs.append(rel)
+        stack.extend(reversed(subdirs))
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TreeSummary:
+    digest: str
+    apparent_bytes: int
+    file_count: int
+
+
+def summarize_tree(root: Path) -> TreeSummary:
+    """Digest, apparent size (each inode once) and file count of the tree at *root*."""
+    manifest = hashlib.sha256()
+    seen_inodes: set[tuple[int, int]] = set()
+    size = 0
+    files = 0
+    for rel, info, full in _walk(root):
+        mode = stat.S_IMODE(info.st_mode)
+        if stat.S_ISLNK(info.st_mode):
+            line = f"{rel}\tlink\t{os.readlink(full)}\n"
+        elif stat.S_ISDIR(info.st_mode):
+            line = f"{rel}\tdir\t{mode:o}\n"
+        elif stat.S_ISREG(info.st_mode):
+            line = f"{rel}\tfile\t{mode:o}\t{_file_sha256(full)}\n"
+            files += 1
+            key = (info.st_dev, info.st_ino)
+            if key not in seen_inodes:
+                seen_inodes.add(key)
+                size += info.st_size
+        else:
+            line = f"{rel}\tother\t{mode:o}\n"
+        manifest.update(line.encode("utf-8", "surrogateescape"))
+    return TreeSummary(f"sha256:{manifest.hexdigest()}", size, files)
+
+
+def shared_usage(trees: Mapping[K, Path]) -> dict[K, int]:
+    """Bytes attributed to each tree, each inode's size split among the trees holding it.
+
+    The values add up to the bytes all trees occupy together on disk.
+    """
+    holders: dict[tuple[int, int], set[K]] = {}
+    sizes: dict[tuple[int, int], int] = {}
+    for key, root in trees.items():
+        if not root.is_dir():
+            continue
+        for _, info, _ in _walk(root):
+            if stat.S_ISREG(info.st_mode):
+                inode = (info.st_dev, info.st_ino)
+                holders.setdefault(inode, set()).add(key)
+                sizes[inode] = info.st_size
+    usage: dict[K, float] = dict.fromkeys(trees, 0.0)
+    for inode, keys in holders.items():
+        share = sizes[inode] / len(keys)
+        for key in keys:
+            usage[key] += share
+    # Round so that the parts still add up exactly to the whole.
+    total = sum(sizes.values())
+    rounded = {key: int(value) for key, value in usage.items()}
+    if rounded:
+        biggest = max(rounded, key=lambda key: usage[key])
+        rounded[biggest] += total - sum(rounded.values())
+    return rounded

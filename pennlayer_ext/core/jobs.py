@@ -1,0 +1,114 @@
+"""Jobs: long work (builds, loaders, tier moves) done by a worker process per job.
+
+A job is a catalog row. The process that starts it inserts the row (state ``queued``),
+starts ``python -m pennlayer_ext.core.worker STORE JOB`` in a new session with its
+output going to the job's log, and records the worker's pid. The worker moves the job
+to ``running`` and to one of ``succeeded``, ``failed`` or ``cancelled``, and keeps its
+progress in the row, so any process on the node can follow it. A killed server never
+corrupts a layer: the worker stages into ``staging/<job>`` and only an atomic rename plus
+one catalog transaction make a new version current; whatever a dead worker left is
+cleaned by :meth:`LayerManager.recover_interrupted_jobs`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .store import LayerStore
+
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_FIELDS = (
+    "id",
+    "layer",
+    "kind",
+    "state",
+    "progress",
+    "error",
+    "owner",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+MAX_LOG_CHUNK = 256 * 1024
+# A queued job whose starter never recorded a worker pid within this time was orphaned.
+ORPHAN_GRACE_S = 60.0
+
+
+def serialize_job(record: dict[str, Any]) -> dict[str, Any]:
+    return {field: record.get(field) for field in JOB_FIELDS}
+
+
+def log_path(store: LayerStore, job_id: str) -> Path:
+    return store.root / "jobs" / job_id / "log"
+
+
+def staging_dir(store: LayerStore, job_id: str) -> Path:
+    return store.root / "staging" / job_id
+
+
+def spawn_worker(store: LayerStore, job_id: str) -> subprocess.Popen[bytes]:
+    """Start the worker of *job_id* in its own session, its output appended to the log."""
+    path = log_path(store, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pennlayer_ext.core.worker", str(store.root), job_id],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PENNLAYER_PARENT_PID": str(os.getpid())},
+        )
+
+
+def worker_alive(pid: int | None, job_id: str) -> bool:
+    """True if *pid* is a live worker of *job_id* (not a reused pid of something else)."""
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: fall back to "some process has that pid"
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    if cmdline.split(b"\0")[-2:-1] != [job_id.encode()]:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def signal_worker(pid: int, sig: int) -> None:
+    """Send *sig* to the worker's whole process group (the worker and its tools)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def read_log(store: LayerStore, job_id: str, offset: int) -> tuple[str, int]:
+    """Up to MAX_LOG_CHUNK bytes of the job's log from *offset*, and the next offset."""
+    path = log_path(store, job_id)
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, offset))
+            data = handle.read(MAX_LOG_CHUNK)
+    except FileNotFoundError:
+        return "", offset
+    # Never split a UTF-8 sequence between two chunks.
+    end = len(data)
+    if end == MAX_LOG_CHUNK:
+        while end > 0 and (data[end - 1] & 0xC0) == 0x80:
+            end -= 1
+        if end > 0 and data[end - 1] >= 0xC0:
+            end -= 1
+    return data[:end].decode("utf-8", "replace"), offset + end

@@ -1,0 +1,109 @@
+"""Kernelspecs for READY environment layers.
+
+Every READY environment is a kernelspec named ``pennlayer-<name>`` in a kernels folder
+on the Jupyter data path, so it shows in the Launcher, the kernel selector,
+``jupyter kernelspec list``, nbconvert and papermill. Its metadata names pennlayer's
+kernel provisioner. Specs are plain files written atomically: listing kernels never
+waits for pennlayer. Only folders carrying pennlayer's marker are ever removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog
+from .store import LayerStore, remove_tree
+
+KERNELSPEC_PREFIX = "pennlayer-"
+PROVISIONER_NAME = "pennlayer-provisioner"
+
+
+def kernelspec_name(environment: str) -> str:
+    return f"{KERNELSPEC_PREFIX}{environment}"
+
+
+def display_name(layer: dict[str, Any]) -> str:
+    interpreter = layer.get("interpreter") or ""
+    short = ".".join(interpreter.split(".")[:2]) if interpreter else ""
+    return f"{layer['name']} (Python {short})" if short else f"{layer['name']} (Python)"
+
+
+def build_kernelspec(layer: dict[str, Any], store: LayerStore) -> dict[str, Any]:
+    """The kernel.json of a READY environment layer."""
+    env_dir = store.version_dir(layer["name"], layer["version"])
+    return {
+        "argv": [
+            str(env_dir / "bin" / "python"),
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+        ],
+        "display_name": display_name(layer),
+        "language": layer.get("language") or "python",
+        "interrupt_mode": "signal",
+        "env": {},
+        "metadata": {
+            "kernel_provisioner": {
+                "provisioner_name": PROVISIONER_NAME,
+                "config": {"environment": layer["name"], "store_root": str(store.root)},
+            },
+            "pennlayer": {
+                "managed": True,
+                "environment": layer["name"],
+                "version": layer["version"],
+                "digest": layer["digest"],
+                "store_root": str(store.root),
+            },
+            "debugger": True,
+        },
+    }
+
+
+def _is_ours(spec_dir: Path, store: LayerStore) -> bool:
+    try:
+        spec = json.loads((spec_dir / "kernel.json").read_text())
+    except (OSError, ValueError):
+        return False
+    marker = spec.get("metadata", {}).get("pennlayer", {})
+    return bool(marker.get("managed")) and marker.get("store_root") == str(store.root)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def sync_kernelspecs(
+    catalog: Catalog, store: LayerStore, kernels_dir: Path
+) -> dict[str, list[str]]:
+    """Make *kernels_dir* hold exactly one spec per READY environment of this store."""
+    # An environment with a current version can run kernels, also while a rebuild runs.
+    with catalog.transaction() as conn:
+        environments = catalog.list_layers(conn, kind="environment")
+    wanted = {
+        kernelspec_name(layer["name"]): layer
+        for layer in environments
+        if layer["version"] is not None
+    }
+    written, removed = [], []
+    kernels_dir.mkdir(parents=True, exist_ok=True)
+    for spec_name, layer in sorted(wanted.items()):
+        spec_dir = kernels_dir / spec_name
+        text = json.dumps(build_kernelspec(layer, store), indent=1, sort_keys=True) + "\n"
+        current = spec_dir / "kernel.json"
+        if spec_dir.exists() and not _is_ours(spec_dir, store):
+            continue  # somebody else's kernelspec of the same name: leave it alone
+        if not current.exists() or current.read_text(encoding="utf-8") != text:
+            spec_dir.mkdir(exist_ok=True)
+            _write_atomically(current, text)
+            written.append(spec_name)
+    for spec_dir in sorted(kernels_dir.glob(f"{KERNELSPEC_PREFIX}*")):
+        if spec_dir.name not in wanted and _is_ours(spec_dir, store):
+            remove_tree(spec_dir)
+            removed.append(spec_dir.name)
+    return {"written": written, "removed": removed}

@@ -1,0 +1,62 @@
+"""Turning catalog changes (from any process on the node) into jupyter_events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core import LayerManager
+
+EVENT_LAYER = "https://events.pennlayer.dev/layer"
+EVENT_JOB = "https://events.pennlayer.dev/job"
+
+
+def job_event(job: dict[str, Any]) -> dict[str, Any]:
+    progress = job.get("progress") or {}
+    data = {
+        "id": job["id"],
+        "layer": job["layer"],
+        "kind": job["kind"],
+        "state": job["state"],
+        "phase": str(progress.get("phase", "")),
+        "message": str(progress.get("message", "")),
+    }
+    if job.get("error"):
+        data["error"] = job["error"]
+    return data
+
+
+class ChangeWatcher:
+    """Remembers what it saw last and reports what changed since, as (schema, data) pairs."""
+
+    def __init__(self, manager: LayerManager) -> None:
+        self.manager = manager
+        self._jobs: dict[str, tuple[Any, ...]] = {}
+        self._statuses: dict[str, str] | None = None
+
+    def poll(self) -> list[tuple[str, dict[str, Any]]]:
+        self.manager.reap_workers()
+        events: list[tuple[str, dict[str, Any]]] = []
+        finished = False
+        for job in self.manager.list_jobs()[:50]:
+            progress = job.get("progress") or {}
+            key = (job["state"], progress.get("phase"), progress.get("step"), job["error"])
+            if self._jobs.get(job["id"]) != key:
+                if job["id"] in self._jobs or job["state"] in ("queued", "running"):
+                    events.append((EVENT_JOB, job_event(job)))
+                    finished |= job["state"] not in ("queued", "running")
+                self._jobs[job["id"]] = key
+        statuses = {
+            layer["name"]: layer["status"] for layer in self.manager.list_layers()["layers"]
+        }
+        if self._statuses is not None:
+            for name, status in statuses.items():
+                if self._statuses.get(name) != status:
+                    events.append(
+                        (EVENT_LAYER, {"action": "status", "name": name, "status": status})
+                    )
+            for name in set(self._statuses) - set(statuses):
+                events.append((EVENT_LAYER, {"action": "deleted", "name": name}))
+        self._statuses = statuses
+        if finished:
+            self.manager.sync_kernelspecs()
+        return events
