@@ -232,6 +232,7 @@ class PennLayerApp(ExtensionApp):
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        await asyncio.to_thread(self._manager.stop_workers)
         await super().stop_extension()
 
     async def _watch(self) -> None:

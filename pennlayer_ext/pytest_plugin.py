@@ -6,6 +6,7 @@ They build on pytest-jupyter's ``jp_*`` fixtures: load them with
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,10 +36,16 @@ def pl_store(tmp_path: Path) -> Path:
     return tmp_path / "pennlayer-store"
 
 
+@pytest.fixture(scope="session")
+def pl_uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uv cache for the whole test session (same filesystem as the test stores)."""
+    return tmp_path_factory.mktemp("uv-cache")
+
+
 @pytest.fixture
-def pl_manager(pl_store: Path) -> LayerManager:
+def pl_manager(pl_store: Path, pl_uv_cache: Path) -> LayerManager:
     """A LayerManager on the test's store (the same one the test server uses)."""
-    return LayerManager(pl_store)
+    return LayerManager(pl_store, uv_cache_dir=pl_uv_cache)
 
 
 @pytest.fixture
@@ -48,7 +55,9 @@ def pl_extra_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def pl_server_config(pl_store: Path, pl_extra_config: dict[str, Any]) -> dict[str, Any]:
+def pl_server_config(
+    pl_store: Path, pl_uv_cache: Path, pl_extra_config: dict[str, Any]
+) -> dict[str, Any]:
     """Server config with pennlayer enabled on the test's store.
 
     Use it from your conftest: ``def jp_server_config(pl_server_config): return
@@ -56,7 +65,11 @@ def pl_server_config(pl_store: Path, pl_extra_config: dict[str, Any]) -> dict[st
     """
     config: dict[str, Any] = {
         "ServerApp": {"jpserver_extensions": {"pennlayer_ext": True}},
-        "PennLayerApp": {"store_root": str(pl_store)},
+        "PennLayerApp": {
+            "store_root": str(pl_store),
+            "uv_cache_dir": str(pl_uv_cache),
+            "job_poll_interval": 0.2,
+        },
     }
     for section, values in pl_extra_config.items():
         config.setdefault(section, {}).update(values)
@@ -64,7 +77,18 @@ def pl_server_config(pl_store: Path, pl_extra_config: dict[str, Any]) -> dict[st
 
 
 @pytest.fixture
-def pl_api(jp_fetch: Callable[..., Awaitable[Any]]) -> ApiCall:
+def pl_serverapp(jp_serverapp: Any, jp_asyncio_loop: Any) -> Any:
+    """The test server with its extensions started, as ``jupyter server`` starts them.
+
+    pytest-jupyter initializes the server but does not run the extensions' start hooks,
+    which start pennlayer's job watcher (events, kernelspec sync).
+    """
+    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
+    return jp_serverapp
+
+
+@pytest.fixture
+def pl_api(pl_serverapp: Any, jp_fetch: Callable[..., Awaitable[Any]]) -> ApiCall:
     """Call a pennlayer route; never raises on HTTP errors, returns an :class:`ApiResponse`.
 
     ``await pl_api("layers", method="POST", json_body={...})``; pass ``body=`` for raw bytes
@@ -82,3 +106,19 @@ def pl_api(jp_fetch: Callable[..., Awaitable[Any]]) -> ApiCall:
         return ApiResponse(response.code, body, response.headers)
 
     return call
+
+
+@pytest.fixture
+def pl_wait_job(pl_api: ApiCall) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``await pl_wait_job(job_id)``: poll a job until it ends (or *timeout* s); return it."""
+
+    async def wait(job_id: str, timeout: float = 240.0, states: tuple[str, ...] = ()) -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            job = (await pl_api("jobs", job_id)).body
+            done = job["state"] in (states or ("succeeded", "failed", "cancelled"))
+            if done or asyncio.get_running_loop().time() > deadline:
+                return job
+            await asyncio.sleep(0.1)
+
+    return wait

@@ -325,6 +325,25 @@ class LayerManager:
             del self._workers[job_id]
         return done
 
+    def stop_workers(self, timeout_s: float = 15.0) -> None:
+        """Interrupt the workers this process started (it is shutting down) and reap them.
+
+        Each worker fails its job as interrupted and puts its layer back as it was, just
+        as when this process dies.
+        """
+        for proc in self._workers.values():
+            if proc.poll() is None:
+                signal_worker(proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout_s
+        for proc in self._workers.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                signal_worker(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self._workers.clear()
+        self.recover_interrupted_jobs()
+
     def get_job(self, job_id: str) -> dict[str, Any]:
         with self.catalog.transaction() as conn:
             return serialize_job(self._require_job(conn, job_id))
@@ -406,8 +425,7 @@ class LayerManager:
             job = self.catalog.get_job(conn, job_id)
             if job is None or job["state"] not in ACTIVE_JOB_STATES:
                 return False
-            self.catalog.update_job(conn, job_id, state=state, error=error, finished_at=utc_now())
-            restore_layer_after_job(self.catalog, conn, job, state, error)
+            end_job(self.catalog, conn, job, state, error)
         remove_tree(staging_dir(self.store, job_id))
         return True
 
@@ -505,6 +523,21 @@ def _check_python(python: object) -> str | None:
             f"Unknown interpreter {python!r}: give a Python version such as '3.11' or '3.12.1'."
         )
     return python
+
+
+def end_job(
+    catalog: Catalog, conn: sqlite3.Connection, job: dict[str, Any], state: str, error: str
+) -> None:
+    """End an active job that did not finish normally, inside the caller's transaction.
+
+    A job that had already committed its new version succeeded, whatever stopped it
+    afterwards; any other is ended as *state* and its layer put back.
+    """
+    if (job.get("progress") or {}).get("version") is not None:
+        catalog.update_job(conn, job["id"], state="succeeded", finished_at=utc_now())
+        return
+    catalog.update_job(conn, job["id"], state=state, error=error, finished_at=utc_now())
+    restore_layer_after_job(catalog, conn, job, state, error)
 
 
 def restore_layer_after_job(

@@ -137,23 +137,25 @@ class JobContext:
                     error=None,
                     **layer_fields,
                 )
+                # The committed version in the job marks the point of no return: whoever
+                # ends this job later (this worker, or a recovery) ends it as succeeded.
                 self.catalog.update_job(
-                    conn,
-                    self.job_id,
-                    state="succeeded",
-                    finished_at=utc_now(),
-                    progress={**self._last_progress, "version": version},
+                    conn, self.job_id, progress={**self._last_progress, "version": version}
                 )
             except BaseException:
                 os.rename(target, tree)
                 raise
-        # The new version is committed: from here on, failures only cost tidiness.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # Tidy up before the job is reported done, so that whoever waits for the job sees
+        # the final sizes, the kernelspec and a clean staging area.
         collect_garbage(self.catalog, self.store, layer)
         refresh_usage(self.catalog, self.store)
         if self.params.get("kernelspec_dir"):
             sync_kernelspecs(self.catalog, self.store, Path(self.params["kernelspec_dir"]))
+        remove_tree(self.staging)
+        with self.catalog.transaction(write=True) as conn:
+            self.catalog.update_job(conn, self.job_id, state="succeeded", finished_at=utc_now())
         return version
 
     # -- subprocesses --------------------------------------------------------------------
@@ -223,15 +225,12 @@ def _die_with_parent(sig: int) -> None:
 
 def _finish_unsuccessfully(ctx: JobContext, state: str, error: str) -> None:
     """End the job as failed or cancelled and put the layer back as it was."""
-    from .manager import restore_layer_after_job
+    from .manager import end_job
 
     with ctx.catalog.transaction(write=True) as conn:
         job = ctx.catalog.get_job(conn, ctx.job_id)
         if job is not None and job["state"] in ("queued", "running"):
-            ctx.catalog.update_job(
-                conn, ctx.job_id, state=state, error=error, finished_at=utc_now()
-            )
-            restore_layer_after_job(ctx.catalog, conn, job, state, error)
+            end_job(ctx.catalog, conn, job, state, error)
     remove_tree(ctx.staging)
 
 

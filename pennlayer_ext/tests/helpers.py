@@ -1,0 +1,127 @@
+"""Real parts the build tests need: wheels made on the spot and a local package index."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import threading
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def _hex_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_wheel(directory: Path, name: str, version: str, module_source: str = "") -> Path:
+    """Write a pure-Python wheel ``name-version-py3-none-any.whl`` into *directory*."""
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": (module_source or f"VERSION = {version!r}\n").encode(),
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: test package\n"
+        ).encode(),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: pennlayer-tests\nRoot-Is-Purelib: true\n"
+            b"Tag: py3-none-any\n"
+        ),
+    }
+    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
+    record += f"{dist_info}/RECORD,,\n"
+    path = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in files.items():
+            archive.writestr(member, data)
+        archive.writestr(f"{dist_info}/RECORD", record)
+    return path
+
+
+class LocalIndex:
+    """A PEP 503 package index on loopback serving wheels from a folder.
+
+    Downloads of the files named in ``stall`` wait until :meth:`release` (or 120 s), so a
+    build can be caught while it runs.
+    """
+
+    def __init__(self, wheels: Path) -> None:
+        self.wheels = wheels
+        self.stall: set[str] = set()
+        self.released = threading.Event()
+        self.downloads_started = threading.Event()
+        index = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                # Answer without a body and without range support: clients then GET.
+                wheel = index.wheels / self.path.rsplit("/", 1)[-1]
+                if not self.path.startswith("/files/") or not wheel.is_file():
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(wheel.stat().st_size))
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                parts = [part for part in self.path.split("/") if part]
+                if len(parts) == 2 and parts[0] == "simple":
+                    project = parts[1].replace("_", "-").lower()
+                    links = [
+                        f'<a href="/files/{wheel.name}#sha256={_hex_sha256(wheel)}">'
+                        f"{wheel.name}</a>"
+                        for wheel in sorted(index.wheels.glob("*.whl"))
+                        if wheel.name.split("-")[0].replace("_", "-").lower() == project
+                    ]
+                    if not links:
+                        self.send_error(404)
+                        return
+                    body = ("<html><body>" + "".join(links) + "</body></html>").encode()
+                    self._reply(body, "text/html")
+                elif len(parts) == 2 and parts[0] == "files":
+                    wheel = index.wheels / parts[1]
+                    if not wheel.is_file():
+                        self.send_error(404)
+                        return
+                    if parts[1] in index.stall:
+                        index.downloads_started.set()
+                        index.released.wait(120)
+                    self._reply(wheel.read_bytes(), "application/octet-stream")
+                else:
+                    self.send_error(404)
+
+            def _reply(self, body: bytes, content_type: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                with suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple"
+
+    def release(self) -> None:
+        self.released.set()
+
+    @contextmanager
+    def running(self) -> Iterator[LocalIndex]:
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.release()
+            self.server.shutdown()
+            self.server.server_close()

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Sets up everything pennlayer needs on a fresh Debian machine with Python, node and npm:
+# system packages, a virtual environment in .venv with pennlayer installed in editable
+# mode (which builds the JupyterLab extension), and, with --test, the test tools.
+#
+#   scripts/setup.sh            # to run JupyterLab with pennlayer
+#   scripts/setup.sh --test     # also Chromium and the browser-test packages
+#
+# Safe to run again: each step is skipped when its result is already there and current.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+WITH_TESTS=0
+[[ "${1:-}" == "--test" ]] && WITH_TESTS=1
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# --- system packages --------------------------------------------------------------------
+apt_packages=()
+command -v bwrap >/dev/null || apt_packages+=(bubblewrap)
+if [[ $WITH_TESTS == 1 ]]; then
+  command -v chromium >/dev/null || apt_packages+=(chromium)
+fi
+if ((${#apt_packages[@]})); then
+  if [[ $(id -u) == 0 ]]; then
+    say "Installing system packages: ${apt_packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+  else
+    echo "Missing system packages: ${apt_packages[*]}. Install them (sudo apt-get install" \
+      "${apt_packages[*]}) and run this again." >&2
+    exit 1
+  fi
+fi
+
+# --- Python environment -----------------------------------------------------------------
+PYTHON="${PYTHON:-python3}"
+if [[ ! -x .venv/bin/python ]]; then
+  say "Creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
+export VIRTUAL_ENV="$ROOT/.venv"
+
+# Re-install only when the packaging inputs changed since the last setup.
+stamp_inputs=(pyproject.toml package.json yarn.lock)
+stamp="$(cat "${stamp_inputs[@]}" 2>/dev/null | sha256sum | cut -c1-16)-$WITH_TESTS"
+if [[ "$(cat .venv/.pennlayer-setup 2>/dev/null || true)" != "$stamp" ]] \
+  || [[ ! -f pennlayer_ext/labextension/package.json ]]; then
+  say "Installing build tools"
+  python -m pip install -q --upgrade pip
+  python -m pip install -q "hatchling>=1.5" "hatch-jupyter-builder>=0.9" \
+    "hatch-nodejs-version>=0.3.2" editables "jupyterlab>=4.4,<5"
+  say "Installing JavaScript dependencies"
+  jlpm install --immutable >/dev/null
+  say "Installing pennlayer (editable) and building the JupyterLab extension"
+  extras=""
+  [[ $WITH_TESTS == 1 ]] && extras="[test]"
+  python -m pip install -q --no-build-isolation -e ".${extras}"
+  # An editable install ships only install.json; link the built extension in its place.
+  jupyter labextension develop --overwrite . >/dev/null
+  echo "$stamp" > .venv/.pennlayer-setup
+fi
+
+# --- browser tests ----------------------------------------------------------------------
+if [[ $WITH_TESTS == 1 ]]; then
+  if [[ ! -d ui-tests/node_modules ]] || [[ ui-tests/package-lock.json -nt ui-tests/node_modules ]]; then
+    say "Installing browser-test packages"
+    (cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
+    touch ui-tests/node_modules
+  fi
+fi
+say "Setup complete"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets everything up and runs the whole test suite: linters, type checks, Python tests
+# (real Jupyter server, real kernels), JavaScript unit tests and browser tests (Galata
+# with Debian's Chromium). Extra arguments go to pytest.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/setup.sh" --test
+export PATH="$ROOT/.venv/bin:$PATH"
+cd "$ROOT"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+started=$SECONDS
+
+say "Python lint and format (ruff), types (mypy on the core)"
+ruff check .
+ruff format --check .
+mypy
+
+say "TypeScript lint (eslint, prettier, stylelint) and unit tests (jest)"
+jlpm lint:check
+jlpm test --silent
+
+say "Browser tests (Galata, Chromium)"
+(
+  cd ui-tests
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npx playwright test
+)
+
+say "Python tests (pytest)"
+python -m pytest "$@"
+
+say "All checks passed in $((SECONDS - started)) s"

@@ -1,0 +1,151 @@
+import { nullTranslator } from '@jupyterlab/translation';
+import * as React from 'react';
+import { act } from 'react';
+import { createRoot, Root } from 'react-dom/client';
+
+import { LAYER_COLUMNS } from '../columns';
+import {
+  ILayersOverviewProps,
+  LayersOverview
+} from '../components/LayersOverview';
+import { ILayer } from '../tokens';
+
+(globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
+
+const trans = nullTranslator.load('pennlayer');
+const now = Date.parse('2025-06-15T12:00:00Z');
+
+const hg38: ILayer = {
+  name: 'hg38',
+  kind: 'reference',
+  language: null,
+  description: 'Human genome',
+  status: 'READY',
+  version: 2,
+  digest: 'sha256:abc',
+  size_bytes: 1_200_000_000,
+  file_count: 1234,
+  storage_class: 'STANDARD',
+  monthly_cost_usd: 0.36,
+  last_accessed_at: '2025-06-15T11:55:00Z',
+  created_at: '2025-06-01T12:00:00Z',
+  in_use: []
+};
+
+describe('LayersOverview', () => {
+  let container: HTMLElement;
+  let root: Root;
+
+  beforeEach(() => {
+    container = document.createElement('div');
+    document.body.appendChild(container);
+    root = createRoot(container);
+  });
+
+  afterEach(() => {
+    act(() => root.unmount());
+    container.remove();
+  });
+
+  function render(props: Partial<ILayersOverviewProps>): void {
+    act(() => {
+      root.render(
+        <LayersOverview
+          layers={[]}
+          totals={null}
+          error={null}
+          loaded={true}
+          columns={[...LAYER_COLUMNS]}
+          trans={trans}
+          now={now}
+          {...props}
+        />
+      );
+    });
+  }
+
+  it('shows one row per layer with formatted cells', () => {
+    render({
+      layers: [hg38],
+      totals: {
+        layer_count: 1,
+        size_bytes: 1_200_000_000,
+        file_count: 1234,
+        monthly_cost_usd: 0.36
+      }
+    });
+
+    const headers = Array.from(container.querySelectorAll('thead th')).map(
+      th => th.textContent
+    );
+    expect(headers).toEqual([
+      'Name',
+      'Kind',
+      'Status',
+      'Size',
+      'Files',
+      'Tier',
+      'Monthly cost',
+      'Last access',
+      'Created'
+    ]);
+    const cells = Array.from(container.querySelectorAll('tbody tr > *')).map(
+      cell => cell.textContent
+    );
+    expect(cells).toEqual([
+      'hg38',
+      'reference',
+      'READY',
+      '1.2 GB',
+      '1,234',
+      'STANDARD',
+      '$0.36/mo',
+      '5 minutes ago',
+      '2025-06-01'
+    ]);
+    const totals = container.querySelector('[aria-label="Node totals"]');
+    expect(totals?.textContent).toContain('1.2 GB');
+    expect(totals?.textContent).toContain('$0.36/mo');
+  });
+
+  it('honours the chosen columns and their order', () => {
+    render({ layers: [hg38], columns: ['size', 'name'] });
+    const headers = Array.from(container.querySelectorAll('thead th')).map(
+      th => th.textContent
+    );
+    expect(headers).toEqual(['Size', 'Name']);
+  });
+
+  it('shows the empty state with the create command', () => {
+    render({
+      totals: {
+        layer_count: 0,
+        size_bytes: 0,
+        file_count: 0,
+        monthly_cost_usd: 0
+      }
+    });
+    expect(container.querySelector('table')).toBeNull();
+    expect(container.textContent).toContain(
+      'No layers yet. Create one with jupyter pennlayer create NAME --kind reference'
+    );
+  });
+
+  it("shows the server's message and retries on request", () => {
+    const onRetry = jest.fn();
+    render({ error: 'The catalog is locked.', onRetry });
+    const alert = container.querySelector('[role="alert"]');
+    expect(alert?.textContent).toContain('The catalog is locked.');
+    act(() => {
+      (alert?.querySelector('button') as HTMLButtonElement).click();
+    });
+    expect(onRetry).toHaveBeenCalledTimes(1);
+  });
+
+  it('says it is loading before the first answer', () => {
+    render({ loaded: false });
+    expect(container.querySelector('[role="status"]')?.textContent).toBe(
+      'Loading layers…'
+    );
+  });
+});

@@ -1,0 +1,192 @@
+import type { TranslationBundle } from '@jupyterlab/translation';
+import * as React from 'react';
+
+import { LayerColumn } from '../columns';
+import {
+  formatBytes,
+  formatCount,
+  formatDate,
+  formatDateTime,
+  formatMonthlyCost,
+  formatRelativeTime
+} from '../format';
+import { ILayer } from '../tokens';
+import { StatusChip } from './StatusChip';
+
+/**
+ * The props of `LayersTable`.
+ */
+export interface ILayersTableProps {
+  layers: readonly ILayer[];
+  columns: readonly LayerColumn[];
+  trans: TranslationBundle;
+  /** The reference time of relative times, in ms; defaults to now. */
+  now?: number;
+}
+
+interface IColumnSpec {
+  label: (trans: TranslationBundle) => string;
+  numeric: boolean;
+  cell: (
+    layer: ILayer,
+    trans: TranslationBundle,
+    now: number
+  ) => { content: React.ReactNode; title?: string };
+}
+
+const COLUMN_SPECS: { [key in LayerColumn]: IColumnSpec } = {
+  name: {
+    label: trans => trans.__('Name'),
+    numeric: false,
+    cell: layer => ({
+      content: layer.name,
+      title: layer.description
+        ? `${layer.name}: ${layer.description}`
+        : layer.name
+    })
+  },
+  kind: {
+    label: trans => trans.__('Kind'),
+    numeric: false,
+    cell: layer => ({
+      content: layer.kind,
+      title: layer.language ? `${layer.kind} (${layer.language})` : undefined
+    })
+  },
+  status: {
+    label: trans => trans.__('Status'),
+    numeric: false,
+    cell: layer => ({
+      content: (
+        <StatusChip status={layer.status} title={layer.error ?? undefined} />
+      )
+    })
+  },
+  size: {
+    label: trans => trans.__('Size'),
+    numeric: true,
+    cell: (layer, trans) => ({
+      content: formatBytes(layer.size_bytes),
+      title: trans.__('%1 bytes', formatCount(layer.size_bytes))
+    })
+  },
+  files: {
+    label: trans => trans.__('Files'),
+    numeric: true,
+    cell: layer => ({ content: formatCount(layer.file_count) })
+  },
+  tier: {
+    label: trans => trans.__('Tier'),
+    numeric: false,
+    cell: (layer, trans) => ({
+      content: layer.storage_class,
+      title:
+        layer.storage_class === 'IA'
+          ? trans.__('Infrequent Access: restored on the next mount')
+          : trans.__('Standard: ready to mount')
+    })
+  },
+  monthly_cost: {
+    label: trans => trans.__('Monthly cost'),
+    numeric: true,
+    cell: layer => ({ content: formatMonthlyCost(layer.monthly_cost_usd) })
+  },
+  last_access: {
+    label: trans => trans.__('Last access'),
+    numeric: false,
+    cell: (layer, trans, now) => ({
+      content: formatRelativeTime(layer.last_accessed_at, {
+        now,
+        never: trans.__('never')
+      }),
+      title: formatDateTime(layer.last_accessed_at) || undefined
+    })
+  },
+  created: {
+    label: trans => trans.__('Created'),
+    numeric: false,
+    cell: layer => ({
+      content: formatDate(layer.created_at),
+      title: formatDateTime(layer.created_at) || undefined
+    })
+  }
+};
+
+/**
+ * The column headers of the layers table, for callers that need them.
+ */
+export function columnLabel(
+  column: LayerColumn,
+  trans: TranslationBundle
+): string {
+  return COLUMN_SPECS[column].label(trans);
+}
+
+/**
+ * A table of layers with one row per layer and the chosen columns.
+ */
+export function LayersTable(props: ILayersTableProps): JSX.Element {
+  const { layers, columns, trans } = props;
+  const now = props.now ?? Date.now();
+  return (
+    <div className="pennlayer-LayersTable-scroller">
+      <table className="pennlayer-LayersTable" aria-label={trans.__('Layers')}>
+        <colgroup>
+          {columns.map(column => (
+            <col
+              key={column}
+              className={`pennlayer-LayersTable-col-${column}`}
+            />
+          ))}
+        </colgroup>
+        <thead>
+          <tr>
+            {columns.map(column => (
+              <th key={column} scope="col" className={cellClass(column)}>
+                {COLUMN_SPECS[column].label(trans)}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {layers.map(layer => (
+            <tr key={layer.name} data-layer-name={layer.name}>
+              {columns.map(column => {
+                const { content, title } = COLUMN_SPECS[column].cell(
+                  layer,
+                  trans,
+                  now
+                );
+                return column === 'name' ? (
+                  <th
+                    key={column}
+                    scope="row"
+                    className={cellClass(column)}
+                    title={title}
+                  >
+                    {content}
+                  </th>
+                ) : (
+                  <td key={column} className={cellClass(column)} title={title}>
+                    {content}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function cellClass(column: LayerColumn): string {
+  const classes = [
+    'pennlayer-LayersTable-cell',
+    `pennlayer-LayersTable-${column}`
+  ];
+  if (COLUMN_SPECS[column].numeric) {
+    classes.push('pennlayer-mod-numeric');
+  }
+  return classes.join(' ');
+}

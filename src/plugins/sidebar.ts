@@ -1,0 +1,115 @@
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { refreshIcon } from '@jupyterlab/ui-components';
+
+import { normalizeColumns } from '../columns';
+import { layersIcon } from '../icons';
+import { DEFAULT_REFRESH_INTERVAL } from '../model';
+import { CommandIDs, ILayersModel } from '../tokens';
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- the Layers tab must be in the shell when the application starts
+import { LayersSidebar } from '../widgets/LayersSidebar';
+
+const PLUGIN_ID = 'pennlayer:sidebar';
+
+/**
+ * Where the Layers tab sits in the left area (the file browser is at 100).
+ */
+const SIDEBAR_RANK = 600;
+
+/**
+ * The arguments both commands accept.
+ */
+const COMMAND_ARGS_SCHEMA = {
+  type: 'object' as const,
+  properties: {
+    isPalette: {
+      type: 'boolean' as const,
+      description: 'Whether the command is run from the command palette'
+    }
+  }
+};
+
+/**
+ * The Layers sidebar in the left area, its commands and its settings.
+ */
+export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Shows the layers of the node in the left sidebar.',
+  autoStart: true,
+  requires: [ILayersModel],
+  optional: [ISettingRegistry, ICommandPalette, ILayoutRestorer, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    model: ILayersModel,
+    settingRegistry: ISettingRegistry | null,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    translator: ITranslator | null
+  ): void => {
+    translator = translator ?? nullTranslator;
+    const trans = translator.load('pennlayer');
+    const { commands, shell } = app;
+
+    const sidebar = new LayersSidebar({ model, commands, translator });
+    shell.add(sidebar, 'left', { rank: SIDEBAR_RANK, type: 'Layers' });
+    restorer?.add(sidebar, sidebar.id);
+
+    commands.addCommand(CommandIDs.openLayers, {
+      label: trans.__('Open Layers'),
+      caption: trans.__('Show the Layers sidebar'),
+      icon: args => (args['isPalette'] ? undefined : layersIcon),
+      describedBy: { args: COMMAND_ARGS_SCHEMA },
+      execute: () => {
+        shell.activateById(sidebar.id);
+      }
+    });
+
+    commands.addCommand(CommandIDs.refreshLayers, {
+      label: trans.__('Refresh Layers'),
+      caption: trans.__('List the layers of the node again'),
+      icon: args => (args['isPalette'] ? undefined : refreshIcon),
+      describedBy: { args: COMMAND_ARGS_SCHEMA },
+      execute: () => model.refresh()
+    });
+
+    if (palette) {
+      const category = trans.__('Layers');
+      palette.addItem({
+        command: CommandIDs.openLayers,
+        category,
+        args: { isPalette: true }
+      });
+      palette.addItem({
+        command: CommandIDs.refreshLayers,
+        category,
+        args: { isPalette: true }
+      });
+    }
+
+    if (settingRegistry) {
+      const apply = (settings: ISettingRegistry.ISettings): void => {
+        sidebar.view.columns = normalizeColumns(
+          settings.get('columns').composite
+        );
+        const interval = settings.get('refreshInterval').composite;
+        model.refreshInterval =
+          typeof interval === 'number' ? interval : DEFAULT_REFRESH_INTERVAL;
+      };
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          apply(settings);
+          settings.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.error(`Failed to load the settings of ${PLUGIN_ID}.`, reason);
+        });
+    }
+  }
+};

@@ -1,0 +1,171 @@
+import { Token } from '@lumino/coreutils';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal } from '@lumino/signaling';
+
+/**
+ * What a layer holds: a package stack or shared data.
+ */
+export type LayerKind = 'environment' | 'reference';
+
+/**
+ * The life cycle of a layer.
+ */
+export type LayerStatus =
+  'EMPTY' | 'BUILDING' | 'POPULATING' | 'READY' | 'FAILED';
+
+/**
+ * The storage tier a layer's current version lives in.
+ */
+export type StorageClass = 'STANDARD' | 'IA';
+
+/**
+ * One resolved package of an environment layer.
+ */
+export interface IPackage {
+  name: string;
+  version: string;
+}
+
+/**
+ * A layer as the REST API serializes it.
+ */
+export interface ILayer {
+  name: string;
+  kind: LayerKind;
+  language: string | null;
+  description: string;
+  status: LayerStatus;
+  version: number | null;
+  digest: string | null;
+  size_bytes: number;
+  file_count: number;
+  storage_class: StorageClass;
+  monthly_cost_usd: number;
+  /** ISO 8601 UTC time of the last mount, `null` if never mounted. */
+  last_accessed_at: string | null;
+  /** ISO 8601 UTC creation time. */
+  created_at: string;
+  /** Ids of the sessions that have this layer mounted. */
+  in_use: string[];
+  interpreter?: string | null;
+  requirements?: string | null;
+  lock?: string | null;
+  packages?: IPackage[] | null;
+  recipe?: { [key: string]: unknown } | null;
+  error?: string | null;
+}
+
+/**
+ * Node-wide sums over all layers; files shared between layers count once.
+ */
+export interface ILayerTotals {
+  layer_count: number;
+  size_bytes: number;
+  file_count: number;
+  monthly_cost_usd: number;
+}
+
+/**
+ * The answer of `GET /pennlayer/layers`.
+ */
+export interface ILayerList {
+  layers: ILayer[];
+  totals: ILayerTotals;
+}
+
+/**
+ * Optional filters of `GET /pennlayer/layers`.
+ */
+export interface ILayerFilters {
+  kind?: LayerKind;
+  status?: LayerStatus;
+  language?: string;
+}
+
+/**
+ * Disk space of the filesystem that holds the layer store.
+ */
+export interface IDiskUsage {
+  total_bytes: number;
+  free_bytes: number;
+}
+
+/**
+ * The answer of `GET /pennlayer/node`.
+ */
+export interface INodeInfo {
+  store_root: string;
+  sandbox: { [key: string]: unknown };
+  disk: IDiskUsage;
+  /** USD per GB-month for each storage class. */
+  prices: { [storageClass in StorageClass]: number };
+  versions: { [component: string]: string };
+  totals: ILayerTotals;
+}
+
+/**
+ * The body of every error answer of the pennlayer REST API.
+ */
+export interface IServerError {
+  error: string;
+  message: string;
+}
+
+/**
+ * The client-side state of the node's layers, shared by every view.
+ */
+export interface ILayersModel extends IDisposable {
+  /**
+   * Emitted whenever layers, totals, error or loading state change.
+   */
+  readonly changed: ISignal<ILayersModel, void>;
+  /**
+   * The layers of the last successful listing.
+   */
+  readonly layers: readonly ILayer[];
+  /**
+   * The node totals of the last successful listing, `null` before the first.
+   */
+  readonly totals: ILayerTotals | null;
+  /**
+   * The message of the last failed listing, `null` once a listing succeeds.
+   */
+  readonly error: string | null;
+  /**
+   * Whether at least one listing has finished, successfully or not.
+   */
+  readonly loaded: boolean;
+  /**
+   * Seconds between two listings while a view is visible and no event arrives.
+   */
+  refreshInterval: number;
+  /**
+   * Whether a view of the model is on screen; polling stands by otherwise.
+   */
+  visible: boolean;
+  /**
+   * List the layers now. Never rejects: a failure ends up in `error`.
+   */
+  refresh(): Promise<void>;
+}
+
+/**
+ * The layers model, shared by the sidebar and every later view of layers.
+ */
+export const ILayersModel = new Token<ILayersModel>(
+  'pennlayer:ILayersModel',
+  'The layers of the node, kept up to date from the pennlayer REST API and its events.'
+);
+
+/**
+ * Events whose schema id starts with this prefix concern layers or jobs.
+ */
+export const EVENT_SCHEMA_PREFIX = 'https://events.pennlayer.dev/';
+
+/**
+ * The ids of every pennlayer command.
+ */
+export namespace CommandIDs {
+  export const openLayers = 'pennlayer:open-layers';
+  export const refreshLayers = 'pennlayer:refresh-layers';
+}

@@ -1,0 +1,33 @@
+/**
+ * Playwright configuration: Galata's defaults, Debian's Chromium, a real
+ * JupyterLab server with the pennlayer extension and a throwaway layer store.
+ */
+const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+
+module.exports = {
+  ...baseConfig,
+  reporter: [['list']],
+  use: {
+    ...baseConfig.use,
+    video: 'off',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic'
+      ]
+    }
+  },
+  webServer: {
+    command:
+      'jupyter lab --no-browser --allow-root --config jupyter_server_test_config.py',
+    url: 'http://localhost:8888/lab',
+    timeout: 120 * 1000,
+    reuseExistingServer: !process.env.CI
+  }
+};
