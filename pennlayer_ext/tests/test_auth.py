@@ -7,6 +7,11 @@ from pennlayer_ext.handlers import default_handlers
 SAMPLE_PATHS = {
     r"/pennlayer/layers/?": "layers",
     r"/pennlayer/layers/(?P<name>[^/]+)/?": "layers/some-layer",
+    r"/pennlayer/layers/(?P<name>[^/]+)/build/?": "layers/some-layer/build",
+    r"/pennlayer/jobs/?": "jobs",
+    r"/pennlayer/jobs/(?P<job_id>[^/]+)/?": "jobs/" + "0" * 32,
+    r"/pennlayer/jobs/(?P<job_id>[^/]+)/log/?": "jobs/" + "0" * 32 + "/log",
+    r"/pennlayer/environments/?": "environments",
     r"/pennlayer/node/?": "node",
     r"/pennlayer/(?P<path>.*)": "anything-else",
 }

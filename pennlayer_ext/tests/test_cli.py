@@ -126,3 +126,64 @@ def test_python_dash_m_works_too(tmp_path):
         check=True,
     )
     assert result.stdout.startswith("pennlayer ")
+
+
+def test_build_shows_progress_and_show_lists_packages(tmp_path, local_index, pl_uv_cache):
+    store = tmp_path / "store"
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("plfast==2.0\n")
+    data = {"JUPYTER_DATA_DIR": str(tmp_path / "data"), "UV_CACHE_DIR": str(pl_uv_cache)}
+    run_cli(store, "create", "cli-env", "--kind", "environment", env_extra=data)
+    built = run_cli(store, "build", "cli-env", "-r", str(requirements), env_extra=data)
+    assert "[5/5] Making the new version current" in built.stderr
+    assert "cli-env version 1 is READY" in built.stdout
+    shown = run_cli(store, "show", "cli-env", env_extra=data).stdout
+    assert "Interpreter:" in shown
+    assert "Packages (" in shown
+    assert any(line.split() == ["plfast", "2.0"] for line in shown.splitlines())
+    specs = subprocess.run(
+        ["jupyter", "kernelspec", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, **data),
+    )
+    assert "pennlayer-cli-env" in json.loads(specs.stdout)["kernelspecs"]
+    jobs = json.loads(run_cli(store, "jobs", "--json", env_extra=data).stdout)["jobs"]
+    assert [job["state"] for job in jobs] == ["succeeded"]
+
+
+def test_build_failures_show_the_reason_and_the_log_tail(tmp_path, local_index, pl_uv_cache):
+    store = tmp_path / "store"
+    env = {"UV_CACHE_DIR": str(pl_uv_cache), "JUPYTER_DATA_DIR": str(tmp_path / "data")}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("plfast\n-e ./src\nfoo @ https://example.invalid/foo.whl\n")
+    rejected = run_cli(
+        store, "create", "cli-bad", "--kind", "environment", "-r", str(bad), check=False
+    )
+    assert rejected.returncode == 2
+    assert "line 2 ('-e ./src')" in rejected.stderr
+    assert "line 3" in rejected.stderr
+    assert json.loads(run_cli(store, "list", "--json").stdout)["layers"] == []
+
+    missing = tmp_path / "missing.txt"
+    missing.write_text("plfast==9.9\n")
+    failed = run_cli(
+        store,
+        "create",
+        "cli-fail",
+        "--kind",
+        "environment",
+        "-r",
+        str(missing),
+        env_extra=env,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert "--- last lines of the job log ---" in failed.stderr
+    assert "failed: Installing the requirements failed" in failed.stderr
+    assert json.loads(run_cli(store, "show", "cli-fail", "--json").stdout)["status"] == "FAILED"
+
+    unreadable = run_cli(store, "build", "cli-fail", "-r", str(tmp_path / "nope.txt"), check=False)
+    assert unreadable.returncode == 2
+    assert "Cannot read the requirements file" in unreadable.stderr

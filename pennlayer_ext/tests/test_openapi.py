@@ -95,3 +95,24 @@ def test_the_spec_layer_shape_names_every_field_the_core_serializes(spec):
 
     layer_schema = spec["components"]["schemas"]["Layer"]
     assert set(layer_schema["properties"]) == set(LAYER_FIELDS)
+
+
+async def test_job_log_and_environment_responses_match_the_spec(
+    spec, pl_api, pl_wait_job, local_index
+):
+    started = await pl_api(
+        "layers",
+        method="POST",
+        json_body={"name": "specced", "kind": "environment", "requirements": "plfast==1.0"},
+    )
+    assert started.status == 202
+    _validator(spec, "/components/schemas/Job").validate(started.body)
+    finished = await pl_wait_job(started.body["id"])
+    _validator(spec, "/components/schemas/Job").validate(finished)
+    log = await pl_api("jobs", finished["id"], "log")
+    _validator(spec, "/components/schemas/JobLog").validate(log.body)
+    environments = (await pl_api("environments")).body["environments"]
+    assert len(environments) == 1
+    _validator(spec, "/components/schemas/Environment").validate(environments[0])
+    layer = (await pl_api("layers", "specced")).body
+    _validator(spec, "/components/schemas/Layer").validate(layer)
