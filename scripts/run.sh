@@ -10,6 +10,10 @@ cd "$ROOT"
 
 jupyter pennlayer create demo-env --kind environment --exist-ok \
   --description "Demo environment: a small Python stack to try the environment picker."
+if [[ "$(jupyter pennlayer show demo-env --json | python -c 'import json,sys; print(json.load(sys.stdin)["version"])')" == "None" ]]; then
+  jupyter pennlayer build demo-env -r scripts/demo-requirements.txt \
+    || echo "warning: the demo environment did not build (see above); JupyterLab starts anyway" >&2
+fi
 jupyter pennlayer create demo-reference --kind reference --exist-ok \
   --description "Demo reference layer: a small lookup table, shared read-only by every run."
 jupyter pennlayer list
