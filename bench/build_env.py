@@ -57,11 +57,14 @@ def pennlayer_build(manager: LayerManager, name: str, requirements: str) -> floa
 def pip_build(target: Path, requirements_file: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "venv", str(target)], check=True, env=env)
-    subprocess.run(
+    result = subprocess.run(
         [str(target / "bin" / "pip"), "install", "-q", "-r", str(requirements_file), "ipykernel"],
-        check=True,
+        capture_output=True,
+        text=True,
         env=env,
     )
+    if result.returncode != 0:
+        sys.exit(f"pip failed:\n{result.stdout}\n{result.stderr}")
     return time.perf_counter() - started
 
 

@@ -230,7 +230,13 @@ def _follow_job(manager: LayerManager, job: dict[str, Any], *, as_json: bool) ->
 def cmd_build(args: argparse.Namespace) -> int:
     manager = _manager(args)
     requirements = _read_requirements(args.requirements)
-    job = manager.start_build(args.name, requirements, python=args.python, owner=getpass.getuser())
+    job = manager.start_build(
+        args.name,
+        requirements,
+        python=args.python,
+        refresh=args.refresh,
+        owner=getpass.getuser(),
+    )
     if not args.json:
         print(f"Building {args.name} (job {job['id']})", file=sys.stderr)
     return _follow_job(manager, job, as_json=args.json)
@@ -337,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a requirements.txt ('-': stdin)",
     )
     p.add_argument("--python", help="Python version to build with, e.g. 3.11 (default: this one)")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="ask the package index for the newest versions instead of reusing the node's cache",
+    )
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("jobs", parents=[common], help="list recent jobs, newest first")

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from .digest import summarize_tree
-from .worker import JobContext, StepFailed
+from .runner import JobContext, StepFailed
 
 STEPS = 5
 
@@ -74,12 +74,29 @@ def run_build(ctx: JobContext) -> None:
         what="Creating the environment",
     )
 
-    ctx.progress("install", 2, STEPS, "Resolving and installing packages")
-    ctx.run(
-        [uv, "pip", "install", "--python", python_bin, "-r", requirements_file],
-        env=env,
-        what="Installing the requirements",
-    )
+    install: list[str | os.PathLike[str]] = [
+        uv,
+        "pip",
+        "install",
+        "--python",
+        python_bin,
+        "-r",
+        requirements_file,
+    ]
+    installed = False
+    if not params.get("refresh"):
+        # Offline first: when the node's cache can satisfy the requirements, nothing is
+        # fetched and the build takes a fraction of a second. Otherwise resolve online.
+        ctx.progress("install", 2, STEPS, "Installing packages from the node's cache")
+        try:
+            ctx.run([*install, "--offline"], env=env, what="Installing from the cache")
+            installed = True
+        except StepFailed:
+            ctx.log("Not everything is in the node's cache: resolving against the index")
+    if not installed:
+        ctx.progress("install", 2, STEPS, "Resolving and installing packages")
+        refresh = ["--refresh"] if params.get("refresh") else []
+        ctx.run([*install, *refresh], env=env, what="Installing the requirements")
 
     ctx.progress("lock", 3, STEPS, "Recording the exact packages")
     lock = ctx.run(
@@ -101,7 +118,7 @@ def run_build(ctx: JobContext) -> None:
     interpreter = python_version_of(env_dir)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
-    summary = summarize_tree(env_dir)
+    summary = summarize_tree(env_dir, hash_cache=ctx.store.root / "cache" / "digests.sqlite")
 
     ctx.progress("commit", 5, STEPS, "Making the new version current")
     version = ctx.commit_version(

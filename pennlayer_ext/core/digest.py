@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import stat
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
@@ -57,8 +58,59 @@ class TreeSummary:
     file_count: int
 
 
-def summarize_tree(root: Path) -> TreeSummary:
-    """Digest, apparent size (each inode once) and file count of the tree at *root*."""
+class HashCache:
+    """Remembered sha256 of files shared by hard links (from the build cache).
+
+    A hard-linked file is the same inode in every layer that holds it, so its hash is
+    computed once per node. The key includes size, mtime and ctime, which change with
+    any write to the inode, so a changed file is always hashed again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS hashes (key TEXT PRIMARY KEY, sha256 TEXT NOT NULL)"
+        )
+        self._new: list[tuple[str, str]] = []
+
+    @staticmethod
+    def key(info: os.stat_result) -> str:
+        return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+    def get(self, info: os.stat_result) -> str | None:
+        row = self._conn.execute(
+            "SELECT sha256 FROM hashes WHERE key = ?", (self.key(info),)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, info: os.stat_result, sha256: str) -> None:
+        self._new.append((self.key(info), sha256))
+
+    def close(self) -> None:
+        if self._new:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO hashes (key, sha256) VALUES (?, ?)", self._new
+            )
+        self._conn.close()
+
+
+def summarize_tree(root: Path, hash_cache: Path | None = None) -> TreeSummary:
+    """Digest, apparent size (each inode once) and file count of the tree at *root*.
+
+    With *hash_cache*, hashes of hard-linked files are remembered there and reused.
+    """
+    cache = HashCache(hash_cache) if hash_cache is not None else None
+    try:
+        return _summarize(root, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _summarize(root: Path, cache: HashCache | None) -> TreeSummary:
     manifest = hashlib.sha256()
     seen_inodes: set[tuple[int, int]] = set()
     size = 0
@@ -70,7 +122,13 @@ def summarize_tree(root: Path) -> TreeSummary:
         elif stat.S_ISDIR(info.st_mode):
             line = f"{rel}\tdir\t{mode:o}\n"
         elif stat.S_ISREG(info.st_mode):
-            line = f"{rel}\tfile\t{mode:o}\t{_file_sha256(full)}\n"
+            shared = cache is not None and info.st_nlink > 1
+            sha = cache.get(info) if cache is not None and shared else None
+            if sha is None:
+                sha = _file_sha256(full)
+                if cache is not None and shared:
+                    cache.put(info, sha)
+            line = f"{rel}\tfile\t{mode:o}\t{sha}\n"
             files += 1
             key = (info.st_dev, info.st_ino)
             if key not in seen_inodes:

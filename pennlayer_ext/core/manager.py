@@ -253,16 +253,22 @@ class LayerManager:
         requirements: object,
         *,
         python: str | None = None,
+        refresh: bool = False,
         owner: str | None = None,
         spawn: bool = True,
     ) -> dict[str, Any]:
-        """Validate *requirements* and start building a new version of environment *name*."""
+        """Validate *requirements* and start building a new version of environment *name*.
+
+        Packages come from the node's cache when it can satisfy the requirements; with
+        *refresh*, the package index is asked for the newest matching versions.
+        """
         validate_name(name)
         parsed = parse_requirements(requirements, allowed=self.allowed_requirement_kinds)
         python = _check_python(python)
         params = {
             "requirements": parsed.with_ipykernel().text,
             "python": python or sys.executable,
+            "refresh": bool(refresh),
             "uv_cache_dir": str(self.uv_cache_dir),
             "kernelspec_dir": str(self.kernelspec_dir) if self.kernelspec_dir else None,
         }

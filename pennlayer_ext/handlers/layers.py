@@ -47,7 +47,11 @@ class LayersHandler(PennLayerHandler):
             self.finish_json(layer, status=201)
             return
         job = self.manager.start_build(
-            layer["name"], requirements, python=body.get("python"), owner=self.user_name()
+            layer["name"],
+            requirements,
+            python=body.get("python"),
+            refresh=body.get("refresh", False),
+            owner=self.user_name(),
         )
         self.finish_job(job)
 
@@ -60,7 +64,11 @@ class BuildHandler(PennLayerHandler):
     async def post(self, name: str) -> None:
         body = self.json_body("layer-build")
         job = self.manager.start_build(
-            name, body["requirements"], python=body.get("python"), owner=self.user_name()
+            name,
+            body["requirements"],
+            python=body.get("python"),
+            refresh=body.get("refresh", False),
+            owner=self.user_name(),
         )
         self.finish_job(job)
 

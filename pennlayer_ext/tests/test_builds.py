@@ -274,11 +274,16 @@ async def test_job_status_changes_are_emitted_as_events(
         )
     job = await _create_env(pl_api, "noisy", "plfast==1.0\n")
     await pl_wait_job(job["id"])
-    for _ in range(50):
-        if ("layer", {"action": "status", "name": "noisy", "status": "READY"}) in seen:
+    ready = ("layer", {"action": "status", "name": "noisy", "status": "READY"})
+
+    def job_states():
+        return [data["state"] for kind, data in seen if kind == "job"]
+
+    for _ in range(100):
+        if ready in seen and "succeeded" in job_states():
             break
         await asyncio.sleep(0.1)
-    job_states = [data["state"] for kind, data in seen if kind == "job"]
+    job_states = job_states()
     assert job_states[-1] == "succeeded"
     assert ("layer", {"action": "status", "name": "noisy", "status": "READY"}) in seen
 

@@ -1,0 +1,232 @@
+"""What a job's worker process runs on: its context, progress, subprocesses and endings.
+
+The worker (``python -m pennlayer_ext.core.worker``) runs the job's steps, reports
+progress in the catalog, and always ends the job: ``succeeded`` after an atomic commit
+of the new version, ``cancelled`` on SIGTERM (a cancel), ``failed`` on an error or
+when the process that started it dies (SIGHUP, delivered by the kernel through
+PR_SET_PDEATHSIG on Linux). Staging is removed and the layer's previous state restored
+on every path but success.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .catalog import Catalog, utc_now
+from .digest import TreeSummary
+from .jobs import log_path, staging_dir
+from .kernelspecs import sync_kernelspecs
+from .store import LayerStore, remove_tree
+
+
+class JobStopped(Exception):
+    """The job was cancelled, or the process that started it went away."""
+
+    def __init__(self, state: str, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+class StepFailed(Exception):
+    """A step of the job failed; the message is the error shown to the user."""
+
+
+class JobContext:
+    """What a job's steps need: the catalog, the store, progress, logging, subprocesses."""
+
+    def __init__(self, store_root: str, job_id: str) -> None:
+        self.store = LayerStore(store_root)
+        self.catalog = Catalog(self.store.catalog_path)
+        self.job_id = job_id
+        with self.catalog.transaction() as conn:
+            job = self.catalog.get_job(conn, job_id)
+        if job is None:
+            raise SystemExit(f"pennlayer worker: no job {job_id}")
+        self.job: dict[str, Any] = job
+        self.params: dict[str, Any] = job["params"] or {}
+        self.staging = staging_dir(self.store, job_id)
+        self._child: subprocess.Popen[bytes] | None = None
+        self._stop: JobStopped | None = None
+        self._last_progress: dict[str, Any] = {}
+
+    # -- signals -------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        _die_with_parent(signal.SIGHUP)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self._stop is None:
+            if signum == signal.SIGHUP:
+                self._stop = JobStopped(
+                    "failed", "interrupted: the process that started the job stopped"
+                )
+            else:
+                self._stop = JobStopped("cancelled", "cancelled")
+        if self._child is not None and self._child.poll() is None:
+            self._child.kill()
+
+    def check_stop(self) -> None:
+        if self._stop is not None:
+            raise self._stop
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def log(self, message: str) -> None:
+        print(f"==> {message}", flush=True)
+
+    def progress(self, phase: str, step: int, steps: int, message: str, **extra: Any) -> None:
+        self.check_stop()
+        self.log(message)
+        progress = {"phase": phase, "step": step, "steps": steps, "message": message, **extra}
+        self._last_progress = progress
+        with self.catalog.transaction(write=True) as conn:
+            self.catalog.update_job(conn, self.job_id, progress=progress)
+
+    # -- the one step that makes a new version current ----------------------------------
+
+    def commit_version(
+        self,
+        tree: Path,
+        summary: TreeSummary,
+        *,
+        layer_fields: dict[str, Any],
+        version_fields: dict[str, Any],
+    ) -> int:
+        """Move *tree* into place as the layer's next version and make it current.
+
+        The rename and the catalog update happen under the catalog's write lock, after a
+        last check that the job was not cancelled; nothing before this changes the layer.
+        """
+        from .manager import collect_garbage, refresh_usage
+
+        layer = self.job["layer"]
+        with self.catalog.transaction(write=True) as conn:
+            self.check_stop()
+            version = self.catalog.next_version(conn, layer)
+            target = self.store.version_dir(layer, version)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(tree, target)
+            try:
+                self.catalog.insert_version(
+                    conn,
+                    layer=layer,
+                    version=version,
+                    digest=summary.digest,
+                    apparent_bytes=summary.apparent_bytes,
+                    file_count=summary.file_count,
+                    **version_fields,
+                )
+                self.catalog.update_layer_state(
+                    conn,
+                    layer,
+                    status="READY",
+                    current_version=version,
+                    error=None,
+                    **layer_fields,
+                )
+                # The committed version in the job marks the point of no return: whoever
+                # ends this job later (this worker, or a recovery) ends it as succeeded.
+                self.catalog.update_job(
+                    conn, self.job_id, progress={**self._last_progress, "version": version}
+                )
+            except BaseException:
+                os.rename(target, tree)
+                raise
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # Tidy up before the job is reported done, so that whoever waits for the job sees
+        # the final sizes, the kernelspec and a clean staging area.
+        collect_garbage(self.catalog, self.store, layer)
+        refresh_usage(self.catalog, self.store)
+        if self.params.get("kernelspec_dir"):
+            sync_kernelspecs(self.catalog, self.store, Path(self.params["kernelspec_dir"]))
+        remove_tree(self.staging)
+        with self.catalog.transaction(write=True) as conn:
+            self.catalog.update_job(conn, self.job_id, state="succeeded", finished_at=utc_now())
+        return version
+
+    # -- subprocesses --------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        env: dict[str, str] | None = None,
+        capture: bool = False,
+        what: str,
+    ) -> str:
+        """Run a tool; its output goes to the job log (or is returned with capture=True)."""
+        self.check_stop()
+        self._child = subprocess.Popen(
+            [os.fspath(arg) for arg in argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=None,
+            env=env,
+        )
+        try:
+            out, _ = self._child.communicate()
+        finally:
+            code = self._child.returncode
+            self._child = None
+        self.check_stop()
+        if code != 0:
+            reason = self._reason_from_log()
+            detail = f": {reason}" if reason else f" (exit status {code}); see the job log"
+            raise StepFailed(f"{what} failed{detail}")
+        return out.decode("utf-8", "replace") if capture else ""
+
+    def _reason_from_log(self) -> str:
+        """The tool's own error lines from the end of the job log, joined on one line."""
+        try:
+            with log_path(self.store, self.job_id).open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - 8192))
+                tail = handle.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return ""
+        picked: list[str] = []
+        for line in reversed(tail):
+            if line.startswith("==>"):
+                break
+            stripped = line.strip()
+            if stripped.startswith(("error:", "cause:", "ERROR:", "\u00d7")) or (
+                picked and stripped and line.startswith("  ")
+            ):
+                picked.append(stripped.removeprefix("error:").strip())
+        return " ".join(reversed(picked))[:1000]
+
+
+def _die_with_parent(sig: int) -> None:
+    """Ask Linux to send *sig* to this process when the process that started it dies."""
+    parent = os.environ.get("PENNLAYER_PARENT_PID")
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, sig, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if parent and os.getppid() != int(parent):
+        os.kill(os.getpid(), sig)  # the parent died before prctl took effect
+
+
+def finish_unsuccessfully(ctx: JobContext, state: str, error: str) -> None:
+    """End the job as failed or cancelled and put the layer back as it was."""
+    from .manager import end_job
+
+    with ctx.catalog.transaction(write=True) as conn:
+        job = ctx.catalog.get_job(conn, ctx.job_id)
+        if job is not None and job["state"] in ("queued", "running"):
+            end_job(ctx.catalog, conn, job, state, error)
+    remove_tree(ctx.staging)
