@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from traitlets import (
 from .core import LayerManager, PennLayerError
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
+from .core.sandbox import DEFAULT_MOUNT_ROOT, NOT_ENFORCED, bwrap_works, resolve_backend
 from .events import ChangeWatcher
 from .schemas import event_schema_paths
 
@@ -136,6 +136,15 @@ class PennLayerApp(ExtensionApp):
         ),
     )
 
+    mount_root = Unicode(
+        DEFAULT_MOUNT_ROOT,
+        config=True,
+        help=(
+            "Where layers appear inside a sandboxed kernel: <mount_root>/<name>/. Default: "
+            "/mnt/layers. Change it only for backends that cannot use /mnt."
+        ),
+    )
+
     job_poll_interval = Float(
         1.0,
         config=True,
@@ -194,17 +203,30 @@ class PennLayerApp(ExtensionApp):
             uv_cache_dir=self.uv_cache_dir,
             kernelspec_dir=self.kernelspec_dir,
             allowed_requirement_kinds=self.allowed_requirement_kinds,
+            kernel_config={
+                "sandbox": self.sandbox,
+                "mount_root": self.mount_root,
+            },
         )
 
     def sandbox_report(self) -> dict[str, Any]:
-        """What the sandbox setting asks for and which backends this node has."""
-        available = {
-            "bwrap": shutil.which("bwrap") is not None,
-            "docker": shutil.which("docker") is not None
-            and (bool(os.environ.get("DOCKER_HOST")) or os.path.exists("/var/run/docker.sock")),
-            "none": True,
+        """What the sandbox setting asks for, what kernels get, and whether it is enforced."""
+        available = {"bwrap": bwrap_works(), "docker": False, "none": True}
+        try:
+            backend, reason = resolve_backend(self.sandbox)
+        except PennLayerError as exc:
+            backend, reason = None, exc.message
+        report: dict[str, Any] = {
+            "configured": self.sandbox,
+            "backend": backend,
+            "reason": reason,
+            "read_only_enforced": backend == "bwrap",
+            "mount_root": self.mount_root,
+            "available": available,
         }
-        return {"configured": self.sandbox, "available": available}
+        if backend == "none":
+            report["warning"] = NOT_ENFORCED
+        return report
 
     # -- ExtensionApp lifecycle -----------------------------------------------------------
 

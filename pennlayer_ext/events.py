@@ -35,6 +35,7 @@ class ChangeWatcher:
 
     def poll(self) -> list[tuple[str, dict[str, Any]]]:
         self.manager.reap_workers()
+        self.manager.close_dead_sessions()
         events: list[tuple[str, dict[str, Any]]] = []
         finished = False
         for job in self.manager.list_jobs()[:50]:

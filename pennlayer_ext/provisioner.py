@@ -1,33 +1,87 @@
 """pennlayer's kernel provisioner (entry point ``pennlayer-provisioner``).
 
-Every environment kernelspec names it. At launch it resolves the environment's current
-version and pins the kernel to it (a newer build never changes a running kernel),
-records the session in the catalog (which keeps that version from being collected and
-the layer from being deleted), and updates the layer's last access. On shutdown the
-session ends.
+Every environment kernelspec names it. At launch it:
+
+1. finds what the run asked for: the environment from the kernelspec; reference layers
+   from the notebook's ``metadata.pennlayer`` (the notebook is found through the
+   session's path) or, for headless runs, from ``PENNLAYER_LAYERS``;
+2. opens a session in the catalog with the exact versions it mounts (the versions a
+   notebook recorded, when they still exist; otherwise the current ones, and the user
+   is told);
+3. creates the session's throwaway overlay environment and starts the kernel in the
+   sandbox backend, with the layers read-only at ``/mnt/layers/<name>/``.
+
+When the kernel stops, the session ends and its overlay is deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import getpass
-import uuid
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Unicode
 
-from .core.catalog import Catalog, utc_now
-from .core.errors import PennLayerError
+from .core.catalog import Catalog
+from .core.errors import InvalidInput, PennLayerError
+from .core.sandbox import (
+    DEFAULT_MOUNT_ROOT,
+    NOT_ENFORCED,
+    SandboxError,
+    SessionLayout,
+    base_prefix_of,
+    bwrap_command,
+    kernel_environment,
+    notice_exec_line,
+    prepare_session,
+    resolve_backend,
+)
+from .core.sessions import close_session, open_session, record_process
 from .core.store import LayerStore
+
+MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
+
+
+def notebook_selection(path: str | None) -> dict[str, Any] | None:
+    """``metadata.pennlayer`` of the notebook at *path*, or None if it has none."""
+    if not path or not path.endswith(".ipynb") or not os.path.isfile(path):
+        return None
+    if os.path.getsize(path) > MAX_NOTEBOOK_BYTES:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            notebook = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    selection = (
+        notebook.get("metadata", {}).get("pennlayer") if isinstance(notebook, dict) else None
+    )
+    if selection is None:
+        return None
+    if not isinstance(selection, dict):
+        raise InvalidInput(f"{path}: metadata.pennlayer must be an object.")
+    layers = selection.get("layers", [])
+    if not isinstance(layers, list) or not all(isinstance(name, str) for name in layers):
+        raise InvalidInput(f"{path}: metadata.pennlayer.layers must be a list of layer names.")
+    mounted = selection.get("mounted") or {}
+    if not isinstance(mounted, dict):
+        raise InvalidInput(f"{path}: metadata.pennlayer.mounted must be an object.")
+    return {"layers": layers, "mounted": mounted, "environment": selection.get("environment")}
 
 
 class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
-    """Launches a kernel in a pennlayer environment and records the session."""
+    """Launches a kernel in a pennlayer environment, in a sandbox, and records the session."""
 
-    environment = Unicode(
-        "", config=True, help="The environment layer this kernel runs in (from the kernelspec)."
+    environment = Unicode("", config=True, help="The environment layer (from the kernelspec).")
+    store_root = Unicode("", config=True, help="The store that holds the layers.")
+    sandbox = Unicode("auto", config=True, help="PennLayerApp.sandbox, from the kernelspec.")
+    mount_root = Unicode(
+        DEFAULT_MOUNT_ROOT, config=True, help="Where layers appear inside the sandbox."
     )
-    store_root = Unicode("", config=True, help="The store that holds the environment.")
 
     _session_id: str | None = None
 
@@ -37,52 +91,93 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         return LayerStore(self.store_root)
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
-        environment = self.environment
+        kwargs = await super().pre_launch(**kwargs)
         store = self._store()
         catalog = Catalog(store.catalog_path)
-        session_id = uuid.uuid4().hex
-        with catalog.transaction(write=True) as conn:
-            layer = catalog.get_layer(conn, environment)
-            if layer is None or layer["kind"] != "environment":
-                raise PennLayerError(f"The environment {environment!r} no longer exists.")
-            if layer["version"] is None:
-                raise PennLayerError(
-                    f"The environment {environment!r} has no built version yet ({layer['status']})."
-                )
-            if layer["storage_class"] != "STANDARD":
-                raise PennLayerError(
-                    f"The environment {environment!r} is archived ({layer['storage_class']}); "
-                    "restore it first."
-                )
-            catalog.insert_session(
-                conn,
-                session_id=session_id,
-                kernel_id=str(self.kernel_id),
-                user=getpass.getuser(),
-                notebook_path=None,
-                environment=environment,
-                backend="none",
-                mounts={environment: (layer["version"], layer["digest"])},
-            )
-            catalog.update_layer_state(conn, environment, last_accessed_at=utc_now())
-        self._session_id = session_id
-        python = store.version_dir(environment, layer["version"]) / "bin" / "python"
-        kernel_cmd = list(self.kernel_spec.argv)
-        kernel_cmd[0] = str(python)
-        self.kernel_spec.argv = kernel_cmd
-        return await super().pre_launch(**kwargs)
+        backend, _why = resolve_backend(self.sandbox)
+        env: dict[str, str] = dict(kwargs.get("env") or os.environ)
+        notebook_path = env.get("JPY_SESSION_NAME") or None
+        selection = notebook_selection(notebook_path)
+        if selection is not None:
+            layers, pins = selection["layers"], selection["mounted"]
+        else:
+            requested = env.get("PENNLAYER_LAYERS", "")
+            layers, pins = [name.strip() for name in requested.split(",") if name.strip()], {}
+        opened = open_session(
+            catalog,
+            store,
+            kernel_id=str(self.kernel_id),
+            user=getpass.getuser(),
+            notebook_path=notebook_path,
+            environment=self.environment,
+            layers=layers,
+            pins=pins,
+            backend=backend,
+        )
+        self._session_id = opened.session_id
+        try:
+            return await asyncio.to_thread(self._prepare, kwargs, env, store, opened, backend)
+        except BaseException:
+            close_session(catalog, store, opened.session_id, "the kernel could not start")
+            self._session_id = None
+            raise
+
+    def _prepare(
+        self,
+        kwargs: dict[str, Any],
+        env: dict[str, str],
+        store: LayerStore,
+        opened: Any,
+        backend: str,
+    ) -> dict[str, Any]:
+        workdir = Path(kwargs.get("cwd") or os.getcwd()).resolve()
+        if workdir == Path("/"):
+            raise SandboxError("A kernel cannot use '/' as its working area.")
+        if workdir == store.root or store.root in workdir.parents:
+            raise SandboxError(f"A kernel cannot work inside the layer store ({store.root}).")
+        base_prefix, python_tag = base_prefix_of(opened.environment.source)
+        layout = SessionLayout(
+            session_dir=store.session_dir(opened.session_id),
+            environment=opened.environment,
+            references=opened.references,
+            workdir=workdir,
+            base_prefix=base_prefix,
+            python_tag=python_tag,
+            mount_root=self.mount_root,
+        )
+        prepare_session(layout, backend)
+
+        notices = list(opened.notices)
+        if backend == "none":
+            notices.insert(0, NOT_ENFORCED)
+        kernel_cmd = list(kwargs["cmd"])
+        kernel_cmd[0] = f"{layout.overlay_path(backend)}/bin/python"
+        if notices:
+            kernel_cmd.append(f"--IPKernelApp.exec_lines={notice_exec_line()}")
+        kwargs["env"] = kernel_environment(layout, backend, env, "\n".join(notices))
+        if backend == "bwrap":
+            connection_file = Path(self.parent.connection_file).resolve()
+            hidden = [store.root, connection_file.parent]
+            kernel_cmd = bwrap_command(layout, kernel_cmd, connection_file, hide=hidden)
+        kwargs["cmd"] = kernel_cmd
+        kwargs["cwd"] = str(workdir)
+        return kwargs
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        info = await super().launch_kernel(cmd, **kwargs)
+        if self._session_id is not None and self.process is not None:
+            record_process(Catalog(self._store().catalog_path), self._session_id, self.process.pid)
+        return info
 
     async def cleanup(self, restart: bool = False) -> None:
         await super().cleanup(restart=restart)
-        self._end_session("kernel stopped" if not restart else "kernel restarted")
-
-    def _end_session(self, reason: str) -> None:
-        if self._session_id is None:
-            return
-        catalog = Catalog(self._store().catalog_path)
-        with catalog.transaction(write=True) as conn:
-            catalog.end_session(conn, self._session_id, reason)
-        self._session_id = None
+        if self._session_id is not None:
+            store = self._store()
+            reason = "kernel restarted" if restart else "kernel stopped"
+            await asyncio.to_thread(
+                close_session, Catalog(store.catalog_path), store, self._session_id, reason
+            )
+            self._session_id = None
 
     async def get_provisioner_info(self) -> dict[str, Any]:
         info: dict[str, Any] = await super().get_provisioner_info()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,6 +94,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE layer_versions ADD COLUMN apparent_bytes INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN owner TEXT;
+    """,
+    # 3: the kernel process of a session (to close sessions whose kernel died) and what
+    #    the user was told at launch
+    """
+    ALTER TABLE sessions ADD COLUMN pid INTEGER;
+    ALTER TABLE sessions ADD COLUMN pid_start TEXT;
+    ALTER TABLE sessions ADD COLUMN notices TEXT;
     """,
 )
 
@@ -471,7 +478,7 @@ class Catalog(JobsMixin, VersionsMixin):
         notebook_path: str | None,
         environment: str | None,
         backend: str | None,
-        mounts: dict[str, tuple[int | None, str | None]],
+        mounts: Mapping[str, tuple[int | None, str | None]],
     ) -> None:
         conn.execute(
             "INSERT INTO sessions (id, kernel_id, user, notebook_path, environment, backend,"
@@ -482,6 +489,54 @@ class Catalog(JobsMixin, VersionsMixin):
             "INSERT INTO session_mounts (session_id, layer, version, digest) VALUES (?, ?, ?, ?)",
             [(session_id, layer, v, d) for layer, (v, d) in sorted(mounts.items())],
         )
+
+    def set_session_process(
+        self, conn: sqlite3.Connection, session_id: str, pid: int, pid_start: str | None
+    ) -> None:
+        conn.execute(
+            "UPDATE sessions SET pid = ?, pid_start = ? WHERE id = ?", (pid, pid_start, session_id)
+        )
+
+    def set_session_notices(
+        self, conn: sqlite3.Connection, session_id: str, notices: list[str]
+    ) -> None:
+        conn.execute(
+            "UPDATE sessions SET notices = ? WHERE id = ?", (json.dumps(notices), session_id)
+        )
+
+    def get_session(self, conn: sqlite3.Connection, session_id: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return None if row is None else self._session_from_row(conn, row)
+
+    def list_sessions(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        active: bool | None = None,
+        kernel_id: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        if active is not None:
+            clauses.append("ended_at IS NULL" if active else "ended_at IS NOT NULL")
+        if kernel_id is not None:
+            clauses.append("kernel_id = ?")
+            params.append(kernel_id)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = conn.execute(
+            f"SELECT * FROM sessions{where} ORDER BY started_at DESC, id LIMIT ?",  # noqa: S608
+            (*params, limit),
+        ).fetchall()
+        return [self._session_from_row(conn, row) for row in rows]
+
+    def _session_from_row(self, conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+        record = _decode(row, ("notices",))
+        mounts = conn.execute(
+            "SELECT layer, version, digest FROM session_mounts WHERE session_id = ? ORDER BY layer",
+            (record["id"],),
+        ).fetchall()
+        record["mounts"] = [dict(mount) for mount in mounts]
+        return record
 
     def end_session(self, conn: sqlite3.Connection, session_id: str, reason: str) -> None:
         conn.execute(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,14 @@ def display_name(layer: dict[str, Any]) -> str:
     return f"{layer['name']} (Python {short})" if short else f"{layer['name']} (Python)"
 
 
-def build_kernelspec(layer: dict[str, Any], store: LayerStore) -> dict[str, Any]:
-    """The kernel.json of a READY environment layer."""
+def build_kernelspec(
+    layer: dict[str, Any], store: LayerStore, kernel_config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The kernel.json of a READY environment layer.
+
+    *kernel_config* (sandbox, mount_root, uv_cache_dir) goes to the provisioner, so
+    headless runs that load no server configuration still get the node's settings.
+    """
     env_dir = store.version_dir(layer["name"], layer["version"])
     return {
         "argv": [
@@ -44,12 +51,17 @@ def build_kernelspec(layer: dict[str, Any], store: LayerStore) -> dict[str, Any]
         ],
         "display_name": display_name(layer),
         "language": layer.get("language") or "python",
-        "interrupt_mode": "signal",
+        # A signal to the sandbox's process group would kill it: interrupt by message.
+        "interrupt_mode": "message",
         "env": {},
         "metadata": {
             "kernel_provisioner": {
                 "provisioner_name": PROVISIONER_NAME,
-                "config": {"environment": layer["name"], "store_root": str(store.root)},
+                "config": {
+                    **(kernel_config or {}),
+                    "environment": layer["name"],
+                    "store_root": str(store.root),
+                },
             },
             "pennlayer": {
                 "managed": True,
@@ -79,7 +91,10 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def sync_kernelspecs(
-    catalog: Catalog, store: LayerStore, kernels_dir: Path
+    catalog: Catalog,
+    store: LayerStore,
+    kernels_dir: Path,
+    kernel_config: Mapping[str, Any] | None = None,
 ) -> dict[str, list[str]]:
     """Make *kernels_dir* hold exactly one spec per READY environment of this store."""
     # An environment with a current version can run kernels, also while a rebuild runs.
@@ -94,7 +109,8 @@ def sync_kernelspecs(
     kernels_dir.mkdir(parents=True, exist_ok=True)
     for spec_name, layer in sorted(wanted.items()):
         spec_dir = kernels_dir / spec_name
-        text = json.dumps(build_kernelspec(layer, store), indent=1, sort_keys=True) + "\n"
+        spec = build_kernelspec(layer, store, kernel_config)
+        text = json.dumps(spec, indent=1, sort_keys=True) + "\n"
         current = spec_dir / "kernel.json"
         if spec_dir.exists() and not _is_ours(spec_dir, store):
             continue  # somebody else's kernelspec of the same name: leave it alone

@@ -30,6 +30,7 @@ from .jobs import (
 from .kernelspecs import display_name, kernelspec_name, sync_kernelspecs
 from .names import validate_name
 from .requirements import parse_requirements
+from .sessions import close_dead_sessions
 from .store import LayerStore, remove_tree
 
 LAYER_KINDS = ("environment", "reference")
@@ -79,6 +80,7 @@ class LayerManager:
         uv_cache_dir: Path | str | None = None,
         kernelspec_dir: Path | str | None = None,
         allowed_requirement_kinds: Iterable[str] = (),
+        kernel_config: Mapping[str, Any] | None = None,
         recover: bool = True,
     ) -> None:
         self.store = LayerStore(store_root)
@@ -88,10 +90,12 @@ class LayerManager:
         self.uv_cache_dir = Path(uv_cache_dir) if uv_cache_dir else self.store.root / "cache" / "uv"
         self.kernelspec_dir = Path(kernelspec_dir) if kernelspec_dir else None
         self.allowed_requirement_kinds = tuple(allowed_requirement_kinds)
+        self.kernel_config = dict(kernel_config or {})
         self._workers: dict[str, subprocess.Popen[bytes]] = {}
         self.store.empty_trash()
         if recover:
             self.recover_interrupted_jobs()
+            close_dead_sessions(self.catalog, self.store)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -243,7 +247,27 @@ class LayerManager:
     def sync_kernelspecs(self) -> dict[str, list[str]]:
         if self.kernelspec_dir is None:
             return {"written": [], "removed": []}
-        return sync_kernelspecs(self.catalog, self.store, self.kernelspec_dir)
+        return sync_kernelspecs(self.catalog, self.store, self.kernelspec_dir, self.kernel_config)
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def list_sessions(self, *, active: bool | None = None) -> list[dict[str, Any]]:
+        """Sessions, newest first, with the exact versions each one mounted."""
+        with self.catalog.transaction() as conn:
+            return [serialize_session(s) for s in self.catalog.list_sessions(conn, active=active)]
+
+    def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
+        """The latest session of a kernel (a restarted kernel has one per start)."""
+        if not _KERNEL_ID_RE.fullmatch(kernel_id or ""):
+            raise NotFound(f"No session for kernel {kernel_id!r}.")
+        with self.catalog.transaction() as conn:
+            sessions = self.catalog.list_sessions(conn, kernel_id=kernel_id, limit=1)
+        if not sessions:
+            raise NotFound(f"No session for kernel {kernel_id!r}.")
+        return serialize_session(sessions[0])
+
+    def close_dead_sessions(self) -> list[str]:
+        return close_dead_sessions(self.catalog, self.store)
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -266,11 +290,12 @@ class LayerManager:
         parsed = parse_requirements(requirements, allowed=self.allowed_requirement_kinds)
         python = _check_python(python)
         params = {
-            "requirements": parsed.with_ipykernel().text,
+            "requirements": parsed.with_kernel_essentials().text,
             "python": python or sys.executable,
             "refresh": bool(refresh),
             "uv_cache_dir": str(self.uv_cache_dir),
             "kernelspec_dir": str(self.kernelspec_dir) if self.kernelspec_dir else None,
+            "kernel_config": self.kernel_config,
         }
         return self._start_job(name, "build", params, owner=owner, kind="environment", spawn=spawn)
 
@@ -512,6 +537,38 @@ def _check_language(kind: str, language: str | None) -> str | None:
 
 
 _JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
+_KERNEL_ID_RE = re.compile(r"[0-9A-Za-z-]{1,64}")
+SESSION_FIELDS = (
+    "id",
+    "kernel_id",
+    "user",
+    "notebook_path",
+    "environment",
+    "backend",
+    "started_at",
+    "ended_at",
+    "end_reason",
+    "notices",
+)
+
+
+def serialize_session(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A session as the API shows it, with the notebook metadata that reproduces it."""
+    session = {field: record.get(field) for field in SESSION_FIELDS}
+    session["notices"] = record.get("notices") or []
+    session["active"] = record.get("ended_at") is None
+    mounts = record.get("mounts") or []
+    session["mounts"] = [
+        {"layer": m["layer"], "version": m["version"], "digest": m["digest"]} for m in mounts
+    ]
+    session["notebook_metadata"] = {
+        "environment": record.get("environment"),
+        "layers": [m["layer"] for m in mounts if m["layer"] != record.get("environment")],
+        "mounted": {m["layer"]: {"version": m["version"], "digest": m["digest"]} for m in mounts},
+    }
+    return session
+
+
 _PYTHON_RE = re.compile(r"3\.\d{1,2}(\.\d{1,3})?")
 
 

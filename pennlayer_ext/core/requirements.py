@@ -36,15 +36,22 @@ class ParsedRequirements:
     text: str
     names: tuple[str, ...]
 
-    def with_ipykernel(self) -> ParsedRequirements:
-        """The same requirements, plus ``ipykernel`` if they do not ask for it."""
-        if "ipykernel" in self.names:
-            return self
+    def with_kernel_essentials(self) -> ParsedRequirements:
+        """The same requirements, plus ``ipykernel`` and ``pip`` if they do not ask for them.
+
+        ipykernel lets every environment run a kernel; pip makes ``%pip install`` work in
+        a session (into its throwaway overlay).
+        """
         text = self.text if self.text.endswith("\n") or not self.text else self.text + "\n"
-        return ParsedRequirements(
-            text + "ipykernel  # added by pennlayer: every environment can run a kernel\n",
-            (*self.names, "ipykernel"),
-        )
+        names = self.names
+        for package, why in (
+            ("ipykernel", "every environment can run a kernel"),
+            ("pip", "%pip install works in sessions"),
+        ):
+            if package not in names:
+                text += f"{package}  # added by pennlayer: {why}\n"
+                names = (*names, package)
+        return ParsedRequirements(text, names)
 
 
 def _strip_comment(line: str) -> str:

@@ -150,7 +150,12 @@ class JobContext:
         collect_garbage(self.catalog, self.store, layer)
         refresh_usage(self.catalog, self.store)
         if self.params.get("kernelspec_dir"):
-            sync_kernelspecs(self.catalog, self.store, Path(self.params["kernelspec_dir"]))
+            sync_kernelspecs(
+                self.catalog,
+                self.store,
+                Path(self.params["kernelspec_dir"]),
+                self.params.get("kernel_config"),
+            )
         remove_tree(self.staging)
         with self.catalog.transaction(write=True) as conn:
             self.catalog.update_job(conn, self.job_id, state="succeeded", finished_at=utc_now())

@@ -8,6 +8,7 @@
       staging/              versions being built or populated
       jobs/<id>/            a job's log and progress files
       cache/                build caches (same filesystem, so files are hard-linked)
+      sessions/<id>/        a running kernel's throwaway overlay environment
       trash/                data on its way out; emptied at start-up and after deletes
 
 Every path that contains a layer name is built here, from a validated name only.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from .names import validate_name
 
-STORE_DIRS = ("layers", "staging", "jobs", "cache", "trash")
+STORE_DIRS = ("layers", "staging", "jobs", "cache", "trash", "sessions")
 
 
 class LayerStore:
@@ -46,6 +47,11 @@ class LayerStore:
 
     def version_dir(self, name: str, version: int) -> Path:
         return self.layer_dir(name) / str(int(version))
+
+    def session_dir(self, session_id: str) -> Path:
+        if not session_id.isalnum():
+            raise ValueError(f"bad session id {session_id!r}")
+        return self.root / "sessions" / session_id
 
     def move_to_trash(self, path: Path) -> Path | None:
         """Atomically move *path* out of the way (same filesystem); ``None`` if it is absent."""

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from .jobs import EnvironmentsHandler, JobHandler, JobLogHandler, JobsHandler
+from .jobs import (
+    EnvironmentsHandler,
+    JobHandler,
+    JobLogHandler,
+    JobsHandler,
+    KernelSessionHandler,
+    SessionsHandler,
+)
 from .layers import BuildHandler, LayerHandler, LayersHandler
 from .node import NodeHandler, NotFoundHandler
 
@@ -20,6 +27,8 @@ default_handlers = [
     (rf"/pennlayer/jobs/{_JOB}/?", JobHandler),
     (rf"/pennlayer/jobs/{_JOB}/log/?", JobLogHandler),
     (r"/pennlayer/environments/?", EnvironmentsHandler),
+    (r"/pennlayer/sessions/?", SessionsHandler),
+    (r"/pennlayer/sessions/(?P<kernel_id>[^/]+)/?", KernelSessionHandler),
     (r"/pennlayer/node/?", NodeHandler),
     (r"/pennlayer/(?P<path>.*)", NotFoundHandler),
 ]

@@ -1,4 +1,4 @@
-"""REST handlers for /pennlayer/jobs and /pennlayer/environments."""
+"""REST handlers for /pennlayer/jobs, /pennlayer/environments and /pennlayer/sessions."""
 
 from __future__ import annotations
 
@@ -60,3 +60,25 @@ class EnvironmentsHandler(PennLayerHandler):
     async def get(self) -> None:
         language = self.get_query_argument("language", None)
         self.finish_json({"environments": self.manager.list_environments(language=language)})
+
+
+class SessionsHandler(PennLayerHandler):
+    """GET: sessions, newest first (``?active=true`` for running ones only)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        raw = self.get_query_argument("active", None)
+        if raw not in (None, "true", "false"):
+            raise InvalidInput(f"active must be 'true' or 'false', not {raw!r}.")
+        active = None if raw is None else raw == "true"
+        self.finish_json({"sessions": self.manager.list_sessions(active=active)})
+
+
+class KernelSessionHandler(PennLayerHandler):
+    """GET: the latest session of a kernel, with its mounts and notebook metadata."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str) -> None:
+        self.finish_json(self.manager.get_kernel_session(kernel_id))

@@ -125,3 +125,28 @@ class LocalIndex:
             self.release()
             self.server.shutdown()
             self.server.server_close()
+
+
+def add_reference_version(manager, name: str, files: dict[str, str]) -> dict:
+    """Give reference layer *name* a new READY version holding *files* (as a loader would)."""
+    from pennlayer_ext.core.digest import summarize_tree
+
+    with manager.catalog.transaction(write=True) as conn:
+        version = manager.catalog.next_version(conn, name)
+        target = manager.store.version_dir(name, version)
+        target.mkdir(parents=True)
+        for rel, text in files.items():
+            path = target / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        summary = summarize_tree(target)
+        manager.catalog.insert_version(
+            conn,
+            layer=name,
+            version=version,
+            digest=summary.digest,
+            apparent_bytes=summary.apparent_bytes,
+            file_count=summary.file_count,
+        )
+        manager.catalog.update_layer_state(conn, name, status="READY", current_version=version)
+    return manager.get_layer(name)

@@ -12,6 +12,8 @@ SAMPLE_PATHS = {
     r"/pennlayer/jobs/(?P<job_id>[^/]+)/?": "jobs/" + "0" * 32,
     r"/pennlayer/jobs/(?P<job_id>[^/]+)/log/?": "jobs/" + "0" * 32 + "/log",
     r"/pennlayer/environments/?": "environments",
+    r"/pennlayer/sessions/?": "sessions",
+    r"/pennlayer/sessions/(?P<kernel_id>[^/]+)/?": "sessions/some-kernel",
     r"/pennlayer/node/?": "node",
     r"/pennlayer/(?P<path>.*)": "anything-else",
 }

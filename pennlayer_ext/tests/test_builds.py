@@ -303,14 +303,14 @@ async def test_a_kernel_runs_in_the_environment_and_keeps_it_in_use(
         await client.wait_for_ready(timeout=60)
         outputs = []
         reply = await client.execute_interactive(
-            "import plfast, sys; print(plfast.VERSION, sys.prefix)",
+            "import plfast; print(plfast.VERSION, plfast.__file__)",
             output_hook=lambda msg: outputs.append(msg["content"].get("text", "")),
             timeout=60,
         )
         assert reply["content"]["status"] == "ok"
-        version, prefix = "".join(outputs).split()
+        version, module = "".join(outputs).split()
         assert version == "1.0"
-        assert prefix == str(pl_store / "layers" / "kernel-env" / "1")
+        assert module.startswith("/mnt/layers/kernel-env/lib/")
 
         # Then the layer is in use and cannot be deleted
         layer = (await pl_api("layers", "kernel-env")).body

@@ -1,0 +1,192 @@
+"""Sessions: one kernel, the exact layer versions it mounted, and its lifetime.
+
+A session is opened before its kernel starts (the versions are chosen and recorded in
+one catalog transaction, so a concurrent delete or garbage collection cannot take them
+away), gets its kernel's pid once it runs, and is closed when the kernel stops. Sessions
+whose kernel process died without a goodbye are found by pid and closed, so a layer
+never stays "in use" for a kernel that is gone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog, utc_now
+from .errors import InvalidInput, NotFound
+from .names import validate_name
+from .sandbox import Mount
+from .store import LayerStore, remove_tree
+
+MAX_LAYERS_PER_SESSION = 64
+STARTUP_GRACE_S = 120.0
+
+
+@dataclass
+class OpenedSession:
+    session_id: str
+    environment: Mount
+    references: list[Mount]
+    notices: list[str]
+
+
+def _pin_of(pins: Mapping[str, Any], name: str) -> tuple[int, str] | None:
+    pin = pins.get(name)
+    if not isinstance(pin, Mapping):
+        return None
+    version, digest = pin.get("version"), pin.get("digest")
+    if isinstance(version, int) and isinstance(digest, str):
+        return version, digest
+    return None
+
+
+def _choose_version(
+    catalog: Catalog,
+    conn: Any,
+    store: LayerStore,
+    name: str,
+    kind: str,
+    pins: Mapping[str, Any],
+    notices: list[str],
+) -> Mount:
+    layer = catalog.get_layer(conn, name)
+    what = "environment" if kind == "environment" else "reference layer"
+    if layer is None:
+        raise NotFound(f"The {what} {name!r} does not exist (any more) on this node.")
+    if layer["kind"] != kind:
+        raise InvalidInput(f"{name!r} is a {layer['kind']} layer, not a {what}.")
+    if layer["storage_class"] != "STANDARD":
+        raise InvalidInput(
+            f"The {what} {name!r} is archived ({layer['storage_class']}); restore it first "
+            f"(jupyter pennlayer restore {name})."
+        )
+    versions = {row["version"]: row for row in catalog.list_versions(conn, name)}
+    pin = _pin_of(pins, name)
+    if pin is not None:
+        version, digest = pin
+        row = versions.get(version)
+        if row is not None and row["digest"] == digest:
+            return Mount(name, version, digest, store.version_dir(name, version))
+        current = (
+            f"version {layer['version']} ({layer['digest']})"
+            if layer["version"] is not None
+            else "no version"
+        )
+        notices.append(
+            f"pennlayer: {name} version {version} ({digest}) recorded in this notebook is "
+            f"gone from this node; it now has {current}."
+        )
+    if layer["version"] is None:
+        raise InvalidInput(
+            f"The {what} {name!r} has no data yet ({layer['status']}); "
+            + ("build it first." if kind == "environment" else "populate it first.")
+        )
+    return Mount(name, layer["version"], layer["digest"], store.version_dir(name, layer["version"]))
+
+
+def open_session(
+    catalog: Catalog,
+    store: LayerStore,
+    *,
+    kernel_id: str,
+    user: str | None,
+    notebook_path: str | None,
+    environment: str,
+    layers: Iterable[str],
+    pins: Mapping[str, Any],
+    backend: str,
+) -> OpenedSession:
+    """Choose the versions to mount and record the session, in one transaction."""
+    names = list(dict.fromkeys(layers))
+    if len(names) > MAX_LAYERS_PER_SESSION:
+        raise InvalidInput(
+            f"{len(names)} layers requested; a session mounts at most {MAX_LAYERS_PER_SESSION}."
+        )
+    for name in [environment, *names]:
+        validate_name(name)
+    if environment in names:
+        raise InvalidInput(f"{environment!r} is the environment; list only reference layers.")
+    notices: list[str] = []
+    session_id = uuid.uuid4().hex
+    with catalog.transaction(write=True) as conn:
+        env_mount = _choose_version(catalog, conn, store, environment, "environment", pins, notices)
+        references = [
+            _choose_version(catalog, conn, store, name, "reference", pins, notices)
+            for name in names
+        ]
+        mounts = {m.name: (m.version, m.digest) for m in [env_mount, *references]}
+        catalog.insert_session(
+            conn,
+            session_id=session_id,
+            kernel_id=kernel_id,
+            user=user,
+            notebook_path=notebook_path,
+            environment=environment,
+            backend=backend,
+            mounts=mounts,
+        )
+        now = utc_now()
+        for name in mounts:
+            catalog.update_layer_state(conn, name, last_accessed_at=now)
+        if notices:
+            catalog.set_session_notices(conn, session_id, notices)
+    return OpenedSession(session_id, env_mount, references, notices)
+
+
+def process_start_time(pid: int) -> str | None:
+    """The start time of process *pid* (clock ticks since boot), to tell reused pids apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
+
+
+def record_process(catalog: Catalog, session_id: str, pid: int) -> None:
+    with catalog.transaction(write=True) as conn:
+        catalog.set_session_process(conn, session_id, pid, process_start_time(pid))
+
+
+def close_session(catalog: Catalog, store: LayerStore, session_id: str, reason: str) -> None:
+    """End the session, drop its overlay and collect versions nobody uses any more."""
+    from .manager import collect_garbage
+
+    with catalog.transaction(write=True) as conn:
+        session = catalog.get_session(conn, session_id)
+        catalog.end_session(conn, session_id, reason)
+    remove_tree(store.session_dir(session_id))
+    if session is not None:
+        for mount in session["mounts"]:
+            collect_garbage(catalog, store, mount["layer"])
+
+
+def close_dead_sessions(catalog: Catalog, store: LayerStore) -> list[str]:
+    """Close open sessions whose kernel process is gone (server killed, kernel crashed)."""
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    with catalog.transaction() as conn:
+        active = catalog.list_sessions(conn, active=True, limit=100000)
+    closed = []
+    for session in active:
+        if session["pid"]:
+            alive = process_start_time(session["pid"]) == session["pid_start"]
+        else:
+            started = datetime.fromisoformat(session["started_at"].replace("Z", "+00:00"))
+            alive = (now - started).total_seconds() < STARTUP_GRACE_S
+        if not alive:
+            close_session(catalog, store, session["id"], "the kernel process is gone")
+            closed.append(session["id"])
+    # Overlays of sessions that were never recorded (a crash between the two steps).
+    with catalog.transaction() as conn:
+        open_ids = {s["id"] for s in catalog.list_sessions(conn, active=True, limit=100000)}
+    sessions_root = store.root / "sessions"
+    if sessions_root.is_dir():
+        for entry in sessions_root.iterdir():
+            if entry.name not in open_ids:
+                remove_tree(entry)
+    return closed
