@@ -97,6 +97,9 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         backend, _why = resolve_backend(self.sandbox)
         env: dict[str, str] = dict(kwargs.get("env") or os.environ)
         notebook_path = env.get("JPY_SESSION_NAME") or None
+        if notebook_path and not os.path.isabs(notebook_path) and kwargs.get("cwd"):
+            # The server gives the notebook's API path; its folder is the kernel's cwd.
+            notebook_path = os.path.join(kwargs["cwd"], os.path.basename(notebook_path))
         selection = notebook_selection(notebook_path)
         if selection is not None:
             layers, pins = selection["layers"], selection["mounted"]

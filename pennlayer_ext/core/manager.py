@@ -356,6 +356,13 @@ class LayerManager:
             del self._workers[job_id]
         return done
 
+    def wait_for_workers(self, timeout_s: float = 60.0) -> None:
+        """Wait until the workers this process started have exited (e.g. before exiting)."""
+        deadline = time.monotonic() + timeout_s
+        for proc in self._workers.values():
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        self._workers.clear()
+
     def stop_workers(self, timeout_s: float = 15.0) -> None:
         """Interrupt the workers this process started (it is shutting down) and reap them.
 
