@@ -255,6 +255,25 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sessions(args: argparse.Namespace) -> int:
+    sessions = _manager(args).list_sessions(active=True if args.active else None)
+    if args.json:
+        _print_json({"sessions": sessions})
+        return 0
+    if not sessions:
+        print("No sessions." if not args.active else "No running sessions.")
+        return 0
+    for session in sessions:
+        mounts = ", ".join(f"{m['layer']}@{m['version']}" for m in session["mounts"])
+        state = "running" if session["active"] else f"ended {session['ended_at']}"
+        notebook = session["notebook_path"] or ""
+        print(
+            f"{session['id']}  {session['user'] or '-'}  {session['backend'] or '-'}  "
+            f"{session['started_at']}  {state}  [{mounts}]  {notebook}".rstrip()
+        )
+    return 0
+
+
 def cmd_cancel(args: argparse.Namespace) -> int:
     job = _manager(args).cancel_job(args.job)
     if args.json:
@@ -354,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer")
     p.add_argument("--state", choices=("queued", "running", "succeeded", "failed", "cancelled"))
     p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser(
+        "sessions", parents=[common], help="kernels and the exact layer versions they mounted"
+    )
+    p.add_argument("--active", action="store_true", help="only sessions still running")
+    p.set_defaults(func=cmd_sessions)
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a queued or running job")
     p.add_argument("job")

@@ -187,3 +187,27 @@ def test_build_failures_show_the_reason_and_the_log_tail(tmp_path, local_index, 
     unreadable = run_cli(store, "build", "cli-fail", "-r", str(tmp_path / "nope.txt"), check=False)
     assert unreadable.returncode == 2
     assert "Cannot read the requirements file" in unreadable.stderr
+
+
+def test_sessions_lists_kernels_and_their_mounts(tmp_path):
+    from pennlayer_ext.core import LayerManager
+
+    manager = LayerManager(tmp_path)
+    manager.create_layer("env", "environment")
+    with manager.catalog.transaction(write=True) as conn:
+        manager.catalog.insert_session(
+            conn,
+            session_id="a" * 32,
+            kernel_id="k1",
+            user="alice",
+            notebook_path="/home/alice/a.ipynb",
+            environment="env",
+            backend="bwrap",
+            mounts={"env": (3, "sha256:00")},
+        )
+    listed = run_cli(tmp_path, "sessions").stdout
+    assert "alice" in listed
+    assert "[env@3]" in listed
+    assert "running" in listed
+    as_json = json.loads(run_cli(tmp_path, "sessions", "--active", "--json").stdout)
+    assert [s["kernel_id"] for s in as_json["sessions"]] == ["k1"]

@@ -116,3 +116,28 @@ async def test_job_log_and_environment_responses_match_the_spec(
     _validator(spec, "/components/schemas/Environment").validate(environments[0])
     layer = (await pl_api("layers", "specced")).body
     _validator(spec, "/components/schemas/Layer").validate(layer)
+
+
+async def test_session_responses_match_the_spec(spec, pl_api, pl_manager):
+    from .helpers import add_reference_version
+
+    pl_manager.create_layer("env", "environment")
+    pl_manager.create_layer("ref", "reference")
+    add_reference_version(pl_manager, "ref", {"a.txt": "a"})
+    with pl_manager.catalog.transaction(write=True) as conn:
+        pl_manager.catalog.insert_session(
+            conn,
+            session_id="0" * 32,
+            kernel_id="kernel-1",
+            user="alice",
+            notebook_path="/home/alice/a.ipynb",
+            environment="env",
+            backend="bwrap",
+            mounts={"env": (1, "sha256:00"), "ref": (1, "sha256:11")},
+        )
+    listed = (await pl_api("sessions")).body["sessions"]
+    one = (await pl_api("sessions", "kernel-1")).body
+    for session in [*listed, one]:
+        _validator(spec, "/components/schemas/Session").validate(session)
+    assert one["notebook_metadata"]["layers"] == ["ref"]
+    assert (await pl_api("sessions", params={"active": "maybe"})).status == 400

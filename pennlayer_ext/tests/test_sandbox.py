@@ -471,3 +471,23 @@ def test_killing_the_server_leaves_no_kernel_or_sandbox_behind(env_and_layers, t
         "the kernel process is gone"
     )
     assert list((env_and_layers.store.root / "sessions").iterdir()) == []
+
+
+async def test_versions_in_use_are_kept_and_collected_when_the_session_ends(
+    env_and_layers, start_kernel, jp_root_dir, pl_store, pl_api
+):
+    from pennlayer_ext.core.manager import collect_garbage
+
+    first = env_and_layers.get_layer("genome")
+    kernel = await start_kernel(write_notebook(jp_root_dir, "gc.ipynb", {"layers": ["genome"]}))
+    add_reference_version(env_and_layers, "genome", {"chr1.fa": ">chr1-v2\n"})
+    collect_garbage(env_and_layers.catalog, env_and_layers.store, "genome")
+    versions = sorted(p.name for p in (pl_store / "layers" / "genome").iterdir())
+    assert versions == [str(first["version"]), str(first["version"] + 1)]
+    _, out = await kernel.run("print(open('/mnt/layers/genome/chr1.fa').read().split()[0])")
+    assert out.strip() == ">chr1"  # the running kernel keeps the version it mounted
+    session = (await pl_api("sessions", kernel.id)).body
+    await kernel.stop()
+    versions = sorted(p.name for p in (pl_store / "layers" / "genome").iterdir())
+    assert versions == [str(first["version"] + 1)]
+    assert session["mounts"][0]["version"] == first["version"]
