@@ -136,6 +136,27 @@ class PennLayerApp(ExtensionApp):
         ),
     )
 
+    s3_endpoint_url = Unicode(
+        "",
+        config=True,
+        help=(
+            "Endpoint of the S3 service for s3:// loader sources, for S3-compatible stores. "
+            "Default: empty, which uses AWS's endpoint (or AWS_ENDPOINT_URL). Credentials "
+            "come from the standard AWS chain (environment, ~/.aws, instance role)."
+        ),
+    )
+
+    s3_region = Unicode(
+        "", config=True, help="Region for s3:// sources. Default: empty (the AWS chain decides)."
+    )
+
+    max_download_bytes = Int(
+        1024**4,
+        config=True,
+        help="Largest http(s) download or S3 prefix a loader fetches, in bytes; a larger one "
+        "fails the job. Default: 1 TiB.",
+    )
+
     mount_root = Unicode(
         DEFAULT_MOUNT_ROOT,
         config=True,
@@ -206,6 +227,12 @@ class PennLayerApp(ExtensionApp):
             kernel_config={
                 "sandbox": self.sandbox,
                 "mount_root": self.mount_root,
+            },
+            allowed_source_roots=self.allowed_source_roots,
+            loader_settings={
+                "s3_endpoint_url": self.s3_endpoint_url,
+                "s3_region": self.s3_region,
+                "max_download_bytes": self.max_download_bytes,
             },
         )
 

@@ -193,6 +193,11 @@ def _follow_job(manager: LayerManager, job: dict[str, Any], *, as_json: bool) ->
             if progress.get("message") and not as_json:
                 step = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}]"
                 line = f"{step} {progress['message']}"
+                if "bytes_done" in progress:
+                    total = progress.get("bytes_total")
+                    done = human_bytes(progress["bytes_done"])
+                    line += f": {done}" + (f" of {human_bytes(total)}" if total else "")
+                    line += f", {progress.get('files_done', 0)} file(s)"
                 if line != last_line:
                     if interactive:
                         print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
@@ -239,6 +244,32 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     if not args.json:
         print(f"Building {args.name} (job {job['id']})", file=sys.stderr)
+    return _follow_job(manager, job, as_json=args.json)
+
+
+def cmd_populate(args: argparse.Namespace) -> int:
+    manager = _manager(args)
+    request: dict[str, Any] = {}
+    if args.source:
+        processor: dict[str, Any] = {"type": args.processor}
+        for field in ("format", "command", "image", "memory", "cpus"):
+            value = getattr(args, field)
+            if value is not None:
+                processor[field] = value
+        if args.network:
+            processor["network"] = True
+        request = {"source": args.source, "processor": processor, "mode": args.mode}
+        if args.sha256:
+            request["sha256"] = args.sha256
+    elif any(getattr(args, f) for f in ("command", "image", "format", "sha256", "network")):
+        raise InvalidInput(
+            "Give --source with processor options (without it, the stored "
+            "recipe is re-run as it is)."
+        )
+    job = manager.start_populate(args.name, request, owner=getpass.getuser())
+    if not args.json:
+        what = "Re-running the loader of" if not request else "Populating"
+        print(f"{what} {args.name} (job {job['id']})", file=sys.stderr)
     return _follow_job(manager, job, as_json=args.json)
 
 
@@ -368,6 +399,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask the package index for the newest versions instead of reusing the node's cache",
     )
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser(
+        "populate",
+        parents=[common],
+        help="fill a reference layer from a source (without --source: re-run its loader)",
+    )
+    p.add_argument("name")
+    p.add_argument("--source", help="absolute local path, http(s) URL or s3://bucket/prefix")
+    p.add_argument("--processor", choices=("copy", "unpack", "command", "docker"), default="copy")
+    p.add_argument("--format", choices=("auto", "tar", "tar.gz", "zip", "gz"), help="unpack")
+    p.add_argument(
+        "--command", help="command/docker: shell command reading /input, writing /output"
+    )
+    p.add_argument("--image", help="docker: image on this node's Docker engine")
+    p.add_argument("--network", action="store_true", help="docker: allow network access")
+    p.add_argument("--memory", help="docker: memory limit, e.g. 4g")
+    p.add_argument("--cpus", type=float, help="docker: CPU limit")
+    p.add_argument("--sha256", help="http(s): expected sha256 of the download")
+    p.add_argument("--mode", choices=("replace", "add"), default="replace")
+    p.set_defaults(func=cmd_populate)
 
     p = sub.add_parser("jobs", parents=[common], help="list recent jobs, newest first")
     p.add_argument("--layer")

@@ -29,11 +29,14 @@ from .jobs import (
 )
 from .kernelspecs import display_name, kernelspec_name, sync_kernelspecs
 from .names import validate_name
+from .recipes import parse_recipe
 from .requirements import parse_requirements
+from .sandbox import bwrap_works
 from .sessions import close_dead_sessions
 from .store import LayerStore, remove_tree
 
 LAYER_KINDS = ("environment", "reference")
+DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
 STATUSES = ("EMPTY", "BUILDING", "POPULATING", "READY", "FAILED")
 ENVIRONMENT_LANGUAGES = ("python",)
 MAX_DESCRIPTION_LENGTH = 2000
@@ -81,6 +84,8 @@ class LayerManager:
         kernelspec_dir: Path | str | None = None,
         allowed_requirement_kinds: Iterable[str] = (),
         kernel_config: Mapping[str, Any] | None = None,
+        allowed_source_roots: Iterable[str] = (),
+        loader_settings: Mapping[str, Any] | None = None,
         recover: bool = True,
     ) -> None:
         self.store = LayerStore(store_root)
@@ -91,6 +96,11 @@ class LayerManager:
         self.kernelspec_dir = Path(kernelspec_dir) if kernelspec_dir else None
         self.allowed_requirement_kinds = tuple(allowed_requirement_kinds)
         self.kernel_config = dict(kernel_config or {})
+        self.allowed_source_roots = tuple(allowed_source_roots)
+        self.loader_settings = {
+            "max_download_bytes": DEFAULT_MAX_DOWNLOAD_BYTES,
+            **(loader_settings or {}),
+        }
         self._workers: dict[str, subprocess.Popen[bytes]] = {}
         self.store.empty_trash()
         if recover:
@@ -298,6 +308,40 @@ class LayerManager:
             "kernel_config": self.kernel_config,
         }
         return self._start_job(name, "build", params, owner=owner, kind="environment", spawn=spawn)
+
+    def start_populate(
+        self,
+        name: str,
+        request: Mapping[str, Any] | None = None,
+        *,
+        owner: str | None = None,
+        spawn: bool = True,
+    ) -> dict[str, Any]:
+        """Run a loader into reference layer *name*: a new version from a source.
+
+        An empty *request* re-runs the recipe stored on the layer by its last population.
+        """
+        validate_name(name)
+        if not request:
+            stored = self.get_layer(name)["recipe"]
+            if not stored:
+                raise InvalidInput(
+                    f"Layer {name!r} has no loader recipe yet: give a source to populate it."
+                )
+            request = stored
+        recipe = parse_recipe(
+            request,
+            allowed_roots=self.allowed_source_roots,
+            backend_allows_command=bwrap_works(),
+        )
+        with self.catalog.transaction() as conn:
+            layer = self._require(conn, name)
+        params = {
+            "recipe": recipe,
+            "settings": dict(self.loader_settings),
+            "previous_version": layer["version"],
+        }
+        return self._start_job(name, "populate", params, owner=owner, kind="reference", spawn=spawn)
 
     def _start_job(
         self,

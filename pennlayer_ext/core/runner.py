@@ -56,6 +56,7 @@ class JobContext:
         self._child: subprocess.Popen[bytes] | None = None
         self._stop: JobStopped | None = None
         self._last_progress: dict[str, Any] = {}
+        self._counters: dict[str, Any] = {}
 
     # -- signals -------------------------------------------------------------------------
 
@@ -66,15 +67,18 @@ class JobContext:
         _die_with_parent(signal.SIGHUP)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        if self._stop is None:
-            if signum == signal.SIGHUP:
-                self._stop = JobStopped(
-                    "failed", "interrupted: the process that started the job stopped"
-                )
-            else:
-                self._stop = JobStopped("cancelled", "cancelled")
         if self._child is not None and self._child.poll() is None:
             self._child.kill()
+        if self._stop is not None:
+            return  # already stopping: let the cleanup finish
+        if signum == signal.SIGHUP:
+            self._stop = JobStopped(
+                "failed", "interrupted: the process that started the job stopped"
+            )
+        else:
+            self._stop = JobStopped("cancelled", "cancelled")
+        # Raise here, so that a blocking read (a stalled download) stops at once too.
+        raise self._stop
 
     def check_stop(self) -> None:
         if self._stop is not None:
@@ -85,10 +89,25 @@ class JobContext:
     def log(self, message: str) -> None:
         print(f"==> {message}", flush=True)
 
-    def progress(self, phase: str, step: int, steps: int, message: str, **extra: Any) -> None:
+    def progress(
+        self, phase: str, step: int, steps: int, message: str, quiet: bool = False, **extra: Any
+    ) -> None:
+        """Record where the job is; *quiet* updates (byte counts) are not logged."""
         self.check_stop()
-        self.log(message)
-        progress = {"phase": phase, "step": step, "steps": steps, "message": message, **extra}
+        if not quiet:
+            self.log(message)
+        # Byte and file counts stay in the progress once reported, through later steps.
+        self._counters.update(
+            {k: v for k, v in extra.items() if k in ("bytes_done", "bytes_total", "files_done")}
+        )
+        progress = {
+            "phase": phase,
+            "step": step,
+            "steps": steps,
+            "message": message,
+            **self._counters,
+            **extra,
+        }
         self._last_progress = progress
         with self.catalog.transaction(write=True) as conn:
             self.catalog.update_job(conn, self.job_id, progress=progress)

@@ -277,6 +277,42 @@ def bwrap_command(
     return [*argv, "--", *kernel_argv]
 
 
+def processor_command(source: Path, output: Path, command: str) -> list[str]:
+    """bubblewrap running a loader's shell command: /input read-only, /output writable.
+
+    Nothing else of the node is visible but the system's programs and libraries, and
+    there is no network.
+    """
+    bwrap = shutil.which("bwrap") or "bwrap"
+    argv = [
+        bwrap,
+        "--die-with-parent",
+        "--unshare-all",
+        "--new-session",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",  # noqa: S108 (a private tmpfs for the sandbox)
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/local/bin:/usr/bin:/bin",
+        "--setenv",
+        "HOME",
+        SANDBOX_HOME,
+        "--dir",
+        SANDBOX_HOME,
+    ]
+    for path in _SYSTEM_PATHS:
+        argv += ["--ro-bind-try", path, path]
+    for path in ("/etc/passwd", "/etc/group", "/etc/localtime", "/etc/ld.so.cache"):
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--ro-bind", str(source), "/input", "--bind", str(output), "/output"]
+    return [*argv, "--chdir", "/output", "--", "/bin/sh", "-c", command]
+
+
 def notice_exec_line() -> str:
     """An ipykernel ``exec_lines`` entry that prints $PENNLAYER_NOTICE before the first cell."""
     return (

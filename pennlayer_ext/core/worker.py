@@ -40,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .builder import run_build
 
             run_build(ctx)
+        elif ctx.job["kind"] == "populate":
+            from .loaders import run_populate
+
+            run_populate(ctx)
         else:
             raise StepFailed(f"unknown job kind {ctx.job['kind']!r}")
     except JobStopped as stop:

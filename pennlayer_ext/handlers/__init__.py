@@ -10,7 +10,7 @@ from .jobs import (
     KernelSessionHandler,
     SessionsHandler,
 )
-from .layers import BuildHandler, LayerHandler, LayersHandler
+from .layers import BuildHandler, LayerHandler, LayersHandler, PopulateHandler
 from .node import NodeHandler, NotFoundHandler
 
 # The path segment a layer name may occupy in a URL. It is deliberately wider than the
@@ -23,6 +23,7 @@ default_handlers = [
     (r"/pennlayer/layers/?", LayersHandler),
     (rf"/pennlayer/layers/{_NAME}/?", LayerHandler),
     (rf"/pennlayer/layers/{_NAME}/build/?", BuildHandler),
+    (rf"/pennlayer/layers/{_NAME}/populate/?", PopulateHandler),
     (r"/pennlayer/jobs/?", JobsHandler),
     (rf"/pennlayer/jobs/{_JOB}/?", JobHandler),
     (rf"/pennlayer/jobs/{_JOB}/log/?", JobLogHandler),

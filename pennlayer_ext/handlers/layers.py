@@ -73,6 +73,17 @@ class BuildHandler(PennLayerHandler):
         self.finish_job(job)
 
 
+class PopulateHandler(PennLayerHandler):
+    """POST: run a loader into a reference layer (202 + job); ``{}`` re-runs its recipe."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        body = self.json_body("layer-populate") if self.request.body.strip() else {}
+        job = self.manager.start_populate(name, body, owner=self.user_name())
+        self.finish_job(job)
+
+
 class LayerHandler(PennLayerHandler):
     """GET: a layer's details. PATCH: edit its description. DELETE: remove it."""
 
