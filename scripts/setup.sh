@@ -21,6 +21,8 @@ apt_packages=()
 command -v bwrap >/dev/null || apt_packages+=(bubblewrap)
 if [[ $WITH_TESTS == 1 ]]; then
   command -v chromium >/dev/null || apt_packages+=(chromium)
+  command -v dockerd >/dev/null || apt_packages+=(docker.io)   # the Docker loader tests
+  command -v busybox >/dev/null || apt_packages+=(busybox-static)  # their local image
 fi
 if ((${#apt_packages[@]})); then
   if [[ $(id -u) == 0 ]]; then

@@ -12,6 +12,15 @@ cd "$ROOT"
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 started=$SECONDS
 
+# A Docker engine for the docker loader tests (no registry needed: they import a local
+# image). Started here when none runs; left running for the next run.
+if ! docker info >/dev/null 2>&1 && command -v dockerd >/dev/null && [[ $(id -u) == 0 ]]; then
+  say "Starting the Docker engine"
+  nohup dockerd --iptables=false --bridge=none >/tmp/pennlayer-dockerd.log 2>&1 &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || echo "warning: dockerd did not start; see /tmp/pennlayer-dockerd.log" >&2
+fi
+
 say "Python lint and format (ruff), types (mypy on the core)"
 ruff check .
 ruff format --check .
