@@ -59,11 +59,13 @@ class TreeSummary:
 
 
 class HashCache:
-    """Remembered sha256 of files shared by hard links (from the build cache).
+    """Remembered sha256 of files in the store, by inode.
 
-    A hard-linked file is the same inode in every layer that holds it, so its hash is
-    computed once per node. The key includes size, mtime and ctime, which change with
-    any write to the inode, so a changed file is always hashed again.
+    A file hard-linked into several versions (from the build cache, or by a loader's add
+    mode) is the same inode everywhere, so its hash is computed once per node; loaders
+    record the hashes they compute while copying. The key holds the inode, size and
+    modification time. Files in the store are never rewritten in place (a new version is
+    new inodes), so a key cannot come to describe other content.
     """
 
     def __init__(self, path: Path) -> None:
@@ -78,7 +80,7 @@ class HashCache:
 
     @staticmethod
     def key(info: os.stat_result) -> str:
-        return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+        return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
 
     def get(self, info: os.stat_result) -> str | None:
         row = self._conn.execute(
@@ -122,11 +124,10 @@ def _summarize(root: Path, cache: HashCache | None) -> TreeSummary:
         elif stat.S_ISDIR(info.st_mode):
             line = f"{rel}\tdir\t{mode:o}\n"
         elif stat.S_ISREG(info.st_mode):
-            shared = cache is not None and info.st_nlink > 1
-            sha = cache.get(info) if cache is not None and shared else None
+            sha = cache.get(info) if cache is not None else None
             if sha is None:
                 sha = _file_sha256(full)
-                if cache is not None and shared:
+                if cache is not None:
                     cache.put(info, sha)
             line = f"{rel}\tfile\t{mode:o}\t{sha}\n"
             files += 1

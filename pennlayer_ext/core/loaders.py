@@ -12,9 +12,9 @@ import contextlib
 import gzip
 import hashlib
 import os
-import shutil
 import stat
 import tarfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from .digest import summarize_tree
+from .digest import HashCache, summarize_tree
 from .runner import JobContext, StepFailed
 
 STEPS = 5
@@ -148,7 +148,7 @@ def fetch_s3(ctx: JobContext, source: str, inbox: Path, settings: dict[str, Any]
             raise StepFailed(f"The object key {key!r} would land outside the layer.")
         plan.append((key, inbox.joinpath(*rel.parts), size))
     transfer = TransferConfig(
-        max_concurrency=4, multipart_threshold=8 * 1024**2, multipart_chunksize=8 * 1024**2
+        max_concurrency=4, multipart_threshold=64 * 1024**2, multipart_chunksize=16 * 1024**2
     )
 
     def download(item: tuple[str, Path, int]) -> None:
@@ -175,21 +175,22 @@ def fetch_s3(ctx: JobContext, source: str, inbox: Path, settings: dict[str, Any]
 def copy_tree(ctx: JobContext, src: Path, dst: Path, previous: Path | None) -> None:
     """Copy *src* (a file or a tree) into *dst*; symlinks are copied as links, never followed.
 
-    With *previous*, a file whose size and modification time match the previous
-    version's file at the same path is hard-linked from it instead of copied.
+    Files are copied by a few threads at once, hashing each chunk on the way, so the
+    digest needs no second read; the hashes go to the store's hash cache. With
+    *previous*, a file whose size and modification time match the previous version's file
+    at the same path is hard-linked from it instead of copied.
     """
     progress = Progress(ctx, "process", 2, "Copying")
     entries: list[tuple[str | Path, list[str], list[str]]]
     if src.is_file():
         entries = [(src.parent, [], [src.name])]
-        dst.mkdir(parents=True, exist_ok=True)
+        base = src.parent
     else:
         entries = list(os.walk(src))
-    progress.bytes_total = sum(
-        (Path(top) / name).lstat().st_size for top, _, names in entries for name in names
-    )
+        base = src
+    files: list[tuple[Path, Path, os.stat_result, Path | None]] = []
     for top, dirs, names in entries:
-        rel_dir = Path(top).relative_to(src.parent if src.is_file() else src)
+        rel_dir = Path(top).relative_to(base)
         out_dir = dst / rel_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in dirs:
@@ -197,21 +198,41 @@ def copy_tree(ctx: JobContext, src: Path, dst: Path, previous: Path | None) -> N
                 os.symlink(os.readlink(Path(top) / name), out_dir / name)
         for name in names:
             source = Path(top) / name
-            target = out_dir / name
             info = source.lstat()
             if stat.S_ISLNK(info.st_mode):
-                os.symlink(os.readlink(source), target)
-                continue
-            if not stat.S_ISREG(info.st_mode):
-                continue  # sockets, fifos, devices have no place in a layer
-            old = previous / rel_dir / name if previous is not None else None
-            if old is not None and _same_file(old, info):
-                os.link(old, target)
-            else:
-                shutil.copyfile(source, target)
-                os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
-                os.chmod(target, 0o755 if info.st_mode & 0o111 else 0o644)
-            progress.add(info.st_size, 1)
+                os.symlink(os.readlink(source), out_dir / name)
+            elif stat.S_ISREG(info.st_mode):  # sockets, fifos, devices have no place here
+                old = previous / rel_dir / name if previous is not None else None
+                files.append((source, out_dir / name, info, old))
+    progress.bytes_total = sum(info.st_size for _, _, info, _ in files)
+    cache = HashCache(ctx.store.root / "cache" / "digests.sqlite")
+    lock = threading.Lock()
+
+    def copy_one(item: tuple[Path, Path, os.stat_result, Path | None]) -> None:
+        source, target, info, old = item
+        if old is not None and _same_file(old, info):
+            os.link(old, target)
+        else:
+            digest = hashlib.sha256()
+            with source.open("rb") as reader, target.open("wb") as writer:
+                while chunk := reader.read(_CHUNK):
+                    digest.update(chunk)
+                    writer.write(chunk)
+                    with lock:
+                        progress.add(len(chunk))
+            os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+            os.chmod(target, 0o755 if info.st_mode & 0o111 else 0o644)
+            with lock:
+                cache.put(target.stat(), digest.hexdigest())
+        with lock:
+            progress.add(files=1)
+
+    try:
+        with ThreadPoolExecutor(max_workers=min(4, (os.cpu_count() or 2) * 2)) as pool:
+            for future in [pool.submit(copy_one, item) for item in files]:
+                future.result()
+    finally:
+        cache.close()
     progress.flush()
 
 

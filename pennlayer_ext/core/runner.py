@@ -130,6 +130,8 @@ class JobContext:
         from .manager import collect_garbage, refresh_usage
 
         layer = self.job["layer"]
+        # The version must be on disk before the catalog says it exists.
+        os.sync()
         with self.catalog.transaction(write=True) as conn:
             self.check_stop()
             version = self.catalog.next_version(conn, layer)

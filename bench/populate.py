@@ -1,0 +1,173 @@
+"""Loading reference data: pennlayer vs what a user would do by hand.
+
+In one run:
+- a local tree (2 GB by default) loaded by pennlayer's copy loader vs `cp -r && sync`
+  (pennlayer's version is on disk, hashed and committed when it becomes READY);
+- an `add` of the unchanged tree (pennlayer hard-links what did not change) vs the
+  full copy;
+- an S3 prefix (on an S3 server on loopback) loaded by pennlayer's parallel transfers vs
+  a single-stream boto3 download of the same objects.
+
+    python bench/populate.py [--gb 2] [--s3-mb 256] [--workdir DIR]
+
+Needs `moto_server` (pip install 'moto[server]') for the S3 part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pennlayer_ext.core import LayerManager
+
+
+def make_tree(root: Path, total_bytes: int, file_bytes: int = 64 * 1024**2) -> None:
+    """Files of random bytes (so nothing compresses or dedups) adding up to total_bytes."""
+    root.mkdir(parents=True)
+    block = os.urandom(1024**2)
+    written = 0
+    index = 0
+    while written < total_bytes:
+        size = min(file_bytes, total_bytes - written)
+        folder = root / f"part-{index // 8:03d}"
+        folder.mkdir(exist_ok=True)
+        with (folder / f"chunk-{index:04d}.bin").open("wb") as out:
+            left = size
+            while left:
+                piece = block[: min(len(block), left)]
+                out.write(piece)
+                left -= len(piece)
+        written += size
+        index += 1
+
+
+def drop_caches() -> None:
+    """Flush dirty pages so that each run starts from the same state."""
+    os.sync()
+
+
+def populate(manager: LayerManager, name: str, request: dict) -> float:
+    started = time.perf_counter()
+    job = manager.start_populate(name, request)
+    while job["state"] in ("queued", "running"):
+        time.sleep(0.02)
+        job = manager.get_job(job["id"])
+    elapsed = time.perf_counter() - started
+    if job["state"] != "succeeded":
+        sys.exit(f"populate {name}: {job['state']}: {job['error']}")
+    manager.wait_for_workers()
+    return elapsed
+
+
+def start_s3() -> tuple[subprocess.Popen[bytes], str] | None:
+    moto = shutil.which("moto_server")
+    if moto is None:
+        return None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [moto, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gb", type=float, default=2.0, help="size of the local tree")
+    parser.add_argument("--s3-mb", type=int, default=256, help="size of the S3 prefix")
+    parser.add_argument("--workdir", help="where to work (default: a temporary folder)")
+    args = parser.parse_args()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="pennlayer-bench-"))
+    tree = workdir / "source" / "tree"
+    total = int(args.gb * 1024**3)
+    print(f"making a {args.gb:g} GB tree of random files in {workdir} ...")
+    make_tree(tree, total)
+
+    manager = LayerManager(workdir / "store", allowed_source_roots=[str(workdir / "source")])
+    drop_caches()
+    started = time.perf_counter()
+    subprocess.run(["cp", "-r", str(tree), str(workdir / "cp-copy")], check=True)
+    drop_caches()  # on disk, as pennlayer's version is when it becomes READY
+    cp_s = time.perf_counter() - started
+
+    manager.create_layer("bench-tree", "reference")
+    pl_s = populate(manager, "bench-tree", {"source": str(tree)})
+    drop_caches()
+    add_s = populate(manager, "bench-tree", {"source": str(tree), "mode": "add"})
+
+    gb = total / 1024**3
+    print(f"\n{'':34}{'time':>9}{'GB/s':>8}")
+    print(f"{'cp -r && sync':34}{cp_s:>8.2f}s{gb / cp_s:>8.2f}")
+    print(f"{'pennlayer copy loader':34}{pl_s:>8.2f}s{gb / pl_s:>8.2f}")
+    print(f"{'pennlayer add, tree unchanged':34}{add_s:>8.2f}s")
+    print(f"\ncopy throughput vs cp: {cp_s / pl_s:.2f}x (target >= 0.9x)")
+    print(f"add of an unchanged tree vs a full copy: {pl_s / add_s:.1f}x faster (target >= 10x)")
+
+    s3 = start_s3()
+    if s3 is None:
+        print("\nS3 part skipped: moto_server is not installed")
+    else:
+        process, url = s3
+        try:
+            s3_part(workdir, manager, url, args.s3_mb)
+        finally:
+            process.terminate()
+            process.wait(10)
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def s3_part(workdir: Path, manager: LayerManager, url: str, size_mb: int) -> None:
+    import boto3
+    from botocore.config import Config
+
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    client = boto3.client("s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket="bench")
+    block = os.urandom(16 * 1024**2)
+    count = max(1, size_mb // 16)
+    for index in range(count):
+        client.put_object(Bucket="bench", Key=f"prefix/obj-{index:03d}.bin", Body=block)
+    single = workdir / "s3-single"
+    single.mkdir()
+    started = time.perf_counter()
+    for index in range(count):
+        key = f"prefix/obj-{index:03d}.bin"
+        body = client.get_object(Bucket="bench", Key=key)["Body"]
+        with (single / Path(key).name).open("wb") as out:
+            shutil.copyfileobj(body, out, 1024**2)
+    single_s = time.perf_counter() - started
+    manager.loader_settings["s3_endpoint_url"] = url
+    manager.create_layer("bench-s3", "reference")
+    pl_s = populate(manager, "bench-s3", {"source": "s3://bench/prefix/"})
+    mb = count * 16
+    print(f"\n{'S3 prefix, ' + str(mb) + ' MB':34}{'time':>9}{'MB/s':>8}")
+    print(f"{'boto3, one stream':34}{single_s:>8.2f}s{mb / single_s:>8.0f}")
+    print(f"{'pennlayer (parallel transfers)':34}{pl_s:>8.2f}s{mb / pl_s:>8.0f}")
+    print(f"speed-up: {single_s / pl_s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
