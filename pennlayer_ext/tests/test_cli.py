@@ -211,3 +211,32 @@ def test_sessions_lists_kernels_and_their_mounts(tmp_path):
     assert "running" in listed
     as_json = json.loads(run_cli(tmp_path, "sessions", "--active", "--json").stdout)
     assert [s["kernel_id"] for s in as_json["sessions"]] == ["k1"]
+
+
+def test_populate_from_a_local_folder_then_rerun(tmp_path):
+    source = tmp_path / "data"
+    source.mkdir()
+    (source / "table.csv").write_text("a,b\n1,2\n")
+    config = tmp_path / "cfg"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps({"PennLayerApp": {"allowed_source_roots": [str(source)]}})
+    )
+    env = {"JUPYTER_CONFIG_DIR": str(config)}
+    store = tmp_path / "store"
+    run_cli(store, "create", "table", "--kind", "reference", env_extra=env)
+    loaded = run_cli(store, "populate", "table", "--source", str(source), env_extra=env)
+    assert "table version 1 is READY" in loaded.stdout
+    assert "8 B of 8 B, 1 file(s)" in loaded.stderr
+    rerun = run_cli(store, "populate", "table", env_extra=env)
+    assert "Re-running the loader of table" in rerun.stderr
+    assert "table version 2 is READY" in rerun.stdout
+    shown = json.loads(run_cli(store, "show", "table", "--json", env_extra=env).stdout)
+    assert shown["recipe"]["source"] == str(source)
+
+    outside = run_cli(store, "populate", "table", "--source", "/etc", env_extra=env, check=False)
+    assert outside.returncode == 2
+    assert "outside the allowed source roots" in outside.stderr
+    orphan_option = run_cli(store, "populate", "table", "--image", "x", env_extra=env, check=False)
+    assert orphan_option.returncode == 2
+    assert "Give --source" in orphan_option.stderr
