@@ -40,6 +40,7 @@ class Progress:
         self.files_done = 0
         self.bytes_total: int | None = None
         self._last = 0.0
+        self._last_logged = 0.0
 
     def add(self, nbytes: int = 0, files: int = 0) -> None:
         self.bytes_done += nbytes
@@ -55,6 +56,11 @@ class Progress:
         if self.bytes_total is not None:
             extra["bytes_total"] = self.bytes_total
         self.ctx.progress(self.phase, self.step, STEPS, self.message, quiet=True, **extra)
+        now = time.monotonic()
+        if now - self._last_logged >= 5.0 or self.bytes_done == self.bytes_total:
+            self._last_logged = now
+            total = f" of {self.bytes_total}" if self.bytes_total is not None else ""
+            self.ctx.log(f"{self.message}: {self.bytes_done}{total} bytes, {self.files_done} files")
 
 
 # -- sources ---------------------------------------------------------------------------

@@ -173,6 +173,9 @@ async def test_copy_from_a_local_source_then_rerun_and_add(
     job, layer = await _run(pl_api, pl_wait_job, "hg", {"source": source})
     assert job["state"] == "succeeded", job
     assert job["progress"]["files_done"] == 2
+    assert job["progress"]["bytes_done"] == job["progress"]["bytes_total"] == 1105
+    log = (await pl_api("jobs", job["id"], "log")).body["text"]
+    assert "Copying: 1105 of 1105 bytes, 2 files" in log
     assert layer["status"] == "READY"
     assert layer["version"] == 1
     assert layer["file_count"] == 2
