@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 from pennlayer_ext.core import LayerManager
+from pennlayer_ext.tests.helpers import start_s3_server
 
 
 def make_tree(root: Path, total_bytes: int, file_bytes: int = 64 * 1024**2) -> None:
@@ -66,27 +66,6 @@ def populate(manager: LayerManager, name: str, request: dict) -> float:
     return elapsed
 
 
-def start_s3() -> tuple[subprocess.Popen[bytes], str] | None:
-    moto = shutil.which("moto_server")
-    if moto is None:
-        return None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return process, f"http://127.0.0.1:{port}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=2.0, help="size of the local tree")
@@ -119,7 +98,7 @@ def main() -> None:
     print(f"\ncopy throughput vs cp: {cp_s / pl_s:.2f}x (target >= 0.9x)")
     print(f"add of an unchanged tree vs a full copy: {pl_s / add_s:.1f}x faster (target >= 10x)")
 
-    s3 = start_s3()
+    s3 = start_s3_server()
     if s3 is None:
         print("\nS3 part skipped: moto_server is not installed")
     else:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import shutil
+import socket
+import subprocess
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -150,3 +154,30 @@ def add_reference_version(manager, name: str, files: dict[str, str]) -> dict:
         )
         manager.catalog.update_layer_state(conn, name, status="READY", current_version=version)
     return manager.get_layer(name)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_s3_server() -> tuple[subprocess.Popen[bytes], str] | None:
+    """moto's S3 server on loopback, ready for requests; None if moto is not installed."""
+    moto = shutil.which("moto_server")
+    if moto is None:
+        return None
+    port = free_port()
+    process = subprocess.Popen(
+        [moto, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return process, f"http://127.0.0.1:{port}"

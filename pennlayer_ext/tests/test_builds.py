@@ -14,6 +14,8 @@ import pytest
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.requirements import MAX_REQUIREMENTS_BYTES, MAX_REQUIREMENTS_LINES
 
+from .helpers import free_port
+
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -399,18 +401,10 @@ def _wait_for_server(port):
     raise AssertionError("the server did not come up")
 
 
-def _free_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_killing_the_server_during_a_build_fails_the_job_and_keeps_the_layer(
     tmp_path, local_index, pl_uv_cache
 ):
-    unused_tcp_port = _free_port()
+    unused_tcp_port = free_port()
     store = tmp_path / "store"
     env = dict(os.environ, JUPYTER_DATA_DIR=str(tmp_path / "data"), UV_CACHE_DIR=str(pl_uv_cache))
     manager = LayerManager(store, uv_cache_dir=pl_uv_cache)

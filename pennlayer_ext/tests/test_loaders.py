@@ -6,11 +6,8 @@ import http.server
 import io
 import os
 import shutil
-import socket
-import subprocess
 import tarfile
 import threading
-import time
 import zipfile
 from functools import partial
 
@@ -18,34 +15,18 @@ import pytest
 
 from pennlayer_ext.core.sandbox import bwrap_works
 
+from .helpers import free_port, start_s3_server
+
 pytestmark = pytest.mark.timeout(300)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 server on loopback, for the whole test session."""
-    moto = shutil.which("moto_server")
-    if moto is None:
+    started = start_s3_server()
+    if started is None:
         pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-    port = _free_port()
-    process = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    process, url = started
     yield url
     process.terminate()
     process.wait(10)
@@ -347,7 +328,7 @@ async def test_http_errors_fail_with_a_clear_reason(pl_api, pl_wait_job, http_fi
         ({"source": f"{url}/missing.tar"}, "HTTP 404"),
         ({"source": f"{url}/blob.bin", "sha256": "0" * 64}, "sha256"),
         ({"source": f"{url}/huge.bin"}, "over the download limit"),
-        ({"source": f"http://127.0.0.1:{_free_port()}/x"}, "Connection refused"),
+        ({"source": f"http://127.0.0.1:{free_port()}/x"}, "Connection refused"),
     ]
     for index, (body, message) in enumerate(cases):
         job, layer = await _run(pl_api, pl_wait_job, f"bad-{index}", body)

@@ -13,7 +13,7 @@ import pytest
 from pennlayer_ext.core.digest import summarize_tree
 from pennlayer_ext.core.sandbox import NOT_ENFORCED, bwrap_works
 
-from .helpers import add_reference_version, make_wheel
+from .helpers import add_reference_version, free_port, make_wheel
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -378,14 +378,6 @@ async def test_the_none_backend_says_read_only_is_not_enforced(
     await kernel.stop()
 
 
-def _free_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _descendants(pid):
     out = subprocess.run(["ps", "-eo", "pid,ppid"], capture_output=True, text=True, check=True)
     children = {}
@@ -404,7 +396,7 @@ def _descendants(pid):
 def test_killing_the_server_leaves_no_kernel_or_sandbox_behind(env_and_layers, tmp_path):
     import urllib.request
 
-    port = _free_port()
+    port = free_port()
     root = tmp_path / "root"
     write_notebook(root, "k.ipynb", {"layers": ["genome"]})
     env = dict(os.environ, JUPYTER_DATA_DIR=str(tmp_path / "data"))
