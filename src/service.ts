@@ -1,7 +1,13 @@
 import { ServerConnection } from '@jupyterlab/services';
 
 import { requestAPI } from './request';
-import { ILayer, ILayerFilters, ILayerList, INodeInfo } from './tokens';
+import {
+  ILayer,
+  ILayerFilters,
+  ILayerList,
+  INodeInfo,
+  ISession
+} from './tokens';
 
 /**
  * List the node's layers and their totals, optionally filtered.
@@ -45,4 +51,21 @@ export function getNode(
   settings?: ServerConnection.ISettings
 ): Promise<INodeInfo> {
   return requestAPI<INodeInfo>('node', { method: 'GET' }, settings);
+}
+
+/**
+ * Get the latest session of a kernel: the layers it mounted and its notices.
+ *
+ * @throws {PennLayerRequestError} with code `not_found` while the server has
+ * no session for the kernel (yet).
+ */
+export function getKernelSession(
+  kernelId: string,
+  settings?: ServerConnection.ISettings
+): Promise<ISession> {
+  return requestAPI<ISession>(
+    `sessions/${encodeURIComponent(kernelId)}`,
+    { method: 'GET' },
+    settings
+  );
 }

@@ -104,6 +104,60 @@ export interface INodeInfo {
 }
 
 /**
+ * One exact version of a layer, as a session mounted it.
+ */
+export interface IMountedVersion {
+  version: number;
+  digest: string;
+}
+
+/**
+ * The layer selection a notebook records in `metadata.pennlayer`.
+ *
+ * The provisioner reads `layers` and `mounted` from the notebook file when a
+ * kernel starts, so a reopened notebook mounts the same versions again.
+ */
+export interface INotebookLayers {
+  /** The environment layer the kernel runs in. */
+  environment: string;
+  /** The reference layers mounted besides the environment. */
+  layers: string[];
+  /** The version and digest of every mounted layer, environment included. */
+  mounted: { [layer: string]: IMountedVersion };
+}
+
+/**
+ * One layer mounted by a session.
+ */
+export interface ISessionMount extends IMountedVersion {
+  layer: string;
+}
+
+/**
+ * A kernel session as `GET /pennlayer/sessions/{kernel_id}` returns it.
+ */
+export interface ISession {
+  id: string;
+  kernel_id: string;
+  /** Whether the kernel of this session still runs. */
+  active: boolean;
+  /** The sandbox backend the kernel runs in, e.g. `bwrap`. */
+  backend: string;
+  environment: string;
+  /** Messages for the person running the notebook, e.g. a recorded version is gone. */
+  notices: string[];
+  mounts: ISessionMount[];
+  /** What the notebook should record to mount the same layers again. */
+  notebook_metadata: INotebookLayers;
+  user?: string | null;
+  notebook_path?: string | null;
+  /** ISO 8601 UTC times. */
+  started_at?: string | null;
+  ended_at?: string | null;
+  end_reason?: string | null;
+}
+
+/**
  * The body of every error answer of the pennlayer REST API.
  */
 export interface IServerError {

@@ -33,6 +33,10 @@ class OpenedSession:
     notices: list[str]
 
 
+def _short(digest: str | None) -> str:
+    return (digest or "")[:19]  # "sha256:" and 12 hex digits
+
+
 def _pin_of(pins: Mapping[str, Any], name: str) -> tuple[int, str] | None:
     pin = pins.get(name)
     if not isinstance(pin, Mapping):
@@ -70,15 +74,13 @@ def _choose_version(
         row = versions.get(version)
         if row is not None and row["digest"] == digest:
             return Mount(name, version, digest, store.version_dir(name, version))
-        current = (
-            f"version {layer['version']} ({layer['digest']})"
-            if layer["version"] is not None
-            else "no version"
-        )
-        notices.append(
-            f"pennlayer: {name} version {version} ({digest}) recorded in this notebook is "
-            f"gone from this node; it now has {current}."
-        )
+        if layer["version"] is not None:
+            # The key facts first and short: notifications show only a message's start.
+            notices.append(
+                f"pennlayer: {name}: mounted version {layer['version']} "
+                f"({_short(layer['digest'])}) because version {version} ({_short(digest)}) "
+                "recorded in this notebook is gone from this node."
+            )
     if layer["version"] is None:
         raise InvalidInput(
             f"The {what} {name!r} has no data yet ({layer['status']}); "

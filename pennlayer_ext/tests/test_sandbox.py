@@ -258,8 +258,10 @@ async def test_a_recorded_version_that_is_gone_is_reported_not_silently_replaced
     )
     kernel = await start_kernel(rel)
     _status, out = await kernel.run("print('first cell')")
-    assert "genome version 99 (sha256:00) recorded in this notebook is gone" in out
-    assert f"version {genome['version']}" in out
+    assert (
+        f"pennlayer: genome: mounted version {genome['version']} ({genome['digest'][:19]}) "
+        "because version 99 (sha256:00) recorded in this notebook is gone from this node."
+    ) in out
     assert "first cell" in out
     _status, out = await kernel.run("print('second cell')")
     assert out == "second cell\n"  # told once
