@@ -139,6 +139,26 @@ class LayerManager:
                 self._require(conn, name), self.catalog.active_sessions_using(conn, name)
             )
 
+    def get_layer_detail(self, name: str) -> dict[str, Any]:
+        """The layer with every version still on the node and whether a session uses it."""
+        layer = self.get_layer(name)
+        with self.catalog.transaction() as conn:
+            in_use = self.catalog.versions_in_use(conn, name)
+            versions = self.catalog.list_versions(conn, name)
+        layer["versions"] = [
+            {
+                "version": row["version"],
+                "digest": row["digest"],
+                "size_bytes": row["size_bytes"],
+                "file_count": row["file_count"],
+                "created_at": row["created_at"],
+                "current": row["version"] == layer["version"],
+                "in_use": row["version"] in in_use,
+            }
+            for row in versions
+        ]
+        return layer
+
     def node_info(self) -> dict[str, Any]:
         """Store location, disk space, prices and totals of this node."""
         disk = shutil.disk_usage(self.store.root)

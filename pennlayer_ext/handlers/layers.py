@@ -90,7 +90,7 @@ class LayerHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.finish_json(self.manager.get_layer(name))
+        self.finish_json(self.manager.get_layer_detail(name))
 
     @web.authenticated
     @authorized

@@ -115,7 +115,10 @@ async def test_job_log_and_environment_responses_match_the_spec(
     assert len(environments) == 1
     _validator(spec, "/components/schemas/Environment").validate(environments[0])
     layer = (await pl_api("layers", "specced")).body
-    _validator(spec, "/components/schemas/Layer").validate(layer)
+    _validator(spec, "/components/schemas/LayerDetail").validate(layer)
+    assert [(v["version"], v["current"], v["in_use"]) for v in layer["versions"]] == [
+        (1, True, False)
+    ]
 
 
 async def test_session_responses_match_the_spec(spec, pl_api, pl_manager):
