@@ -286,7 +286,8 @@ class PennLayerApp(ExtensionApp):
 
     async def _watch(self) -> None:
         """Turn job and layer changes of this node (any process) into events."""
-        watcher = ChangeWatcher(self._manager)
+        kernel_manager = self.serverapp.kernel_manager
+        watcher = ChangeWatcher(self._manager, lambda: list(kernel_manager.list_kernel_ids()))
         while True:
             try:
                 events = await asyncio.to_thread(watcher.poll)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .core import LayerManager
@@ -28,14 +29,19 @@ def job_event(job: dict[str, Any]) -> dict[str, Any]:
 class ChangeWatcher:
     """Remembers what it saw last and reports what changed since, as (schema, data) pairs."""
 
-    def __init__(self, manager: LayerManager) -> None:
+    def __init__(
+        self, manager: LayerManager, live_kernels: Callable[[], Iterable[str]] = list
+    ) -> None:
         self.manager = manager
+        self.live_kernels = live_kernels
         self._jobs: dict[str, tuple[Any, ...]] = {}
         self._statuses: dict[str, str] | None = None
 
     def poll(self) -> list[tuple[str, dict[str, Any]]]:
         self.manager.reap_workers()
-        self.manager.close_dead_sessions()
+        # Kernels this server still manages end their own sessions (on shutdown the
+        # process exits a moment before the provisioner's cleanup runs).
+        self.manager.close_dead_sessions(exclude_kernels=self.live_kernels())
         events: list[tuple[str, dict[str, Any]]] = []
         finished = False
         for job in self.manager.list_jobs()[:50]:

@@ -296,8 +296,8 @@ class LayerManager:
             raise NotFound(f"No session for kernel {kernel_id!r}.")
         return serialize_session(sessions[0])
 
-    def close_dead_sessions(self) -> list[str]:
-        return close_dead_sessions(self.catalog, self.store)
+    def close_dead_sessions(self, exclude_kernels: Iterable[str] = ()) -> list[str]:
+        return close_dead_sessions(self.catalog, self.store, exclude_kernels)
 
     # -- jobs ----------------------------------------------------------------------------
 

@@ -166,8 +166,15 @@ def close_session(catalog: Catalog, store: LayerStore, session_id: str, reason: 
             collect_garbage(catalog, store, mount["layer"])
 
 
-def close_dead_sessions(catalog: Catalog, store: LayerStore) -> list[str]:
-    """Close open sessions whose kernel process is gone (server killed, kernel crashed)."""
+def close_dead_sessions(
+    catalog: Catalog, store: LayerStore, exclude_kernels: Iterable[str] = ()
+) -> list[str]:
+    """Close open sessions whose kernel process is gone (server killed, kernel crashed).
+
+    Sessions of *exclude_kernels* (kernels a live server still manages, which end their
+    own sessions on shutdown or restart) are left alone.
+    """
+    excluded = set(exclude_kernels)
     from datetime import datetime, timezone
 
     now = datetime.now(timezone.utc)
@@ -175,6 +182,8 @@ def close_dead_sessions(catalog: Catalog, store: LayerStore) -> list[str]:
         active = catalog.list_sessions(conn, active=True, limit=100000)
     closed = []
     for session in active:
+        if session["kernel_id"] in excluded:
+            continue
         if session["pid"]:
             alive = process_start_time(session["pid"]) == session["pid_start"]
         else:
