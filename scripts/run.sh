@@ -15,7 +15,12 @@ if [[ "$(jupyter pennlayer show demo-env --json | python -c 'import json,sys; pr
     || echo "warning: the demo environment did not build (see above); JupyterLab starts anyway" >&2
 fi
 jupyter pennlayer create demo-reference --kind reference --exist-ok \
-  --description "Demo reference layer: a small lookup table, shared read-only by every run."
+  --description "Demo reference layer: the standard genetic code as a lookup table."
+if [[ "$(jupyter pennlayer show demo-reference --json | python -c 'import json,sys; print(json.load(sys.stdin)["version"])')" == "None" ]]; then
+  jupyter pennlayer populate demo-reference --source "$ROOT/scripts/demo-data" \
+    --config "$ROOT/scripts/demo-config.py" \
+    || echo "warning: the demo reference layer was not loaded (see above)" >&2
+fi
 jupyter pennlayer list
 
 args=(--no-browser)
