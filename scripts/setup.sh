@@ -62,7 +62,7 @@ if [[ "$(cat .venv/.pennlayer-setup 2>/dev/null || true)" != "$stamp" ]] \
   [[ $WITH_TESTS == 1 ]] && extras="[test]"
   python -m pip install -q --no-build-isolation -e ".${extras}"
   # An editable install ships only install.json; link the built extension in its place.
-  jupyter labextension develop --overwrite . >/dev/null
+  jupyter-builder develop --overwrite . >/dev/null
   echo "$stamp" > .venv/.pennlayer-setup
 fi
 
