@@ -1,13 +1,17 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 
+import { launcherPlugin } from './plugins/launcher';
 import { modelPlugin } from './plugins/model';
 import { notebookMetadataPlugin } from './plugins/notebookMetadata';
+import { notebookToolbarPlugin } from './plugins/notebookToolbar';
 import { sidebarPlugin } from './plugins/sidebar';
 
 const plugins: JupyterFrontEndPlugin<any>[] = [
   modelPlugin,
   sidebarPlugin,
-  notebookMetadataPlugin
+  notebookMetadataPlugin,
+  launcherPlugin,
+  notebookToolbarPlugin
 ];
 
 export default plugins;

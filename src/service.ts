@@ -2,12 +2,29 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { requestAPI } from './request';
 import {
+  IEnvironment,
+  IJob,
+  IJobLog,
   ILayer,
+  ILayerDetail,
   ILayerFilters,
   ILayerList,
   INodeInfo,
   ISession
 } from './tokens';
+
+type Body = { [key: string]: unknown };
+
+function layerPath(name: string, action = ''): string {
+  const base = `layers/${encodeURIComponent(name)}`;
+  return action ? `${base}/${action}` : base;
+}
+
+function json(method: string, body?: Body): RequestInit {
+  return body === undefined
+    ? { method }
+    : { method, body: JSON.stringify(body) };
+}
 
 /**
  * List the node's layers and their totals, optionally filtered.
@@ -36,8 +53,8 @@ export function listLayers(
 export function getLayer(
   name: string,
   settings?: ServerConnection.ISettings
-): Promise<ILayer> {
-  return requestAPI<ILayer>(
+): Promise<ILayerDetail> {
+  return requestAPI<ILayerDetail>(
     `layers/${encodeURIComponent(name)}`,
     { method: 'GET' },
     settings
@@ -68,4 +85,151 @@ export function getKernelSession(
     { method: 'GET' },
     settings
   );
+}
+
+/**
+ * Create a layer: the layer (201), or the build job when an environment is
+ * given requirements (202).
+ */
+export function createLayer(
+  body: Body,
+  settings?: ServerConnection.ISettings
+): Promise<ILayer | IJob> {
+  return requestAPI<ILayer | IJob>('layers', json('POST', body), settings);
+}
+
+/**
+ * Start a build of an environment layer.
+ */
+export function buildLayer(
+  name: string,
+  body: Body,
+  settings?: ServerConnection.ISettings
+): Promise<IJob> {
+  return requestAPI<IJob>(
+    layerPath(name, 'build'),
+    json('POST', body),
+    settings
+  );
+}
+
+/**
+ * Start a loader into a reference layer; `{}` re-runs the stored recipe.
+ */
+export function populateLayer(
+  name: string,
+  body: Body,
+  settings?: ServerConnection.ISettings
+): Promise<IJob> {
+  return requestAPI<IJob>(
+    layerPath(name, 'populate'),
+    json('POST', body),
+    settings
+  );
+}
+
+/**
+ * Change a layer's description.
+ */
+export function updateLayer(
+  name: string,
+  body: { description: string },
+  settings?: ServerConnection.ISettings
+): Promise<ILayer> {
+  return requestAPI<ILayer>(layerPath(name), json('PATCH', body), settings);
+}
+
+/**
+ * Delete a layer for good.
+ *
+ * @throws {PennLayerRequestError} with status 409 while it is in use or a
+ * job runs
+ */
+export async function deleteLayer(
+  name: string,
+  settings?: ServerConnection.ISettings
+): Promise<void> {
+  await requestAPI<void>(layerPath(name), json('DELETE'), settings);
+}
+
+/**
+ * Recent jobs, newest first, optionally of one layer.
+ */
+export async function listJobs(
+  filters: { layer?: string; state?: string } = {},
+  settings?: ServerConnection.ISettings
+): Promise<IJob[]> {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(filters)) {
+    if (value) {
+      query.set(key, value);
+    }
+  }
+  const search = query.toString();
+  const answer = await requestAPI<{ jobs: IJob[] }>(
+    search ? `jobs?${search}` : 'jobs',
+    json('GET'),
+    settings
+  );
+  return answer.jobs;
+}
+
+/**
+ * Cancel a queued or running job.
+ */
+export function cancelJob(
+  id: string,
+  settings?: ServerConnection.ISettings
+): Promise<IJob> {
+  return requestAPI<IJob>(
+    `jobs/${encodeURIComponent(id)}`,
+    json('DELETE'),
+    settings
+  );
+}
+
+/**
+ * The log of a job from byte `offset` on.
+ */
+export function getJobLog(
+  id: string,
+  offset: number,
+  settings?: ServerConnection.ISettings
+): Promise<IJobLog> {
+  return requestAPI<IJobLog>(
+    `jobs/${encodeURIComponent(id)}/log?offset=${offset}`,
+    json('GET'),
+    settings
+  );
+}
+
+/**
+ * The environments that can run a kernel, optionally of one language.
+ */
+export async function listEnvironments(
+  language?: string,
+  settings?: ServerConnection.ISettings
+): Promise<IEnvironment[]> {
+  const answer = await requestAPI<{ environments: IEnvironment[] }>(
+    language
+      ? `environments?language=${encodeURIComponent(language)}`
+      : 'environments',
+    json('GET'),
+    settings
+  );
+  return answer.environments;
+}
+
+/**
+ * The sessions of running kernels, with what they mounted.
+ */
+export async function listActiveSessions(
+  settings?: ServerConnection.ISettings
+): Promise<ISession[]> {
+  const answer = await requestAPI<{ sessions: ISession[] }>(
+    'sessions?active=true',
+    json('GET'),
+    settings
+  );
+  return answer.sessions;
 }

@@ -51,8 +51,109 @@ export interface ILayer {
   requirements?: string | null;
   lock?: string | null;
   packages?: IPackage[] | null;
-  recipe?: { [key: string]: unknown } | null;
+  recipe?: ILoaderRecipe | null;
   error?: string | null;
+  owner?: string | null;
+}
+
+/**
+ * What turns a loader's source into a reference layer's files.
+ */
+export type ProcessorType = 'copy' | 'unpack' | 'command' | 'docker';
+
+/**
+ * The processor of a loader, as the REST API takes and returns it.
+ */
+export interface IProcessor {
+  type: ProcessorType;
+  format?: string;
+  command?: string;
+  image?: string;
+  network?: boolean;
+  memory?: string;
+  cpus?: number;
+}
+
+/**
+ * The loader recipe a reference layer keeps, so it can be run again.
+ */
+export interface ILoaderRecipe {
+  source: string;
+  processor?: IProcessor | null;
+  mode?: 'replace' | 'add' | null;
+  sha256?: string | null;
+}
+
+/**
+ * One immutable version of a layer.
+ */
+export interface ILayerVersion {
+  version: number;
+  digest: string;
+  size_bytes?: number;
+  file_count?: number;
+  created_at?: string | null;
+  in_use?: string[];
+}
+
+/**
+ * `GET /pennlayer/layers/{name}`: a layer and, on newer servers, its versions.
+ */
+export interface ILayerDetail extends ILayer {
+  versions?: ILayerVersion[] | null;
+}
+
+/**
+ * The state of a build or loader job.
+ */
+export type JobState =
+  'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/**
+ * A build or loader job.
+ */
+export interface IJob {
+  id: string;
+  layer: string;
+  kind: 'build' | 'populate';
+  state: JobState;
+  progress?: {
+    phase?: string;
+    step?: number;
+    steps?: number;
+    message?: string;
+    bytes_done?: number;
+    bytes_total?: number;
+    files_done?: number;
+  } | null;
+  error?: string | null;
+  created_at?: string | null;
+  started_at?: string | null;
+  finished_at?: string | null;
+}
+
+/**
+ * One piece of a job's log: `GET /pennlayer/jobs/{id}/log?offset=N`.
+ */
+export interface IJobLog {
+  text: string;
+  next_offset: number;
+  complete: boolean;
+}
+
+/**
+ * An environment that can run a kernel, for the environment picker.
+ */
+export interface IEnvironment {
+  name: string;
+  language: string | null;
+  interpreter?: string | null;
+  version: number | null;
+  digest?: string | null;
+  kernelspec: string;
+  display_name: string;
+  storage_class?: StorageClass;
+  status: LayerStatus;
 }
 
 /**
@@ -222,4 +323,8 @@ export const EVENT_SCHEMA_PREFIX = 'https://events.pennlayer.dev/';
 export namespace CommandIDs {
   export const openLayers = 'pennlayer:open-layers';
   export const refreshLayers = 'pennlayer:refresh-layers';
+  export const newEnvironment = 'pennlayer:new-environment';
+  export const newReference = 'pennlayer:new-reference';
+  export const newNotebookWithLayers = 'pennlayer:new-notebook-with-layers';
+  export const changeNotebookLayers = 'pennlayer:change-notebook-layers';
 }

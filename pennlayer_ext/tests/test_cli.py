@@ -11,7 +11,12 @@ from pennlayer_ext.core.names import NAME_RULE
 
 
 def run_cli(store, *args, env_extra=None, check=True):
-    env = dict(os.environ, PENNLAYER_STORE=str(store), JUPYTER_CONFIG_DIR=str(store) + "-cfg")
+    env = dict(
+        os.environ,
+        PENNLAYER_STORE=str(store),
+        JUPYTER_CONFIG_DIR=str(store) + "-cfg",
+        JUPYTER_DATA_DIR=str(store) + "-data",
+    )
     env.update(env_extra or {})
     result = subprocess.run(
         ["jupyter", "pennlayer", *args],

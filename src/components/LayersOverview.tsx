@@ -2,6 +2,13 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { LayerColumn } from '../columns';
+import {
+  DEFAULT_SORT,
+  filterLayers,
+  ISortState,
+  nextSort,
+  sortLayers
+} from '../tableState';
 import { ILayer, ILayerTotals } from '../tokens';
 import { EmptyState } from './EmptyState';
 import { ErrorState } from './ErrorState';
@@ -21,14 +28,25 @@ export interface ILayersOverviewProps {
   onRetry?: () => void;
   /** The reference time of relative times, in ms; defaults to now. */
   now?: number;
+  /** The details of an expanded layer; rows expand only when given. */
+  renderDetails?: (layer: ILayer) => React.ReactNode;
 }
 
 /**
- * The node totals and the layers table, or the state that replaces them:
- * loading, no layer yet, or an error.
+ * The node totals, a filter box and the layers table, or the state that
+ * replaces them: loading, no layer yet, or an error.
  */
 export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
   const { layers, totals, error, loaded, columns, trans, onRetry, now } = props;
+  const [sort, setSort] = React.useState<ISortState>(DEFAULT_SORT);
+  const [query, setQuery] = React.useState('');
+  const [expanded, setExpanded] = React.useState<ReadonlySet<string>>(
+    new Set()
+  );
+  const shown = React.useMemo(
+    () => sortLayers(filterLayers(layers, query), sort),
+    [layers, query, sort]
+  );
 
   if (!loaded) {
     return (
@@ -49,6 +67,15 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
     );
   }
 
+  const toggle = (name: string) =>
+    setExpanded(previous => {
+      const next = new Set(previous);
+      if (!next.delete(name)) {
+        next.add(name);
+      }
+      return next;
+    });
+
   return (
     <div className="pennlayer-LayersOverview">
       {error !== null && (
@@ -58,12 +85,34 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
       {layers.length === 0 ? (
         <EmptyState trans={trans} />
       ) : (
-        <LayersTable
-          layers={layers}
-          columns={columns}
-          trans={trans}
-          now={now}
-        />
+        <>
+          <div className="pennlayer-LayersOverview-filter">
+            <input
+              type="search"
+              className="jp-mod-styled pennlayer-LayersOverview-filterInput"
+              placeholder={trans.__('Filter by name, kind or status')}
+              aria-label={trans.__('Filter layers')}
+              value={query}
+              onChange={event => setQuery(event.target.value)}
+            />
+          </div>
+          <LayersTable
+            layers={shown}
+            columns={columns}
+            trans={trans}
+            now={now}
+            sort={sort}
+            onSort={column => setSort(current => nextSort(current, column))}
+            expanded={expanded}
+            onToggle={props.renderDetails ? toggle : undefined}
+            renderDetails={props.renderDetails}
+          />
+          {shown.length === 0 && (
+            <p className="pennlayer-EmptyState" role="status">
+              {trans.__('No layer matches “%1”.', query)}
+            </p>
+          )}
+        </>
       )}
     </div>
   );

@@ -10,6 +10,7 @@ import {
   formatMonthlyCost,
   formatRelativeTime
 } from '../format';
+import { ISortState } from '../tableState';
 import { ILayer } from '../tokens';
 import { StatusChip } from './StatusChip';
 
@@ -22,6 +23,15 @@ export interface ILayersTableProps {
   trans: TranslationBundle;
   /** The reference time of relative times, in ms; defaults to now. */
   now?: number;
+  /** The current order; headers are sort buttons when `onSort` is given. */
+  sort?: ISortState;
+  onSort?: (column: LayerColumn) => void;
+  /** The names of the layers whose details are shown. */
+  expanded?: ReadonlySet<string>;
+  /** Show or hide a layer's details; names become toggles when given. */
+  onToggle?: (name: string) => void;
+  /** The details of an expanded layer. */
+  renderDetails?: (layer: ILayer) => React.ReactNode;
 }
 
 interface IColumnSpec {
@@ -126,7 +136,9 @@ export function columnLabel(
  * A table of layers with one row per layer and the chosen columns.
  */
 export function LayersTable(props: ILayersTableProps): JSX.Element {
-  const { layers, columns, trans } = props;
+  const { layers, columns, trans, sort, onSort, onToggle, renderDetails } =
+    props;
+  const expanded = props.expanded ?? new Set<string>();
   const now = props.now ?? Date.now();
   return (
     <div className="pennlayer-LayersTable-scroller">
@@ -141,39 +153,99 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
         </colgroup>
         <thead>
           <tr>
-            {columns.map(column => (
-              <th key={column} scope="col" className={cellClass(column)}>
-                {COLUMN_SPECS[column].label(trans)}
-              </th>
-            ))}
+            {columns.map(column => {
+              const label = COLUMN_SPECS[column].label(trans);
+              const sorted = sort?.column === column ? sort.direction : null;
+              return (
+                <th
+                  key={column}
+                  scope="col"
+                  className={cellClass(column)}
+                  aria-sort={onSort ? (sorted ?? 'none') : undefined}
+                >
+                  {onSort ? (
+                    <button
+                      type="button"
+                      className={
+                        'pennlayer-LayersTable-sort' +
+                        (sorted ? ` pennlayer-mod-${sorted}` : '')
+                      }
+                      title={trans.__('Sort by %1', label)}
+                      onClick={() => onSort(column)}
+                    >
+                      {label}
+                    </button>
+                  ) : (
+                    label
+                  )}
+                </th>
+              );
+            })}
           </tr>
         </thead>
         <tbody>
-          {layers.map(layer => (
-            <tr key={layer.name} data-layer-name={layer.name}>
-              {columns.map(column => {
-                const { content, title } = COLUMN_SPECS[column].cell(
-                  layer,
-                  trans,
-                  now
-                );
-                return column === 'name' ? (
-                  <th
-                    key={column}
-                    scope="row"
-                    className={cellClass(column)}
-                    title={title}
+          {layers.map(layer => {
+            const open = expanded.has(layer.name);
+            const detailsId = `pennlayer-details-${layer.name}`;
+            const row = (
+              <tr
+                data-layer-name={layer.name}
+                className={open ? 'pennlayer-mod-expanded' : undefined}
+              >
+                {columns.map(column => {
+                  const { content, title } = COLUMN_SPECS[column].cell(
+                    layer,
+                    trans,
+                    now
+                  );
+                  return column === 'name' ? (
+                    <th
+                      key={column}
+                      scope="row"
+                      className={cellClass(column)}
+                      title={title}
+                    >
+                      {onToggle ? (
+                        <button
+                          type="button"
+                          className="pennlayer-LayersTable-toggle"
+                          aria-expanded={open}
+                          aria-controls={open ? detailsId : undefined}
+                          onClick={() => onToggle(layer.name)}
+                        >
+                          {content}
+                        </button>
+                      ) : (
+                        content
+                      )}
+                    </th>
+                  ) : (
+                    <td
+                      key={column}
+                      className={cellClass(column)}
+                      title={title}
+                    >
+                      {content}
+                    </td>
+                  );
+                })}
+              </tr>
+            );
+            // Always a fragment: the row keeps its DOM (and focus) on toggle.
+            return (
+              <React.Fragment key={layer.name}>
+                {row}
+                {open && renderDetails && (
+                  <tr
+                    className="pennlayer-LayersTable-detailsRow"
+                    id={detailsId}
                   >
-                    {content}
-                  </th>
-                ) : (
-                  <td key={column} className={cellClass(column)} title={title}>
-                    {content}
-                  </td>
-                );
-              })}
-            </tr>
-          ))}
+                    <td colSpan={columns.length}>{renderDetails(layer)}</td>
+                  </tr>
+                )}
+              </React.Fragment>
+            );
+          })}
         </tbody>
       </table>
     </div>

@@ -6,8 +6,10 @@ import {
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
-import { refreshIcon } from '@jupyterlab/ui-components';
+import { addIcon, refreshIcon } from '@jupyterlab/ui-components';
 
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- the actions back commands registered at start
+import { LayerActions } from '../actions';
 import { normalizeColumns } from '../columns';
 import { layersIcon } from '../icons';
 import { DEFAULT_REFRESH_INTERVAL } from '../model';
@@ -56,7 +58,18 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
     const trans = translator.load('pennlayer');
     const { commands, shell } = app;
 
-    const sidebar = new LayersSidebar({ model, commands, translator });
+    const actions = new LayerActions({
+      model,
+      serverSettings: app.serviceManager.serverSettings,
+      trans
+    });
+    const sidebar = new LayersSidebar({
+      model,
+      commands,
+      translator,
+      actions,
+      serverSettings: app.serviceManager.serverSettings
+    });
     shell.add(sidebar, 'left', { rank: SIDEBAR_RANK, type: 'Layers' });
     restorer?.add(sidebar, sidebar.id);
 
@@ -78,18 +91,38 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       execute: () => model.refresh()
     });
 
+    commands.addCommand(CommandIDs.newEnvironment, {
+      label: args =>
+        args['isPalette']
+          ? trans.__('New Environment Layer…')
+          : trans.__('New environment…'),
+      caption: trans.__('Create an environment layer from requirements'),
+      icon: args => (args['isPalette'] ? undefined : addIcon),
+      describedBy: { args: COMMAND_ARGS_SCHEMA },
+      execute: () => actions.newEnvironment()
+    });
+
+    commands.addCommand(CommandIDs.newReference, {
+      label: args =>
+        args['isPalette']
+          ? trans.__('New Reference Layer…')
+          : trans.__('New reference layer…'),
+      caption: trans.__('Create an empty reference layer for shared data'),
+      icon: args => (args['isPalette'] ? undefined : addIcon),
+      describedBy: { args: COMMAND_ARGS_SCHEMA },
+      execute: () => actions.newReference()
+    });
+
     if (palette) {
       const category = trans.__('Layers');
-      palette.addItem({
-        command: CommandIDs.openLayers,
-        category,
-        args: { isPalette: true }
-      });
-      palette.addItem({
-        command: CommandIDs.refreshLayers,
-        category,
-        args: { isPalette: true }
-      });
+      for (const command of [
+        CommandIDs.openLayers,
+        CommandIDs.refreshLayers,
+        CommandIDs.newEnvironment,
+        CommandIDs.newReference
+      ]) {
+        palette.addItem({ command, category, args: { isPalette: true } });
+      }
     }
 
     if (settingRegistry) {
@@ -100,6 +133,8 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
         const interval = settings.get('refreshInterval').composite;
         model.refreshInterval =
           typeof interval === 'number' ? interval : DEFAULT_REFRESH_INTERVAL;
+        actions.confirmDelete =
+          settings.get('confirmDelete').composite !== false;
       };
       settingRegistry
         .load(PLUGIN_ID)

@@ -1,9 +1,13 @@
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { ServerConnection } from '@jupyterlab/services';
 import {
+  addIcon,
   refreshIcon,
   SidePanel,
   ToolbarButton
 } from '@jupyterlab/ui-components';
+
+import type { LayerActions } from '../actions';
 import { CommandRegistry } from '@lumino/commands';
 import { Panel, Widget } from '@lumino/widgets';
 
@@ -40,6 +44,28 @@ export class LayersSidebar extends SidePanel {
     this.header.addWidget(new Widget({ node: heading }));
 
     this.toolbar.addItem(
+      'new-environment',
+      new ToolbarButton({
+        icon: addIcon,
+        label: trans.__('Environment'),
+        tooltip: trans.__('New environment: build a package stack'),
+        onClick: () => {
+          void options.commands.execute(CommandIDs.newEnvironment);
+        }
+      })
+    );
+    this.toolbar.addItem(
+      'new-reference',
+      new ToolbarButton({
+        icon: addIcon,
+        label: trans.__('Reference'),
+        tooltip: trans.__('New reference layer: shared data'),
+        onClick: () => {
+          void options.commands.execute(CommandIDs.newReference);
+        }
+      })
+    );
+    this.toolbar.addItem(
       'refresh',
       new ToolbarButton({
         icon: refreshIcon,
@@ -53,7 +79,9 @@ export class LayersSidebar extends SidePanel {
     this._view = new LayersView({
       model: options.model,
       translator,
-      columns: options.columns
+      columns: options.columns,
+      actions: options.actions,
+      serverSettings: options.serverSettings
     });
     this.addWidget(this._view);
   }
@@ -80,5 +108,7 @@ export namespace LayersSidebar {
     commands: CommandRegistry;
     translator?: ITranslator;
     columns?: readonly LayerColumn[];
+    actions?: LayerActions | null;
+    serverSettings?: ServerConnection.ISettings;
   }
 }

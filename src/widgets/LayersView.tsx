@@ -7,7 +7,11 @@ import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
+import { ServerConnection } from '@jupyterlab/services';
+
+import type { LayerActions } from '../actions';
 import { LAYER_COLUMNS, LayerColumn } from '../columns';
+import { LayerDetails } from '../components/LayerDetails';
 import { LayersOverview } from '../components/LayersOverview';
 import { ILayersModel } from '../tokens';
 
@@ -23,6 +27,8 @@ export class LayersView extends ReactWidget {
     this._model = options.model;
     this._trans = (options.translator ?? nullTranslator).load('pennlayer');
     this._columns = [...(options.columns ?? LAYER_COLUMNS)];
+    this._actions = options.actions ?? null;
+    this._serverSettings = options.serverSettings;
     this.addClass('pennlayer-LayersView');
     this.title.label = this._trans.__('Layers');
   }
@@ -78,13 +84,23 @@ export class LayersView extends ReactWidget {
             columns={this._columns}
             trans={this._trans}
             onRetry={() => void this._model.refresh()}
+            renderDetails={layer => (
+              <LayerDetails
+                layer={layer}
+                actions={this._actions}
+                serverSettings={this._serverSettings}
+                trans={this._trans}
+              />
+            )}
           />
         )}
       </UseSignal>
     );
   }
 
+  private _actions: LayerActions | null;
   private _columns: LayerColumn[];
+  private _serverSettings?: ServerConnection.ISettings;
   private _model: ILayersModel;
   private _trans: TranslationBundle;
 }
@@ -100,5 +116,8 @@ export namespace LayersView {
     model: ILayersModel;
     translator?: ITranslator;
     columns?: readonly LayerColumn[];
+    /** The actions offered in the details of a layer. */
+    actions?: LayerActions | null;
+    serverSettings?: ServerConnection.ISettings;
   }
 }

@@ -78,6 +78,96 @@ export class LayersPanel {
   }
 
   /**
+   * The toolbar button that opens the "New environment" form.
+   */
+  get newEnvironmentButton(): Locator {
+    return this.panel.getByRole('button', { name: 'Environment', exact: true });
+  }
+
+  /**
+   * The toolbar button that opens the "New reference layer" form.
+   */
+  get newReferenceButton(): Locator {
+    return this.panel.getByRole('button', { name: 'Reference', exact: true });
+  }
+
+  /**
+   * The box that filters the rows.
+   */
+  get filter(): Locator {
+    return this.panel.getByRole('searchbox', { name: 'Filter layers' });
+  }
+
+  /**
+   * The status cell of a layer's row.
+   */
+  status(name: string): Locator {
+    return this.row(name).locator('.pennlayer-StatusChip');
+  }
+
+  /**
+   * The details of a layer, shown below its row once expanded.
+   */
+  details(name: string): Locator {
+    return this.panel.getByRole('region', { name: `Details of ${name}` });
+  }
+
+  /**
+   * A button of the actions toolbar in a layer's details.
+   */
+  action(name: string, label: string): Locator {
+    return this.details(name)
+      .getByRole('toolbar', { name: `Actions on ${name}` })
+      .getByRole('button', { name: label, exact: true });
+  }
+
+  /**
+   * Show the details of a layer (no-op when they are shown).
+   */
+  async expand(name: string): Promise<void> {
+    const toggle = this.row(name).getByRole('button', { name, exact: true });
+    if ((await toggle.getAttribute('aria-expanded')) !== 'true') {
+      await toggle.click();
+    }
+    await expect(this.details(name)).toBeVisible();
+  }
+
+  /**
+   * Fill and send the "New environment" form.
+   */
+  async createEnvironment(name: string, requirements: string): Promise<void> {
+    await this.newEnvironmentButton.click();
+    const form = new FormDialog(this.page, 'New environment');
+    await form.field('Name').fill(name);
+    await form.field('Requirements (requirements.txt)').fill(requirements);
+    await form.submit('Create');
+  }
+
+  /**
+   * Fill and send the "New reference layer" form.
+   */
+  async createReference(name: string, description = ''): Promise<void> {
+    await this.newReferenceButton.click();
+    const form = new FormDialog(this.page, 'New reference layer');
+    await form.field('Name').fill(name);
+    if (description) {
+      await form.field('Description (optional)').fill(description);
+    }
+    await form.submit('Create');
+  }
+
+  /**
+   * Open a reference layer's loader form, fill its source and run it.
+   */
+  async populate(name: string, source: string): Promise<void> {
+    await this.expand(name);
+    await this.action(name, 'Populate').click();
+    const form = new FormDialog(this.page, `Populate ${name}`);
+    await form.field('Source').fill(source);
+    await form.submit('Run loader');
+  }
+
+  /**
    * Open the sidebar through its tab in the left sidebar.
    */
   async open(): Promise<void> {
@@ -127,5 +217,46 @@ export class LayersApi {
     expect(response.status()).toBe(200);
     const body = (await response.json()) as { layers: { name: string }[] };
     return body.layers.map(layer => layer.name);
+  }
+}
+
+/**
+ * A pennlayer form in a JupyterLab dialog.
+ */
+export class FormDialog {
+  constructor(
+    readonly page: IJupyterLabPageFixture,
+    readonly title: string
+  ) {}
+
+  /**
+   * The dialog itself.
+   */
+  get dialog(): Locator {
+    return this.page
+      .getByRole('dialog')
+      .filter({ has: this.page.getByText(this.title, { exact: true }) });
+  }
+
+  /**
+   * A field of the form, found by its label.
+   */
+  field(label: string): Locator {
+    return this.dialog.getByLabel(label, { exact: true });
+  }
+
+  /**
+   * A button of the dialog's footer.
+   */
+  button(label: string): Locator {
+    return this.dialog.getByRole('button', { name: label, exact: true });
+  }
+
+  /**
+   * Click the accept button and wait for the dialog to close.
+   */
+  async submit(label: string): Promise<void> {
+    await this.button(label).click();
+    await expect(this.dialog).toBeHidden();
   }
 }
