@@ -76,12 +76,23 @@ def build_kernelspec(
 
 
 def _is_ours(spec_dir: Path, store: LayerStore) -> bool:
+    """True for a spec pennlayer wrote for this store, or for a store that no longer exists.
+
+    A spec left behind by a deleted store (a removed test folder, a moved store) points
+    nowhere; this store may replace or remove it. Specs of other live stores and specs
+    pennlayer did not write are never touched.
+    """
     try:
         spec = json.loads((spec_dir / "kernel.json").read_text())
     except (OSError, ValueError):
         return False
     marker = spec.get("metadata", {}).get("pennlayer", {})
-    return bool(marker.get("managed")) and marker.get("store_root") == str(store.root)
+    if not isinstance(marker, dict) or not marker.get("managed"):
+        return False
+    owner = marker.get("store_root")
+    if owner == str(store.root):
+        return True
+    return isinstance(owner, str) and not (Path(owner) / "catalog.sqlite").exists()
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -164,3 +164,29 @@ def test_version_sizes_show_in_layer_cost_and_totals(manager):
     assert totals["size_bytes"] == 3 * BYTES_PER_GB
     assert totals["monthly_cost_usd"] == pytest.approx(0.9)
     assert totals["size_bytes_by_storage_class"] == {"STANDARD": 3 * BYTES_PER_GB, "IA": 0}
+
+
+def test_kernelspecs_of_other_stores_are_kept_unless_their_store_is_gone(tmp_path):
+    import json
+
+    from pennlayer_ext.core.kernelspecs import sync_kernelspecs
+
+    kernels = tmp_path / "kernels"
+    live_other = LayerManager(tmp_path / "other-store")
+    stale = tmp_path / "deleted-store"
+
+    def write_spec(name, store_root, managed=True):
+        (kernels / name).mkdir(parents=True)
+        metadata = {"pennlayer": {"managed": managed, "store_root": str(store_root)}}
+        (kernels / name / "kernel.json").write_text(json.dumps({"metadata": metadata}))
+
+    write_spec("pennlayer-of-live-store", live_other.store.root)
+    write_spec("pennlayer-of-deleted-store", stale)
+    write_spec("pennlayer-handmade", stale, managed=False)
+    manager = LayerManager(tmp_path / "store", kernelspec_dir=kernels)
+    result = sync_kernelspecs(manager.catalog, manager.store, kernels)
+    assert result["removed"] == ["pennlayer-of-deleted-store"]
+    assert sorted(p.name for p in kernels.iterdir()) == [
+        "pennlayer-handmade",
+        "pennlayer-of-live-store",
+    ]
