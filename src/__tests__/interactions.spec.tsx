@@ -8,29 +8,14 @@ import { EnvironmentFormFields } from '../components/Forms';
 import { LayersOverview } from '../components/LayersOverview';
 import { IEnvironmentForm } from '../requestBodies';
 import { ILayer } from '../tokens';
+import { makeLayer } from './fixtures';
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 
 const trans = nullTranslator.load('pennlayer');
 
 function layer(name: string, overrides: Partial<ILayer> = {}): ILayer {
-  return {
-    name,
-    kind: 'reference',
-    language: null,
-    description: '',
-    status: 'READY',
-    version: 1,
-    digest: 'sha256:0',
-    size_bytes: 0,
-    file_count: 0,
-    storage_class: 'STANDARD',
-    monthly_cost_usd: 0,
-    last_accessed_at: null,
-    created_at: '2026-01-01T00:00:00Z',
-    in_use: [],
-    ...overrides
-  };
+  return makeLayer({ name, ...overrides });
 }
 
 describe('interactions', () => {

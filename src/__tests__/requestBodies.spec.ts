@@ -16,7 +16,8 @@ import {
   selectionLabel,
   selectionMetadata
 } from '../notebookLayers';
-import { IEnvironment, ILayer } from '../tokens';
+import { IEnvironment } from '../tokens';
+import { makeLayer } from './fixtures';
 
 const emptyLoader: IPopulateForm = populateFormFromRecipe(null);
 
@@ -174,25 +175,7 @@ describe('populateFormFromRecipe', () => {
   });
 });
 
-function layer(overrides: Partial<ILayer>): ILayer {
-  return {
-    name: 'x',
-    kind: 'reference',
-    language: null,
-    description: '',
-    status: 'READY',
-    version: 1,
-    digest: 'sha256:0',
-    size_bytes: 0,
-    file_count: 0,
-    storage_class: 'STANDARD',
-    monthly_cost_usd: 0,
-    last_accessed_at: null,
-    created_at: '2026-01-01T00:00:00Z',
-    in_use: [],
-    ...overrides
-  };
-}
+const layer = makeLayer;
 
 function environment(name: string, version: number | null): IEnvironment {
   return {

@@ -4,27 +4,10 @@ import {
   nextSort,
   sortLayers
 } from '../tableState';
-import { IJob, ILayer } from '../tokens';
+import { IJob } from '../tokens';
+import { makeLayer } from './fixtures';
 
-function layer(overrides: Partial<ILayer>): ILayer {
-  return {
-    name: 'x',
-    kind: 'reference',
-    language: null,
-    description: '',
-    status: 'READY',
-    version: 1,
-    digest: 'sha256:0',
-    size_bytes: 0,
-    file_count: 0,
-    storage_class: 'STANDARD',
-    monthly_cost_usd: 0,
-    last_accessed_at: null,
-    created_at: '2026-01-01T00:00:00Z',
-    in_use: [],
-    ...overrides
-  };
-}
+const layer = makeLayer;
 
 const genome = layer({ name: 'genome', size_bytes: 500, status: 'READY' });
 const stack = layer({
