@@ -33,7 +33,7 @@ from .recipes import parse_recipe
 from .requirements import parse_requirements
 from .sandbox import bwrap_works
 from .sessions import close_dead_sessions
-from .store import LayerStore, remove_tree
+from .store import LayerStore, remove_stray_entries, remove_tree
 
 LAYER_KINDS = ("environment", "reference")
 DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
@@ -516,9 +516,7 @@ class LayerManager:
             active_ids = {
                 job["id"] for job in self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)
             }
-        for entry in (self.store.root / "staging").iterdir():
-            if entry.name not in active_ids:
-                remove_tree(entry)
+        remove_stray_entries(self.store.root / "staging", keep=active_ids)
         return recovered
 
     def _abandon_job(self, job_id: str, state: str, error: str) -> bool:

@@ -19,7 +19,7 @@ from .catalog import Catalog, utc_now
 from .errors import InvalidInput, NotFound
 from .names import validate_name
 from .sandbox import Mount
-from .store import LayerStore, remove_tree
+from .store import LayerStore, remove_stray_entries, remove_tree
 
 MAX_LAYERS_PER_SESSION = 64
 STARTUP_GRACE_S = 120.0
@@ -195,9 +195,5 @@ def close_dead_sessions(
     # Overlays of sessions that were never recorded (a crash between the two steps).
     with catalog.transaction() as conn:
         open_ids = {s["id"] for s in catalog.list_sessions(conn, active=True, limit=100000)}
-    sessions_root = store.root / "sessions"
-    if sessions_root.is_dir():
-        for entry in sessions_root.iterdir():
-            if entry.name not in open_ids:
-                remove_tree(entry)
+    remove_stray_entries(store.root / "sessions", keep=open_ids)
     return closed

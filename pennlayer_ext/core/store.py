@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -67,6 +68,27 @@ class LayerStore:
         if not trash.is_dir():
             return
         for entry in trash.iterdir():
+            remove_tree(entry)
+
+
+def remove_stray_entries(folder: Path, keep: set[str], min_age_s: float = 60.0) -> None:
+    """Remove entries of *folder* not named in *keep* and untouched for *min_age_s*.
+
+    The age guard matters: a job or session is recorded first and creates its folder
+    right after, so a folder younger than that may belong to a record that the caller's
+    earlier look at the catalog could not see yet.
+    """
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for entry in folder.iterdir():
+        if entry.name in keep:
+            continue
+        try:
+            age = now - entry.lstat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age >= min_age_s:
             remove_tree(entry)
 
 

@@ -190,3 +190,24 @@ def test_kernelspecs_of_other_stores_are_kept_unless_their_store_is_gone(tmp_pat
         "pennlayer-handmade",
         "pennlayer-of-live-store",
     ]
+
+
+def test_stray_staging_and_overlays_are_removed_only_once_they_are_old(tmp_path):
+    import os
+    import time
+
+    manager = LayerManager(tmp_path)
+    young = manager.store.root / "sessions" / ("a" * 32)
+    old = manager.store.root / "sessions" / ("b" * 32)
+    old_staging = manager.store.root / "staging" / ("c" * 32)
+    for folder in (young, old, old_staging):
+        folder.mkdir(parents=True)
+    an_hour_ago = time.time() - 3600
+    for folder in (old, old_staging):
+        os.utime(folder, (an_hour_ago, an_hour_ago))
+    manager.close_dead_sessions()
+    manager.recover_interrupted_jobs()
+    # The young one may belong to a session being opened right now: it stays.
+    assert young.is_dir()
+    assert not old.exists()
+    assert not old_staging.exists()
