@@ -472,7 +472,7 @@ def run_populate(ctx: JobContext) -> None:
     ctx.progress("process", 2, STEPS, f"Processing ({kind})")
     if kind == "copy":
         if recipe["source_kind"] == "local":
-            copy_tree(ctx, source, output, previous if processor else None)
+            copy_tree(ctx, source, output, previous)
         elif source.is_file():
             output.mkdir(parents=True, exist_ok=True)
             os.rename(source, output / source.name)

@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -90,7 +90,6 @@ class SessionLayout:
     base_prefix: Path
     python_tag: str  # "python3.11"
     mount_root: str = DEFAULT_MOUNT_ROOT
-    extra_ro_paths: list[Path] = field(default_factory=list)
 
     @property
     def overlay_dir(self) -> Path:
@@ -219,9 +218,6 @@ def kernel_environment(
         env.pop("PENNLAYER_NOTICE", None)
     if backend == "bwrap":
         env["HOME"] = SANDBOX_HOME
-        # In a new pid namespace the parent pid means nothing: ipykernel would think its
-        # parent died and exit.
-        env.pop("JPY_PARENT_PID", None)
     return env
 
 
@@ -262,8 +258,6 @@ def bwrap_command(
         argv += ["--ro-bind-try", path, path]
     prefix = str(layout.base_prefix)
     argv += ["--ro-bind", prefix, prefix]
-    for extra in layout.extra_ro_paths:
-        argv += ["--ro-bind", str(extra), str(extra)]
     for mount in [layout.environment, *layout.references]:
         argv += ["--ro-bind", str(mount.source), layout.mount_path(mount.name, "bwrap")]
     argv += ["--bind", str(layout.overlay_dir), OVERLAY_PATH]
