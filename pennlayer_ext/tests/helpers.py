@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -181,3 +185,56 @@ def start_s3_server() -> tuple[subprocess.Popen[bytes], str] | None:
         except OSError:
             time.sleep(0.1)
     return process, f"http://127.0.0.1:{port}"
+
+
+SERVER_TOKEN = "pennlayer-test"
+
+
+def start_jupyter_server(port: int, store: object, env: dict[str, str], root_dir: object = None):
+    """A real ``jupyter server`` with pennlayer in its own process (to be killed by tests)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        "--no-browser",
+        "--allow-root",
+        f"--port={port}",
+        f"--ServerApp.token={SERVER_TOKEN}",
+        f"--PennLayerApp.store_root={store}",
+        "--ServerApp.jpserver_extensions={'pennlayer_ext': True}",
+    ]
+    if root_dir is not None:
+        argv.append(f"--ServerApp.root_dir={root_dir}")
+    return subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def server_request(port: int, method: str, path: str, body: object = None):
+    """(status, JSON body) of a request to that server; (None, None) if it is unreachable."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"token {SERVER_TOKEN}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (loopback)
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+    except OSError:
+        return None, None
+
+
+def wait_for_server(port: int) -> None:
+    for _ in range(200):
+        status, _ = server_request(port, "GET", "pennlayer/node")
+        if status == 200:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the server did not come up")

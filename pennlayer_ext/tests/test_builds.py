@@ -6,7 +6,6 @@ import os
 import platform
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.requirements import MAX_REQUIREMENTS_BYTES, MAX_REQUIREMENTS_LINES
 
-from .helpers import free_port
+from .helpers import free_port, server_request, start_jupyter_server, wait_for_server
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -353,54 +352,6 @@ async def test_two_environments_with_one_stack_share_files_on_disk(
     assert total < alone * 1.05  # the second environment costs < 5% extra
 
 
-def _start_server(store, port, env):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--no-browser",
-            "--allow-root",
-            f"--port={port}",
-            "--ServerApp.token=crash-test",
-            f"--PennLayerApp.store_root={store}",
-            "--ServerApp.jpserver_extensions={'pennlayer_ext': True}",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _request(port, method, path, body=None):
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/pennlayer/{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": "token crash-test"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-    except OSError:
-        return None, None
-
-
-def _wait_for_server(port):
-    for _ in range(200):
-        status, _ = _request(port, "GET", "node")
-        if status == 200:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the server did not come up")
-
-
 def test_killing_the_server_during_a_build_fails_the_job_and_keeps_the_layer(
     tmp_path, local_index, pl_uv_cache
 ):
@@ -412,11 +363,14 @@ def test_killing_the_server_during_a_build_fails_the_job_and_keeps_the_layer(
     before = manager.get_layer("crashy")
 
     # Given a server whose build is stuck downloading
-    server = _start_server(store, unused_tcp_port, env)
+    server = start_jupyter_server(unused_tcp_port, store, env)
     try:
-        _wait_for_server(unused_tcp_port)
-        status, job = _request(
-            unused_tcp_port, "POST", "layers/crashy/build", {"requirements": "plslow==1.0"}
+        wait_for_server(unused_tcp_port)
+        status, job = server_request(
+            unused_tcp_port,
+            "POST",
+            "pennlayer/layers/crashy/build",
+            {"requirements": "plslow==1.0"},
         )
         assert status == 202, job
         assert local_index.downloads_started.wait(120)
@@ -428,13 +382,13 @@ def test_killing_the_server_during_a_build_fails_the_job_and_keeps_the_layer(
 
     # Then, once it is back, the job is failed with a reason, staging is clean and the
     # layer is exactly as before
-    server = _start_server(store, unused_tcp_port, env)
+    server = start_jupyter_server(unused_tcp_port, store, env)
     try:
-        _wait_for_server(unused_tcp_port)
-        status, after_job = _request(unused_tcp_port, "GET", f"jobs/{job['id']}")
+        wait_for_server(unused_tcp_port)
+        status, after_job = server_request(unused_tcp_port, "GET", f"pennlayer/jobs/{job['id']}")
         assert after_job["state"] == "failed"
         assert after_job["error"].startswith("interrupted")
-        _, layer = _request(unused_tcp_port, "GET", "layers/crashy")
+        _, layer = server_request(unused_tcp_port, "GET", "pennlayer/layers/crashy")
         assert layer.pop("versions") == []
         assert layer == {**before, "updated_at": layer["updated_at"]}
         assert list((store / "staging").iterdir()) == []

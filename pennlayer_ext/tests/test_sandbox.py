@@ -13,7 +13,14 @@ import pytest
 from pennlayer_ext.core.digest import summarize_tree
 from pennlayer_ext.core.sandbox import NOT_ENFORCED, bwrap_works
 
-from .helpers import add_reference_version, free_port, make_wheel
+from .helpers import (
+    add_reference_version,
+    free_port,
+    make_wheel,
+    server_request,
+    start_jupyter_server,
+    wait_for_server,
+)
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -396,51 +403,20 @@ def _descendants(pid):
 
 
 def test_killing_the_server_leaves_no_kernel_or_sandbox_behind(env_and_layers, tmp_path):
-    import urllib.request
-
     port = free_port()
     root = tmp_path / "root"
     write_notebook(root, "k.ipynb", {"layers": ["genome"]})
     env = dict(os.environ, JUPYTER_DATA_DIR=str(tmp_path / "data"))
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--no-browser",
-            "--allow-root",
-            f"--port={port}",
-            "--ServerApp.token=t",
-            f"--ServerApp.root_dir={root}",
-            f"--PennLayerApp.store_root={env_and_layers.store.root}",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def call(method, path, body=None):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": "token t"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (loopback)
-            return json.loads(response.read() or b"null")
-
+    server = start_jupyter_server(port, env_and_layers.store.root, env, root_dir=root)
     try:
-        for _ in range(200):
-            try:
-                call("GET", "pennlayer/node")
-                break
-            except OSError:
-                time.sleep(0.1)
-        session = call(
+        wait_for_server(port)
+        status, session = server_request(
+            port,
             "POST",
             "api/sessions",
             {"path": "k.ipynb", "type": "notebook", "kernel": {"name": "pennlayer-sci"}},
         )
+        assert status == 201, session
         deadline = time.monotonic() + 30
         while not (kernel_pids := _descendants(server.pid)) and time.monotonic() < deadline:
             time.sleep(0.1)
