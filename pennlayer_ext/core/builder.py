@@ -118,7 +118,7 @@ def run_build(ctx: JobContext) -> None:
     interpreter = python_version_of(env_dir)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
-    summary = summarize_tree(env_dir, hash_cache=ctx.store.root / "cache" / "digests.sqlite")
+    summary = summarize_tree(env_dir, hash_cache=ctx.store.hash_cache_path)
 
     ctx.progress("commit", 5, STEPS, "Making the new version current")
     version = ctx.commit_version(

@@ -44,11 +44,11 @@ def serialize_job(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def log_path(store: LayerStore, job_id: str) -> Path:
-    return store.root / "jobs" / job_id / "log"
+    return store.job_log_path(job_id)
 
 
 def staging_dir(store: LayerStore, job_id: str) -> Path:
-    return store.root / "staging" / job_id
+    return store.staging_dir(job_id)
 
 
 def spawn_worker(store: LayerStore, job_id: str) -> subprocess.Popen[bytes]:

@@ -211,7 +211,7 @@ def copy_tree(ctx: JobContext, src: Path, dst: Path, previous: Path | None) -> N
                 old = previous / rel_dir / name if previous is not None else None
                 files.append((source, out_dir / name, info, old))
     progress.bytes_total = sum(info.st_size for _, _, info, _ in files)
-    cache = HashCache(ctx.store.root / "cache" / "digests.sqlite")
+    cache = HashCache(ctx.store.hash_cache_path)
     lock = threading.Lock()
 
     def copy_one(item: tuple[Path, Path, os.stat_result, Path | None]) -> None:
@@ -490,7 +490,7 @@ def run_populate(ctx: JobContext) -> None:
         merge_previous(ctx, previous, output)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
-    summary = summarize_tree(output, hash_cache=ctx.store.root / "cache" / "digests.sqlite")
+    summary = summarize_tree(output, hash_cache=ctx.store.hash_cache_path)
     ctx.progress("commit", 5, STEPS, "Making the new version current")
     version = ctx.commit_version(
         output, summary, layer_fields={"recipe": _stored_recipe(recipe)}, version_fields={}

@@ -92,7 +92,7 @@ class LayerManager:
         self.store.ensure()
         self.catalog = Catalog(self.store.catalog_path)
         self.prices = validate_prices(prices or DEFAULT_PRICES)
-        self.uv_cache_dir = Path(uv_cache_dir) if uv_cache_dir else self.store.root / "cache" / "uv"
+        self.uv_cache_dir = Path(uv_cache_dir) if uv_cache_dir else self.store.uv_cache_dir
         self.kernelspec_dir = Path(kernelspec_dir) if kernelspec_dir else None
         self.allowed_requirement_kinds = tuple(allowed_requirement_kinds)
         self.kernel_config = dict(kernel_config or {})
@@ -516,7 +516,7 @@ class LayerManager:
             active_ids = {
                 job["id"] for job in self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)
             }
-        remove_stray_entries(self.store.root / "staging", keep=active_ids)
+        remove_stray_entries(self.store.staging_root, keep=active_ids)
         return recovered
 
     def _abandon_job(self, job_id: str, state: str, error: str) -> bool:

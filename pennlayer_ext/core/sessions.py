@@ -195,5 +195,5 @@ def close_dead_sessions(
     # Overlays of sessions that were never recorded (a crash between the two steps).
     with catalog.transaction() as conn:
         open_ids = {s["id"] for s in catalog.list_sessions(conn, active=True, limit=100000)}
-    remove_stray_entries(store.root / "sessions", keep=open_ids)
+    remove_stray_entries(store.sessions_root, keep=open_ids)
     return closed

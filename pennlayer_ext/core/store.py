@@ -50,25 +50,62 @@ class LayerStore:
         return self.layer_dir(name) / str(int(version))
 
     def session_dir(self, session_id: str) -> Path:
-        if not session_id.isalnum():
-            raise ValueError(f"bad session id {session_id!r}")
-        return self.root / "sessions" / session_id
+        return self.sessions_root / _checked_id(session_id, "session")
+
+    @property
+    def sessions_root(self) -> Path:
+        return self.root / "sessions"
+
+    @property
+    def staging_root(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def trash_dir(self) -> Path:
+        return self.root / "trash"
+
+    @property
+    def uv_cache_dir(self) -> Path:
+        """The default uv package cache (inside the store, so installs are hard links)."""
+        return self.root / "cache" / "uv"
+
+    @property
+    def hash_cache_path(self) -> Path:
+        """The node's remembered file hashes by inode (see :class:`.digest.HashCache`)."""
+        return self.root / "cache" / "digests.sqlite"
+
+    def staging_dir(self, job_id: str) -> Path:
+        """Where job *job_id* stages its new version before the commit."""
+        return self.staging_root / _checked_id(job_id, "job")
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.root / "jobs" / _checked_id(job_id, "job")
+
+    def job_log_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "log"
 
     def move_to_trash(self, path: Path) -> Path | None:
         """Atomically move *path* out of the way (same filesystem); ``None`` if it is absent."""
         if not path.exists() and not path.is_symlink():
             return None
-        target = self.root / "trash" / f"{path.name}-{uuid.uuid4().hex}"
+        target = self.trash_dir / f"{path.name}-{uuid.uuid4().hex}"
         os.replace(path, target)
         return target
 
     def empty_trash(self) -> None:
         """Remove everything in the trash; safe to call at any time from any process."""
-        trash = self.root / "trash"
+        trash = self.trash_dir
         if not trash.is_dir():
             return
         for entry in trash.iterdir():
             remove_tree(entry)
+
+
+def _checked_id(value: str, what: str) -> str:
+    """*value* if it is a plain hex/alphanumeric id (never a path), else ValueError."""
+    if not value.isalnum() or not value.isascii():
+        raise ValueError(f"bad {what} id {value!r}")
+    return value
 
 
 def remove_stray_entries(folder: Path, keep: set[str], min_age_s: float = 60.0) -> None:
