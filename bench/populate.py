@@ -138,7 +138,7 @@ def s3_part(workdir: Path, manager: LayerManager, url: str, size_mb: int) -> Non
         with (single / Path(key).name).open("wb") as out:
             shutil.copyfileobj(body, out, 1024**2)
     single_s = time.perf_counter() - started
-    manager.loader_settings["s3_endpoint_url"] = url
+    manager.settings.loader_settings["s3_endpoint_url"] = url
     manager.create_layer("bench-s3", "reference")
     pl_s = populate(manager, "bench-s3", {"source": "s3://bench/prefix/"})
     mb = count * 16

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from .core import LayerManager, PennLayerError
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import DEFAULT_MOUNT_ROOT, NOT_ENFORCED, bwrap_works, resolve_backend
+from .core.store import LayerStore
 from .events import ChangeWatcher
 from .schemas import event_schema_paths
 
@@ -93,7 +95,9 @@ class PennLayerApp(ExtensionApp):
         config=True,
         help=(
             "A READY layer that no session has mounted for this many days moves to the "
-            "infrequent-access tier. Default: 30. 0 disables automatic tiering."
+            "infrequent-access tier. Default: 30. 0 disables automatic tiering. Not applied "
+            "yet: automatic tiering arrives with storage tiers (archive and restore); until "
+            "then the value is only checked and reported in GET /pennlayer/node."
         ),
     )
 
@@ -166,6 +170,13 @@ class PennLayerApp(ExtensionApp):
         ),
     )
 
+    core_threads = Int(
+        8,
+        config=True,
+        help="Threads that run pennlayer's core calls (catalog and disk work) for REST "
+        "requests, so that the event loop never waits on them. Default: 8.",
+    )
+
     job_poll_interval = Float(
         1.0,
         config=True,
@@ -179,7 +190,7 @@ class PennLayerApp(ExtensionApp):
 
     @default("uv_cache_dir")
     def _default_uv_cache_dir(self) -> str:
-        return os.path.join(self.store_root, "cache", "uv")
+        return str(LayerStore(self.store_root).uv_cache_dir)
 
     @default("store_root")
     def _default_store_root(self) -> str:
@@ -270,6 +281,9 @@ class PennLayerApp(ExtensionApp):
         )
         self._manager = manager
         self._watcher: asyncio.Task[None] | None = None
+        self.core_executor = ThreadPoolExecutor(
+            max_workers=max(1, self.core_threads), thread_name_prefix="pennlayer-core"
+        )
         self.log.info("pennlayer: store at %s", manager.store.root)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
@@ -282,6 +296,7 @@ class PennLayerApp(ExtensionApp):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await asyncio.to_thread(self._manager.stop_workers)
+        self.core_executor.shutdown(wait=False, cancel_futures=True)
         await super().stop_extension()
 
     async def _watch(self) -> None:

@@ -20,8 +20,9 @@ from jupyter_core.application import JupyterApp
 from traitlets import TraitError
 
 from . import __version__
-from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManager, NotFound, PennLayerError
-from .core.requirements import MAX_REQUIREMENTS_BYTES, parse_requirements
+from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManagerAPI, NotFound, PennLayerError
+from .core.jobs import JOB_STATES
+from .core.requirements import MAX_REQUIREMENTS_BYTES
 from .core.units import human_age, human_bytes, human_cost
 
 
@@ -32,7 +33,7 @@ class _ConfigLoader(JupyterApp):
     config_file_name = "jupyter_server_config"
 
 
-def _manager(args: argparse.Namespace) -> LayerManager:
+def _manager(args: argparse.Namespace) -> LayerManagerAPI:
     from .app import PennLayerApp
 
     loader = _ConfigLoader()
@@ -135,37 +136,34 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     manager = _manager(args)
-    requirements = None
-    if args.requirements:
-        if args.kind != "environment":
-            raise InvalidInput("Only environment layers are built from requirements.")
-        requirements = _read_requirements(args.requirements)
-        parse_requirements(requirements, allowed=manager.allowed_requirement_kinds)
+    requirements = _read_requirements(args.requirements) if args.requirements else None
     try:
-        layer = manager.create_layer(
+        created = manager.create(
             args.name,
             args.kind,
             description=args.description,
             language=args.language,
+            requirements=requirements,
+            python=args.python,
+            refresh=args.refresh,
             owner=getpass.getuser(),
         )
-        created = True
     except PennLayerError as exc:
         if not (args.exist_ok and exc.status == 409):
             raise
         layer = manager.get_layer(args.name)
         if layer["kind"] != args.kind:
             raise
-        created = False
-    if requirements is not None and created:
+        created = {"layer": layer, "job": None, "existed": True}
+    layer, job = created["layer"], created["job"]
+    if job is not None:
         if not args.json:
             print(f"Created environment layer {layer['name']}; building it.", file=sys.stderr)
-        job = manager.start_build(layer["name"], requirements, owner=getpass.getuser())
         return _follow_job(manager, job, as_json=args.json)
     if args.json:
         _print_json(layer)
     else:
-        verb = "Created" if created else "Exists:"
+        verb = "Exists:" if created.get("existed") else "Created"
         print(f"{verb} {layer['kind']} layer {layer['name']} ({layer['status']}).")
     return 0
 
@@ -180,7 +178,7 @@ def _read_requirements(path: str) -> str:
         raise InvalidInput(f"Cannot read the requirements file {path!r}: {exc}") from exc
 
 
-def _follow_job(manager: LayerManager, job: dict[str, Any], *, as_json: bool) -> int:
+def _follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
     """Show a job's progress until it ends; Ctrl-C cancels it. Exit 0 only on success."""
     interactive = sys.stderr.isatty() and not as_json
     last_line = ""
@@ -318,6 +316,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     manager = _manager(args)
     try:
         manager.delete_layer(args.name)
+        manager.empty_trash(wait=True)  # the disk is free when the command returns
     except NotFound:
         if not args.missing_ok:
             raise
@@ -355,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("list", parents=[common], help="list layers with node totals")
-    p.add_argument("--kind", choices=LAYER_KINDS)
-    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--kind", help=f"only layers of this kind: {', '.join(LAYER_KINDS)}")
+    p.add_argument("--status", help=f"only layers in this status: {', '.join(STATUSES)}")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", parents=[common], help="show one layer in full")
@@ -365,14 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("create", parents=[common], help="create an EMPTY layer")
     p.add_argument("name")
-    p.add_argument("--kind", choices=LAYER_KINDS, required=True)
+    p.add_argument("--kind", required=True, help=f"one of {', '.join(LAYER_KINDS)}")
     p.add_argument("--description", default="")
     p.add_argument("--language", help="language of an environment (default: python)")
     p.add_argument(
         "-r",
         "--requirements",
         metavar="FILE",
-        help="environment only: build at once from this requirements.txt",
+        help="environment only: build at once from this requirements.txt ('-': stdin)",
+    )
+    p.add_argument("--python", help="with -r: Python version to build with, e.g. 3.11")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="with -r: ask the package index for the newest versions, not the node's cache",
     )
     p.add_argument(
         "--exist-ok",
@@ -422,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("jobs", parents=[common], help="list recent jobs, newest first")
     p.add_argument("--layer")
-    p.add_argument("--state", choices=("queued", "running", "succeeded", "failed", "cancelled"))
+    p.add_argument("--state", help=f"only jobs in this state: {', '.join(JOB_STATES)}")
     p.set_defaults(func=cmd_jobs)
 
     p = sub.add_parser(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .core import LayerManager
+from .core import LayerManagerAPI
 
 EVENT_LAYER = "https://events.pennlayer.dev/layer"
 EVENT_JOB = "https://events.pennlayer.dev/job"
@@ -30,7 +30,7 @@ class ChangeWatcher:
     """Remembers what it saw last and reports what changed since, as (schema, data) pairs."""
 
     def __init__(
-        self, manager: LayerManager, live_kernels: Callable[[], Iterable[str]] = list
+        self, manager: LayerManagerAPI, live_kernels: Callable[[], Iterable[str]] = list
     ) -> None:
         self.manager = manager
         self.live_kernels = live_kernels
@@ -66,4 +66,6 @@ class ChangeWatcher:
         self._statuses = statuses
         if finished:
             self.manager.sync_kernelspecs()
+        # Whatever sessions, jobs or deletes moved to the trash is freed by its remover.
+        self.manager.empty_trash()
         return events

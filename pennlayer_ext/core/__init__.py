@@ -4,8 +4,10 @@ Nothing in this package imports tornado or Jupyter; the server extension, the CL
 the kernel provisioner are thin shells over it.
 """
 
+from .api import LayerManagerAPI
 from .errors import Conflict, InvalidInput, InvalidName, NotFound, PayloadTooLarge, PennLayerError
-from .manager import LAYER_FIELDS, LAYER_KINDS, STATUSES, LayerManager
+from .layers import LAYER_FIELDS, LAYER_KINDS, STATUSES
+from .manager import LayerManager
 from .names import MAX_NAME_LENGTH, NAME_PATTERN, validate_name
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "InvalidInput",
     "InvalidName",
     "LayerManager",
+    "LayerManagerAPI",
     "NotFound",
     "PayloadTooLarge",
     "PennLayerError",

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .errors import PennLayerError
+from .states import ACTIVE_JOB_STATES as _ACTIVE
+from .states import TERMINAL_JOB_STATES as _TERMINAL
+from .states import JobState, check_transition
 
 # Numbered, additive migrations. Never edit a released entry: append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -102,14 +105,30 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN pid_start TEXT;
     ALTER TABLE sessions ADD COLUMN notices TEXT;
     """,
+    # 4: the files (inodes) of each version, so that usage accounting after a commit or
+    #    a delete looks only at the versions that share files with it, never the store
+    """
+    CREATE TABLE version_files (
+        layer TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (dev, ino, layer, version),
+        FOREIGN KEY (layer, version) REFERENCES layer_versions(layer, version)
+            ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX version_files_by_version ON version_files (layer, version);
+    ALTER TABLE layer_versions ADD COLUMN files_recorded INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
-ACTIVE_JOB_STATES = ("queued", "running")
+ACTIVE_JOB_STATES = tuple(state.value for state in _ACTIVE)
 
 _LAYER_JSON_COLUMNS = ("recipe",)
 _JOB_JSON_COLUMNS = ("params", "progress")
-TERMINAL_JOB_STATES = ("succeeded", "failed", "cancelled")
+TERMINAL_JOB_STATES = tuple(state.value for state in _TERMINAL)
 _VERSION_JSON_COLUMNS = ("packages",)
 
 
@@ -148,8 +167,17 @@ class JobsMixin:
     ) -> None:
         conn.execute(
             "INSERT INTO jobs (id, layer, kind, state, params, progress, owner, created_at)"
-            " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
-            (job_id, layer, kind, json.dumps(params), json.dumps({}), owner, utc_now()),
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job_id,
+                layer,
+                kind,
+                JobState.QUEUED.value,
+                json.dumps(params),
+                json.dumps({}),
+                owner,
+                utc_now(),
+            ),
         )
 
     def get_job(self, conn: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:
@@ -179,10 +207,16 @@ class JobsMixin:
         return [_decode(row, _JOB_JSON_COLUMNS) for row in rows]
 
     def update_job(self, conn: sqlite3.Connection, job_id: str, **fields: Any) -> None:
+        """Change a job's fields; a new ``state`` must be allowed by the transition table."""
         allowed = {"state", "progress", "error", "pid", "started_at", "finished_at"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
+        if "state" in fields:
+            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise ValueError(f"no job {job_id}")
+            fields["state"] = check_transition(row["state"], fields["state"]).value
         if "progress" in fields:
             fields["progress"] = json.dumps(fields["progress"])
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -247,6 +281,64 @@ class VersionsMixin:
         ).fetchall()
         return [dict(row) for row in rows]
 
+    def insert_version_files(
+        self,
+        conn: sqlite3.Connection,
+        layer: str,
+        version: int,
+        files: Iterable[tuple[int, int, int]],
+    ) -> None:
+        """Record the (device, inode, size) of every file of a version, once per inode."""
+        conn.executemany(
+            "INSERT OR IGNORE INTO version_files (layer, version, dev, ino, size)"
+            " VALUES (?, ?, ?, ?, ?)",
+            ((layer, version, dev, ino, size) for dev, ino, size in files),
+        )
+        conn.execute(
+            "UPDATE layer_versions SET files_recorded = 1 WHERE layer = ? AND version = ?",
+            (layer, version),
+        )
+
+    def versions_without_files(self, conn: sqlite3.Connection) -> list[tuple[str, int]]:
+        """Versions whose files are not recorded yet (made before migration 4, or by hand)."""
+        rows = conn.execute(
+            "SELECT layer, version FROM layer_versions WHERE files_recorded = 0"
+            " ORDER BY layer, version"
+        ).fetchall()
+        return [(row["layer"], int(row["version"])) for row in rows]
+
+    def versions_sharing_files(
+        self, conn: sqlite3.Connection, layer: str, version: int | None = None
+    ) -> set[tuple[str, int]]:
+        """Versions holding a file (inode) of *layer* (one *version*, or any), themselves too."""
+        query = (
+            "SELECT DISTINCT g.layer, g.version FROM version_files f"
+            " JOIN version_files g ON g.dev = f.dev AND g.ino = f.ino WHERE f.layer = ?"
+        )
+        params: tuple[Any, ...] = (layer,)
+        if version is not None:
+            query += " AND f.version = ?"
+            params += (version,)
+        rows = conn.execute(query, params).fetchall()
+        return {(row["layer"], int(row["version"])) for row in rows}
+
+    def recompute_version_size(self, conn: sqlite3.Connection, layer: str, version: int) -> None:
+        """A version's share of the disk: each of its inodes split among the versions holding it.
+
+        Versions without recorded files keep the size they were committed with.
+        """
+        row = conn.execute(
+            "SELECT SUM(f.size * 1.0 / (SELECT COUNT(*) FROM version_files g"
+            "  WHERE g.dev = f.dev AND g.ino = f.ino)), COUNT(*)"
+            " FROM version_files f WHERE f.layer = ? AND f.version = ?",
+            (layer, version),
+        ).fetchone()
+        if row[1]:
+            conn.execute(
+                "UPDATE layer_versions SET size_bytes = ? WHERE layer = ? AND version = ?",
+                (round(row[0]), layer, version),
+            )
+
     def delete_version(self, conn: sqlite3.Connection, layer: str, version: int) -> None:
         conn.execute("DELETE FROM layer_versions WHERE layer = ? AND version = ?", (layer, version))
 
@@ -283,6 +375,8 @@ class VersionsMixin:
             raise ValueError(f"unknown layer fields: {sorted(unknown)}")
         if "recipe" in fields and fields["recipe"] is not None:
             fields["recipe"] = json.dumps(fields["recipe"])
+        if "status" in fields:
+            fields["status"] = str(fields["status"])
         fields["updated_at"] = utc_now()
         assignments = ", ".join(f"{name} = ?" for name in fields)
         conn.execute(

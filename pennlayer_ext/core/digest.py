@@ -4,9 +4,10 @@ The digest is sha256 over a sorted manifest with one line per entry: the relativ
 the entry type and mode, and the sha256 of a file's bytes (or a symlink's target). Two
 versions with the same files, modes and links have the same digest wherever they live.
 
-Disk usage counts each inode once: a file hard-linked into several layers (from the
-build cache) is split evenly between them, so per-layer figures add up to the node
-total and nothing is counted twice.
+A summary also lists each file's inode once, so that the usage accounting
+(:mod:`.versions`) can split a file hard-linked into several layers (from the build
+cache) evenly between them: per-layer figures add up to the node total and nothing is
+counted twice.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import hashlib
 import os
 import sqlite3
 import stat
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 _CHUNK = 1024 * 1024
-K = TypeVar("K", bound=Hashable)
 
 
 def _walk(root: Path) -> Iterator[tuple[str, os.stat_result, str]]:
@@ -53,9 +52,15 @@ def _file_sha256(path: str) -> str:
 
 @dataclass(frozen=True)
 class TreeSummary:
+    """A tree's digest, its bytes (each inode once), file count and inodes.
+
+    *inodes* lists ``(device, inode, size)`` once per inode, for the usage accounting.
+    """
+
     digest: str
     apparent_bytes: int
     file_count: int
+    inodes: tuple[tuple[int, int, int], ...] = ()
 
 
 class HashCache:
@@ -115,6 +120,7 @@ def summarize_tree(root: Path, hash_cache: Path | None = None) -> TreeSummary:
 def _summarize(root: Path, cache: HashCache | None) -> TreeSummary:
     manifest = hashlib.sha256()
     seen_inodes: set[tuple[int, int]] = set()
+    inodes: list[tuple[int, int, int]] = []
     size = 0
     files = 0
     for rel, info, full in _walk(root):
@@ -134,37 +140,21 @@ def _summarize(root: Path, cache: HashCache | None) -> TreeSummary:
             key = (info.st_dev, info.st_ino)
             if key not in seen_inodes:
                 seen_inodes.add(key)
+                inodes.append((info.st_dev, info.st_ino, info.st_size))
                 size += info.st_size
         else:
             line = f"{rel}\tother\t{mode:o}\n"
         manifest.update(line.encode("utf-8", "surrogateescape"))
-    return TreeSummary(f"sha256:{manifest.hexdigest()}", size, files)
+    return TreeSummary(f"sha256:{manifest.hexdigest()}", size, files, tuple(inodes))
 
 
-def shared_usage(trees: Mapping[K, Path]) -> dict[K, int]:
-    """Bytes attributed to each tree, each inode's size split among the trees holding it.
-
-    The values add up to the bytes all trees occupy together on disk.
-    """
-    holders: dict[tuple[int, int], set[K]] = {}
-    sizes: dict[tuple[int, int], int] = {}
-    for key, root in trees.items():
-        if not root.is_dir():
-            continue
+def tree_inodes(root: Path) -> list[tuple[int, int, int]]:
+    """``(device, inode, size)`` of every regular file under *root*, once per inode."""
+    seen: set[tuple[int, int]] = set()
+    found = []
+    if root.is_dir():
         for _, info, _ in _walk(root):
-            if stat.S_ISREG(info.st_mode):
-                inode = (info.st_dev, info.st_ino)
-                holders.setdefault(inode, set()).add(key)
-                sizes[inode] = info.st_size
-    usage: dict[K, float] = dict.fromkeys(trees, 0.0)
-    for inode, keys in holders.items():
-        share = sizes[inode] / len(keys)
-        for key in keys:
-            usage[key] += share
-    # Round so that the parts still add up exactly to the whole.
-    total = sum(sizes.values())
-    rounded = {key: int(value) for key, value in usage.items()}
-    if rounded:
-        biggest = max(rounded, key=lambda key: usage[key])
-        rounded[biggest] += total - sum(rounded.values())
-    return rounded
+            if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                found.append((info.st_dev, info.st_ino, info.st_size))
+    return found

@@ -1,4 +1,4 @@
-"""Jobs: long work (builds, loaders, tier moves) done by a worker process per job.
+"""Job records and worker processes: the part of jobs that workers and services share.
 
 A job is a catalog row. The process that starts it inserts the row (state ``queued``),
 starts ``python -m pennlayer_ext.core.worker STORE JOB`` in a new session with its
@@ -7,21 +7,29 @@ to ``running`` and to one of ``succeeded``, ``failed`` or ``cancelled``, and kee
 progress in the row, so any process on the node can follow it. A killed server never
 corrupts a layer: the worker stages into ``staging/<job>`` and only an atomic rename plus
 one catalog transaction make a new version current; whatever a dead worker left is
-cleaned by :meth:`LayerManager.recover_interrupted_jobs`.
+cleaned by :meth:`.job_service.JobService.recover`.
+
+States follow the one transition table in :mod:`.states`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
+from .catalog import Catalog, utc_now
+from .errors import NotFound
+from .states import JobState, LayerStatus
 from .store import LayerStore
 
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_STATES = tuple(state.value for state in JobState)
 JOB_FIELDS = (
     "id",
     "layer",
@@ -39,21 +47,70 @@ MAX_LOG_CHUNK = 256 * 1024
 ORPHAN_GRACE_S = 60.0
 
 
+_JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
 def serialize_job(record: dict[str, Any]) -> dict[str, Any]:
     return {field: record.get(field) for field in JOB_FIELDS}
 
 
-def log_path(store: LayerStore, job_id: str) -> Path:
-    return store.job_log_path(job_id)
+def require_job(catalog: Catalog, conn: sqlite3.Connection, job_id: object) -> dict[str, Any]:
+    """The job record of *job_id*, or NotFound (also for ids that cannot be job ids)."""
+    if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):
+        raise NotFound(f"No job {job_id!r}.")
+    job = catalog.get_job(conn, job_id)
+    if job is None:
+        raise NotFound(f"No job {job_id!r}.")
+    return job
 
 
-def staging_dir(store: LayerStore, job_id: str) -> Path:
-    return store.staging_dir(job_id)
+def end_job(
+    catalog: Catalog, conn: sqlite3.Connection, job: dict[str, Any], state: JobState, error: str
+) -> None:
+    """End an active job that did not finish normally, inside the caller's transaction.
+
+    A job that had already committed its new version succeeded, whatever stopped it
+    afterwards; any other is ended as *state* and its layer put back.
+    """
+    if (job.get("progress") or {}).get("version") is not None:
+        catalog.update_job(conn, job["id"], state=JobState.SUCCEEDED, finished_at=utc_now())
+        return
+    catalog.update_job(conn, job["id"], state=state, error=error, finished_at=utc_now())
+    _restore_layer_after_job(catalog, conn, job, state, error)
+
+
+def _restore_layer_after_job(
+    catalog: Catalog, conn: sqlite3.Connection, job: dict[str, Any], state: JobState, error: str
+) -> None:
+    """Put a layer back after a job that did not succeed.
+
+    A cancelled or interrupted job leaves the layer exactly as it was before. A failed one
+    records the error: the layer is FAILED if it has no usable version, else it stays READY
+    (its previous version is untouched and still mountable).
+    """
+    params = job.get("params") or {}
+    layer = catalog.get_layer(conn, job["layer"])
+    if layer is None:
+        return
+    if state == JobState.CANCELLED or error.startswith("interrupted"):
+        catalog.update_layer_state(
+            conn,
+            job["layer"],
+            status=params.get("previous_status", LayerStatus.EMPTY),
+            error=params.get("previous_error"),
+        )
+    else:
+        status = LayerStatus.READY if layer["version"] is not None else LayerStatus.FAILED
+        catalog.update_layer_state(conn, job["layer"], status=status, error=error)
 
 
 def spawn_worker(store: LayerStore, job_id: str) -> subprocess.Popen[bytes]:
     """Start the worker of *job_id* in its own session, its output appended to the log."""
-    path = log_path(store, job_id)
+    path = store.job_log_path(job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("ab") as log:
         return subprocess.Popen(
@@ -97,7 +154,7 @@ def signal_worker(pid: int, sig: int) -> None:
 
 def read_log(store: LayerStore, job_id: str, offset: int) -> tuple[str, int]:
     """Up to MAX_LOG_CHUNK bytes of the job's log from *offset*, and the next offset."""
-    path = log_path(store, job_id)
+    path = store.job_log_path(job_id)
     try:
         with path.open("rb") as handle:
             handle.seek(max(0, offset))

@@ -19,17 +19,20 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from . import trash
 from .catalog import Catalog, utc_now
 from .digest import TreeSummary
-from .jobs import log_path, staging_dir
+from .jobs import end_job
 from .kernelspecs import sync_kernelspecs
+from .states import ACTIVE_JOB_STATES, JobState
 from .store import LayerStore, remove_tree
+from .versions import collect_garbage, commit_version
 
 
 class JobStopped(Exception):
     """The job was cancelled, or the process that started it went away."""
 
-    def __init__(self, state: str, reason: str) -> None:
+    def __init__(self, state: JobState, reason: str) -> None:
         super().__init__(reason)
         self.state = state
         self.reason = reason
@@ -52,7 +55,7 @@ class JobContext:
             raise SystemExit(f"pennlayer worker: no job {job_id}")
         self.job: dict[str, Any] = job
         self.params: dict[str, Any] = job["params"] or {}
-        self.staging = staging_dir(self.store, job_id)
+        self.staging = self.store.staging_dir(job_id)
         self._child: subprocess.Popen[bytes] | None = None
         self._stop: JobStopped | None = None
         self._last_progress: dict[str, Any] = {}
@@ -73,10 +76,10 @@ class JobContext:
             return  # already stopping: let the cleanup finish
         if signum == signal.SIGHUP:
             self._stop = JobStopped(
-                "failed", "interrupted: the process that started the job stopped"
+                JobState.FAILED, "interrupted: the process that started the job stopped"
             )
         else:
-            self._stop = JobStopped("cancelled", "cancelled")
+            self._stop = JobStopped(JobState.CANCELLED, "cancelled")
         # Raise here, so that a blocking read (a stalled download) stops at once too.
         raise self._stop
 
@@ -127,49 +130,32 @@ class JobContext:
         The rename and the catalog update happen under the catalog's write lock, after a
         last check that the job was not cancelled; nothing before this changes the layer.
         """
-        from .manager import collect_garbage, refresh_usage
-
         layer = self.job["layer"]
         # The version must be on disk before the catalog says it exists.
         os.sync()
         with self.catalog.transaction(write=True) as conn:
             self.check_stop()
-            version = self.catalog.next_version(conn, layer)
-            target = self.store.version_dir(layer, version)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(tree, target)
-            try:
-                self.catalog.insert_version(
-                    conn,
-                    layer=layer,
-                    version=version,
-                    digest=summary.digest,
-                    apparent_bytes=summary.apparent_bytes,
-                    file_count=summary.file_count,
-                    **version_fields,
-                )
-                self.catalog.update_layer_state(
-                    conn,
-                    layer,
-                    status="READY",
-                    current_version=version,
-                    error=None,
-                    **layer_fields,
-                )
-                # The committed version in the job marks the point of no return: whoever
-                # ends this job later (this worker, or a recovery) ends it as succeeded.
-                self.catalog.update_job(
-                    conn, self.job_id, progress={**self._last_progress, "version": version}
-                )
-            except BaseException:
-                os.rename(target, tree)
-                raise
+            version = commit_version(
+                self.catalog,
+                conn,
+                self.store,
+                layer,
+                tree,
+                summary,
+                layer_fields=layer_fields,
+                version_fields=version_fields,
+            )
+            # The committed version in the job marks the point of no return: whoever
+            # ends this job later (this worker, or a recovery) ends it as succeeded.
+            self.catalog.update_job(
+                conn, self.job_id, progress={**self._last_progress, "version": version}
+            )
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         # Tidy up before the job is reported done, so that whoever waits for the job sees
-        # the final sizes, the kernelspec and a clean staging area.
-        collect_garbage(self.catalog, self.store, layer)
-        refresh_usage(self.catalog, self.store)
+        # the kernelspec and a clean staging area.
+        if collect_garbage(self.catalog, self.store, layer):
+            trash.request_removal(self.store)
         if self.params.get("kernelspec_dir"):
             sync_kernelspecs(
                 self.catalog,
@@ -179,7 +165,9 @@ class JobContext:
             )
         remove_tree(self.staging)
         with self.catalog.transaction(write=True) as conn:
-            self.catalog.update_job(conn, self.job_id, state="succeeded", finished_at=utc_now())
+            self.catalog.update_job(
+                conn, self.job_id, state=JobState.SUCCEEDED, finished_at=utc_now()
+            )
         return version
 
     # -- subprocesses --------------------------------------------------------------------
@@ -216,7 +204,7 @@ class JobContext:
     def _reason_from_log(self) -> str:
         """The tool's own error lines from the end of the job log, joined on one line."""
         try:
-            with log_path(self.store, self.job_id).open("rb") as handle:
+            with self.store.job_log_path(self.job_id).open("rb") as handle:
                 handle.seek(0, os.SEEK_END)
                 handle.seek(max(0, handle.tell() - 8192))
                 tail = handle.read().decode("utf-8", "replace").splitlines()
@@ -247,12 +235,10 @@ def _die_with_parent(sig: int) -> None:
         os.kill(os.getpid(), sig)  # the parent died before prctl took effect
 
 
-def finish_unsuccessfully(ctx: JobContext, state: str, error: str) -> None:
+def finish_unsuccessfully(ctx: JobContext, state: JobState, error: str) -> None:
     """End the job as failed or cancelled and put the layer back as it was."""
-    from .manager import end_job
-
     with ctx.catalog.transaction(write=True) as conn:
         job = ctx.catalog.get_job(conn, ctx.job_id)
-        if job is not None and job["state"] in ("queued", "running"):
+        if job is not None and job["state"] in ACTIVE_JOB_STATES:
             end_job(ctx.catalog, conn, job, state, error)
     remove_tree(ctx.staging)

@@ -9,17 +9,21 @@ never stays "in use" for a kernel that is gone.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import trash
 from .catalog import Catalog, utc_now
 from .errors import InvalidInput, NotFound
 from .names import validate_name
 from .sandbox import Mount
 from .store import LayerStore, remove_stray_entries, remove_tree
+from .versions import collect_garbage
 
 MAX_LAYERS_PER_SESSION = 64
 STARTUP_GRACE_S = 120.0
@@ -155,15 +159,16 @@ def record_process(catalog: Catalog, session_id: str, pid: int) -> None:
 
 def close_session(catalog: Catalog, store: LayerStore, session_id: str, reason: str) -> None:
     """End the session, drop its overlay and collect versions nobody uses any more."""
-    from .manager import collect_garbage
-
     with catalog.transaction(write=True) as conn:
         session = catalog.get_session(conn, session_id)
         catalog.end_session(conn, session_id, reason)
     remove_tree(store.session_dir(session_id))
     if session is not None:
-        for mount in session["mounts"]:
-            collect_garbage(catalog, store, mount["layer"])
+        retired = [
+            path for m in session["mounts"] for path in collect_garbage(catalog, store, m["layer"])
+        ]
+        if retired:
+            trash.request_removal(store)
 
 
 def close_dead_sessions(
@@ -175,8 +180,6 @@ def close_dead_sessions(
     own sessions on shutdown or restart) are left alone.
     """
     excluded = set(exclude_kernels)
-    from datetime import datetime, timezone
-
     now = datetime.now(timezone.utc)
     with catalog.transaction() as conn:
         active = catalog.list_sessions(conn, active=True, limit=100000)
@@ -197,3 +200,69 @@ def close_dead_sessions(
         open_ids = {s["id"] for s in catalog.list_sessions(conn, active=True, limit=100000)}
     remove_stray_entries(store.sessions_root, keep=open_ids)
     return closed
+
+
+_KERNEL_ID_RE = re.compile(r"[0-9A-Za-z-]{1,64}")
+SESSION_FIELDS = (
+    "id",
+    "kernel_id",
+    "user",
+    "notebook_path",
+    "environment",
+    "backend",
+    "started_at",
+    "ended_at",
+    "end_reason",
+    "notices",
+)
+
+
+def serialize_session(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A session as the API shows it, with the notebook metadata that reproduces it."""
+    session = {field: record.get(field) for field in SESSION_FIELDS}
+    session["notices"] = record.get("notices") or []
+    session["active"] = record.get("ended_at") is None
+    mounts = record.get("mounts") or []
+    session["mounts"] = [
+        {"layer": m["layer"], "version": m["version"], "digest": m["digest"]} for m in mounts
+    ]
+    session["notebook_metadata"] = {
+        "environment": record.get("environment"),
+        "layers": [m["layer"] for m in mounts if m["layer"] != record.get("environment")],
+        "mounted": {m["layer"]: {"version": m["version"], "digest": m["digest"]} for m in mounts},
+    }
+    return session
+
+
+class SessionService:
+    """Reading and tidying the sessions of one store (kernels open and close their own)."""
+
+    def __init__(self, catalog: Catalog, store: LayerStore) -> None:
+        self.catalog = catalog
+        self.store = store
+
+    def list_sessions(self, *, active: object = None) -> list[dict[str, Any]]:
+        """Sessions, newest first, with the exact versions each one mounted.
+
+        *active* is None (all), a bool, or the API's 'true'/'false'.
+        """
+        if active in ("true", "false"):
+            active = active == "true"
+        if active is not None and not isinstance(active, bool):
+            raise InvalidInput(f"active must be 'true' or 'false', not {active!r}.")
+        with self.catalog.transaction() as conn:
+            records = self.catalog.list_sessions(conn, active=active)
+        return [serialize_session(record) for record in records]
+
+    def of_kernel(self, kernel_id: str) -> dict[str, Any]:
+        """The latest session of a kernel (a restarted kernel has one per start)."""
+        if not _KERNEL_ID_RE.fullmatch(kernel_id or ""):
+            raise NotFound(f"No session for kernel {kernel_id!r}.")
+        with self.catalog.transaction() as conn:
+            sessions = self.catalog.list_sessions(conn, kernel_id=kernel_id, limit=1)
+        if not sessions:
+            raise NotFound(f"No session for kernel {kernel_id!r}.")
+        return serialize_session(sessions[0])
+
+    def close_dead(self, exclude_kernels: Iterable[str] = ()) -> list[str]:
+        return close_dead_sessions(self.catalog, self.store, exclude_kernels)

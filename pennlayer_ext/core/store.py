@@ -9,7 +9,8 @@
       jobs/<id>/            a job's log and progress files
       cache/                build caches (same filesystem, so files are hard-linked)
       sessions/<id>/        a running kernel's throwaway overlay environment
-      trash/                data on its way out; emptied at start-up and after deletes
+      trash/                data on its way out; freed by the one remover (core/trash.py)
+      trash.lock            held by the remover at work
 
 Every path that contains a layer name is built here, from a validated name only.
 """
@@ -65,6 +66,10 @@ class LayerStore:
         return self.root / "trash"
 
     @property
+    def trash_lock_path(self) -> Path:
+        return self.root / "trash.lock"
+
+    @property
     def uv_cache_dir(self) -> Path:
         """The default uv package cache (inside the store, so installs are hard links)."""
         return self.root / "cache" / "uv"
@@ -91,14 +96,6 @@ class LayerStore:
         target = self.trash_dir / f"{path.name}-{uuid.uuid4().hex}"
         os.replace(path, target)
         return target
-
-    def empty_trash(self) -> None:
-        """Remove everything in the trash; safe to call at any time from any process."""
-        trash = self.trash_dir
-        if not trash.is_dir():
-            return
-        for entry in trash.iterdir():
-            remove_tree(entry)
 
 
 def _checked_id(value: str, what: str) -> str:
@@ -132,7 +129,9 @@ def remove_stray_entries(folder: Path, keep: set[str], min_age_s: float = 60.0) 
 def remove_tree(path: Path) -> None:
     """Remove *path*, also when read-only modes were set on a completed version."""
 
-    def make_writable_and_retry(func, failed_path, _exc_info):  # type: ignore[no-untyped-def]
+    def make_writable_and_retry(func, failed_path, exc_info):  # type: ignore[no-untyped-def]
+        if isinstance(exc_info[1], FileNotFoundError):
+            return  # already gone: nothing to do
         parent = os.path.dirname(failed_path)
         os.chmod(parent, 0o700)
         if os.path.isdir(failed_path) and not os.path.islink(failed_path):

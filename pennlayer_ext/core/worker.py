@@ -13,7 +13,9 @@ import traceback
 from collections.abc import Sequence
 
 from .catalog import utc_now
+from .jobkinds import JOB_KINDS
 from .runner import JobContext, JobStopped, StepFailed, finish_unsuccessfully
+from .states import JobState
 from .store import remove_tree
 
 
@@ -26,37 +28,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx.install_signal_handlers()
     with ctx.catalog.transaction(write=True) as conn:
         job = ctx.catalog.get_job(conn, ctx.job_id)
-        if job is None or job["state"] != "queued":
+        if job is None or job["state"] != JobState.QUEUED:
             return 0  # cancelled before it started, or already handled
         ctx.catalog.update_job(
-            conn, ctx.job_id, state="running", started_at=utc_now(), pid=os.getpid()
+            conn, ctx.job_id, state=JobState.RUNNING, started_at=utc_now(), pid=os.getpid()
         )
     started = time.monotonic()
     ctx.log(f"job {ctx.job_id}: {ctx.job['kind']} of layer {ctx.job['layer']}")
     try:
         remove_tree(ctx.staging)
         ctx.staging.mkdir(parents=True)
-        if ctx.job["kind"] == "build":
-            from .builder import run_build
-
-            run_build(ctx)
-        elif ctx.job["kind"] == "populate":
-            from .loaders import run_populate
-
-            run_populate(ctx)
-        else:
+        kind = JOB_KINDS.get(ctx.job["kind"])
+        if kind is None:
             raise StepFailed(f"unknown job kind {ctx.job['kind']!r}")
+        kind.run(ctx)
     except JobStopped as stop:
         ctx.log(f"{stop.state}: {stop.reason}")
         finish_unsuccessfully(ctx, stop.state, stop.reason)
         return 1
     except StepFailed as exc:
         ctx.log(f"failed: {exc}")
-        finish_unsuccessfully(ctx, "failed", str(exc))
+        finish_unsuccessfully(ctx, JobState.FAILED, str(exc))
         return 1
     except Exception as exc:  # a bug: record it, never leave the job hanging
         traceback.print_exc()
-        finish_unsuccessfully(ctx, "failed", f"internal error: {exc}")
+        finish_unsuccessfully(ctx, JobState.FAILED, f"internal error: {exc}")
         return 1
     ctx.log(f"succeeded in {time.monotonic() - started:.1f} s")
     remove_tree(ctx.staging)

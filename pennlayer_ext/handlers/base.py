@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+from collections.abc import Callable
 from http.client import responses
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError
 
-from ..core import LayerManager, PennLayerError, validate_name
+from ..core import LayerManagerAPI, PennLayerError, validate_name
 from ..core.errors import InvalidInput, PayloadTooLarge
 from ..events import EVENT_LAYER
 from ..schemas import request_schema
 
 AUTH_RESOURCE = "pennlayer"
+T = TypeVar("T")
 
 _STATUS_CODES = {
     400: "invalid_input",
@@ -34,9 +38,19 @@ class PennLayerHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
-    def manager(self) -> LayerManager:
-        manager: LayerManager = self.settings["pennlayer_manager"]
+    def manager(self) -> LayerManagerAPI:
+        manager: LayerManagerAPI = self.settings["pennlayer_manager"]
         return manager
+
+    async def call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a core call on pennlayer's bounded executor, never on the event loop.
+
+        Core is synchronous and touches the disk and the catalog; waiting for it here
+        would stall every request and kernel websocket of the server.
+        """
+        loop = asyncio.get_running_loop()
+        executor = self.pennlayer_app.core_executor
+        return await loop.run_in_executor(executor, functools.partial(method, *args, **kwargs))
 
     @property
     def pennlayer_app(self) -> Any:

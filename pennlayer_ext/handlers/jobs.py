@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..core.errors import InvalidInput
 from .base import PennLayerHandler
 
 
@@ -17,7 +14,8 @@ class JobsHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        jobs = self.manager.list_jobs(
+        jobs = await self.call(
+            self.manager.list_jobs,
             layer=self.get_query_argument("layer", None),
             state=self.get_query_argument("state", None),
         )
@@ -30,14 +28,12 @@ class JobHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        self.finish_json(self.manager.get_job(job_id))
+        self.finish_json(await self.call(self.manager.get_job, job_id))
 
     @web.authenticated
     @authorized
     async def delete(self, job_id: str) -> None:
-        # Waiting for the worker to stop and clean up takes a moment: not on the loop.
-        job = await asyncio.to_thread(self.manager.cancel_job, job_id)
-        self.finish_json(job)
+        self.finish_json(await self.call(self.manager.cancel_job, job_id))
 
 
 class JobLogHandler(PennLayerHandler):
@@ -46,10 +42,8 @@ class JobLogHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        raw = self.get_query_argument("offset", "0")
-        if not raw.isdigit():
-            raise InvalidInput(f"The log offset must be a whole number >= 0, not {raw!r}.")
-        self.finish_json(self.manager.job_log(job_id, int(raw)))
+        offset = self.get_query_argument("offset", "0")
+        self.finish_json(await self.call(self.manager.job_log, job_id, offset))
 
 
 class EnvironmentsHandler(PennLayerHandler):
@@ -59,7 +53,8 @@ class EnvironmentsHandler(PennLayerHandler):
     @authorized
     async def get(self) -> None:
         language = self.get_query_argument("language", None)
-        self.finish_json({"environments": self.manager.list_environments(language=language)})
+        environments = await self.call(self.manager.list_environments, language=language)
+        self.finish_json({"environments": environments})
 
 
 class SessionsHandler(PennLayerHandler):
@@ -68,11 +63,8 @@ class SessionsHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        raw = self.get_query_argument("active", None)
-        if raw not in (None, "true", "false"):
-            raise InvalidInput(f"active must be 'true' or 'false', not {raw!r}.")
-        active = None if raw is None else raw == "true"
-        self.finish_json({"sessions": self.manager.list_sessions(active=active)})
+        active = self.get_query_argument("active", None)
+        self.finish_json({"sessions": await self.call(self.manager.list_sessions, active=active)})
 
 
 class KernelSessionHandler(PennLayerHandler):
@@ -81,4 +73,4 @@ class KernelSessionHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str) -> None:
-        self.finish_json(self.manager.get_kernel_session(kernel_id))
+        self.finish_json(await self.call(self.manager.get_kernel_session, kernel_id))

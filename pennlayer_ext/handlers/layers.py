@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..core.errors import InvalidInput
-from ..core.requirements import parse_requirements
 from .base import PennLayerHandler
 
 
 class LayersHandler(PennLayerHandler):
-    """GET: list layers with node totals. POST: create an EMPTY layer."""
+    """GET: list layers with node totals. POST: create a layer (and start its first build)."""
 
     @web.authenticated
     @authorized
@@ -21,39 +17,30 @@ class LayersHandler(PennLayerHandler):
         filters = {
             key: self.get_query_argument(key, None) for key in ("kind", "status", "language")
         }
-        self.finish_json(self.manager.list_layers(**filters))
+        self.finish_json(await self.call(self.manager.list_layers, **filters))
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
         body = self.json_body("layer-create")
-        requirements = body.get("requirements")
-        if requirements is not None:
-            if body["kind"] != "environment":
-                raise InvalidInput("Only environment layers are built from requirements.")
-            # Check everything before anything is created, so a bad request loses nothing.
-            parse_requirements(requirements, allowed=self.manager.allowed_requirement_kinds)
-        layer = self.manager.create_layer(
+        created = await self.call(
+            self.manager.create,
             body["name"],
             body["kind"],
             description=body.get("description", ""),
             language=body.get("language"),
-            owner=self.user_name(),
-        )
-        self.emit_layer_event("created", layer["name"], layer["status"])
-        location = self.request.path.rstrip("/") + "/" + layer["name"]
-        if requirements is None:
-            self.set_header("Location", location)
-            self.finish_json(layer, status=201)
-            return
-        job = self.manager.start_build(
-            layer["name"],
-            requirements,
+            requirements=body.get("requirements"),
             python=body.get("python"),
             refresh=body.get("refresh", False),
             owner=self.user_name(),
         )
-        self.finish_job(job)
+        layer, job = created["layer"], created["job"]
+        self.emit_layer_event("created", layer["name"], layer["status"])
+        if job is not None:
+            self.finish_job(job)
+            return
+        self.set_header("Location", self.request.path.rstrip("/") + "/" + layer["name"])
+        self.finish_json(layer, status=201)
 
 
 class BuildHandler(PennLayerHandler):
@@ -63,7 +50,8 @@ class BuildHandler(PennLayerHandler):
     @authorized
     async def post(self, name: str) -> None:
         body = self.json_body("layer-build")
-        job = self.manager.start_build(
+        job = await self.call(
+            self.manager.start_build,
             name,
             body["requirements"],
             python=body.get("python"),
@@ -80,7 +68,7 @@ class PopulateHandler(PennLayerHandler):
     @authorized
     async def post(self, name: str) -> None:
         body = self.json_body("layer-populate") if self.request.body.strip() else {}
-        job = self.manager.start_populate(name, body, owner=self.user_name())
+        job = await self.call(self.manager.start_populate, name, body, owner=self.user_name())
         self.finish_job(job)
 
 
@@ -90,21 +78,20 @@ class LayerHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.finish_json(self.manager.get_layer_detail(name))
+        self.finish_json(await self.call(self.manager.get_layer_detail, name))
 
     @web.authenticated
     @authorized
     async def patch(self, name: str) -> None:
         body = self.json_body("layer-patch")
-        layer = self.manager.update_layer(name, description=body["description"])
+        layer = await self.call(self.manager.update_layer, name, description=body["description"])
         self.emit_layer_event("updated", name, layer["status"])
         self.finish_json(layer)
 
     @web.authenticated
     @authorized
     async def delete(self, name: str) -> None:
-        # Removing a large tree takes time: keep it off the event loop.
-        await asyncio.to_thread(self.manager.delete_layer, name)
+        await self.call(self.manager.delete_layer, name)
         self.emit_layer_event("deleted", name)
         self.set_status(204)
         self.finish()

@@ -27,10 +27,10 @@ class NodeHandler(PennLayerHandler):
     @authorized
     async def get(self) -> None:
         app = self.pennlayer_app
-        info = self.manager.node_info()
+        info = await self.call(self.manager.node_info)
         info.update(
             {
-                "sandbox": app.sandbox_report(),
+                "sandbox": await self.call(app.sandbox_report),
                 "ia_after_days": app.ia_after_days,
                 "interpreters": [
                     {

@@ -120,7 +120,7 @@ async def test_unknown_layer_is_404(pl_api, method):
         (b"[1, 2]", "must be a JSON object"),
         (b'"hg38"', "must be a JSON object"),
         (json.dumps({"name": "ok"}).encode(), "'kind' is a required property"),
-        (json.dumps({"name": "ok", "kind": "dataset"}).encode(), "at 'kind'"),
+        (json.dumps({"name": "ok", "kind": "dataset"}).encode(), "Unknown layer kind 'dataset'"),
         (json.dumps({"name": "ok", "kind": 7}).encode(), "at 'kind'"),
         (json.dumps({"name": "ok", "kind": "reference", "x": 1}).encode(), "'x' was unexpected"),
         (json.dumps({"name": "ok", "kind": "reference", "description": 5}).encode(), "at 'desc"),

@@ -1,0 +1,122 @@
+"""The LayerManager interface: the one surface the REST handlers, the CLI, the magics and
+the kernel provisioner call.
+
+The local manager (:class:`.manager.LayerManager`, the embedded default) implements it;
+a client of a pennlayer node service implements the same methods, so every shell works
+over either. mypy checks the local manager against this protocol (see manager.py).
+Every method raises the domain errors of :mod:`.errors` for bad input, unknown names and
+conflicts, with the same messages whichever shell called it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class LayerManagerAPI(Protocol):
+    """What can be done with the layers of a node. Results are JSON-ready dicts."""
+
+    # -- layers --------------------------------------------------------------------------
+
+    def list_layers(
+        self, *, kind: str | None = None, status: str | None = None, language: str | None = None
+    ) -> dict[str, Any]:
+        """``{"layers": [...], "totals": {...}}``; totals always cover the whole node."""
+        ...
+
+    def get_layer(self, name: str) -> dict[str, Any]: ...
+
+    def get_layer_detail(self, name: str) -> dict[str, Any]:
+        """The layer plus its versions (current, in use)."""
+        ...
+
+    def create_layer(
+        self,
+        name: str,
+        kind: str,
+        *,
+        description: object = "",
+        language: object = None,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an EMPTY layer."""
+        ...
+
+    def create(
+        self,
+        name: str,
+        kind: str,
+        *,
+        description: object = "",
+        language: object = None,
+        requirements: object = None,
+        python: object = None,
+        refresh: object = False,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a layer and, for an environment with *requirements*, start its first build.
+
+        Everything is checked before anything is created. ``{"layer", "job"}`` (job: None
+        when nothing was started).
+        """
+        ...
+
+    def update_layer(self, name: str, *, description: object) -> dict[str, Any]: ...
+
+    def delete_layer(self, name: str) -> None:
+        """Delete a layer's record and data; Conflict while a session or job uses it."""
+        ...
+
+    def list_environments(self, *, language: str | None = None) -> list[dict[str, Any]]: ...
+
+    def node_info(self) -> dict[str, Any]: ...
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def start_build(
+        self,
+        name: str,
+        requirements: object,
+        *,
+        python: object = None,
+        refresh: object = False,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
+        """Start building a new version of environment *name* (the job, queued)."""
+        ...
+
+    def start_populate(
+        self, name: str, request: Mapping[str, Any] | None = None, *, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Start a loader into reference layer *name*; no request re-runs its recipe."""
+        ...
+
+    def get_job(self, job_id: str) -> dict[str, Any]: ...
+
+    def list_jobs(
+        self, *, layer: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def job_log(self, job_id: str, offset: object = 0) -> dict[str, Any]: ...
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]: ...
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def list_sessions(self, *, active: object = None) -> list[dict[str, Any]]: ...
+
+    def get_kernel_session(self, kernel_id: str) -> dict[str, Any]: ...
+
+    # -- upkeep (the owning process calls these) -----------------------------------------
+
+    def reap_workers(self) -> list[str]: ...
+
+    def close_dead_sessions(self, exclude_kernels: Iterable[str] = ()) -> list[str]: ...
+
+    def sync_kernelspecs(self) -> dict[str, list[str]]: ...
+
+    def empty_trash(self, *, wait: bool = False) -> None: ...
+
+    def stop_workers(self, timeout_s: float = 15.0) -> None: ...

@@ -1,0 +1,231 @@
+"""The jobs service: start, spawn, reap, cancel, recover and list the jobs of one store.
+
+Worker processes started by this process are kept in a table that a background thread
+(the server's watcher) and request threads both touch, so every access holds a lock.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .catalog import Catalog
+from .errors import Conflict, InvalidInput
+from .jobkinds import JobKind
+from .jobs import (
+    ORPHAN_GRACE_S,
+    end_job,
+    new_job_id,
+    read_log,
+    require_job,
+    serialize_job,
+    signal_worker,
+    spawn_worker,
+    worker_alive,
+)
+from .layers import check_choice, require_layer
+from .names import validate_name
+from .states import ACTIVE_JOB_STATES, JobState
+from .store import LayerStore, remove_stray_entries, remove_tree
+
+_ACTIVE = tuple(state.value for state in ACTIVE_JOB_STATES)
+_INTERRUPTED = (
+    "interrupted: the worker process is gone (the server or command that ran it stopped); "
+    "the layer is as it was before the job"
+)
+
+
+class JobService:
+    """Jobs of the store at *store*, recorded in *catalog*."""
+
+    def __init__(self, catalog: Catalog, store: LayerStore) -> None:
+        self.catalog = catalog
+        self.store = store
+        self._workers: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    # -- starting ------------------------------------------------------------------------
+
+    def start(
+        self,
+        name: str,
+        kind: type[JobKind],
+        params: dict[str, Any],
+        *,
+        owner: str | None,
+        spawn: bool = True,
+    ) -> dict[str, Any]:
+        """Record a queued *kind* job on layer *name*, mark the layer busy, start its worker."""
+        job_id = new_job_id()
+        with self.catalog.transaction(write=True) as conn:
+            layer = require_layer(self.catalog, conn, name)
+            if layer["kind"] != kind.layer_kind:
+                raise InvalidInput(
+                    f"Layer {name!r} is a {layer['kind']} layer; only {kind.layer_kind} "
+                    f"layers can be {kind.verb}."
+                )
+            running = self.catalog.active_jobs_for(conn, name)
+            if running:
+                raise Conflict(
+                    f"Layer {name!r} already has a running job ({', '.join(running)}); "
+                    "wait for it or cancel it first.",
+                    details={"jobs": running},
+                )
+            params = {
+                **params,
+                "previous_status": layer["status"],
+                "previous_error": layer["error"],
+            }
+            self.catalog.insert_job(
+                conn, job_id=job_id, layer=name, kind=kind.name, params=params, owner=owner
+            )
+            self.catalog.update_layer_state(conn, name, status=kind.busy_status)
+        if spawn:
+            self.spawn(job_id)
+        return self.get(job_id)
+
+    def spawn(self, job_id: str) -> None:
+        """Start the worker of a queued job as a child of this process."""
+        try:
+            process = spawn_worker(self.store, job_id)
+        except OSError as exc:
+            self.abandon(job_id, JobState.FAILED, f"the worker could not start: {exc}")
+            raise
+        with self._lock:
+            self._workers[job_id] = process
+        with self.catalog.transaction(write=True) as conn:
+            self.catalog.update_job(conn, job_id, pid=process.pid)
+
+    # -- this process's workers ----------------------------------------------------------
+
+    def reap(self) -> list[str]:
+        """Collect finished worker processes of this process; returns their job ids."""
+        with self._lock:
+            done = [job_id for job_id, proc in self._workers.items() if proc.poll() is not None]
+            for job_id in done:
+                del self._workers[job_id]
+        return done
+
+    def wait(self, timeout_s: float = 60.0) -> None:
+        """Wait until the workers this process started have exited (e.g. before exiting)."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            workers = list(self._workers.values())
+            self._workers.clear()
+        for proc in workers:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Interrupt the workers this process started (it is shutting down) and reap them.
+
+        Each worker fails its job as interrupted and puts its layer back as it was, just
+        as when this process dies.
+        """
+        with self._lock:
+            workers = list(self._workers.values())
+            self._workers.clear()
+        for proc in workers:
+            if proc.poll() is None:
+                signal_worker(proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout_s
+        for proc in workers:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                signal_worker(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.recover()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        with self.catalog.transaction() as conn:
+            return serialize_job(require_job(self.catalog, conn, job_id))
+
+    def list_jobs(
+        self, *, layer: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        if layer is not None:
+            validate_name(layer)
+        check_choice("state", state, tuple(s.value for s in JobState))
+        with self.catalog.transaction() as conn:
+            records = self.catalog.list_jobs(conn, layer=layer, states=(state,) if state else None)
+        return [serialize_job(record) for record in records]
+
+    def log(self, job_id: str, offset: object = 0) -> dict[str, Any]:
+        """A chunk of the job's log from *offset*; poll with ``next_offset`` to tail it."""
+        start = _check_offset(offset)
+        job = self.get(job_id)
+        text, next_offset = read_log(self.store, job_id, start)
+        return {
+            "job": job_id,
+            "offset": start,
+            "next_offset": next_offset,
+            "text": text,
+            "complete": job["state"] not in _ACTIVE,
+        }
+
+    # -- ending --------------------------------------------------------------------------
+
+    def cancel(self, job_id: str, *, timeout_s: float = 20.0) -> dict[str, Any]:
+        """Cancel a queued or running job; the layer goes back to its previous state."""
+        job = self.get(job_id)
+        if job["state"] not in _ACTIVE:
+            raise Conflict(f"Job {job_id} has already {job['state']}; there is nothing to cancel.")
+        with self.catalog.transaction() as conn:
+            pid = require_job(self.catalog, conn, job_id)["pid"]
+        if pid and worker_alive(pid, job_id):
+            signal_worker(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                self.reap()
+                if self.get(job_id)["state"] not in _ACTIVE:
+                    return self.get(job_id)
+                time.sleep(0.05)
+            signal_worker(pid, signal.SIGKILL)
+        self.abandon(job_id, JobState.CANCELLED, "cancelled")
+        return self.get(job_id)
+
+    def recover(self) -> list[str]:
+        """Fail the jobs whose worker is gone (e.g. the server was killed); clean staging."""
+        now = datetime.now(timezone.utc)
+        with self.catalog.transaction() as conn:
+            active = self.catalog.list_jobs(conn, states=_ACTIVE)
+        recovered = []
+        for job in active:
+            if job["pid"]:
+                gone = not worker_alive(job["pid"], job["id"])
+            else:
+                created = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
+                gone = (now - created).total_seconds() > ORPHAN_GRACE_S
+            if gone and self.abandon(job["id"], JobState.FAILED, _INTERRUPTED):
+                recovered.append(job["id"])
+        with self.catalog.transaction() as conn:
+            active_ids = {job["id"] for job in self.catalog.list_jobs(conn, states=_ACTIVE)}
+        remove_stray_entries(self.store.staging_root, keep=active_ids)
+        return recovered
+
+    def abandon(self, job_id: str, state: JobState, error: str) -> bool:
+        """End an active job whose worker cannot end it; restore the layer. True if ended."""
+        with self.catalog.transaction(write=True) as conn:
+            job = self.catalog.get_job(conn, job_id)
+            if job is None or job["state"] not in _ACTIVE:
+                return False
+            end_job(self.catalog, conn, job, state, error)
+        remove_tree(self.store.staging_dir(job_id))
+        return True
+
+
+def _check_offset(offset: object) -> int:
+    """A log offset from the API (text) or the CLI (a number): a whole number >= 0."""
+    if isinstance(offset, str):
+        if not offset.isdigit() or not offset.isascii():
+            raise InvalidInput(f"The log offset must be a whole number >= 0, not {offset!r}.")
+        return int(offset)
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"The log offset must be a whole number >= 0, not {offset!r}.")
+    return offset

@@ -1,0 +1,52 @@
+"""The populate job: a loader fills a new version of a reference layer from a source."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInput
+from ..recipes import parse_recipe
+from ..sandbox import bwrap_works
+from ..settings import NodeSettings
+from ..states import LayerStatus
+from .base import JobKind
+
+if TYPE_CHECKING:
+    from ..runner import JobContext
+
+
+class PopulateJob(JobKind):
+    name = "populate"
+    layer_kind = "reference"
+    busy_status = LayerStatus.POPULATING
+    verb = "populated"
+
+    @classmethod
+    def params(
+        cls, settings: NodeSettings, layer: Mapping[str, Any], request: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Check a populate request; an empty one re-runs the recipe stored on *layer*."""
+        if not request:
+            request = layer.get("recipe")
+            if not request:
+                raise InvalidInput(
+                    f"Layer {layer['name']!r} has no loader recipe yet: give a source to "
+                    "populate it."
+                )
+        recipe = parse_recipe(
+            request,
+            allowed_roots=settings.allowed_source_roots,
+            backend_allows_command=bwrap_works(),
+        )
+        return {
+            "recipe": recipe,
+            "settings": dict(settings.loader_settings),
+            "previous_version": layer["version"],
+        }
+
+    @classmethod
+    def run(cls, ctx: JobContext) -> None:
+        from ..loaders import run_populate
+
+        run_populate(ctx)

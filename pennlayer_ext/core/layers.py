@@ -1,0 +1,292 @@
+"""The layers service: create, edit, delete and describe layers, and the rules they follow.
+
+Every check of a layer request lives here (or in :mod:`.names`, :mod:`.requirements`,
+:mod:`.recipes`), so the REST API, the CLI and the magics give the same message for the
+same bad input.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from .catalog import Catalog
+from .costs import STORAGE_CLASSES, monthly_cost
+from .errors import Conflict, InvalidInput, NotFound
+from .kernelspecs import display_name, kernelspec_name
+from .names import validate_name
+from .states import LayerStatus
+from .store import LayerStore
+from .versions import account_usage, sharers_of_layer
+
+LAYER_KINDS = ("environment", "reference")
+STATUSES = tuple(status.value for status in LayerStatus)
+ENVIRONMENT_LANGUAGES = ("python",)
+MAX_DESCRIPTION_LENGTH = 2000
+
+# The public shape of a layer, in the order the API and the CLI show it.
+LAYER_FIELDS = (
+    "name",
+    "kind",
+    "language",
+    "description",
+    "status",
+    "version",
+    "digest",
+    "size_bytes",
+    "file_count",
+    "storage_class",
+    "monthly_cost_usd",
+    "last_accessed_at",
+    "created_at",
+    "updated_at",
+    "in_use",
+    "owner",
+    "error",
+    "interpreter",
+    "requirements",
+    "lock",
+    "packages",
+    "recipe",
+)
+
+
+# -- rules -------------------------------------------------------------------------------
+
+
+def check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
+    """Refuse a filter or option value that is not one of *choices*, naming them."""
+    if value is not None and value not in choices:
+        raise InvalidInput(
+            f"Unknown {field} {value!r}: use one of {', '.join(map(repr, choices))}."
+        )
+
+
+def check_kind(kind: object) -> str:
+    if kind not in LAYER_KINDS:
+        raise InvalidInput(
+            f"Unknown layer kind {kind!r}: use one of {', '.join(map(repr, LAYER_KINDS))}."
+        )
+    assert isinstance(kind, str)
+    return kind
+
+
+def check_description(description: object) -> str:
+    if not isinstance(description, str):
+        raise InvalidInput("The description must be a string.")
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidInput(
+            f"The description is {len(description)} characters long; "
+            f"at most {MAX_DESCRIPTION_LENGTH} are allowed."
+        )
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in description) or "\x7f" in description:
+        raise InvalidInput("The description contains control characters.")
+    return description
+
+
+def check_language(kind: str, language: object) -> str | None:
+    if kind == "reference":
+        if language is not None:
+            raise InvalidInput(
+                "A reference layer has no language; 'language' applies to environments only."
+            )
+        return None
+    language = language or "python"
+    if language not in ENVIRONMENT_LANGUAGES:
+        raise InvalidInput(
+            f"No builder for language {language!r} on this node; "
+            f"supported: {', '.join(ENVIRONMENT_LANGUAGES)}."
+        )
+    assert isinstance(language, str)
+    return language
+
+
+def check_built_from_requirements(kind: str, requirements: object) -> None:
+    """Only environments are built from requirements."""
+    if requirements is not None and kind != "environment":
+        raise InvalidInput("Only environment layers are built from requirements.")
+
+
+def require_layer(catalog: Catalog, conn: sqlite3.Connection, name: str) -> dict[str, Any]:
+    record = catalog.get_layer(conn, name)
+    if record is None:
+        raise NotFound(f"No layer named {name!r}.")
+    return record
+
+
+# -- the service -------------------------------------------------------------------------
+
+
+class LayerService:
+    """Layer records and folders of one store; cost figures from *prices*."""
+
+    def __init__(self, catalog: Catalog, store: LayerStore, prices: Mapping[str, float]) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.prices = prices
+
+    def list_layers(
+        self, *, kind: str | None = None, status: str | None = None, language: str | None = None
+    ) -> dict[str, Any]:
+        """Layers matching the filters, with node totals over the whole store."""
+        check_choice("kind", kind, LAYER_KINDS)
+        check_choice("status", status, STATUSES)
+        with self.catalog.transaction() as conn:
+            in_use = self.catalog.active_sessions_by_layer(conn)
+            every = self.catalog.list_layers(conn)
+        layers = [self.serialize(record, in_use.get(record["name"], [])) for record in every]
+        shown = [
+            layer
+            for layer in layers
+            if (kind is None or layer["kind"] == kind)
+            and (status is None or layer["status"] == status)
+            and (language is None or layer["language"] == language)
+        ]
+        return {"layers": shown, "totals": self.totals(layers)}
+
+    def get(self, name: str) -> dict[str, Any]:
+        validate_name(name)
+        with self.catalog.transaction() as conn:
+            return self.serialize(
+                require_layer(self.catalog, conn, name),
+                self.catalog.active_sessions_using(conn, name),
+            )
+
+    def detail(self, name: str) -> dict[str, Any]:
+        """The layer with every version still on the node and whether a session uses it."""
+        layer = self.get(name)
+        with self.catalog.transaction() as conn:
+            in_use = self.catalog.versions_in_use(conn, name)
+            versions = self.catalog.list_versions(conn, name)
+        layer["versions"] = [
+            {
+                "version": row["version"],
+                "digest": row["digest"],
+                "size_bytes": row["size_bytes"],
+                "file_count": row["file_count"],
+                "created_at": row["created_at"],
+                "current": row["version"] == layer["version"],
+                "in_use": row["version"] in in_use,
+            }
+            for row in versions
+        ]
+        return layer
+
+    def environments(self, *, language: str | None = None) -> list[dict[str, Any]]:
+        """Environments that can run a kernel now (they have a current version)."""
+        return [
+            {
+                "name": layer["name"],
+                "language": layer["language"],
+                "description": layer["description"],
+                "status": layer["status"],
+                "interpreter": layer["interpreter"],
+                "version": layer["version"],
+                "digest": layer["digest"],
+                "kernelspec": kernelspec_name(layer["name"]),
+                "display_name": display_name(layer),
+                "storage_class": layer["storage_class"],
+            }
+            for layer in self.list_layers(kind="environment", language=language)["layers"]
+            if layer["version"] is not None
+        ]
+
+    def create(
+        self,
+        name: str,
+        kind: str,
+        *,
+        description: object = "",
+        language: object = None,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an EMPTY layer; raise Conflict if the name is taken."""
+        validate_name(name)
+        kind = check_kind(kind)
+        description = check_description(description)
+        checked_language = check_language(kind, language)
+        layer_dir = self.store.layer_dir(name)
+        with self.catalog.transaction(write=True) as conn:
+            if self.catalog.get_layer(conn, name) is not None:
+                raise Conflict(f"A layer named {name!r} already exists.")
+            # A folder without a record is debris of an interrupted delete: never adopt it.
+            self.store.move_to_trash(layer_dir)
+            self.catalog.insert_layer(
+                conn,
+                name=name,
+                kind=kind,
+                language=checked_language,
+                description=description,
+                owner=owner,
+            )
+            layer_dir.mkdir(parents=True)
+            record = require_layer(self.catalog, conn, name)
+        return self.serialize(record, [])
+
+    def update(self, name: str, *, description: object) -> dict[str, Any]:
+        """Change a layer's description."""
+        validate_name(name)
+        description = check_description(description)
+        with self.catalog.transaction(write=True) as conn:
+            require_layer(self.catalog, conn, name)
+            self.catalog.update_layer_description(conn, name, description)
+            record = require_layer(self.catalog, conn, name)
+            in_use = self.catalog.active_sessions_using(conn, name)
+        return self.serialize(record, in_use)
+
+    def delete(self, name: str) -> None:
+        """Remove a layer's record and move its data to the trash; Conflict while in use."""
+        validate_name(name)
+        with self.catalog.transaction(write=True) as conn:
+            require_layer(self.catalog, conn, name)
+            sessions = self.catalog.active_sessions_using(conn, name)
+            if sessions:
+                raise Conflict(
+                    f"Layer {name!r} is in use by {len(sessions)} running session(s): "
+                    f"{', '.join(sessions)}. Stop them, then delete it.",
+                    details={"sessions": sessions},
+                )
+            jobs = self.catalog.active_jobs_for(conn, name)
+            if jobs:
+                raise Conflict(
+                    f"Layer {name!r} has a running job ({', '.join(jobs)}). "
+                    "Cancel it or let it finish, then delete the layer.",
+                    details={"jobs": jobs},
+                )
+            sharers = sharers_of_layer(self.catalog, conn, name)
+            # Move the data aside under the write lock, so that a create of the same name
+            # in another process can never pick up the old files.
+            trashed = self.store.move_to_trash(self.store.layer_dir(name))
+            try:
+                self.catalog.delete_layer(conn, name)
+                account_usage(self.catalog, conn, sharers)
+            except sqlite3.Error:
+                if trashed is not None:
+                    trashed.rename(self.store.layer_dir(name))
+                raise
+
+    # -- figures -------------------------------------------------------------------------
+
+    def serialize(self, record: Mapping[str, Any], in_use: list[str]) -> dict[str, Any]:
+        layer: dict[str, Any] = {field: record.get(field) for field in LAYER_FIELDS}
+        layer["in_use"] = list(in_use)
+        layer["monthly_cost_usd"] = monthly_cost(
+            layer["size_bytes"], layer["storage_class"], self.prices
+        )
+        return layer
+
+    def totals(self, layers: list[dict[str, Any]]) -> dict[str, Any]:
+        by_class = {
+            storage_class: sum(
+                layer["size_bytes"] for layer in layers if layer["storage_class"] == storage_class
+            )
+            for storage_class in STORAGE_CLASSES
+        }
+        return {
+            "layer_count": len(layers),
+            "size_bytes": sum(layer["size_bytes"] for layer in layers),
+            "file_count": sum(layer["file_count"] for layer in layers),
+            "monthly_cost_usd": round(sum(layer["monthly_cost_usd"] for layer in layers), 5),
+            "size_bytes_by_storage_class": by_class,
+        }

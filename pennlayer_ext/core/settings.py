@@ -1,0 +1,52 @@
+"""The node settings the core works with, gathered in one value by whoever builds a manager."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .costs import DEFAULT_PRICES, validate_prices
+
+DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """What jobs, kernelspecs and cost estimates of one store need to know."""
+
+    prices: dict[str, float]
+    uv_cache_dir: Path
+    kernelspec_dir: Path | None = None
+    allowed_requirement_kinds: tuple[str, ...] = ()
+    kernel_config: dict[str, Any] = field(default_factory=dict)
+    allowed_source_roots: tuple[str, ...] = ()
+    loader_settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        default_uv_cache_dir: Path,
+        prices: Mapping[str, float] | None = None,
+        uv_cache_dir: Path | str | None = None,
+        kernelspec_dir: Path | str | None = None,
+        allowed_requirement_kinds: Iterable[str] = (),
+        kernel_config: Mapping[str, Any] | None = None,
+        allowed_source_roots: Iterable[str] = (),
+        loader_settings: Mapping[str, Any] | None = None,
+    ) -> NodeSettings:
+        """Checked settings; what is left out takes its default."""
+        return cls(
+            prices=validate_prices(prices or DEFAULT_PRICES),
+            uv_cache_dir=Path(uv_cache_dir) if uv_cache_dir else default_uv_cache_dir,
+            kernelspec_dir=Path(kernelspec_dir) if kernelspec_dir else None,
+            allowed_requirement_kinds=tuple(allowed_requirement_kinds),
+            kernel_config=dict(kernel_config or {}),
+            allowed_source_roots=tuple(allowed_source_roots),
+            loader_settings={
+                "max_download_bytes": DEFAULT_MAX_DOWNLOAD_BYTES,
+                **(loader_settings or {}),
+            },
+        )
