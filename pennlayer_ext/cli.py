@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,10 +18,10 @@ from jupyter_core.application import JupyterApp
 from traitlets import TraitError
 
 from . import __version__
+from .cli_output import follow_job, print_json, print_layer, print_table
 from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManagerAPI, NotFound, PennLayerError
 from .core.jobs import JOB_STATES
 from .core.requirements import MAX_REQUIREMENTS_BYTES
-from .core.units import human_age, human_bytes, human_cost
 
 
 class _ConfigLoader(JupyterApp):
@@ -49,88 +47,23 @@ def _manager(args: argparse.Namespace) -> LayerManagerAPI:
         raise PennLayerError(f"Configuration error: {exc}") from exc
 
 
-def _print_json(payload: Any) -> None:
-    print(json.dumps(payload, indent=2, sort_keys=False))
-
-
-_COLUMNS = (
-    ("NAME", lambda layer: layer["name"]),
-    ("KIND", lambda layer: layer["kind"]),
-    ("STATUS", lambda layer: layer["status"]),
-    ("SIZE", lambda layer: human_bytes(layer["size_bytes"])),
-    ("FILES", lambda layer: str(layer["file_count"])),
-    ("TIER", lambda layer: layer["storage_class"]),
-    ("COST/MONTH", lambda layer: human_cost(layer["monthly_cost_usd"])),
-    ("LAST ACCESS", lambda layer: human_age(layer["last_accessed_at"])),
-    ("CREATED", lambda layer: layer["created_at"][:10]),
-)
-
-
-def _print_table(layers: list[dict[str, Any]], totals: dict[str, Any]) -> None:
-    rows = [[header for header, _ in _COLUMNS]]
-    rows += [[cell(layer) for _, cell in _COLUMNS] for layer in layers]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
-    for row in rows:
-        print(
-            "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
-        )
-    print(
-        f"\n{totals['layer_count']} layer(s), {human_bytes(totals['size_bytes'])}, "
-        f"{totals['file_count']} file(s), {human_cost(totals['monthly_cost_usd'])}/month"
-    )
-
-
-def _print_layer(layer: dict[str, Any]) -> None:
-    shown = {
-        "Name": layer["name"],
-        "Kind": layer["kind"],
-        "Language": layer["language"],
-        "Description": layer["description"] or "-",
-        "Status": layer["status"],
-        "Version": layer["version"],
-        "Digest": layer["digest"],
-        "Size": f"{human_bytes(layer['size_bytes'])} ({layer['size_bytes']} bytes)",
-        "Files": layer["file_count"],
-        "Storage class": layer["storage_class"],
-        "Monthly cost": human_cost(layer["monthly_cost_usd"]),
-        "Last access": human_age(layer["last_accessed_at"]),
-        "Created": layer["created_at"],
-        "Owner": layer["owner"],
-        "In use by": ", ".join(layer["in_use"]) or "-",
-        "Error": layer["error"],
-    }
-    if layer["kind"] == "environment":
-        shown["Interpreter"] = layer["interpreter"] and f"Python {layer['interpreter']}"
-    width = max(map(len, shown))
-    for label, value in shown.items():
-        if value is not None:
-            print(f"{label + ':':<{width + 1}} {value}")
-    if layer["packages"]:
-        print(f"\nPackages ({len(layer['packages'])}):")
-        name_width = max(len(package["name"]) for package in layer["packages"])
-        for package in layer["packages"]:
-            print(f"  {package['name']:<{name_width}}  {package['version']}")
-    elif layer["requirements"]:
-        print(f"\nRequirements:\n{layer['requirements']}")
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     result = _manager(args).list_layers(kind=args.kind, status=args.status)
     if args.json:
-        _print_json(result)
+        print_json(result)
     elif not result["layers"] and not (args.kind or args.status):
         print("No layers yet. Create one with: jupyter pennlayer create NAME --kind reference")
     else:
-        _print_table(result["layers"], result["totals"])
+        print_table(result["layers"], result["totals"])
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     layer = _manager(args).get_layer(args.name)
     if args.json:
-        _print_json(layer)
+        print_json(layer)
     else:
-        _print_layer(layer)
+        print_layer(layer)
     return 0
 
 
@@ -159,9 +92,9 @@ def cmd_create(args: argparse.Namespace) -> int:
     if job is not None:
         if not args.json:
             print(f"Created environment layer {layer['name']}; building it.", file=sys.stderr)
-        return _follow_job(manager, job, as_json=args.json)
+        return follow_job(manager, job, as_json=args.json)
     if args.json:
-        _print_json(layer)
+        print_json(layer)
     else:
         verb = "Exists:" if created.get("existed") else "Created"
         print(f"{verb} {layer['kind']} layer {layer['name']} ({layer['status']}).")
@@ -178,58 +111,6 @@ def _read_requirements(path: str) -> str:
         raise InvalidInput(f"Cannot read the requirements file {path!r}: {exc}") from exc
 
 
-def _follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
-    """Show a job's progress until it ends; Ctrl-C cancels it. Exit 0 only on success."""
-    interactive = sys.stderr.isatty() and not as_json
-    last_line = ""
-    try:
-        while job["state"] in ("queued", "running"):
-            time.sleep(0.2)
-            manager.reap_workers()
-            job = manager.get_job(job["id"])
-            progress = job["progress"] or {}
-            if progress.get("message") and not as_json:
-                step = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}]"
-                line = f"{step} {progress['message']}"
-                if "bytes_done" in progress:
-                    total = progress.get("bytes_total")
-                    done = human_bytes(progress["bytes_done"])
-                    line += f": {done}" + (f" of {human_bytes(total)}" if total else "")
-                    line += f", {progress.get('files_done', 0)} file(s)"
-                if line != last_line:
-                    if interactive:
-                        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
-                    else:
-                        print(line, file=sys.stderr, flush=True)
-                    last_line = line
-    except KeyboardInterrupt:
-        if interactive:
-            print(file=sys.stderr)
-        print("Cancelling...", file=sys.stderr)
-        job = manager.cancel_job(job["id"])
-    if interactive and last_line:
-        print(file=sys.stderr)
-    if as_json:
-        _print_json(job)
-    if job["state"] == "succeeded":
-        if not as_json:
-            layer = manager.get_layer(job["layer"])
-            print(
-                f"{layer['name']} version {layer['version']} is READY: "
-                f"{human_bytes(layer['size_bytes'])}, {layer['file_count']} files, "
-                f"{layer['digest']}"
-            )
-        return 0
-    if not as_json:
-        tail = manager.job_log(job["id"])["text"].splitlines()[-25:]
-        if tail and job["state"] == "failed":
-            print("--- last lines of the job log ---", file=sys.stderr)
-            print("\n".join(tail), file=sys.stderr)
-            print("---", file=sys.stderr)
-    print(f"error: job {job['id']} {job['state']}: {job['error']}", file=sys.stderr)
-    return 1
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     manager = _manager(args)
     requirements = _read_requirements(args.requirements)
@@ -242,7 +123,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     if not args.json:
         print(f"Building {args.name} (job {job['id']})", file=sys.stderr)
-    return _follow_job(manager, job, as_json=args.json)
+    return follow_job(manager, job, as_json=args.json)
 
 
 def cmd_populate(args: argparse.Namespace) -> int:
@@ -268,13 +149,13 @@ def cmd_populate(args: argparse.Namespace) -> int:
     if not args.json:
         what = "Re-running the loader of" if not request else "Populating"
         print(f"{what} {args.name} (job {job['id']})", file=sys.stderr)
-    return _follow_job(manager, job, as_json=args.json)
+    return follow_job(manager, job, as_json=args.json)
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     jobs = _manager(args).list_jobs(layer=args.layer, state=args.state)
     if args.json:
-        _print_json({"jobs": jobs})
+        print_json({"jobs": jobs})
         return 0
     for job in jobs:
         print(
@@ -287,7 +168,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_sessions(args: argparse.Namespace) -> int:
     sessions = _manager(args).list_sessions(active=True if args.active else None)
     if args.json:
-        _print_json({"sessions": sessions})
+        print_json({"sessions": sessions})
         return 0
     if not sessions:
         print("No sessions." if not args.active else "No running sessions.")
@@ -306,7 +187,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     job = _manager(args).cancel_job(args.job)
     if args.json:
-        _print_json(job)
+        print_json(job)
     else:
         print(f"Job {job['id']} {job['state']}.")
     return 0
@@ -323,10 +204,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"No layer named {args.name!r}; nothing to delete.")
         else:
-            _print_json({"deleted": None})
+            print_json({"deleted": None})
         return 0
     if args.json:
-        _print_json({"deleted": args.name})
+        print_json({"deleted": args.name})
     else:
         print(f"Deleted layer {args.name}.")
     return 0
@@ -453,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except PennLayerError as exc:
         if getattr(args, "json", False):
-            _print_json(exc.to_dict())
+            print_json(exc.to_dict())
         print(f"error: {exc.message}", file=sys.stderr)
         return 1 if exc.status >= 500 else 2
     except BrokenPipeError:  # e.g. `jupyter pennlayer show x | head`

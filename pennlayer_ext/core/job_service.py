@@ -183,7 +183,8 @@ class JobService:
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 self.reap()
-                if self.get(job_id)["state"] not in _ACTIVE:
+                # Done when the worker has ended the job and exited (its staging is gone).
+                if self.get(job_id)["state"] not in _ACTIVE and not worker_alive(pid, job_id):
                     return self.get(job_id)
                 time.sleep(0.05)
             signal_worker(pid, signal.SIGKILL)

@@ -1,0 +1,128 @@
+"""What ``jupyter pennlayer`` prints: tables, layer details, JSON and job progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from .core import LayerManagerAPI
+from .core.units import human_age, human_bytes, human_cost
+
+
+def print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, sort_keys=False))
+
+
+_COLUMNS = (
+    ("NAME", lambda layer: layer["name"]),
+    ("KIND", lambda layer: layer["kind"]),
+    ("STATUS", lambda layer: layer["status"]),
+    ("SIZE", lambda layer: human_bytes(layer["size_bytes"])),
+    ("FILES", lambda layer: str(layer["file_count"])),
+    ("TIER", lambda layer: layer["storage_class"]),
+    ("COST/MONTH", lambda layer: human_cost(layer["monthly_cost_usd"])),
+    ("LAST ACCESS", lambda layer: human_age(layer["last_accessed_at"])),
+    ("CREATED", lambda layer: layer["created_at"][:10]),
+)
+
+
+def print_table(layers: list[dict[str, Any]], totals: dict[str, Any]) -> None:
+    rows = [[header for header, _ in _COLUMNS]]
+    rows += [[cell(layer) for _, cell in _COLUMNS] for layer in layers]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    for row in rows:
+        print(
+            "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+        )
+    print(
+        f"\n{totals['layer_count']} layer(s), {human_bytes(totals['size_bytes'])}, "
+        f"{totals['file_count']} file(s), {human_cost(totals['monthly_cost_usd'])}/month"
+    )
+
+
+def print_layer(layer: dict[str, Any]) -> None:
+    shown = {
+        "Name": layer["name"],
+        "Kind": layer["kind"],
+        "Language": layer["language"],
+        "Description": layer["description"] or "-",
+        "Status": layer["status"],
+        "Version": layer["version"],
+        "Digest": layer["digest"],
+        "Size": f"{human_bytes(layer['size_bytes'])} ({layer['size_bytes']} bytes)",
+        "Files": layer["file_count"],
+        "Storage class": layer["storage_class"],
+        "Monthly cost": human_cost(layer["monthly_cost_usd"]),
+        "Last access": human_age(layer["last_accessed_at"]),
+        "Created": layer["created_at"],
+        "Owner": layer["owner"],
+        "In use by": ", ".join(layer["in_use"]) or "-",
+        "Error": layer["error"],
+    }
+    if layer["kind"] == "environment":
+        shown["Interpreter"] = layer["interpreter"] and f"Python {layer['interpreter']}"
+    width = max(map(len, shown))
+    for label, value in shown.items():
+        if value is not None:
+            print(f"{label + ':':<{width + 1}} {value}")
+    if layer["packages"]:
+        print(f"\nPackages ({len(layer['packages'])}):")
+        name_width = max(len(package["name"]) for package in layer["packages"])
+        for package in layer["packages"]:
+            print(f"  {package['name']:<{name_width}}  {package['version']}")
+    elif layer["requirements"]:
+        print(f"\nRequirements:\n{layer['requirements']}")
+
+
+def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
+    """Show a job's progress until it ends; Ctrl-C cancels it. Exit 0 only on success."""
+    interactive = sys.stderr.isatty() and not as_json
+    last_line = ""
+    try:
+        while job["state"] in ("queued", "running"):
+            time.sleep(0.2)
+            manager.reap_workers()
+            job = manager.get_job(job["id"])
+            progress = job["progress"] or {}
+            if progress.get("message") and not as_json:
+                step = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}]"
+                line = f"{step} {progress['message']}"
+                if "bytes_done" in progress:
+                    total = progress.get("bytes_total")
+                    done = human_bytes(progress["bytes_done"])
+                    line += f": {done}" + (f" of {human_bytes(total)}" if total else "")
+                    line += f", {progress.get('files_done', 0)} file(s)"
+                if line != last_line:
+                    if interactive:
+                        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+                    else:
+                        print(line, file=sys.stderr, flush=True)
+                    last_line = line
+    except KeyboardInterrupt:
+        if interactive:
+            print(file=sys.stderr)
+        print("Cancelling...", file=sys.stderr)
+        job = manager.cancel_job(job["id"])
+    if interactive and last_line:
+        print(file=sys.stderr)
+    if as_json:
+        print_json(job)
+    if job["state"] == "succeeded":
+        if not as_json:
+            layer = manager.get_layer(job["layer"])
+            print(
+                f"{layer['name']} version {layer['version']} is READY: "
+                f"{human_bytes(layer['size_bytes'])}, {layer['file_count']} files, "
+                f"{layer['digest']}"
+            )
+        return 0
+    if not as_json:
+        tail = manager.job_log(job["id"])["text"].splitlines()[-25:]
+        if tail and job["state"] == "failed":
+            print("--- last lines of the job log ---", file=sys.stderr)
+            print("\n".join(tail), file=sys.stderr)
+            print("---", file=sys.stderr)
+    print(f"error: job {job['id']} {job['state']}: {job['error']}", file=sys.stderr)
+    return 1

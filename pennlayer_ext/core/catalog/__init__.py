@@ -1,0 +1,178 @@
+"""The SQLite catalog: layers, versions, jobs and sessions.
+
+One database file in the store root, in WAL mode, shared by every server process and
+CLI on the node. Each unit of work opens its own short-lived connection, so the catalog
+is safe to use from several threads and processes; writes take SQLite's write lock up
+front (``BEGIN IMMEDIATE``) so read-check-write sequences cannot interleave.
+
+Keep every SQL statement of the project in this package, so that a server database can
+replace SQLite later without touching the rest of the core.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .jobs import JobsMixin
+from .migrations import MIGRATIONS, SCHEMA_VERSION, split_sql
+from .records import (
+    ACTIVE_JOB_STATES,
+    LAYER_JSON_COLUMNS,
+    TERMINAL_JOB_STATES,
+    VERSION_JSON_COLUMNS,
+    CatalogError,
+    decode,
+    utc_now,
+)
+from .sessions import SessionsMixin
+from .versions import VersionsMixin
+
+__all__ = [
+    "ACTIVE_JOB_STATES",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TERMINAL_JOB_STATES",
+    "Catalog",
+    "CatalogError",
+    "utc_now",
+]
+
+
+class Catalog(JobsMixin, VersionsMixin, SessionsMixin):
+    """Access to the catalog database at *path*; creates and migrates it on first use."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection inside one transaction; ``write=True`` takes the write lock first."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def _migrate(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                current = conn.execute("PRAGMA user_version").fetchone()[0]
+                if current > SCHEMA_VERSION:
+                    raise CatalogError(
+                        f"The catalog {self.path} has schema version {current}, newer than this "
+                        f"pennlayer understands ({SCHEMA_VERSION}); upgrade pennlayer."
+                    )
+                for number in range(current + 1, SCHEMA_VERSION + 1):
+                    for statement in split_sql(MIGRATIONS[number - 1]):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"The catalog {self.path} cannot be opened: {exc}") from exc
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def schema_version(self) -> int:
+        with self.transaction() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- layers -------------------------------------------------------------------------
+
+    _LAYER_SELECT = """
+        SELECT l.*, v.digest AS digest, v.size_bytes AS size_bytes,
+               v.file_count AS file_count, v.lock AS lock, v.packages AS packages,
+               v.interpreter AS version_interpreter
+        FROM layers l
+        LEFT JOIN layer_versions v ON v.layer = l.name AND v.version = l.current_version
+    """
+
+    def _layer_from_row(self, row: sqlite3.Row) -> dict[str, Any]:
+        record = decode(row, LAYER_JSON_COLUMNS + VERSION_JSON_COLUMNS)
+        record["version"] = record.pop("current_version")
+        version_interpreter = record.pop("version_interpreter")
+        if version_interpreter:
+            record["interpreter"] = version_interpreter
+        record["size_bytes"] = record["size_bytes"] or 0
+        record["file_count"] = record["file_count"] or 0
+        return record
+
+    def get_layer(self, conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+        row = conn.execute(self._LAYER_SELECT + " WHERE l.name = ?", (name,)).fetchone()
+        return None if row is None else self._layer_from_row(row)
+
+    def list_layers(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        language: str | None = None,
+    ) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        for column, value in (("kind", kind), ("status", status), ("language", language)):
+            if value is not None:
+                clauses.append(f"l.{column} = ?")
+                params.append(value)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = conn.execute(self._LAYER_SELECT + where + " ORDER BY l.name", params).fetchall()
+        return [self._layer_from_row(row) for row in rows]
+
+    def insert_layer(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        name: str,
+        kind: str,
+        language: str | None,
+        description: str,
+        owner: str | None,
+    ) -> None:
+        now = utc_now()
+        conn.execute(
+            "INSERT INTO layers (name, kind, language, description, owner, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (name, kind, language, description, owner, now, now),
+        )
+
+    def update_layer_description(
+        self, conn: sqlite3.Connection, name: str, description: str
+    ) -> None:
+        conn.execute(
+            "UPDATE layers SET description = ?, updated_at = ? WHERE name = ?",
+            (description, utc_now(), name),
+        )
+
+    def delete_layer(self, conn: sqlite3.Connection, name: str) -> None:
+        conn.execute("DELETE FROM layers WHERE name = ?", (name,))

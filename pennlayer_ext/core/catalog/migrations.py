@@ -1,0 +1,108 @@
+"""The catalog's schema: numbered, additive migrations."""
+
+from __future__ import annotations
+
+# Numbered, additive migrations. Never edit a released entry: append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE layers (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('environment', 'reference')),
+        language TEXT,
+        description TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'EMPTY',
+        current_version INTEGER,
+        storage_class TEXT NOT NULL DEFAULT 'STANDARD',
+        owner TEXT,
+        interpreter TEXT,
+        requirements TEXT,
+        recipe TEXT,
+        error TEXT,
+        last_accessed_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE layer_versions (
+        layer TEXT NOT NULL REFERENCES layers(name) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        file_count INTEGER NOT NULL DEFAULT 0,
+        interpreter TEXT,
+        lock TEXT,
+        packages TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (layer, version)
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        layer TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        params TEXT,
+        progress TEXT,
+        error TEXT,
+        pid INTEGER,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT
+    );
+    CREATE INDEX jobs_by_layer ON jobs (layer, state);
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        kernel_id TEXT NOT NULL,
+        user TEXT,
+        notebook_path TEXT,
+        environment TEXT,
+        backend TEXT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        end_reason TEXT
+    );
+    CREATE INDEX sessions_by_kernel ON sessions (kernel_id);
+    CREATE TABLE session_mounts (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        layer TEXT NOT NULL,
+        version INTEGER,
+        digest TEXT,
+        PRIMARY KEY (session_id, layer)
+    );
+    CREATE INDEX session_mounts_by_layer ON session_mounts (layer);
+    """,
+    # 2: apparent size of a version (each inode once) beside its shared-aware size;
+    #    who started a job
+    """
+    ALTER TABLE layer_versions ADD COLUMN apparent_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    """,
+    # 3: the kernel process of a session (to close sessions whose kernel died) and what
+    #    the user was told at launch
+    """
+    ALTER TABLE sessions ADD COLUMN pid INTEGER;
+    ALTER TABLE sessions ADD COLUMN pid_start TEXT;
+    ALTER TABLE sessions ADD COLUMN notices TEXT;
+    """,
+    # 4: the files (inodes) of each version, so that usage accounting after a commit or
+    #    a delete looks only at the versions that share files with it, never the store
+    """
+    CREATE TABLE version_files (
+        layer TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (dev, ino, layer, version),
+        FOREIGN KEY (layer, version) REFERENCES layer_versions(layer, version)
+            ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX version_files_by_version ON version_files (layer, version);
+    ALTER TABLE layer_versions ADD COLUMN files_recorded INTEGER NOT NULL DEFAULT 0;
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def split_sql(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

@@ -1,0 +1,154 @@
+"""Catalog: layer versions, their files, and the layer fields a job changes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from .records import utc_now
+
+
+class VersionsMixin:
+    """Layer versions and the layer fields a build or population changes."""
+
+    def next_version(self, conn: sqlite3.Connection, layer: str) -> int:
+        row = conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM layer_versions WHERE layer = ?", (layer,)
+        ).fetchone()
+        return int(row[0]) + 1
+
+    def insert_version(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        layer: str,
+        version: int,
+        digest: str,
+        apparent_bytes: int,
+        file_count: int,
+        interpreter: str | None = None,
+        lock: str | None = None,
+        packages: list[dict[str, str]] | None = None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO layer_versions (layer, version, digest, size_bytes, apparent_bytes,"
+            " file_count, interpreter, lock, packages, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                layer,
+                version,
+                digest,
+                apparent_bytes,
+                apparent_bytes,
+                file_count,
+                interpreter,
+                lock,
+                None if packages is None else json.dumps(packages),
+                utc_now(),
+            ),
+        )
+
+    def list_versions(self, conn: sqlite3.Connection, layer: str) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            "SELECT layer, version, digest, size_bytes, apparent_bytes, file_count, interpreter,"
+            " created_at FROM layer_versions WHERE layer = ? ORDER BY version",
+            (layer,),
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    def insert_version_files(
+        self,
+        conn: sqlite3.Connection,
+        layer: str,
+        version: int,
+        files: Iterable[tuple[int, int, int]],
+    ) -> None:
+        """Record the (device, inode, size) of every file of a version, once per inode."""
+        conn.executemany(
+            "INSERT OR IGNORE INTO version_files (layer, version, dev, ino, size)"
+            " VALUES (?, ?, ?, ?, ?)",
+            ((layer, version, dev, ino, size) for dev, ino, size in files),
+        )
+        conn.execute(
+            "UPDATE layer_versions SET files_recorded = 1 WHERE layer = ? AND version = ?",
+            (layer, version),
+        )
+
+    def versions_without_files(self, conn: sqlite3.Connection) -> list[tuple[str, int]]:
+        """Versions whose files are not recorded yet (made before migration 4, or by hand)."""
+        rows = conn.execute(
+            "SELECT layer, version FROM layer_versions WHERE files_recorded = 0"
+            " ORDER BY layer, version"
+        ).fetchall()
+        return [(row["layer"], int(row["version"])) for row in rows]
+
+    def versions_sharing_files(
+        self, conn: sqlite3.Connection, layer: str, version: int | None = None
+    ) -> set[tuple[str, int]]:
+        """Versions holding a file (inode) of *layer* (one *version*, or any), themselves too."""
+        query = (
+            "SELECT DISTINCT g.layer, g.version FROM version_files f"
+            " JOIN version_files g ON g.dev = f.dev AND g.ino = f.ino WHERE f.layer = ?"
+        )
+        params: tuple[Any, ...] = (layer,)
+        if version is not None:
+            query += " AND f.version = ?"
+            params += (version,)
+        rows = conn.execute(query, params).fetchall()
+        return {(row["layer"], int(row["version"])) for row in rows}
+
+    def recompute_version_size(self, conn: sqlite3.Connection, layer: str, version: int) -> None:
+        """A version's share of the disk: each of its inodes split among the versions holding it.
+
+        Versions without recorded files keep the size they were committed with.
+        """
+        row = conn.execute(
+            "SELECT SUM(f.size * 1.0 / (SELECT COUNT(*) FROM version_files g"
+            "  WHERE g.dev = f.dev AND g.ino = f.ino)), COUNT(*)"
+            " FROM version_files f WHERE f.layer = ? AND f.version = ?",
+            (layer, version),
+        ).fetchone()
+        if row[1]:
+            conn.execute(
+                "UPDATE layer_versions SET size_bytes = ? WHERE layer = ? AND version = ?",
+                (round(row[0]), layer, version),
+            )
+
+    def delete_version(self, conn: sqlite3.Connection, layer: str, version: int) -> None:
+        conn.execute("DELETE FROM layer_versions WHERE layer = ? AND version = ?", (layer, version))
+
+    def versions_in_use(self, conn: sqlite3.Connection, layer: str) -> set[int]:
+        rows = conn.execute(
+            "SELECT DISTINCT m.version FROM session_mounts m JOIN sessions s"
+            " ON s.id = m.session_id WHERE s.ended_at IS NULL AND m.layer = ?"
+            " AND m.version IS NOT NULL",
+            (layer,),
+        ).fetchall()
+        return {int(row[0]) for row in rows}
+
+    def update_layer_state(self, conn: sqlite3.Connection, name: str, **fields: Any) -> None:
+        allowed = {
+            "status",
+            "current_version",
+            "error",
+            "interpreter",
+            "requirements",
+            "recipe",
+            "storage_class",
+            "last_accessed_at",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown layer fields: {sorted(unknown)}")
+        if "recipe" in fields and fields["recipe"] is not None:
+            fields["recipe"] = json.dumps(fields["recipe"])
+        if "status" in fields:
+            fields["status"] = str(fields["status"])
+        fields["updated_at"] = utc_now()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        conn.execute(
+            f"UPDATE layers SET {assignments} WHERE name = ?",  # noqa: S608
+            (*fields.values(), name),
+        )
