@@ -570,7 +570,7 @@ def test_a_server_configured_with_docker_refuses_to_start(tmp_path):
 
 def test_auto_and_every_registered_backend_are_accepted():
     assert sandbox_choices() == ("auto", *BACKENDS)
-    assert set(BACKENDS) == {"bwrap", "none"}
+    assert {"bwrap", "none"} <= set(BACKENDS)
     app = PennLayerApp()
     for name in sandbox_choices():
         app.sandbox = f" {name.upper()} "
