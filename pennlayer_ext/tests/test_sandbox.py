@@ -557,7 +557,7 @@ def test_a_server_configured_with_docker_refuses_to_start(tmp_path):
         f"--PennLayerApp.store_root={tmp_path / 'store'}",
         "--PennLayerApp.sandbox=docker",
         "--ServerApp.jpserver_extensions={'pennlayer_ext': True}",
-        # Without it jupyter_server logs the extension's error and starts without pennlayer.
+        # Without it jupyter_server only logs the error and runs pennlayer unconfigured.
         "--ServerApp.reraise_server_extension_failures=True",
     ]
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
