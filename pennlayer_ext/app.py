@@ -26,13 +26,12 @@ from traitlets import (
 from .core import LayerManager, PennLayerError
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
-from .core.sandbox import DEFAULT_MOUNT_ROOT, NOT_ENFORCED, bwrap_works, resolve_backend
+from .core.sandbox import DEFAULT_MOUNT_ROOT, availability, check_sandbox, resolve_backend
 from .core.store import LayerStore
 from .events import ChangeWatcher
 from .schemas import event_schema_paths
 
 STORE_ENV = "PENNLAYER_STORE"
-SANDBOX_BACKENDS = ("auto", "bwrap", "docker", "none")
 
 
 def default_store_root() -> str:
@@ -57,14 +56,13 @@ class PennLayerApp(ExtensionApp):
         ),
     )
 
-    sandbox = CaselessStrEnum(
-        SANDBOX_BACKENDS,
-        default_value="auto",
+    sandbox = Unicode(
+        "auto",
         config=True,
         help=(
             "How kernels are isolated: 'bwrap' (bubblewrap, read-only mounts enforced), "
-            "'docker' (a container per kernel), 'none' (no isolation; read-only is not "
-            "enforced) or 'auto' (bwrap where it works, otherwise none). Default: 'auto'."
+            "'none' (no isolation; read-only is not enforced) or 'auto' (bwrap where it "
+            "works, otherwise none). A Docker backend is planned, not built. Default: 'auto'."
         ),
     )
 
@@ -203,6 +201,14 @@ class PennLayerApp(ExtensionApp):
             raise TraitError("PennLayerApp.store_root must not be empty.")
         return str(Path(value).expanduser().absolute())
 
+    @validate("sandbox")
+    def _validate_sandbox(self, proposal: Any) -> str:
+        # The choices come from the backend registry, so a new backend needs no edit here.
+        try:
+            return check_sandbox(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(f"PennLayerApp.sandbox: {exc.message}") from exc
+
     @validate("storage_prices")
     def _validate_storage_prices(self, proposal: Any) -> dict[str, float]:
         try:
@@ -249,21 +255,22 @@ class PennLayerApp(ExtensionApp):
 
     def sandbox_report(self) -> dict[str, Any]:
         """What the sandbox setting asks for, what kernels get, and whether it is enforced."""
-        available = {"bwrap": bwrap_works(), "docker": False, "none": True}
-        try:
-            backend, reason = resolve_backend(self.sandbox)
-        except PennLayerError as exc:
-            backend, reason = None, exc.message
         report: dict[str, Any] = {
             "configured": self.sandbox,
-            "backend": backend,
-            "reason": reason,
-            "read_only_enforced": backend == "bwrap",
+            "backend": None,
+            "read_only_enforced": False,
             "mount_root": self.mount_root,
-            "available": available,
+            "available": availability(),
         }
-        if backend == "none":
-            report["warning"] = NOT_ENFORCED
+        try:
+            backend, report["reason"] = resolve_backend(self.sandbox)
+        except PennLayerError as exc:
+            report["reason"] = exc.message
+            return report
+        report["backend"] = backend.name
+        report["read_only_enforced"] = backend.read_only_enforced
+        if backend.notices():
+            report["warning"] = "\n".join(backend.notices())
         return report
 
     # -- ExtensionApp lifecycle -----------------------------------------------------------

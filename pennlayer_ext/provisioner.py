@@ -30,17 +30,14 @@ from .core.catalog import Catalog
 from .core.errors import InvalidInput, PennLayerError
 from .core.sandbox import (
     DEFAULT_MOUNT_ROOT,
-    NOT_ENFORCED,
+    SandboxBackend,
     SandboxError,
     SessionLayout,
     base_prefix_of,
-    bwrap_command,
-    kernel_environment,
     notice_exec_line,
-    prepare_session,
     resolve_backend,
 )
-from .core.sessions import close_session, open_session, record_process
+from .core.sessions import OpenedSession, close_session, open_session, record_process
 from .core.store import LayerStore
 
 MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
@@ -84,16 +81,24 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
     )
 
     _session_id: str | None = None
+    # One catalog per kernel start (opening one runs the migration check): made in
+    # pre_launch, or once on first use after load_provisioner_info restored a session.
+    _catalog: Catalog | None = None
 
     def _store(self) -> LayerStore:
         if not self.store_root:
             raise PennLayerError("The kernelspec does not name a pennlayer store.")
         return LayerStore(self.store_root)
 
+    def _session_catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self._store().catalog_path)
+        return self._catalog
+
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         kwargs = await super().pre_launch(**kwargs)
         store = self._store()
-        catalog = Catalog(store.catalog_path)
+        self._catalog = catalog = Catalog(store.catalog_path)
         backend, _why = resolve_backend(self.sandbox)
         env: dict[str, str] = dict(kwargs.get("env") or os.environ)
         notebook_path = env.get("JPY_SESSION_NAME") or None
@@ -115,7 +120,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             environment=self.environment,
             layers=layers,
             pins=pins,
-            backend=backend,
+            backend=backend.name,
         )
         self._session_id = opened.session_id
         try:
@@ -130,8 +135,8 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         kwargs: dict[str, Any],
         env: dict[str, str],
         store: LayerStore,
-        opened: Any,
-        backend: str,
+        opened: OpenedSession,
+        backend: SandboxBackend,
     ) -> dict[str, Any]:
         workdir = Path(kwargs.get("cwd") or os.getcwd()).resolve()
         if workdir == Path("/"):
@@ -148,37 +153,33 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             python_tag=python_tag,
             mount_root=self.mount_root,
         )
-        prepare_session(layout, backend)
+        backend.prepare(layout)
 
-        notices = list(opened.notices)
-        if backend == "none":
-            notices.insert(0, NOT_ENFORCED)
+        notices = [*backend.notices(), *opened.notices]
         kernel_cmd = list(kwargs["cmd"])
-        kernel_cmd[0] = f"{layout.overlay_path(backend)}/bin/python"
+        kernel_cmd[0] = f"{backend.overlay_path(layout)}/bin/python"
         if notices:
             kernel_cmd.append(f"--IPKernelApp.exec_lines={notice_exec_line()}")
-        kwargs["env"] = kernel_environment(layout, backend, env, "\n".join(notices))
-        if backend == "bwrap":
-            connection_file = Path(self.parent.connection_file).resolve()
-            hidden = [store.root, connection_file.parent]
-            kernel_cmd = bwrap_command(layout, kernel_cmd, connection_file, hide=hidden)
-        kwargs["cmd"] = kernel_cmd
+        kwargs["env"] = backend.environment(layout, env, "\n".join(notices))
+        connection_file = Path(self.parent.connection_file).resolve()
+        kwargs["cmd"] = backend.command(
+            layout, kernel_cmd, connection_file, hide=[store.root, connection_file.parent]
+        )
         kwargs["cwd"] = str(workdir)
         return kwargs
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         info = await super().launch_kernel(cmd, **kwargs)
         if self._session_id is not None and self.process is not None:
-            record_process(Catalog(self._store().catalog_path), self._session_id, self.process.pid)
+            record_process(self._session_catalog(), self._session_id, self.process.pid)
         return info
 
     async def cleanup(self, restart: bool = False) -> None:
         await super().cleanup(restart=restart)
         if self._session_id is not None:
-            store = self._store()
             reason = "kernel restarted" if restart else "kernel stopped"
             await asyncio.to_thread(
-                close_session, Catalog(store.catalog_path), store, self._session_id, reason
+                close_session, self._session_catalog(), self._store(), self._session_id, reason
             )
             self._session_id = None
 

@@ -1,0 +1,86 @@
+"""The interface every sandbox backend implements; the provisioner uses nothing else."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from .layout import SessionLayout, kernel_environment, prepare_overlay
+
+
+class SandboxBackend(ABC):
+    """How one kind of sandbox starts a kernel with exactly the layers it asked for.
+
+    A backend is stateless: everything about one kernel is in its
+    :class:`~.layout.SessionLayout`. The provisioner calls, in order:
+    :meth:`prepare` (the session folder), :meth:`environment` (the kernel's variables)
+    and :meth:`command` (the command line that starts it), and shows :meth:`notices`
+    before the kernel's first cell.
+    """
+
+    #: The value of ``PennLayerApp.sandbox`` that selects this backend.
+    name: ClassVar[str]
+    #: Whether a kernel of this backend cannot write into its layers.
+    read_only_enforced: ClassVar[bool]
+    #: What an operator should do when this backend is configured but not available.
+    missing_hint: ClassVar[str] = ""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<sandbox backend {self.name!r}>"
+
+    @abstractmethod
+    def available(self) -> bool:
+        """True if this backend can start kernels on this node."""
+
+    @abstractmethod
+    def mount_root(self, layout: SessionLayout) -> str:
+        """The folder in which the kernel sees its layers, one subfolder per layer."""
+
+    def mount_path(self, layout: SessionLayout, name: str) -> str:
+        """Where the kernel sees the layer *name*."""
+        return f"{self.mount_root(layout)}/{name}"
+
+    @abstractmethod
+    def overlay_path(self, layout: SessionLayout) -> str:
+        """Where the kernel sees the session's overlay environment."""
+
+    def prepare(self, layout: SessionLayout) -> None:
+        """Create the session folder with the overlay environment (and what else it needs)."""
+        prepare_overlay(layout, self.mount_path(layout, layout.environment.name))
+
+    def environment(
+        self, layout: SessionLayout, base: Mapping[str, str], notice: str
+    ) -> dict[str, str]:
+        """The kernel's environment variables: *base* adjusted to the session."""
+        return kernel_environment(
+            layout,
+            base,
+            backend=self.name,
+            mount_root=self.mount_root(layout),
+            overlay=self.overlay_path(layout),
+            notice=notice,
+        )
+
+    @abstractmethod
+    def command(
+        self,
+        layout: SessionLayout,
+        kernel_argv: Sequence[str],
+        connection_file: Path,
+        *,
+        hide: Sequence[Path] = (),
+    ) -> list[str]:
+        """The command line that runs *kernel_argv* in this sandbox.
+
+        *connection_file* must stay reachable by the kernel; paths in *hide* (the store,
+        other kernels' connection files) must not be visible where the backend can hide them.
+        """
+
+    def notices(self) -> list[str]:
+        """Messages for the user about this backend, shown before the first cell."""
+        return []

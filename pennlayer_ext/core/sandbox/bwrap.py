@@ -1,0 +1,180 @@
+"""The ``bwrap`` backend: bubblewrap builds a new mount namespace for each kernel.
+
+Inside are the system paths a kernel needs and the base interpreter, read-only; each
+requested layer version, read-only, at ``<mount root>/<name>/``; the session's throwaway
+overlay environment and the working area, read-write; a private ``/tmp`` and ``HOME``;
+its own pid and ipc namespaces; and it dies with the server. Nothing else of the host,
+the store, the catalog or other sessions exists inside.
+
+The loaders' ``command`` processor uses bubblewrap too (:func:`processor_command`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+
+from .base import SandboxBackend
+from .layout import SessionLayout
+
+OVERLAY_PATH = "/mnt/session/venv"
+SANDBOX_HOME = "/tmp/home"  # noqa: S108 (inside the sandbox's private /tmp)
+
+# System paths a kernel needs, bound read-only when they exist.
+_SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_PATHS = (
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/fonts",
+    "/etc/mime.types",
+    "/etc/pip.conf",
+    "/etc/xdg/pip",
+)
+
+
+@cache
+def bwrap_works() -> bool:
+    """True if bubblewrap is installed and can create namespaces here."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return False
+    try:
+        result = subprocess.run(
+            [path, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-ipc", "true"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+class BwrapBackend(SandboxBackend):
+    """bubblewrap: layers read-only at ``<mount_root>/<name>/``, nothing else of the store."""
+
+    name = "bwrap"
+    read_only_enforced = True
+    missing_hint = (
+        "bubblewrap is missing or cannot create namespaces on this node "
+        "(install the 'bubblewrap' package)"
+    )
+
+    def available(self) -> bool:
+        return bwrap_works()
+
+    def mount_root(self, layout: SessionLayout) -> str:
+        return layout.mount_root
+
+    def overlay_path(self, layout: SessionLayout) -> str:
+        return OVERLAY_PATH
+
+    def environment(
+        self, layout: SessionLayout, base: Mapping[str, str], notice: str
+    ) -> dict[str, str]:
+        env = super().environment(layout, base, notice)
+        # The server's HOME is not inside the sandbox; the private /tmp is.
+        env["HOME"] = SANDBOX_HOME
+        return env
+
+    def command(
+        self,
+        layout: SessionLayout,
+        kernel_argv: Sequence[str],
+        connection_file: Path,
+        *,
+        hide: Sequence[Path] = (),
+    ) -> list[str]:
+        """The bubblewrap command line that runs *kernel_argv* inside the sandbox.
+
+        Paths in *hide* (the store, the folder of other kernels' connection files) are
+        covered by an empty tmpfs where the working area would otherwise show them.
+        """
+        bwrap = shutil.which("bwrap") or "bwrap"
+        argv = [
+            bwrap,
+            "--die-with-parent",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--new-session",
+            # jupyter_client sets JPY_PARENT_PID at launch; in a new pid namespace it means
+            # nothing and ipykernel would think its parent died.
+            "--unsetenv",
+            "JPY_PARENT_PID",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",  # noqa: S108 (a private tmpfs for the sandbox)
+            "--dir",
+            SANDBOX_HOME,
+        ]
+        for path in (*_SYSTEM_PATHS, *_ETC_PATHS):
+            argv += ["--ro-bind-try", path, path]
+        prefix = str(layout.base_prefix)
+        argv += ["--ro-bind", prefix, prefix]
+        for mount in layout.mounts:
+            argv += ["--ro-bind", str(mount.source), self.mount_path(layout, mount.name)]
+        argv += ["--bind", str(layout.overlay_dir), OVERLAY_PATH]
+        workdir = str(layout.workdir)
+        argv += ["--bind", workdir, workdir, "--chdir", workdir]
+        for hidden in hide:
+            if layout.workdir in hidden.parents:
+                argv += ["--tmpfs", str(hidden)]
+        # The connection file may live under /tmp, which the tmpfs above hides: bind it last.
+        argv += ["--bind", str(connection_file), str(connection_file)]
+        return [*argv, "--", *kernel_argv]
+
+
+def processor_command(source: Path, output: Path, command: str) -> list[str]:
+    """bubblewrap running a loader's shell command: /input read-only, /output writable.
+
+    Nothing else of the node is visible but the system's programs and libraries, and
+    there is no network.
+    """
+    bwrap = shutil.which("bwrap") or "bwrap"
+    argv = [
+        bwrap,
+        "--die-with-parent",
+        "--unshare-all",
+        "--new-session",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",  # noqa: S108 (a private tmpfs for the sandbox)
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/local/bin:/usr/bin:/bin",
+        "--setenv",
+        "HOME",
+        SANDBOX_HOME,
+        "--dir",
+        SANDBOX_HOME,
+    ]
+    for path in _SYSTEM_PATHS:
+        argv += ["--ro-bind-try", path, path]
+    for path in ("/etc/passwd", "/etc/group", "/etc/localtime", "/etc/ld.so.cache"):
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--ro-bind", str(source), "/input", "--bind", str(output), "/output"]
+    return [*argv, "--chdir", "/output", "--", "/bin/sh", "-c", command]
