@@ -1,0 +1,136 @@
+"""Usage accounting is incremental, and the trash has one remover at a time."""
+
+import os
+import subprocess
+import sys
+import time
+
+from pennlayer_ext.core import LayerManager
+from pennlayer_ext.core.digest import summarize_tree
+from pennlayer_ext.core.trash import empty
+from pennlayer_ext.core.versions import commit_version
+
+from .helpers import add_reference_version
+
+
+def _commit(manager, name, files=None, links=None):
+    """Commit a new version of *name* through the real commit step.
+
+    *files* maps paths to contents; *links* maps paths to existing files to hard-link.
+    """
+    staged = manager.store.staging_root / f"{name}-{time.monotonic_ns()}"
+    staged.mkdir(parents=True)
+    for rel, text in (files or {}).items():
+        (staged / rel).write_text(text)
+    for rel, target in (links or {}).items():
+        os.link(target, staged / rel)
+    summary = summarize_tree(staged)
+    with manager.catalog.transaction(write=True) as conn:
+        version = commit_version(
+            manager.catalog,
+            conn,
+            manager.store,
+            name,
+            staged,
+            summary,
+            layer_fields={},
+            version_fields={},
+        )
+    return manager.store.version_dir(name, version)
+
+
+def _sizes(manager):
+    return {layer["name"]: layer["size_bytes"] for layer in manager.list_layers()["layers"]}
+
+
+def test_shared_files_are_split_and_a_delete_gives_them_back(tmp_path):
+    # Given a layer with 1000 + 3000 bytes, and a second one hard-linking the 3000
+    manager = LayerManager(tmp_path / "store")
+    for name in ("first", "second", "other"):
+        manager.create_layer(name, "reference")
+    first = _commit(manager, "first", {"own.bin": "a" * 1000, "shared.bin": "b" * 3000})
+    assert _sizes(manager)["first"] == 4000
+    _commit(manager, "second", {"mine.bin": "c" * 500}, links={"s.bin": first / "shared.bin"})
+    # Then the shared file is split between them and the totals count it once
+    assert _sizes(manager) == {"first": 2500, "second": 2000, "other": 0}
+    assert manager.list_layers()["totals"]["size_bytes"] == 4500
+    # When the second layer goes, the first one holds the whole file again
+    manager.delete_layer("second")
+    assert _sizes(manager) == {"first": 4000, "other": 0}
+
+
+def test_a_commit_never_walks_layers_that_share_nothing_with_it(tmp_path):
+    # Given an unrelated layer whose files change on disk behind the catalog's back
+    manager = LayerManager(tmp_path / "store")
+    manager.create_layer("unrelated", "reference")
+    manager.create_layer("fresh", "reference")
+    unrelated = _commit(manager, "unrelated", {"data.bin": "x" * 2000})
+    with open(unrelated / "data.bin", "a") as handle:
+        handle.write("y" * 5000)
+    # When another layer commits and is deleted
+    _commit(manager, "fresh", {"f.bin": "z" * 10})
+    manager.delete_layer("fresh")
+    # Then the unrelated layer keeps the size recorded at its commit: it was not re-read
+    assert _sizes(manager)["unrelated"] == 2000
+
+
+def test_versions_from_before_the_files_table_are_recorded_once(tmp_path):
+    # Given a version committed without its files (as an older pennlayer, or by hand)
+    manager = LayerManager(tmp_path / "store")
+    manager.create_layer("old", "reference")
+    manager.create_layer("new", "reference")
+    layer = add_reference_version(manager, "old", {"a.txt": "a" * 700})
+    version_dir = manager.store.version_dir("old", layer["version"])
+    with manager.catalog.transaction() as conn:
+        assert manager.catalog.versions_without_files(conn) == [("old", 1)]
+    # When the store is opened again, its files are recorded, and sharing is accounted
+    reopened = LayerManager(tmp_path / "store")
+    with reopened.catalog.transaction() as conn:
+        assert reopened.catalog.versions_without_files(conn) == []
+    _commit(reopened, "new", links={"a.txt": version_dir / "a.txt"})
+    assert _sizes(reopened) == {"old": 350, "new": 350}
+
+
+def _fill_trash(store_root, count):
+    trash = store_root / "trash"
+    for i in range(count):
+        folder = trash / f"layer-{i}" / "1"
+        folder.mkdir(parents=True)
+        for j in range(50):
+            (folder / f"f{j}").write_text("x")
+
+
+def test_two_removers_at_once_never_trip_over_each_other(tmp_path):
+    # Given a trash full of deleted layers
+    manager = LayerManager(tmp_path / "store")
+    _fill_trash(manager.store.root, 60)
+    # When two removers and this process empty it at the same time
+    argv = [sys.executable, "-m", "pennlayer_ext.core.trash_remover", str(manager.store.root)]
+    procs = [subprocess.Popen(argv, stderr=subprocess.PIPE) for _ in range(2)]
+    empty(manager.store)
+    results = [(proc.returncode, proc.communicate(timeout=60)[1]) for proc in procs]
+    results = [(proc.returncode, err) for proc, (_, err) in zip(procs, results, strict=True)]
+    # Then every one succeeded without an error and the trash is empty
+    assert results == [(0, b""), (0, b"")]
+    assert list((manager.store.root / "trash").iterdir()) == []
+
+
+async def test_a_delete_answers_at_once_and_the_remover_frees_the_disk(pl_api, pl_store):
+    # Given a reference layer with many files on disk
+    assert (
+        await pl_api("layers", method="POST", json_body={"name": "big", "kind": "reference"})
+    ).status == 201
+    data = pl_store / "layers" / "big" / "1"
+    data.mkdir(parents=True)
+    for i in range(2000):
+        (data / f"f{i}").write_text("x")
+    # When it is deleted through the API
+    response = await pl_api("layers", "big", method="DELETE")
+    # Then the answer is 204, its folder is gone from the layers at once
+    assert response.status == 204
+    assert not (pl_store / "layers" / "big").exists()
+    # and the remover empties the trash shortly after
+    deadline = time.monotonic() + 30
+    while any((pl_store / "trash").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list((pl_store / "trash").iterdir()) == []
