@@ -459,7 +459,7 @@ def test_killing_the_server_leaves_no_kernel_or_sandbox_behind(env_and_layers, t
 async def test_versions_in_use_are_kept_and_collected_when_the_session_ends(
     env_and_layers, start_kernel, jp_root_dir, pl_store, pl_api
 ):
-    from pennlayer_ext.core.manager import collect_garbage
+    from pennlayer_ext.core.versions import collect_garbage
 
     first = env_and_layers.get_layer("genome")
     kernel = await start_kernel(write_notebook(jp_root_dir, "gc.ipynb", {"layers": ["genome"]}))
