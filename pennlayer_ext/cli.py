@@ -21,6 +21,8 @@ from traitlets import TraitError
 
 from . import __version__
 from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManager, NotFound, PennLayerError
+from .core.processors import DEFAULT_PROCESSOR, PROCESSORS
+from .core.processors.unpack import UNPACK_FORMATS
 from .core.requirements import MAX_REQUIREMENTS_BYTES, parse_requirements
 from .core.units import human_age, human_bytes, human_cost
 
@@ -407,8 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name")
     p.add_argument("--source", help="absolute local path, http(s) URL or s3://bucket/prefix")
-    p.add_argument("--processor", choices=("copy", "unpack", "command", "docker"), default="copy")
-    p.add_argument("--format", choices=("auto", "tar", "tar.gz", "zip", "gz"), help="unpack")
+    p.add_argument("--processor", choices=tuple(PROCESSORS), default=DEFAULT_PROCESSOR)
+    p.add_argument("--format", choices=UNPACK_FORMATS, help="unpack")
     p.add_argument(
         "--command", help="command/docker: shell command reading /input, writing /output"
     )
