@@ -21,6 +21,8 @@ from . import __version__
 from .cli_output import follow_job, print_json, print_layer, print_table
 from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManagerAPI, NotFound, PennLayerError
 from .core.jobs import JOB_STATES
+from .core.processors import DEFAULT_PROCESSOR, PROCESSORS
+from .core.processors.unpack import UNPACK_FORMATS
 from .core.requirements import MAX_REQUIREMENTS_BYTES
 
 
@@ -293,8 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name")
     p.add_argument("--source", help="absolute local path, http(s) URL or s3://bucket/prefix")
-    p.add_argument("--processor", choices=("copy", "unpack", "command", "docker"), default="copy")
-    p.add_argument("--format", choices=("auto", "tar", "tar.gz", "zip", "gz"), help="unpack")
+    p.add_argument(
+        "--processor",
+        default=DEFAULT_PROCESSOR,
+        help=f"one of {', '.join(PROCESSORS)} (default: {DEFAULT_PROCESSOR})",
+    )
+    p.add_argument("--format", help=f"unpack: one of {', '.join(UNPACK_FORMATS)}")
     p.add_argument(
         "--command", help="command/docker: shell command reading /input, writing /output"
     )

@@ -1,0 +1,42 @@
+"""Progress of a populate job's steps, shared by the pipeline, the sources and processors."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .runner import JobContext
+
+STEPS = 5
+
+
+class Progress:
+    """Bytes and files done, written to the job at most twice a second."""
+
+    def __init__(self, ctx: JobContext, phase: str, step: int, message: str) -> None:
+        self.ctx, self.phase, self.step, self.message = ctx, phase, step, message
+        self.bytes_done = 0
+        self.files_done = 0
+        self.bytes_total: int | None = None
+        self._last = 0.0
+        self._last_logged = 0.0
+
+    def add(self, nbytes: int = 0, files: int = 0) -> None:
+        self.bytes_done += nbytes
+        self.files_done += files
+        self.ctx.check_stop()
+        now = time.monotonic()
+        if now - self._last >= 0.5:
+            self._last = now
+            self.flush()
+
+    def flush(self) -> None:
+        extra: dict[str, Any] = {"bytes_done": self.bytes_done, "files_done": self.files_done}
+        if self.bytes_total is not None:
+            extra["bytes_total"] = self.bytes_total
+        self.ctx.progress(self.phase, self.step, STEPS, self.message, quiet=True, **extra)
+        now = time.monotonic()
+        if now - self._last_logged >= 5.0 or self.bytes_done == self.bytes_total:
+            self._last_logged = now
+            total = f" of {self.bytes_total}" if self.bytes_total is not None else ""
+            self.ctx.log(f"{self.message}: {self.bytes_done}{total} bytes, {self.files_done} files")

@@ -1,0 +1,45 @@
+"""A shell command in the bwrap sandbox: /input read-only, /output writable, no network."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidInput
+from ..sandbox import processor_command
+from . import Processor, check_shell_command
+
+if TYPE_CHECKING:
+    from ..runner import JobContext
+
+
+class CommandProcessor(Processor):
+    """``command``: a shell command that reads /input and writes /output, sandboxed."""
+
+    name = "command"
+    fields = frozenset({"command"})
+
+    def check(self, spec: Mapping[str, Any], *, backend_allows_command: bool) -> dict[str, Any]:
+        result = super().check(spec, backend_allows_command=backend_allows_command)
+        check_shell_command(self.name, spec.get("command"))
+        # Without bwrap the command would run with the server's rights: refuse it.
+        if not backend_allows_command:
+            raise InvalidInput(
+                "The command processor needs the bwrap sandbox, which this node does not have."
+            )
+        return result
+
+    def run(
+        self,
+        ctx: JobContext,
+        source: Path,
+        output: Path,
+        spec: Mapping[str, Any],
+        *,
+        previous: Path | None,
+        in_place: bool,
+    ) -> None:
+        output.mkdir(parents=True, exist_ok=True)
+        self.report(ctx, "Running the command in the sandbox")
+        ctx.run(processor_command(source, output, spec["command"]), what="The command")
