@@ -97,6 +97,10 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         kwargs = await super().pre_launch(**kwargs)
+        # Reading the notebook, the catalog and the store is disk work: off the event loop.
+        return await asyncio.to_thread(self._open_session, kwargs)
+
+    def _open_session(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         store = self._store()
         self._catalog = catalog = Catalog(store.catalog_path)
         backend, _why = resolve_backend(self.sandbox)
@@ -124,7 +128,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         )
         self._session_id = opened.session_id
         try:
-            return await asyncio.to_thread(self._prepare, kwargs, env, store, opened, backend)
+            return self._prepare(kwargs, env, store, opened, backend)
         except BaseException:
             close_session(catalog, store, opened.session_id, "the kernel could not start")
             self._session_id = None
@@ -144,6 +148,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         if workdir == store.root or store.root in workdir.parents:
             raise SandboxError(f"A kernel cannot work inside the layer store ({store.root}).")
         base_prefix, python_tag = base_prefix_of(opened.environment.source)
+        connection_file = Path(self.parent.connection_file).resolve()
         layout = SessionLayout(
             session_dir=store.session_dir(opened.session_id),
             environment=opened.environment,
@@ -152,6 +157,8 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             base_prefix=base_prefix,
             python_tag=python_tag,
             mount_root=self.mount_root,
+            connection_file=connection_file,
+            hidden=(store.root, connection_file.parent),
         )
         backend.prepare(layout)
 
@@ -161,17 +168,16 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         if notices:
             kernel_cmd.append(f"--IPKernelApp.exec_lines={notice_exec_line()}")
         kwargs["env"] = backend.environment(layout, env, "\n".join(notices))
-        connection_file = Path(self.parent.connection_file).resolve()
-        kwargs["cmd"] = backend.command(
-            layout, kernel_cmd, connection_file, hide=[store.root, connection_file.parent]
-        )
+        kwargs["cmd"] = backend.command(layout, kernel_cmd)
         kwargs["cwd"] = str(workdir)
         return kwargs
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         info = await super().launch_kernel(cmd, **kwargs)
         if self._session_id is not None and self.process is not None:
-            record_process(self._session_catalog(), self._session_id, self.process.pid)
+            await asyncio.to_thread(
+                record_process, self._session_catalog(), self._session_id, self.process.pid
+            )
         return info
 
     async def cleanup(self, restart: bool = False) -> None:

@@ -32,18 +32,6 @@ class LayerManagerAPI(Protocol):
         """The layer plus its versions (current, in use)."""
         ...
 
-    def create_layer(
-        self,
-        name: str,
-        kind: str,
-        *,
-        description: object = "",
-        language: object = None,
-        owner: str | None = None,
-    ) -> dict[str, Any]:
-        """Create an EMPTY layer."""
-        ...
-
     def create(
         self,
         name: str,

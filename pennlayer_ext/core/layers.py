@@ -193,13 +193,7 @@ class LayerService:
         ]
 
     def create(
-        self,
-        name: str,
-        kind: str,
-        *,
-        description: object = "",
-        language: object = None,
-        owner: str | None = None,
+        self, name: str, kind: str, description: object, language: object, owner: str | None
     ) -> dict[str, Any]:
         """Create an EMPTY layer; raise Conflict if the name is taken."""
         validate_name(name)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .digest import summarize_tree
 from .load_progress import STEPS
-from .processors import get_processor
+from .processors import ProcessStep, get_processor
 from .recipes import stored_recipe
 from .runner import JobContext
 from .sources import get_source
@@ -58,7 +58,7 @@ def run_populate(ctx: JobContext) -> None:
 
     ctx.progress("process", 2, STEPS, f"Processing ({spec['type']})")
     get_processor(spec["type"]).run(
-        ctx, source, output, spec, previous=previous, in_place=origin.in_place
+        ProcessStep(ctx, source, output, spec, previous=previous, in_place=origin.in_place)
     )
     output.mkdir(parents=True, exist_ok=True)
 

@@ -40,37 +40,16 @@ from .versions import record_missing_files
 class LayerManager:
     """The layers of the store at *store_root*, and the jobs and sessions that use them.
 
-    *prices* maps storage classes to USD per GB-month; the other keyword arguments are
-    the node's settings (see :class:`.settings.NodeSettings`). With *recover* (the
-    default), jobs and sessions left behind by a dead process are ended at start.
+    The keyword arguments are the node's settings (prices, caches, allowed sources...:
+    see :meth:`.settings.NodeSettings.build`). With *recover* (the default), jobs and
+    sessions left behind by a dead process are ended at start.
     """
 
-    def __init__(
-        self,
-        store_root: Path | str,
-        *,
-        prices: Mapping[str, float] | None = None,
-        uv_cache_dir: Path | str | None = None,
-        kernelspec_dir: Path | str | None = None,
-        allowed_requirement_kinds: Iterable[str] = (),
-        kernel_config: Mapping[str, Any] | None = None,
-        allowed_source_roots: Iterable[str] = (),
-        loader_settings: Mapping[str, Any] | None = None,
-        recover: bool = True,
-    ) -> None:
+    def __init__(self, store_root: Path | str, *, recover: bool = True, **settings: Any) -> None:
         self.store = LayerStore(store_root)
         self.store.ensure()
         self.catalog = Catalog(self.store.catalog_path)
-        self.settings = NodeSettings.build(
-            default_uv_cache_dir=self.store.uv_cache_dir,
-            prices=prices,
-            uv_cache_dir=uv_cache_dir,
-            kernelspec_dir=kernelspec_dir,
-            allowed_requirement_kinds=allowed_requirement_kinds,
-            kernel_config=kernel_config,
-            allowed_source_roots=allowed_source_roots,
-            loader_settings=loader_settings,
-        )
+        self.settings = NodeSettings.build(default_uv_cache_dir=self.store.uv_cache_dir, **settings)
         self.layers = LayerService(self.catalog, self.store, self.settings.prices)
         self.jobs = JobService(self.catalog, self.store)
         self.sessions = SessionService(self.catalog, self.store)
@@ -93,19 +72,9 @@ class LayerManager:
     def get_layer_detail(self, name: str) -> dict[str, Any]:
         return self.layers.detail(name)
 
-    def create_layer(
-        self,
-        name: str,
-        kind: str,
-        *,
-        description: object = "",
-        language: object = None,
-        owner: str | None = None,
-    ) -> dict[str, Any]:
-        layer = self.layers.create(
-            name, kind, description=description, language=language, owner=owner
-        )
-        self.empty_trash()  # a stale folder of an interrupted delete may have gone there
+    def create_layer(self, name: str, kind: str, **fields: Any) -> dict[str, Any]:
+        """Create an EMPTY layer: :meth:`create` without requirements, the layer alone."""
+        layer: dict[str, Any] = self.create(name, kind, **fields)["layer"]
         return layer
 
     def create(
@@ -129,9 +98,8 @@ class LayerManager:
         params = None
         if requirements is not None:
             params = BuildJob.params(self.settings, requirements, python=python, refresh=refresh)
-        layer = self.create_layer(
-            name, kind, description=description, language=language, owner=owner
-        )
+        layer = self.layers.create(name, kind, description, language, owner)
+        self.empty_trash()  # a stale folder of an interrupted delete may have gone there
         if params is None:
             return {"layer": layer, "job": None}
         job = self.jobs.start(name, BuildJob, params, owner=owner)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from enum import Enum
 
 
-class JobState(str, Enum):
+class _Values(str, Enum):
+    """An enum whose members are their plain string values wherever they are shown."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class JobState(_Values):
     """Where a job is: waiting for its worker, running, or ended one of three ways."""
 
     QUEUED = "queued"
@@ -19,15 +26,12 @@ class JobState(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    def __str__(self) -> str:
-        return self.value
-
     @property
     def active(self) -> bool:
         return self in ACTIVE_JOB_STATES
 
 
-class LayerStatus(str, Enum):
+class LayerStatus(_Values):
     """What a layer can be used for now (DESIGN: EMPTY → BUILDING/POPULATING → READY/FAILED)."""
 
     EMPTY = "EMPTY"
@@ -35,9 +39,6 @@ class LayerStatus(str, Enum):
     POPULATING = "POPULATING"
     READY = "READY"
     FAILED = "FAILED"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 ACTIVE_JOB_STATES = (JobState.QUEUED, JobState.RUNNING)

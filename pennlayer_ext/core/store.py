@@ -33,10 +33,15 @@ class LayerStore:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).expanduser().absolute()
-
-    @property
-    def catalog_path(self) -> Path:
-        return self.root / "catalog.sqlite"
+        self.catalog_path = self.root / "catalog.sqlite"
+        self.sessions_root = self.root / "sessions"
+        self.staging_root = self.root / "staging"
+        self.trash_dir = self.root / "trash"
+        self.trash_lock_path = self.root / "trash.lock"  # held by the remover at work
+        # uv's package cache and the hashes of files by inode (see digest.HashCache):
+        # inside the store, on its filesystem, so installs and loads are hard links.
+        self.uv_cache_dir = self.root / "cache" / "uv"
+        self.hash_cache_path = self.root / "cache" / "digests.sqlite"
 
     def ensure(self) -> None:
         """Create the store's folders if they do not exist yet."""
@@ -52,32 +57,6 @@ class LayerStore:
 
     def session_dir(self, session_id: str) -> Path:
         return self.sessions_root / _checked_id(session_id, "session")
-
-    @property
-    def sessions_root(self) -> Path:
-        return self.root / "sessions"
-
-    @property
-    def staging_root(self) -> Path:
-        return self.root / "staging"
-
-    @property
-    def trash_dir(self) -> Path:
-        return self.root / "trash"
-
-    @property
-    def trash_lock_path(self) -> Path:
-        return self.root / "trash.lock"
-
-    @property
-    def uv_cache_dir(self) -> Path:
-        """The default uv package cache (inside the store, so installs are hard links)."""
-        return self.root / "cache" / "uv"
-
-    @property
-    def hash_cache_path(self) -> Path:
-        """The node's remembered file hashes by inode (see :class:`.digest.HashCache`)."""
-        return self.root / "cache" / "digests.sqlite"
 
     def staging_dir(self, job_id: str) -> Path:
         """Where job *job_id* stages its new version before the commit."""

@@ -1,6 +1,11 @@
+import json
+import time
+
 import pytest
 
-from .helpers import LocalIndex, make_wheel
+from pennlayer_ext.core.sandbox import bwrap_works
+
+from .helpers import Kernel, LocalIndex, add_reference_version, make_wheel
 
 
 @pytest.fixture
@@ -22,3 +27,59 @@ def local_index(tmp_path, monkeypatch):
         # Builds look here first and fall back to the configured index for the rest.
         monkeypatch.setenv("UV_INDEX", index.url)
         yield index
+
+
+@pytest.fixture
+def source_root(tmp_path):
+    """A folder of sources for loaders: genome/chr1.fa and genome/sub/index.txt."""
+    root = tmp_path / "sources"
+    (root / "genome").mkdir(parents=True)
+    (root / "genome" / "chr1.fa").write_text(">chr1\nACGT\n" * 100)
+    (root / "genome" / "sub").mkdir()
+    (root / "genome" / "sub" / "index.txt").write_text("index")
+    return root
+
+
+@pytest.fixture
+def env_and_layers(pl_manager, local_index):
+    """A READY environment 'sci' (plfast 1.0) and reference layers 'genome' and 'secret'.
+
+    The kernel tests that use it need bubblewrap; the configuration tests do not.
+    """
+    if not bwrap_works():
+        pytest.skip("bubblewrap is needed (scripts/setup.sh installs it)")
+    pl_manager.create_layer("sci", "environment")
+    job = pl_manager.start_build("sci", "plfast==1.0\n")
+    while job["state"] in ("queued", "running"):
+        time.sleep(0.05)
+        pl_manager.reap_workers()
+        job = pl_manager.get_job(job["id"])
+    assert job["state"] == "succeeded", job
+    pl_manager.wait_for_workers()
+    pl_manager.create_layer("genome", "reference")
+    add_reference_version(pl_manager, "genome", {"chr1.fa": ">chr1\nACGT\n", "sub/readme": "v1"})
+    pl_manager.create_layer("secret", "reference")
+    add_reference_version(pl_manager, "secret", {"keys.txt": "not for you"})
+    return pl_manager
+
+
+@pytest.fixture
+def start_kernel(jp_fetch, pl_serverapp):
+    kernels = []
+
+    async def start(path, kernel_name="pennlayer-sci"):
+        response = await jp_fetch(
+            "api",
+            "sessions",
+            method="POST",
+            body=json.dumps({"path": path, "type": "notebook", "kernel": {"name": kernel_name}}),
+        )
+        kernel = Kernel(jp_fetch, pl_serverapp, json.loads(response.body))
+        kernel.client.start_channels()
+        await kernel.client.wait_for_ready(timeout=60)
+        kernels.append(kernel)
+        return kernel
+
+    yield start
+    for kernel in kernels:
+        kernel.client.stop_channels()

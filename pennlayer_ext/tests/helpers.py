@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -135,28 +136,31 @@ class LocalIndex:
             self.server.server_close()
 
 
-def add_reference_version(manager, name: str, files: dict[str, str]) -> dict:
-    """Give reference layer *name* a new READY version holding *files* (as a loader would)."""
-    from pennlayer_ext.core.digest import summarize_tree
+def add_reference_version(manager, name: str, files: dict[str, str], staged=None) -> dict:
+    """Give reference layer *name* a new READY version holding *files* (as a loader would).
 
+    *staged* is a staging folder that may already hold files (e.g. hard links).
+    """
+    from pennlayer_ext.core.digest import summarize_tree
+    from pennlayer_ext.core.versions import commit_version
+
+    staged = staged or manager.store.staging_root / f"{name}-{uuid.uuid4().hex}"
+    for rel, text in files.items():
+        path = staged / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    summary = summarize_tree(staged)
     with manager.catalog.transaction(write=True) as conn:
-        version = manager.catalog.next_version(conn, name)
-        target = manager.store.version_dir(name, version)
-        target.mkdir(parents=True)
-        for rel, text in files.items():
-            path = target / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        summary = summarize_tree(target)
-        manager.catalog.insert_version(
+        commit_version(
+            manager.catalog,
             conn,
-            layer=name,
-            version=version,
-            digest=summary.digest,
-            apparent_bytes=summary.apparent_bytes,
-            file_count=summary.file_count,
+            manager.store,
+            name,
+            staged,
+            summary,
+            layer_fields={},
+            version_fields={},
         )
-        manager.catalog.update_layer_state(conn, name, status="READY", current_version=version)
     return manager.get_layer(name)
 
 
@@ -190,9 +194,9 @@ def start_s3_server() -> tuple[subprocess.Popen[bytes], str] | None:
 SERVER_TOKEN = "pennlayer-test"
 
 
-def start_jupyter_server(port: int, store: object, env: dict[str, str], root_dir: object = None):
-    """A real ``jupyter server`` with pennlayer in its own process (to be killed by tests)."""
-    argv = [
+def jupyter_server_argv(port: int, store: object, *extra: str) -> list[str]:
+    """The command line of a real ``jupyter server`` with pennlayer on *store*."""
+    return [
         sys.executable,
         "-m",
         "jupyter_server",
@@ -202,11 +206,15 @@ def start_jupyter_server(port: int, store: object, env: dict[str, str], root_dir
         f"--ServerApp.token={SERVER_TOKEN}",
         f"--PennLayerApp.store_root={store}",
         "--ServerApp.jpserver_extensions={'pennlayer_ext': True}",
+        *extra,
     ]
-    if root_dir is not None:
-        argv.append(f"--ServerApp.root_dir={root_dir}")
+
+
+def start_jupyter_server(port: int, store: object, env: dict[str, str], root_dir: object = None):
+    """A real ``jupyter server`` with pennlayer in its own process (to be killed by tests)."""
+    extra = [] if root_dir is None else [f"--ServerApp.root_dir={root_dir}"]
     return subprocess.Popen(
-        argv,
+        jupyter_server_argv(port, store, *extra),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -238,3 +246,53 @@ def wait_for_server(port: int) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the server did not come up")
+
+
+async def populate(pl_api, name, body, create=True):
+    """POST a populate request for *name* (created first, as a reference layer)."""
+    if create:
+        created = await pl_api(
+            "layers", method="POST", json_body={"name": name, "kind": "reference"}
+        )
+        assert created.status == 201, created.body
+    response = await pl_api("layers", name, "populate", method="POST", json_body=body)
+    return response
+
+
+def write_notebook(root, rel, selection):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {} if selection is None else {"pennlayer": selection}
+    path.write_text(
+        json.dumps({"cells": [], "metadata": metadata, "nbformat": 4, "nbformat_minor": 5})
+    )
+    return rel
+
+
+class Kernel:
+    """A kernel started through POST /api/sessions, with a client to run code."""
+
+    def __init__(self, jp_fetch, serverapp, session):
+        self.jp_fetch = jp_fetch
+        self.serverapp = serverapp
+        self.session = session
+        self.id = session["kernel"]["id"]
+        self.client = serverapp.kernel_manager.get_kernel(self.id).client()
+
+    async def run(self, code, timeout=60):
+        """Run *code*; return (status, stdout + stderr + error text)."""
+        out = []
+
+        def hook(msg):
+            content = msg["content"]
+            if msg["msg_type"] == "stream":
+                out.append(content["text"])
+            elif msg["msg_type"] == "error":
+                out.append(f"{content['ename']}: {content['evalue']}")
+
+        reply = await self.client.execute_interactive(code, output_hook=hook, timeout=timeout)
+        return reply["content"]["status"], "".join(out)
+
+    async def stop(self):
+        self.client.stop_channels()
+        await self.jp_fetch("api", "sessions", self.session["id"], method="DELETE")

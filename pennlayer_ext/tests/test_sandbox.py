@@ -9,22 +9,11 @@ import sys
 import time
 
 import pytest
-import yaml
-from traitlets import TraitError
-from traitlets.config import Config
 
-from pennlayer_ext.app import PennLayerApp
 from pennlayer_ext.core.digest import summarize_tree
-from pennlayer_ext.core.errors import InvalidInput
 from pennlayer_ext.core.sandbox import (
-    BACKENDS,
     NOT_ENFORCED,
-    bwrap_works,
-    resolve_backend,
-    sandbox_choices,
 )
-from pennlayer_ext.provisioner import PennLayerProvisioner
-from pennlayer_ext.schemas import openapi_path
 
 from .helpers import (
     add_reference_version,
@@ -33,93 +22,10 @@ from .helpers import (
     server_request,
     start_jupyter_server,
     wait_for_server,
+    write_notebook,
 )
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def env_and_layers(pl_manager, local_index):
-    """A READY environment 'sci' (plfast 1.0) and reference layers 'genome' and 'secret'.
-
-    The kernel tests that use it need bubblewrap; the configuration tests do not.
-    """
-    if not bwrap_works():
-        pytest.skip("bubblewrap is needed (scripts/setup.sh installs it)")
-    pl_manager.create_layer("sci", "environment")
-    job = pl_manager.start_build("sci", "plfast==1.0\n")
-    while job["state"] in ("queued", "running"):
-        time.sleep(0.05)
-        pl_manager.reap_workers()
-        job = pl_manager.get_job(job["id"])
-    assert job["state"] == "succeeded", job
-    pl_manager.wait_for_workers()
-    pl_manager.create_layer("genome", "reference")
-    add_reference_version(pl_manager, "genome", {"chr1.fa": ">chr1\nACGT\n", "sub/readme": "v1"})
-    pl_manager.create_layer("secret", "reference")
-    add_reference_version(pl_manager, "secret", {"keys.txt": "not for you"})
-    return pl_manager
-
-
-def write_notebook(root, rel, selection):
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {} if selection is None else {"pennlayer": selection}
-    path.write_text(
-        json.dumps({"cells": [], "metadata": metadata, "nbformat": 4, "nbformat_minor": 5})
-    )
-    return rel
-
-
-class Kernel:
-    """A kernel started through POST /api/sessions, with a client to run code."""
-
-    def __init__(self, jp_fetch, serverapp, session):
-        self.jp_fetch = jp_fetch
-        self.serverapp = serverapp
-        self.session = session
-        self.id = session["kernel"]["id"]
-        self.client = serverapp.kernel_manager.get_kernel(self.id).client()
-
-    async def run(self, code, timeout=60):
-        """Run *code*; return (status, stdout + stderr + error text)."""
-        out = []
-
-        def hook(msg):
-            content = msg["content"]
-            if msg["msg_type"] == "stream":
-                out.append(content["text"])
-            elif msg["msg_type"] == "error":
-                out.append(f"{content['ename']}: {content['evalue']}")
-
-        reply = await self.client.execute_interactive(code, output_hook=hook, timeout=timeout)
-        return reply["content"]["status"], "".join(out)
-
-    async def stop(self):
-        self.client.stop_channels()
-        await self.jp_fetch("api", "sessions", self.session["id"], method="DELETE")
-
-
-@pytest.fixture
-def start_kernel(jp_fetch, pl_serverapp):
-    kernels = []
-
-    async def start(path, kernel_name="pennlayer-sci"):
-        response = await jp_fetch(
-            "api",
-            "sessions",
-            method="POST",
-            body=json.dumps({"path": path, "type": "notebook", "kernel": {"name": kernel_name}}),
-        )
-        kernel = Kernel(jp_fetch, pl_serverapp, json.loads(response.body))
-        kernel.client.start_channels()
-        await kernel.client.wait_for_ready(timeout=60)
-        kernels.append(kernel)
-        return kernel
-
-    yield start
-    for kernel in kernels:
-        kernel.client.stop_channels()
 
 
 async def test_a_kernel_sees_exactly_its_layers_read_only_and_nothing_of_the_store(
@@ -454,145 +360,3 @@ def test_killing_the_server_leaves_no_kernel_or_sandbox_behind(env_and_layers, t
         "the kernel process is gone"
     )
     assert list((env_and_layers.store.root / "sessions").iterdir()) == []
-
-
-async def test_versions_in_use_are_kept_and_collected_when_the_session_ends(
-    env_and_layers, start_kernel, jp_root_dir, pl_store, pl_api
-):
-    from pennlayer_ext.core.versions import collect_garbage
-
-    first = env_and_layers.get_layer("genome")
-    kernel = await start_kernel(write_notebook(jp_root_dir, "gc.ipynb", {"layers": ["genome"]}))
-    add_reference_version(env_and_layers, "genome", {"chr1.fa": ">chr1-v2\n"})
-    collect_garbage(env_and_layers.catalog, env_and_layers.store, "genome")
-    versions = sorted(p.name for p in (pl_store / "layers" / "genome").iterdir())
-    assert versions == [str(first["version"]), str(first["version"] + 1)]
-    _, out = await kernel.run("print(open('/mnt/layers/genome/chr1.fa').read().split()[0])")
-    assert out.strip() == ">chr1"  # the running kernel keeps the version it mounted
-    session = (await pl_api("sessions", kernel.id)).body
-    await kernel.stop()
-    versions = sorted(p.name for p in (pl_store / "layers" / "genome").iterdir())
-    assert versions == [str(first["version"] + 1)]
-    assert session["mounts"][0]["version"] == first["version"]
-
-
-async def test_a_restart_ends_the_session_and_opens_a_new_one(
-    env_and_layers, start_kernel, jp_root_dir, jp_fetch, pl_serverapp, pl_store, pl_api
-):
-    kernel = await start_kernel(write_notebook(jp_root_dir, "r.ipynb", {"layers": ["genome"]}))
-    provisioner = pl_serverapp.kernel_manager.get_kernel(kernel.id).provisioner
-    first = (await pl_api("sessions", kernel.id)).body
-    first_catalog = provisioner._catalog
-    assert first_catalog.path == pl_store / "catalog.sqlite"
-
-    await jp_fetch("api", "kernels", kernel.id, "restart", method="POST", body=b"")
-    await kernel.client.wait_for_ready(timeout=60)
-    assert await kernel.run("print(open('/mnt/layers/genome/chr1.fa').read().split()[0])") == (
-        "ok",
-        ">chr1\n",
-    )
-    second = (await pl_api("sessions", kernel.id)).body
-    assert second["id"] != first["id"]
-    assert second["active"] is True
-    ended = env_and_layers.list_sessions(active=False)
-    assert [(s["id"], s["end_reason"]) for s in ended] == [(first["id"], "kernel restarted")]
-    assert not (pl_store / "sessions" / first["id"]).exists()
-    # One catalog per kernel start: the restart opened its own.
-    assert provisioner._catalog is not first_catalog
-    await kernel.stop()
-    assert env_and_layers.list_sessions(active=True) == []
-
-
-async def test_a_restored_provisioner_ends_the_session_it_was_given(
-    env_and_layers, start_kernel, jp_root_dir, pl_serverapp, pl_store, pl_api
-):
-    kernel = await start_kernel(write_notebook(jp_root_dir, "s.ipynb", {"layers": ["genome"]}))
-    manager = pl_serverapp.kernel_manager.get_kernel(kernel.id)
-    info = await manager.provisioner.get_provisioner_info()
-    session = (await pl_api("sessions", kernel.id)).body
-    assert info["pennlayer_session_id"] == session["id"]
-
-    # What a kernel manager in another process does with the persisted info.
-    config = manager.kernel_spec.metadata["kernel_provisioner"]["config"]
-    restored = PennLayerProvisioner(
-        kernel_id=kernel.id, kernel_spec=manager.kernel_spec, parent=manager, **config
-    )
-    await restored.load_provisioner_info(info)
-    assert restored._catalog is None  # made on first use, not on restore
-    await restored.cleanup()
-    assert restored._catalog.path == pl_store / "catalog.sqlite"
-    ended = (await pl_api("sessions", kernel.id)).body
-    assert (ended["active"], ended["end_reason"]) == (False, "kernel stopped")
-    assert not (pl_store / "sessions" / session["id"]).exists()
-    await kernel.stop()
-
-
-@pytest.mark.parametrize("value", ["docker", "Docker", "firejail", ""])
-def test_an_unknown_sandbox_is_refused_naming_the_known_ones(value):
-    with pytest.raises(TraitError) as from_config:
-        PennLayerApp(config=Config({"PennLayerApp": {"sandbox": value}}))
-    app = PennLayerApp()
-    with pytest.raises(TraitError) as from_setting:
-        app.sandbox = value
-    for caught in (from_config, from_setting):
-        assert str(caught.value) == (
-            f"PennLayerApp.sandbox: Unknown sandbox {value!r}: use one of auto, bwrap, none."
-        )
-    assert app.sandbox == "auto"
-    with pytest.raises(InvalidInput, match="use one of auto, bwrap, none"):
-        resolve_backend(value)
-
-
-def test_a_server_configured_with_docker_refuses_to_start(tmp_path):
-    env = dict(os.environ)
-    for name in ("CONFIG", "DATA", "RUNTIME"):
-        env[f"JUPYTER_{name}_DIR"] = str(tmp_path / name.lower())
-    argv = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        "--no-browser",
-        "--allow-root",
-        f"--port={free_port()}",
-        f"--PennLayerApp.store_root={tmp_path / 'store'}",
-        "--PennLayerApp.sandbox=docker",
-        "--ServerApp.jpserver_extensions={'pennlayer_ext': True}",
-        # Without it jupyter_server only logs the error and runs pennlayer unconfigured.
-        "--ServerApp.reraise_server_extension_failures=True",
-    ]
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 1, result.stderr
-    assert (
-        "PennLayerApp.sandbox: Unknown sandbox 'docker': use one of auto, bwrap, none."
-        in result.stderr
-    )
-
-
-def test_auto_and_every_registered_backend_are_accepted():
-    assert sandbox_choices() == ("auto", *BACKENDS)
-    assert {"bwrap", "none"} <= set(BACKENDS)
-    app = PennLayerApp()
-    for name in sandbox_choices():
-        app.sandbox = f" {name.upper()} "
-        assert app.sandbox == name
-    for name, backend_class in BACKENDS.items():
-        assert backend_class.name == name
-        if backend_class().available():
-            chosen, reason = resolve_backend(name)
-            assert (chosen.name, reason) == (name, f"configured: {name}")
-    backend, reason = resolve_backend("auto")
-    expected = "bwrap" if bwrap_works() else "none"
-    assert (backend.name, backend.read_only_enforced) == (expected, expected == "bwrap")
-    assert reason.startswith("auto: ")
-
-
-async def test_the_node_reports_the_registry_as_the_available_backends(pl_api):
-    sandbox = (await pl_api("node")).body["sandbox"]
-    assert sandbox["available"] == {
-        name: backend().available() for name, backend in BACKENDS.items()
-    }
-    assert sandbox["available"]["none"] is True
-    assert sandbox["available"]["bwrap"] is bwrap_works()
-    spec = yaml.safe_load(openapi_path().read_text(encoding="utf-8"))
-    node_sandbox = spec["components"]["schemas"]["Node"]["properties"]["sandbox"]
-    assert node_sandbox["properties"]["configured"]["enum"] == list(sandbox_choices())

@@ -6,9 +6,7 @@ import sys
 import time
 
 from pennlayer_ext.core import LayerManager
-from pennlayer_ext.core.digest import summarize_tree
 from pennlayer_ext.core.trash import empty
-from pennlayer_ext.core.versions import commit_version
 
 from .helpers import add_reference_version
 
@@ -20,23 +18,11 @@ def _commit(manager, name, files=None, links=None):
     """
     staged = manager.store.staging_root / f"{name}-{time.monotonic_ns()}"
     staged.mkdir(parents=True)
-    for rel, text in (files or {}).items():
-        (staged / rel).write_text(text)
     for rel, target in (links or {}).items():
         os.link(target, staged / rel)
-    summary = summarize_tree(staged)
-    with manager.catalog.transaction(write=True) as conn:
-        version = commit_version(
-            manager.catalog,
-            conn,
-            manager.store,
-            name,
-            staged,
-            summary,
-            layer_fields={},
-            version_fields={},
-        )
-    return manager.store.version_dir(name, version)
+    return manager.store.version_dir(
+        name, add_reference_version(manager, name, files or {}, staged=staged)["version"]
+    )
 
 
 def _sizes(manager):
@@ -81,7 +67,9 @@ def test_versions_from_before_the_files_table_are_recorded_once(tmp_path):
     manager.create_layer("new", "reference")
     layer = add_reference_version(manager, "old", {"a.txt": "a" * 700})
     version_dir = manager.store.version_dir("old", layer["version"])
-    with manager.catalog.transaction() as conn:
+    with manager.catalog.transaction(write=True) as conn:
+        conn.execute("DELETE FROM version_files")
+        conn.execute("UPDATE layer_versions SET files_recorded = 0")
         assert manager.catalog.versions_without_files(conn) == [("old", 1)]
     # When the store is opened again, its files are recorded, and sharing is accounted
     reopened = LayerManager(tmp_path / "store")

@@ -10,6 +10,7 @@ writing the output folder. Adding a processor is one module here and one line in
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,6 +21,24 @@ if TYPE_CHECKING:
     from ..runner import JobContext
 
 MAX_COMMAND_LENGTH = 8192
+
+
+@dataclass(frozen=True)
+class ProcessStep:
+    """What a processor works on in one populate job.
+
+    *spec* is what ``Processor.check`` returned. *previous* is the layer's current version
+    when the new one adds to it (mode ``add``), for processors that can reuse its files.
+    With *in_place*, *source* is the user's own data: read it, never move or change it;
+    otherwise it was fetched into the job's staging folder.
+    """
+
+    ctx: JobContext
+    source: Path
+    output: Path
+    spec: Mapping[str, Any]
+    previous: Path | None
+    in_place: bool
 
 
 class Processor:
@@ -46,23 +65,8 @@ class Processor:
             )
         return dict(spec)
 
-    def run(
-        self,
-        ctx: JobContext,
-        source: Path,
-        output: Path,
-        spec: Mapping[str, Any],
-        *,
-        previous: Path | None,
-        in_place: bool,
-    ) -> None:
-        """Write the layer's files into *output* from *source* (a file or a folder).
-
-        *spec* is what ``check`` returned. *previous* is the layer's current version
-        when the new one adds to it (mode ``add``), for processors that can reuse its
-        files. With *in_place*, *source* is the user's own data: read it, never move or
-        change it; otherwise it was fetched into the job's staging folder.
-        """
+    def run(self, step: ProcessStep) -> None:
+        """Write the layer's files into ``step.output`` from ``step.source``."""
         raise NotImplementedError
 
     @staticmethod

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..sandbox import processor_command
-from . import Processor, check_shell_command
+from . import Processor, ProcessStep, check_shell_command
 
 if TYPE_CHECKING:
-    from ..runner import JobContext
+    pass
 
 
 class CommandProcessor(Processor):
@@ -30,16 +29,8 @@ class CommandProcessor(Processor):
             )
         return result
 
-    def run(
-        self,
-        ctx: JobContext,
-        source: Path,
-        output: Path,
-        spec: Mapping[str, Any],
-        *,
-        previous: Path | None,
-        in_place: bool,
-    ) -> None:
+    def run(self, step: ProcessStep) -> None:
+        ctx, source, output, spec = step.ctx, step.source, step.output, step.spec
         output.mkdir(parents=True, exist_ok=True)
         self.report(ctx, "Running the command in the sandbox")
         ctx.run(processor_command(source, output, spec["command"]), what="The command")

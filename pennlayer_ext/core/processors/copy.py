@@ -6,13 +6,12 @@ import hashlib
 import os
 import stat
 import threading
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..digest import HashCache
-from . import Processor
+from . import Processor, ProcessStep
 
 if TYPE_CHECKING:
     from ..runner import JobContext
@@ -25,18 +24,10 @@ class CopyProcessor(Processor):
 
     name = "copy"
 
-    def run(
-        self,
-        ctx: JobContext,
-        source: Path,
-        output: Path,
-        spec: Mapping[str, Any],
-        *,
-        previous: Path | None,
-        in_place: bool,
-    ) -> None:
-        if in_place:
-            copy_tree(ctx, source, output, previous)
+    def run(self, step: ProcessStep) -> None:
+        ctx, source, output = step.ctx, step.source, step.output
+        if step.in_place:
+            copy_tree(ctx, source, output, step.previous)
         elif source.is_file():
             # Fetched into staging, on the same file system as the output: a rename is free.
             output.mkdir(parents=True, exist_ok=True)

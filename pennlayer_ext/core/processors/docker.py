@@ -6,15 +6,14 @@ import contextlib
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..runner import StepFailed
-from . import Processor, check_shell_command
+from . import Processor, ProcessStep, check_shell_command
 
 if TYPE_CHECKING:
-    from ..runner import JobContext
+    pass
 
 _IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
 _MEMORY_RE = re.compile(r"[1-9][0-9]{0,5}[kmg]", re.IGNORECASE)
@@ -50,16 +49,8 @@ class DockerProcessor(Processor):
         result.update({"network": network, "memory": memory, "cpus": cpus})
         return result
 
-    def run(
-        self,
-        ctx: JobContext,
-        source: Path,
-        output: Path,
-        spec: Mapping[str, Any],
-        *,
-        previous: Path | None,
-        in_place: bool,
-    ) -> None:
+    def run(self, step: ProcessStep) -> None:
+        ctx, source, output, spec = step.ctx, step.source, step.output, step.spec
         import docker
         import requests
         from docker.errors import DockerException, ImageNotFound

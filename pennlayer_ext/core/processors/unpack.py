@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..runner import StepFailed
-from . import Processor
+from . import Processor, ProcessStep
 
 if TYPE_CHECKING:
-    from ..runner import JobContext
+    pass
 
 UNPACK_FORMATS = ("auto", "tar", "tar.gz", "zip", "gz")
 _CHUNK = 1024 * 1024
@@ -42,16 +42,8 @@ class UnpackProcessor(Processor):
             raise InvalidInput(f"Unknown archive format; use one of {', '.join(UNPACK_FORMATS)}.")
         return result
 
-    def run(
-        self,
-        ctx: JobContext,
-        source: Path,
-        output: Path,
-        spec: Mapping[str, Any],
-        *,
-        previous: Path | None,
-        in_place: bool,
-    ) -> None:
+    def run(self, step: ProcessStep) -> None:
+        ctx, source, output, spec = step.ctx, step.source, step.output, step.spec
         archive = _single_file(source)
         fmt = _archive_format(archive, spec.get("format", "auto"))
         self.report(ctx, f"Unpacking {archive.name} ({fmt})")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import ClassVar
 
 from .layout import SessionLayout, kernel_environment, prepare_overlay
@@ -67,18 +66,11 @@ class SandboxBackend(ABC):
         )
 
     @abstractmethod
-    def command(
-        self,
-        layout: SessionLayout,
-        kernel_argv: Sequence[str],
-        connection_file: Path,
-        *,
-        hide: Sequence[Path] = (),
-    ) -> list[str]:
+    def command(self, layout: SessionLayout, kernel_argv: Sequence[str]) -> list[str]:
         """The command line that runs *kernel_argv* in this sandbox.
 
-        *connection_file* must stay reachable by the kernel; paths in *hide* (the store,
-        other kernels' connection files) must not be visible where the backend can hide them.
+        ``layout.connection_file`` must stay reachable by the kernel; ``layout.hidden``
+        paths must not be visible where the backend can hide them.
         """
 
     def notices(self) -> list[str]:

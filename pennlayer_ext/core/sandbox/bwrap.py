@@ -93,18 +93,11 @@ class BwrapBackend(SandboxBackend):
         env["HOME"] = SANDBOX_HOME
         return env
 
-    def command(
-        self,
-        layout: SessionLayout,
-        kernel_argv: Sequence[str],
-        connection_file: Path,
-        *,
-        hide: Sequence[Path] = (),
-    ) -> list[str]:
+    def command(self, layout: SessionLayout, kernel_argv: Sequence[str]) -> list[str]:
         """The bubblewrap command line that runs *kernel_argv* inside the sandbox.
 
-        Paths in *hide* (the store, the folder of other kernels' connection files) are
-        covered by an empty tmpfs where the working area would otherwise show them.
+        ``layout.hidden`` paths (the store, the folder of other kernels' connection files)
+        are covered by an empty tmpfs where the working area would otherwise show them.
         """
         bwrap = shutil.which("bwrap") or "bwrap"
         argv = [
@@ -136,11 +129,13 @@ class BwrapBackend(SandboxBackend):
         argv += ["--bind", str(layout.overlay_dir), OVERLAY_PATH]
         workdir = str(layout.workdir)
         argv += ["--bind", workdir, workdir, "--chdir", workdir]
-        for hidden in hide:
+        for hidden in layout.hidden:
             if layout.workdir in hidden.parents:
                 argv += ["--tmpfs", str(hidden)]
-        # The connection file may live under /tmp, which the tmpfs above hides: bind it last.
-        argv += ["--bind", str(connection_file), str(connection_file)]
+        if layout.connection_file is not None:
+            # It may live under /tmp, which the tmpfs above hides: bind it last.
+            connection = str(layout.connection_file)
+            argv += ["--bind", connection, connection]
         return [*argv, "--", *kernel_argv]
 
 

@@ -50,6 +50,10 @@ class SessionLayout:
     base_prefix: Path
     python_tag: str  # "python3.11"
     mount_root: str = DEFAULT_MOUNT_ROOT
+    # The kernel's connection file must stay reachable; *hidden* paths (the store, other
+    # kernels' connection files) must not be visible where the backend can hide them.
+    connection_file: Path | None = None
+    hidden: tuple[Path, ...] = ()
 
     @property
     def overlay_dir(self) -> Path:

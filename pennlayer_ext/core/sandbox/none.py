@@ -41,14 +41,7 @@ class NoneBackend(SandboxBackend):
         for mount in layout.mounts:
             (mounts / mount.name).symlink_to(mount.source, target_is_directory=True)
 
-    def command(
-        self,
-        layout: SessionLayout,
-        kernel_argv: Sequence[str],
-        connection_file: Path,
-        *,
-        hide: Sequence[Path] = (),
-    ) -> list[str]:
+    def command(self, layout: SessionLayout, kernel_argv: Sequence[str]) -> list[str]:
         # Nothing can be hidden from a plain process: the notices say so instead.
         return list(kernel_argv)
 
