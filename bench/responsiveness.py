@@ -673,11 +673,16 @@ def scan_server_log(log: Path) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
     tracebacks = 0
-    slow_callbacks = 0
+    slow_callbacks: list[float] = []
     for record in log_records(lines):
         header = re.sub(r"^\[\w [^\]]*\]\s*", "", record[0])
         body = record[1:]
-        slow_callbacks += sum(1 for line in record if "Executing" in line and " took " in line)
+        # --asyncio-debug: "Executing <Task ...> took 0.495 seconds" = the loop was held.
+        slow_callbacks += [
+            float(m.group(1))
+            for m in (re.search(r"^Executing .* took ([\d.]+) seconds", line) for line in record)
+            if m
+        ]
         if any(line.strip().startswith("Traceback") for line in body):
             tracebacks += 1
             # The last traceback is the one that reached the handler; its pennlayer frames
@@ -707,7 +712,8 @@ def scan_server_log(log: Path) -> dict[str, Any]:
         "exceptions": dict(exceptions.most_common(10)),
         "error_lines": dict(errors.most_common(10)),
         "warning_lines": dict(warnings.most_common(10)),
-        "slow_callbacks": slow_callbacks,
+        "slow_callbacks": len(slow_callbacks),
+        "slowest_callback_s": max(slow_callbacks, default=None),
     }
 
 
@@ -910,7 +916,12 @@ def print_report(report: dict[str, Any]) -> None:
     log = report["server_log"]
     print(
         f"\nserver log: {log['lines']} lines, {log['tracebacks']} records with a traceback"
-        + (f", {log['slow_callbacks']} slow-callback warnings" if log["slow_callbacks"] else "")
+        + (
+            f", {log['slow_callbacks']} callbacks held the event loop > 100 ms "
+            f"(longest {log['slowest_callback_s']:.3f} s)"
+            if log["slow_callbacks"]
+            else ""
+        )
     )
     for text, count in log["exceptions"].items():
         print(f"  {count} x {text}")
