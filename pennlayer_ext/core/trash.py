@@ -44,6 +44,8 @@ def request_removal(store: LayerStore, *, wait: bool = False) -> None:
                 return
     except FileNotFoundError:
         return
+    if not wait and _remover_at_work(store):
+        return  # it goes on until the trash is empty, entries moved in meanwhile included
     argv = [sys.executable, "-m", "pennlayer_ext.core.trash_remover", str(store.root)]
     subprocess.run(
         argv if wait else [*argv, "--detach"],
@@ -52,3 +54,13 @@ def request_removal(store: LayerStore, *, wait: bool = False) -> None:
         start_new_session=True,
         check=False,
     )
+
+
+def _remover_at_work(store: LayerStore) -> bool:
+    """True while a remover holds the store's trash lock."""
+    try:
+        with open(store.trash_lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    return False
