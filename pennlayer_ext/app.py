@@ -298,12 +298,15 @@ class PennLayerApp(ExtensionApp):
         self._watcher = asyncio.create_task(self._watch())
 
     async def stop_extension(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        # Settings that failed to load leave nothing started: then there is nothing to stop.
+        watcher = getattr(self, "_watcher", None)
+        if watcher is not None:
+            watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-        await asyncio.to_thread(self._manager.stop_workers)
-        self.core_executor.shutdown(wait=False, cancel_futures=True)
+                await watcher
+        if hasattr(self, "_manager"):
+            await asyncio.to_thread(self._manager.stop_workers)
+            self.core_executor.shutdown(wait=False, cancel_futures=True)
         await super().stop_extension()
 
     async def _watch(self) -> None:

@@ -219,3 +219,27 @@ def test_variants_are_listed_in_one_table(registry, names):
         assert cls.name == name
         # One class per variant, each in a module of its own
         assert cls.__module__.rsplit(".", 1)[-1] == name
+
+
+def test_the_local_manager_implements_the_api_with_the_same_signatures(tmp_path):
+    import inspect
+
+    from pennlayer_ext.core import LayerManager, LayerManagerAPI
+
+    manager = LayerManager(tmp_path / "store")
+    assert isinstance(manager, LayerManagerAPI)
+    methods = [
+        name
+        for name, value in vars(LayerManagerAPI).items()
+        if callable(value) and not name.startswith("_")
+    ]
+    assert "create" in methods
+    assert "start_populate" in methods
+    for name in methods:
+        declared = inspect.signature(getattr(LayerManagerAPI, name)).parameters
+        implemented = inspect.signature(getattr(LayerManager, name)).parameters
+        # Every declared parameter exists, of the same kind, with the same default.
+        for param in declared.values():
+            assert param.name in implemented, (name, param.name)
+            assert implemented[param.name].kind == param.kind, (name, param.name)
+            assert implemented[param.name].default == param.default, (name, param.name)
