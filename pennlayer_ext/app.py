@@ -29,7 +29,7 @@ from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import DEFAULT_MOUNT_ROOT, availability, check_sandbox, resolve_backend
 from .core.store import LayerStore
 from .events import ChangeWatcher
-from .schemas import event_schema_paths
+from .schemas import REQUEST_SCHEMAS, event_schema_paths, request_schema
 
 STORE_ENV = "PENNLAYER_STORE"
 
@@ -280,6 +280,8 @@ class PennLayerApp(ExtensionApp):
         manager.sync_kernelspecs()
         for path in event_schema_paths():
             self.serverapp.event_logger.register_event_schema(path)
+        for name in REQUEST_SCHEMAS:
+            request_schema(name)  # read once now, never from a request on the event loop
         self.settings.update(
             {
                 "pennlayer_manager": manager,

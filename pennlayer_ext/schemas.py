@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+REQUEST_SCHEMAS = ("layer-create", "layer-build", "layer-populate", "layer-patch")
 
 
 def schema_dir() -> Path:

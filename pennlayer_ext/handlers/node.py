@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 from jupyter_server.auth.decorator import authorized
@@ -13,11 +14,22 @@ from .. import __version__
 from .base import PennLayerHandler
 
 
+@cache
 def _package_version(name: str) -> str | None:
     try:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+def _versions() -> dict[str, str | None]:
+    """pennlayer's and its hosts' versions (package metadata is read from disk once)."""
+    return {
+        "pennlayer": __version__,
+        "python": platform.python_version(),
+        "jupyter_server": _package_version("jupyter_server"),
+        "jupyterlab": _package_version("jupyterlab"),
+    }
 
 
 class NodeHandler(PennLayerHandler):
@@ -39,12 +51,7 @@ class NodeHandler(PennLayerHandler):
                         "path": sys.executable,
                     }
                 ],
-                "versions": {
-                    "pennlayer": __version__,
-                    "python": platform.python_version(),
-                    "jupyter_server": _package_version("jupyter_server"),
-                    "jupyterlab": _package_version("jupyterlab"),
-                },
+                "versions": await self.call(_versions),
             }
         )
         self.finish_json(info)

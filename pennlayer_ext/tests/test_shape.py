@@ -243,3 +243,25 @@ def test_the_local_manager_implements_the_api_with_the_same_signatures(tmp_path)
             assert param.name in implemented, (name, param.name)
             assert implemented[param.name].kind == param.kind, (name, param.name)
             assert implemented[param.name].default == param.default, (name, param.name)
+
+
+def test_handlers_never_call_the_manager_on_the_event_loop():
+    """``self.manager.x(...)`` in a handler would run core on the loop: use ``self.call``."""
+    direct = []
+    for path in (PACKAGE / "handlers").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "manager"
+            ):
+                direct.append(f"{path.name}:{node.lineno}")
+    assert direct == []
+
+
+def test_every_request_schema_is_loaded_at_start():
+    from pennlayer_ext.schemas import REQUEST_SCHEMAS, schema_dir
+
+    on_disk = {path.stem for path in (schema_dir() / "requests").glob("*.json")}
+    assert set(REQUEST_SCHEMAS) == on_disk
