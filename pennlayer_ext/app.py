@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,21 @@ class PennLayerApp(ExtensionApp):
         "status events and keep kernelspecs in sync. Default: 1.0.",
     )
 
+    verify_interval_hours = Float(
+        24.0,
+        config=True,
+        help="Hours between two integrity checks of every layer version that runs can "
+        "mount (its digest recomputed from its files, in a separate process); a version "
+        "that drifted is marked and never mounted. Default: 24. 0 disables the periodic "
+        "check ('jupyter pennlayer verify' still works).",
+    )
+
+    @validate("verify_interval_hours")
+    def _validate_verify_interval_hours(self, proposal: Any) -> float:
+        if proposal["value"] < 0:
+            raise TraitError("PennLayerApp.verify_interval_hours must be 0 or more.")
+        return float(proposal["value"])
+
     @default("kernelspec_dir")
     def _default_kernelspec_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "kernels")
@@ -298,18 +314,44 @@ class PennLayerApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await super()._start_jupyter_server_extension(serverapp)
         self._watcher = asyncio.create_task(self._watch())
+        self._verifier = asyncio.create_task(self._verify_periodically())
 
     async def stop_extension(self) -> None:
         # Settings that failed to load leave nothing started: then there is nothing to stop.
-        watcher = getattr(self, "_watcher", None)
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        for task in (getattr(self, "_watcher", None), getattr(self, "_verifier", None)):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if hasattr(self, "_manager"):
             await asyncio.to_thread(self._manager.stop_workers)
             self.core_executor.shutdown(wait=False, cancel_futures=True)
         await super().stop_extension()
+
+    async def _verify_periodically(self) -> None:
+        """Check every mountable version's digest now and then, in a separate process."""
+        if self.verify_interval_hours <= 0:
+            return
+        store = str(self._manager.store.root)
+        while True:
+            await asyncio.sleep(self.verify_interval_hours * 3600)
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "pennlayer_ext.core.verifier",
+                store,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                _, errors = await process.communicate()
+            except asyncio.CancelledError:
+                process.kill()
+                await process.wait()
+                raise
+            for line in errors.decode("utf-8", "replace").splitlines():
+                self.log.warning("%s", line)
 
     async def _watch(self) -> None:
         """Turn job and layer changes of this node (any process) into events."""

@@ -18,7 +18,14 @@ from jupyter_core.application import JupyterApp
 from traitlets import TraitError
 
 from . import __version__
-from .cli_output import follow_job, print_json, print_layer, print_table
+from .cli_output import (
+    follow_job,
+    print_json,
+    print_layer,
+    print_table,
+    print_verification,
+    verify_progress,
+)
 from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManagerAPI, NotFound, PennLayerError
 from .core.jobs import JOB_STATES
 from .core.processors import DEFAULT_PROCESSOR, PROCESSORS
@@ -195,6 +202,20 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Recompute digests; exit 1 if any version drifted (the sidebar marks those too)."""
+    manager = _manager(args)
+    if args.name is not None:
+        manager.get_layer(args.name)  # an unknown name fails before the bar appears
+    with verify_progress(enabled=not args.json) as on_progress:
+        results = manager.verify_layers(args.name, on_progress=on_progress)
+    if args.json:
+        print_json({"versions": results})
+    else:
+        print_verification(results)
+    return 1 if any(result["drift"] for result in results) else 0
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     manager = _manager(args)
     try:
@@ -326,6 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", parents=[common], help="cancel a queued or running job")
     p.add_argument("job")
     p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="recompute the digests of the versions runs can mount; exit 1 on drift",
+    )
+    p.add_argument("name", nargs="?", help="one layer (default: every layer of the node)")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("delete", parents=[common], help="delete a layer and its data")
     p.add_argument("name")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .core import LayerManagerAPI
@@ -126,3 +128,44 @@ def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) 
             print("---", file=sys.stderr)
     print(f"error: job {job['id']} {job['state']}: {job['error']}", file=sys.stderr)
     return 1
+
+
+@contextlib.contextmanager
+def verify_progress(*, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A bytes progress bar (done, total, rate, time left) on stderr, for digest checks."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(
+        desc="Verifying",
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=None,  # off when stderr is not a terminal
+        leave=False,
+    ) as bar:
+
+        def update(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+        yield update
+
+
+def print_verification(results: list[dict[str, Any]]) -> None:
+    """One line per checked version: intact, or what drifted."""
+    if not results:
+        print("No versions to verify.")
+        return
+    for result in results:
+        name = f"{result['layer']} v{result['version']}"
+        if result["drift"]:
+            print(f"DRIFT  {name}: {result['drift']}")
+        else:
+            print(f"ok     {name}  {result['digest']}")
+    drifted = sum(1 for result in results if result["drift"])
+    print(f"\n{len(results)} version(s) checked, {drifted} drifted.")

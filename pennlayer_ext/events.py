@@ -36,6 +36,7 @@ class ChangeWatcher:
         self.live_kernels = live_kernels
         self._jobs: dict[str, tuple[Any, ...]] = {}
         self._statuses: dict[str, str] | None = None
+        self._drifts: dict[str, str | None] = {}
 
     def poll(self) -> list[tuple[str, dict[str, Any]]]:
         self.manager.reap_workers()
@@ -52,9 +53,24 @@ class ChangeWatcher:
                     events.append((EVENT_JOB, job_event(job)))
                     finished |= job["state"] not in ("queued", "running")
                 self._jobs[job["id"]] = key
-        statuses = {
-            layer["name"]: layer["status"] for layer in self.manager.list_layers()["layers"]
-        }
+        layers = self.manager.list_layers()["layers"]
+        statuses = {layer["name"]: layer["status"] for layer in layers}
+        for layer in layers:
+            # A version found drifted by a check in any process: tell the front ends.
+            drift = layer.get("drift")
+            if drift and self._drifts.get(layer["name"]) != drift:
+                events.append(
+                    (
+                        EVENT_LAYER,
+                        {
+                            "action": "drift",
+                            "name": layer["name"],
+                            "status": layer["status"],
+                            "message": drift,
+                        },
+                    )
+                )
+            self._drifts[layer["name"]] = drift
         if self._statuses is not None:
             for name, status in statuses.items():
                 if self._statuses.get(name) != status:

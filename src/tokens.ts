@@ -54,6 +54,10 @@ export interface ILayer {
   recipe?: ILoaderRecipe | null;
   error?: string | null;
   owner?: string | null;
+  /** ISO 8601 UTC time of the last integrity check of the current version. */
+  verified_at?: string | null;
+  /** What the last integrity check found changed; `null` when intact or unchecked. */
+  drift?: string | null;
 }
 
 /**

@@ -10,7 +10,7 @@ conflicts, with the same messages whichever shell called it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -96,6 +96,14 @@ class LayerManagerAPI(Protocol):
     def list_sessions(self, *, active: object = None) -> list[dict[str, Any]]: ...
 
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]: ...
+
+    # -- integrity -----------------------------------------------------------------------
+
+    def verify_layers(
+        self, name: str | None = None, *, on_progress: Callable[[int, int], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """Recompute digests; one ``{"layer", "version", "digest", "drift"}`` per version."""
+        ...
 
     # -- upkeep (the owning process calls these) -----------------------------------------
 

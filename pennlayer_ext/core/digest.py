@@ -16,7 +16,7 @@ import hashlib
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +42,13 @@ def _walk(root: Path) -> Iterator[tuple[str, os.stat_result, str]]:
         stack.extend(reversed(subdirs))
 
 
-def _file_sha256(path: str) -> str:
+def _file_sha256(path: str, on_bytes: Callable[[int], None] | None = None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
     return digest.hexdigest()
 
 
@@ -104,20 +106,27 @@ class HashCache:
         self._conn.close()
 
 
-def summarize_tree(root: Path, hash_cache: Path | None = None) -> TreeSummary:
+def summarize_tree(
+    root: Path,
+    hash_cache: Path | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> TreeSummary:
     """Digest, apparent size (each inode once) and file count of the tree at *root*.
 
-    With *hash_cache*, hashes of hard-linked files are remembered there and reused.
+    With *hash_cache*, hashes of hard-linked files are remembered there and reused (an
+    integrity check passes none: it reads every byte). *on_bytes* hears of bytes read.
     """
     cache = HashCache(hash_cache) if hash_cache is not None else None
     try:
-        return _summarize(root, cache)
+        return _summarize(root, cache, on_bytes)
     finally:
         if cache is not None:
             cache.close()
 
 
-def _summarize(root: Path, cache: HashCache | None) -> TreeSummary:
+def _summarize(
+    root: Path, cache: HashCache | None, on_bytes: Callable[[int], None] | None
+) -> TreeSummary:
     manifest = hashlib.sha256()
     seen_inodes: set[tuple[int, int]] = set()
     inodes: list[tuple[int, int, int]] = []
@@ -132,7 +141,7 @@ def _summarize(root: Path, cache: HashCache | None) -> TreeSummary:
         elif stat.S_ISREG(info.st_mode):
             sha = cache.get(info) if cache is not None else None
             if sha is None:
-                sha = _file_sha256(full)
+                sha = _file_sha256(full, on_bytes)
                 if cache is not None:
                     cache.put(info, sha)
             line = f"{rel}\tfile\t{mode:o}\t{sha}\n"

@@ -49,6 +49,8 @@ LAYER_FIELDS = (
     "lock",
     "packages",
     "recipe",
+    "verified_at",
+    "drift",
 )
 
 
@@ -166,6 +168,8 @@ class LayerService:
                 "size_bytes": row["size_bytes"],
                 "file_count": row["file_count"],
                 "created_at": row["created_at"],
+                "verified_at": row["verified_at"],
+                "drift": row["drift"],
                 "current": row["version"] == layer["version"],
                 "in_use": row["version"] in in_use,
             }

@@ -34,6 +34,7 @@ from .names import validate_name
 from .sessions import SessionService
 from .settings import NodeSettings
 from .store import LayerStore
+from .verify import ProgressCallback, verify_versions
 from .versions import record_missing_files
 
 
@@ -190,6 +191,16 @@ class LayerManager:
 
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
         return self.sessions.of_kernel(kernel_id)
+
+    # -- integrity -----------------------------------------------------------------------
+
+    def verify_layers(
+        self, name: str | None = None, *, on_progress: ProgressCallback | None = None
+    ) -> list[dict[str, Any]]:
+        """Recompute the digests of the versions runs may mount (of *name*, or all)."""
+        if name is not None:
+            self.get_layer(name)  # NotFound for an unknown layer, before any work
+        return verify_versions(self.catalog, self.store, name, on_progress)
 
     # -- upkeep --------------------------------------------------------------------------
 

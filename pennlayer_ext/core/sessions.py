@@ -19,7 +19,7 @@ from typing import Any
 
 from . import trash
 from .catalog import Catalog, utc_now
-from .errors import InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound
 from .names import validate_name
 from .sandbox import Mount
 from .store import LayerStore, remove_stray_entries, remove_tree
@@ -77,6 +77,7 @@ def _choose_version(
         version, digest = pin
         row = versions.get(version)
         if row is not None and row["digest"] == digest:
+            _refuse_drift(what, name, row)
             return Mount(name, version, digest, store.version_dir(name, version))
         if layer["version"] is not None:
             # The key facts first and short: notifications show only a message's start.
@@ -90,7 +91,18 @@ def _choose_version(
             f"The {what} {name!r} has no data yet ({layer['status']}); "
             + ("build it first." if kind == "environment" else "populate it first.")
         )
+    _refuse_drift(what, name, versions[layer["version"]])
     return Mount(name, layer["version"], layer["digest"], store.version_dir(name, layer["version"]))
+
+
+def _refuse_drift(what: str, name: str, row: Mapping[str, Any]) -> None:
+    """A version whose files no longer match its digest is never mounted."""
+    if row.get("drift"):
+        raise Conflict(
+            f"The {what} {name!r} failed its integrity check: {row['drift']}. It is not "
+            f"mounted. Rebuild or re-populate it, or run 'jupyter pennlayer verify {name}' "
+            "once its files are restored."
+        )
 
 
 def open_session(

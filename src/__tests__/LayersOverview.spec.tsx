@@ -64,6 +64,28 @@ describe('LayersOverview', () => {
     });
   }
 
+  it('marks a layer whose current version drifted, and only that one', () => {
+    const drifted: ILayer = {
+      ...hg38,
+      name: 'hg19',
+      drift: 'the files of version 2 no longer match its digest'
+    };
+    render({ layers: [hg38, drifted] });
+
+    const rows = Array.from(container.querySelectorAll('tbody tr'));
+    const marks = rows.map(row =>
+      row.querySelector('.pennlayer-DriftChip')?.getAttribute('title')
+    );
+    expect(marks[0]).toContain('no longer match its digest');
+    expect(marks[0]).toContain('not mounted');
+    expect(marks[1]).toBeUndefined();
+    // Beside the name too, the column every sidebar width shows
+    const nameMarks = rows.map(row =>
+      row.querySelector('th .pennlayer-DriftMark')?.getAttribute('aria-label')
+    );
+    expect(nameMarks).toEqual(['Integrity check failed', undefined]);
+  });
+
   it('shows one row per layer with formatted cells', () => {
     render({
       layers: [hg38],

@@ -169,6 +169,14 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
         {layer.error && (
           <p className="pennlayer-LayerDetails-error">{layer.error}</p>
         )}
+        {layer.drift && (
+          <p className="pennlayer-LayerDetails-error" role="alert">
+            {trans.__(
+              'Integrity check failed: %1. This layer is not mounted until it is rebuilt or re-populated.',
+              layer.drift
+            )}
+          </p>
+        )}
       </Section>
       {layer.kind === 'environment' ? (
         <Packages layer={detail} trans={trans} />

@@ -12,7 +12,7 @@ import {
 } from '../format';
 import { ISortState } from '../tableState';
 import { ILayer } from '../tokens';
-import { StatusChip } from './StatusChip';
+import { DriftChip, DriftMark, StatusChip } from './StatusChip';
 
 /**
  * The props of `LayersTable`.
@@ -49,7 +49,15 @@ const COLUMN_SPECS: { [key in LayerColumn]: IColumnSpec } = {
     label: trans => trans.__('Name'),
     numeric: false,
     cell: layer => ({
-      content: layer.name,
+      // The drift mark leads the name: the one column every sidebar width shows in full.
+      content: layer.drift ? (
+        <>
+          <DriftMark drift={layer.drift} />
+          {layer.name}
+        </>
+      ) : (
+        layer.name
+      ),
       title: layer.description
         ? `${layer.name}: ${layer.description}`
         : layer.name
@@ -68,7 +76,10 @@ const COLUMN_SPECS: { [key in LayerColumn]: IColumnSpec } = {
     numeric: false,
     cell: layer => ({
       content: (
-        <StatusChip status={layer.status} title={layer.error ?? undefined} />
+        <>
+          <StatusChip status={layer.status} title={layer.error ?? undefined} />
+          {layer.drift ? <DriftChip drift={layer.drift} /> : null}
+        </>
       )
     })
   },

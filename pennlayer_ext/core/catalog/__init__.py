@@ -113,7 +113,8 @@ class Catalog(JobsMixin, VersionsMixin, SessionsMixin):
     _LAYER_SELECT = """
         SELECT l.*, v.digest AS digest, v.size_bytes AS size_bytes,
                v.file_count AS file_count, v.lock AS lock, v.packages AS packages,
-               v.interpreter AS version_interpreter
+               v.interpreter AS version_interpreter, v.verified_at AS verified_at,
+               v.drift AS drift
         FROM layers l
         LEFT JOIN layer_versions v ON v.layer = l.name AND v.version = l.current_version
     """

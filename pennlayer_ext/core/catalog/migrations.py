@@ -99,6 +99,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX version_files_by_version ON version_files (layer, version);
     ALTER TABLE layer_versions ADD COLUMN files_recorded INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: the last integrity check of a version: when, and what drifted (NULL: intact)
+    """
+    ALTER TABLE layer_versions ADD COLUMN verified_at TEXT;
+    ALTER TABLE layer_versions ADD COLUMN drift TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -53,7 +53,7 @@ class VersionsMixin:
     def list_versions(self, conn: sqlite3.Connection, layer: str) -> list[dict[str, Any]]:
         rows = conn.execute(
             "SELECT layer, version, digest, size_bytes, apparent_bytes, file_count, interpreter,"
-            " created_at FROM layer_versions WHERE layer = ? ORDER BY version",
+            " created_at, verified_at, drift FROM layer_versions WHERE layer = ? ORDER BY version",
             (layer,),
         ).fetchall()
         return [dict(row) for row in rows]
@@ -118,6 +118,32 @@ class VersionsMixin:
 
     def delete_version(self, conn: sqlite3.Connection, layer: str, version: int) -> None:
         conn.execute("DELETE FROM layer_versions WHERE layer = ? AND version = ?", (layer, version))
+
+    def versions_to_verify(
+        self, conn: sqlite3.Connection, layer: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Versions a run may mount: each layer's current one and those live sessions use."""
+        query = (
+            "SELECT v.layer, v.version, v.digest, v.apparent_bytes FROM layer_versions v"
+            " JOIN layers l ON l.name = v.layer WHERE (v.version = l.current_version"
+            " OR EXISTS (SELECT 1 FROM session_mounts m JOIN sessions s ON s.id = m.session_id"
+            " WHERE s.ended_at IS NULL AND m.layer = v.layer AND m.version = v.version))"
+        )
+        params: tuple[Any, ...] = ()
+        if layer is not None:
+            query += " AND v.layer = ?"
+            params = (layer,)
+        rows = conn.execute(query + " ORDER BY v.layer, v.version", params).fetchall()
+        return [dict(row) for row in rows]
+
+    def record_verification(
+        self, conn: sqlite3.Connection, layer: str, version: int, drift: str | None
+    ) -> None:
+        """The outcome of an integrity check of a version: *drift* says what differs."""
+        conn.execute(
+            "UPDATE layer_versions SET verified_at = ?, drift = ? WHERE layer = ? AND version = ?",
+            (utc_now(), drift, layer, version),
+        )
 
     def versions_in_use(self, conn: sqlite3.Connection, layer: str) -> set[int]:
         rows = conn.execute(
