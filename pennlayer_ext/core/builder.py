@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .digest import summarize_tree
 from .runner import JobContext, StepFailed
+from .versions import seal_tree
 
 STEPS = 5
 
@@ -118,6 +119,7 @@ def run_build(ctx: JobContext) -> None:
     interpreter = python_version_of(env_dir)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
+    seal_tree(env_dir)  # before the digest: modes are part of it
     summary = summarize_tree(env_dir, hash_cache=ctx.store.hash_cache_path)
 
     ctx.progress("commit", 5, STEPS, "Making the new version current")

@@ -296,3 +296,31 @@ class Kernel:
     async def stop(self):
         self.client.stop_channels()
         await self.jp_fetch("api", "sessions", self.session["id"], method="DELETE")
+
+
+NOBODY = 65534
+
+
+def as_nobody(argv: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run *argv* as uid/gid 65534 with no supplementary groups (needs root and setpriv)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise RuntimeError("setpriv is missing")
+    return subprocess.run(
+        [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        **kwargs,
+    )
+
+
+def wait_for_job(manager, job: dict, timeout_s: float = 240) -> dict:
+    """Reap *manager*'s workers until *job* has ended; the job as it ended."""
+    deadline = time.monotonic() + timeout_s
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        manager.reap_workers()
+        job = manager.get_job(job["id"])
+    manager.wait_for_workers()
+    return manager.get_job(job["id"])
