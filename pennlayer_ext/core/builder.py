@@ -2,13 +2,19 @@
 
 The uv cache lives in the store (same filesystem), and packages are hard-linked from it,
 so a second environment with the same stack costs almost no extra disk.
+
+No package code runs next to the store. Installs take wheels only (``--no-build``):
+unpacking a wheel runs none of its code. A requirement that has only a source
+distribution fails the build, with a message naming it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from .digest import summarize_tree
@@ -16,6 +22,12 @@ from .runner import JobContext, StepFailed
 from .versions import seal_tree
 
 STEPS = 5
+SOURCE_BUILDS_OFF = "source builds are off on this node (PennLayerApp.allow_source_builds)"
+# How uv names a requirement that needs a source build while builds are off (--no-build).
+_NO_WHEEL = re.compile(
+    r"Wheels are required for `([^`]+)`|Building source distributions for `([^`]+)`"
+    r"|Because ([A-Za-z0-9._-]+)\S* has no usable wheels"
+)
 
 
 def find_uv() -> str:
@@ -44,6 +56,33 @@ def uv_environment(cache_dir: str) -> dict[str, str]:
     )
     env.pop("VIRTUAL_ENV", None)
     return env
+
+
+def missing_wheels(log_text: str) -> list[str]:
+    """The requirements uv could not install because they need a source build."""
+    names: list[str] = []
+    for match in _NO_WHEEL.finditer(log_text):
+        name = next(group for group in match.groups() if group)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _last_step_output(ctx: JobContext) -> str:
+    """What the tools wrote to the job log since the builder's last message."""
+    try:
+        with ctx.store.job_log_path(ctx.job_id).open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 65536))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return text.rpartition("\n==> ")[2]
+
+
+def no_wheel_message(names: Sequence[str], reason: str = SOURCE_BUILDS_OFF) -> str:
+    verb = "has" if len(names) == 1 else "have"
+    return f"{', '.join(names)} {verb} no wheel for this interpreter; {reason}"
 
 
 def python_version_of(env_dir: Path) -> str | None:
@@ -83,6 +122,7 @@ def run_build(ctx: JobContext) -> None:
         python_bin,
         "-r",
         requirements_file,
+        "--no-build",
     ]
     installed = False
     if not params.get("refresh"):
@@ -97,7 +137,13 @@ def run_build(ctx: JobContext) -> None:
     if not installed:
         ctx.progress("install", 2, STEPS, "Resolving and installing packages")
         refresh = ["--refresh"] if params.get("refresh") else []
-        ctx.run([*install, *refresh], env=env, what="Installing the requirements")
+        try:
+            ctx.run([*install, *refresh], env=env, what="Installing the requirements")
+        except StepFailed:
+            needs_source = missing_wheels(_last_step_output(ctx))
+            if not needs_source:
+                raise
+            raise StepFailed(no_wheel_message(needs_source)) from None
 
     ctx.progress("lock", 3, STEPS, "Recording the exact packages")
     lock = ctx.run(

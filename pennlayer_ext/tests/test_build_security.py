@@ -18,9 +18,14 @@ import pytest
 from pennlayer_ext.core.digest import summarize_tree
 from pennlayer_ext.core.store import remove_tree
 
-from .helpers import NOBODY, as_nobody, wait_for_job
+from .helpers import NOBODY, as_nobody, make_sdist, wait_for_job
 
 pytestmark = pytest.mark.timeout(300)
+
+NO_WHEEL = (
+    "plevil has no wheel for this interpreter; source builds are off on this node "
+    "(PennLayerApp.allow_source_builds)"
+)
 
 
 def _build(manager, name, requirements):
@@ -35,6 +40,22 @@ def _site_packages(version_dir: Path) -> Path:
 def _needs_root_and_setpriv():
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv, to act as an unprivileged user")
+
+
+def test_a_requirement_without_a_wheel_fails_by_default_and_its_build_code_never_runs(
+    pl_manager, local_index, tmp_path
+):
+    marker = tmp_path / "marker"
+    make_sdist(local_index.wheels, "plevil", "1.0", f"open({str(marker)!r}, 'w').write('ran')")
+
+    job = _build(pl_manager, "needs-source", "plfast==1.0\nplevil==1.0\n")
+
+    assert job["state"] == "failed", job
+    assert job["error"] == NO_WHEEL
+    layer = pl_manager.get_layer("needs-source")
+    assert (layer["status"], layer["error"]) == ("FAILED", NO_WHEEL)
+    assert not marker.exists()  # the package's build code never ran
+    assert list((pl_manager.store.root / "staging").iterdir()) == []
 
 
 def test_a_committed_version_is_read_only_on_disk(pl_manager, local_index):
