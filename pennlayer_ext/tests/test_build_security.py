@@ -4,6 +4,7 @@ Real uv, real worker processes, a local index serving wheels and source distribu
 whose build code (what a setup.py does) attacks the node.
 """
 
+import ast
 import os
 import shutil
 import stat
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.digest import summarize_tree
+from pennlayer_ext.core.sandbox import bwrap_works
 from pennlayer_ext.core.store import remove_tree
 
 from .helpers import NOBODY, as_nobody, make_sdist, wait_for_job
@@ -56,6 +59,117 @@ def test_a_requirement_without_a_wheel_fails_by_default_and_its_build_code_never
     assert (layer["status"], layer["error"]) == ("FAILED", NO_WHEEL)
     assert not marker.exists()  # the package's build code never ran
     assert list((pl_manager.store.root / "staging").iterdir()) == []
+
+
+def test_allow_source_builds_is_off_by_default_and_reaches_build_jobs(tmp_path):
+    from traitlets.config import Config
+
+    from pennlayer_ext.app import PennLayerApp
+    from pennlayer_ext.core.jobkinds.build import BuildJob
+
+    trait = PennLayerApp.class_traits()["allow_source_builds"]
+    assert trait.default() is False
+    assert "setup.py" in trait.help
+    assert "bubblewrap" in trait.help
+    for value in (False, True):
+        config = {"allow_source_builds": value, "store_root": str(tmp_path / str(value))}
+        manager = PennLayerApp(config=Config({"PennLayerApp": config})).create_manager()
+        assert manager.settings.allow_source_builds is value
+        params = BuildJob.params(manager.settings, "plfast", python=None, refresh=False)
+        assert params["allow_source_builds"] is value
+
+
+# Package code run by an allowed source build: each attack records what happened, and
+# the results become the package's module, so the test can read them in the environment.
+ATTACKS = """
+import os, stat
+
+def attempt(action):
+    try:
+        return action() or "done"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+def overwrite(path):
+    with open(path, "w") as handle:
+        handle.write("owned = True\\n")
+
+def append(path):
+    with open(path, "a") as handle:
+        handle.write("owned")
+
+def chmod_and_overwrite(path):
+    os.chmod(path, 0o666)
+    overwrite(path)
+
+def plant_set_uid_file():
+    staging = os.path.dirname(os.environ["UV_CACHE_DIR"])
+    path = os.path.join(staging, "env", "bin", "plevil-suid")
+    with open(path, "w") as handle:
+        handle.write("#!/bin/sh\\n")
+    os.chmod(path, 0o4755)
+    return oct(stat.S_IMODE(os.stat(path).st_mode))
+
+results = {
+    "uid": os.getuid(),
+    "planted set-uid file": attempt(plant_set_uid_file),
+    "cache file": attempt(lambda: overwrite(CACHE_FILE)),
+    "cache file, chmod first": attempt(lambda: chmod_and_overwrite(CACHE_FILE)),
+    "environment file": attempt(lambda: overwrite(ENV_FILE)),
+    "store": attempt(lambda: overwrite(os.path.join(STORE, "owned"))),
+    "catalog": attempt(lambda: append(os.path.join(STORE, "catalog.sqlite"))),
+}
+module_source = f"RESULTS = {results!r}\\n"
+"""
+
+
+def test_an_allowed_source_build_runs_sandboxed_and_cannot_change_the_store(tmp_path, local_index):
+    if not bwrap_works():
+        pytest.skip("bubblewrap is needed (scripts/setup.sh installs it)")
+    store = tmp_path / "store"
+    # A cache of its own: if an attack ever worked, it would not spoil other tests' cache.
+    cache = store / "cache" / "uv"
+    manager = LayerManager(store, uv_cache_dir=cache, allow_source_builds=True)
+
+    # Given a READY environment whose files are hard links into the node's build cache
+    # (source builds allowed or not, a stack of wheels is installed as before: linked)
+    assert _build(manager, "victim", "plfast==1.0\n")["state"] == "succeeded"
+    victim = store / "layers" / "victim" / "1"
+    env_file = _site_packages(victim) / "plfast" / "__init__.py"
+    cache_file = next(
+        path
+        for path in cache.glob("archive-v*/*/plfast/__init__.py")
+        if path.stat().st_ino == env_file.stat().st_ino
+    )
+    digest = summarize_tree(victim).digest
+    assert digest == manager.get_layer("victim")["digest"]
+
+    # When a package whose build code attacks them is built from source
+    code = f"CACHE_FILE = {str(cache_file)!r}\nENV_FILE = {str(env_file)!r}\n"
+    code += f"STORE = {str(store)!r}\n" + ATTACKS
+    make_sdist(local_index.wheels, "plevil", "1.0", code)
+    job = _build(manager, "evil", "plevil==1.0\n")
+
+    # Then it builds, as nobody, and every attack failed
+    assert job["state"] == "succeeded", job
+    evil = store / "layers" / "evil" / "1"
+    module = (_site_packages(evil) / "plevil" / "__init__.py").read_text()
+    results = ast.literal_eval(module.removeprefix("RESULTS = "))
+    assert results.pop("uid") == NOBODY
+    assert results.pop("planted set-uid file") == "0o4755"  # in its own staging folder
+    for attack, outcome in results.items():
+        # the store is not there at all, and nothing but its staging folder is writable
+        assert outcome.startswith(("FileNotFoundError", "OSError: [Errno 30]")), attack
+    # And the environment that shares files with the cache is exactly as it was
+    assert cache_file.read_text() == env_file.read_text() == "VERSION = '1.0'\n"
+    assert summarize_tree(victim).digest == digest
+    assert not (store / "owned").exists()
+    assert manager.get_layer("victim")["digest"] == digest
+    # And what the build code planted was sealed like the rest: no set-uid bit survives
+    assert stat.S_IMODE((evil / "bin" / "plevil-suid").lstat().st_mode) == 0o555
+    # And its files are its own: nothing of the private build cache is linked elsewhere
+    assert os.stat(_site_packages(evil) / "plevil" / "__init__.py").st_nlink == 1
+    assert summarize_tree(evil).digest == manager.get_layer("evil")["digest"]
 
 
 def test_a_committed_version_is_read_only_on_disk(pl_manager, local_index):
