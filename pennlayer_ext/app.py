@@ -13,6 +13,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import (
+    Bool,
     CaselessStrEnum,
     Dict,
     Float,
@@ -139,6 +140,23 @@ class PennLayerApp(ExtensionApp):
         ),
     )
 
+    allow_source_builds = Bool(
+        False,
+        config=True,
+        help=(
+            "Whether environment builds may build packages from source distributions "
+            "(running the package's own build code, e.g. its setup.py). Default: False: "
+            "only wheels are installed (unpacking a wheel runs none of its code), and a "
+            "requirement that has no wheel for the environment's interpreter fails the "
+            "build with a message naming it. When True, such a build runs uv in bubblewrap "
+            "(which must be installed) as an unprivileged user without capabilities, seeing "
+            "only the system, the base interpreter and its own staging folder, with a "
+            "private package cache: it cannot change the store, the shared cache or other "
+            "environments. That environment is downloaded and stored in full (it shares no "
+            "files with the cache); builds from wheels alone are unchanged."
+        ),
+    )
+
     s3_endpoint_url = Unicode(
         "",
         config=True,
@@ -257,6 +275,7 @@ class PennLayerApp(ExtensionApp):
             uv_cache_dir=self.uv_cache_dir,
             kernelspec_dir=self.kernelspec_dir,
             allowed_requirement_kinds=self.allowed_requirement_kinds,
+            allow_source_builds=self.allow_source_builds,
             kernel_config={
                 "sandbox": self.sandbox,
                 "mount_root": self.mount_root,

@@ -2,19 +2,67 @@
 
 The uv cache lives in the store (same filesystem), and packages are hard-linked from it,
 so a second environment with the same stack costs almost no extra disk.
+
+No package code runs next to the store. Installs take wheels only (``--no-build``):
+unpacking a wheel runs none of its code. A requirement that has only a source
+distribution fails the build, unless the operator allows source builds
+(``PennLayerApp.allow_source_builds``); then that build's uv runs again in bubblewrap
+(:func:`.sandbox.bwrap.build_command`) as ``nobody`` without capabilities, seeing the
+system, the base interpreter and uv read-only and only its staging folder writable, with
+a private uv cache in that folder. The shared cache is not visible there: its files are
+the very inodes of READY environments (hard links), and a writable cache would let a
+setup.py change them, whatever their modes. Such an environment shares no files with
+the cache (it is downloaded and stored in full); environments from wheels still do.
+Either way the staged tree is sealed read-only before its digest (versions.seal_tree).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .digest import summarize_tree
 from .runner import JobContext, StepFailed
+from .sandbox.bwrap import build_command, bwrap_works
+from .store import remove_tree
+from .versions import seal_tree
 
 STEPS = 5
+SOURCE_BUILDS_OFF = "source builds are off on this node (PennLayerApp.allow_source_builds)"
+# How uv names a requirement that needs a source build while builds are off (--no-build).
+_NO_WHEEL = re.compile(
+    r"Wheels are required for `([^`]+)`|Building source distributions for `([^`]+)`"
+    r"|Because ([A-Za-z0-9._-]+)\S* has no usable wheels"
+)
+# Variables of the server's environment that a sandboxed build's uv gets, if set: where
+# the indexes are (and their credentials), how to trust them, how to reach them.
+_PASSED_PREFIXES = ("UV_INDEX",)
+_PASSED_NAMES = (
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_NATIVE_TLS",
+    "UV_HTTP_TIMEOUT",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+)
+_CERT_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
+
+Runner = Callable[..., str]
 
 
 def find_uv() -> str:
@@ -30,23 +78,71 @@ def find_uv() -> str:
         return found
 
 
+def _uv_settings(cache_dir: str) -> dict[str, str]:
+    return {
+        "UV_CACHE_DIR": cache_dir,
+        "UV_LINK_MODE": "hardlink",
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_PROGRESS": "1",
+        "NO_COLOR": "1",
+    }
+
+
 def uv_environment(cache_dir: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
-        {
-            "UV_CACHE_DIR": cache_dir,
-            "UV_LINK_MODE": "hardlink",
-            "UV_PYTHON_DOWNLOADS": "never",
-            "UV_NO_PROGRESS": "1",
-            "NO_COLOR": "1",
-        }
-    )
+    env.update(_uv_settings(cache_dir))
     env.pop("VIRTUAL_ENV", None)
     return env
 
 
+def sandbox_environment(staging: Path, base: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of a sandboxed build's uv: its settings and the index ones.
+
+    Its cache, HOME and TMPDIR are in the staging folder, the one place it may write.
+    """
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(staging / "home"),
+        "TMPDIR": str(staging / "tmp"),
+    }
+    for name, value in base.items():
+        if name in _PASSED_NAMES or name.startswith(_PASSED_PREFIXES):
+            env[name] = value
+    env.update(_uv_settings(str(staging / "uv-cache")))
+    return env
+
+
+def missing_wheels(log_text: str) -> list[str]:
+    """The requirements uv could not install because they need a source build."""
+    names: list[str] = []
+    for match in _NO_WHEEL.finditer(log_text):
+        name = next(group for group in match.groups() if group)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _last_step_output(ctx: JobContext) -> str:
+    """What the tools wrote to the job log since the builder's last message."""
+    try:
+        with ctx.store.job_log_path(ctx.job_id).open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 65536))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return text.rpartition("\n==> ")[2]
+
+
+def no_wheel_message(names: Sequence[str], reason: str = SOURCE_BUILDS_OFF) -> str:
+    verb = "has" if len(names) == 1 else "have"
+    return f"{', '.join(names)} {verb} no wheel for this interpreter; {reason}"
+
+
 def python_version_of(env_dir: Path) -> str | None:
     """The interpreter version recorded in a virtual environment's pyvenv.cfg."""
+    if (env_dir / "pyvenv.cfg").is_symlink():
+        return None  # written by package code: never followed
     try:
         for line in (env_dir / "pyvenv.cfg").read_text().splitlines():
             key, _, value = line.partition("=")
@@ -74,50 +170,27 @@ def run_build(ctx: JobContext) -> None:
         what="Creating the environment",
     )
 
-    install: list[str | os.PathLike[str]] = [
-        uv,
-        "pip",
-        "install",
-        "--python",
-        python_bin,
-        "-r",
-        requirements_file,
-    ]
-    installed = False
-    if not params.get("refresh"):
-        # Offline first: when the node's cache can satisfy the requirements, nothing is
-        # fetched and the build takes a fraction of a second. Otherwise resolve online.
-        ctx.progress("install", 2, STEPS, "Installing packages from the node's cache")
-        try:
-            ctx.run([*install, "--offline"], env=env, what="Installing from the cache")
-            installed = True
-        except StepFailed:
-            ctx.log("Not everything is in the node's cache: resolving against the index")
-    if not installed:
-        ctx.progress("install", 2, STEPS, "Resolving and installing packages")
-        refresh = ["--refresh"] if params.get("refresh") else []
-        ctx.run([*install, *refresh], env=env, what="Installing the requirements")
+    install: list[str | os.PathLike[str]] = ["pip", "install", "--python", python_bin]
+    install += ["-r", requirements_file]
+    run = _install_wheels(ctx, uv, env, install)
+    if run is None:
+        run = _install_in_sandbox(ctx, uv, env_dir, install)
+        if env_dir.is_symlink() or not env_dir.is_dir():
+            raise StepFailed("The sandboxed build replaced its environment folder")
 
     ctx.progress("lock", 3, STEPS, "Recording the exact packages")
-    lock = ctx.run(
-        [uv, "pip", "freeze", "--python", python_bin],
-        env=env,
-        capture=True,
+    lock = run(["pip", "freeze", "--python", python_bin], what="Listing the installed packages")
+    listed = run(
+        ["pip", "list", "--format", "json", "--python", python_bin],
         what="Listing the installed packages",
     )
-    listed = ctx.run(
-        [uv, "pip", "list", "--format", "json", "--python", python_bin],
-        env=env,
-        capture=True,
-        what="Listing the installed packages",
-    )
-    packages = sorted(
-        ({"name": item["name"], "version": item["version"]} for item in json.loads(listed)),
-        key=lambda item: item["name"].lower(),
-    )
+    for private in ("uv-cache", "home", "tmp"):  # a sandboxed build's, if any
+        remove_tree(ctx.staging / private)
+    packages = _package_list(listed)
     interpreter = python_version_of(env_dir)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
+    seal_tree(env_dir)  # before the digest: modes are part of it
     summary = summarize_tree(env_dir, hash_cache=ctx.store.hash_cache_path)
 
     ctx.progress("commit", 5, STEPS, "Making the new version current")
@@ -130,3 +203,100 @@ def run_build(ctx: JobContext) -> None:
     ctx.log(
         f"version {version}: {len(packages)} packages, {summary.file_count} files, {summary.digest}"
     )
+
+
+def _package_list(listed: str) -> list[dict[str, str]]:
+    """Names and versions from ``uv pip list --format json``, sorted by name."""
+    try:
+        items = json.loads(listed)
+        packages = [{"name": str(i["name"]), "version": str(i["version"])} for i in items]
+    except (ValueError, TypeError, KeyError):
+        raise StepFailed("Listing the installed packages failed: unexpected output") from None
+    return sorted(packages, key=lambda item: item["name"].lower())
+
+
+def _install_wheels(
+    ctx: JobContext, uv: str, env: dict[str, str], install: list[str | os.PathLike[str]]
+) -> Runner | None:
+    """Install from wheels only, hard-linked from the node's cache (no package code runs).
+
+    Returns how to run uv for the rest of the build; None when a requirement needs a
+    source build and the node allows them (the caller builds in the sandbox).
+    """
+    wheels_only = [uv, *install, "--no-build"]
+
+    def run(argv: Sequence[str | os.PathLike[str]], *, what: str) -> str:
+        return ctx.run([uv, *argv], env=env, capture=True, what=what)
+
+    if not ctx.params.get("refresh"):
+        # Offline first: when the node's cache can satisfy the requirements, nothing is
+        # fetched and the build takes a fraction of a second. Otherwise resolve online.
+        ctx.progress("install", 2, STEPS, "Installing packages from the node's cache")
+        try:
+            ctx.run([*wheels_only, "--offline"], env=env, what="Installing from the cache")
+            return run
+        except StepFailed:
+            ctx.log("Not everything is in the node's cache: resolving against the index")
+    ctx.progress("install", 2, STEPS, "Resolving and installing packages")
+    refresh = ["--refresh"] if ctx.params.get("refresh") else []
+    try:
+        ctx.run([*wheels_only, *refresh], env=env, what="Installing the requirements")
+    except StepFailed:
+        needs_source = missing_wheels(_last_step_output(ctx))
+        if not needs_source:
+            raise
+        if not ctx.params.get("allow_source_builds"):
+            raise StepFailed(no_wheel_message(needs_source)) from None
+        if not bwrap_works():
+            raise StepFailed(
+                no_wheel_message(
+                    needs_source,
+                    "source builds run only in bubblewrap, which is missing or cannot "
+                    "create namespaces on this node (install the 'bubblewrap' package)",
+                )
+            ) from None
+        ctx.log(f"{', '.join(needs_source)}: building from source, in a sandbox")
+        return None
+    return run
+
+
+def _install_in_sandbox(
+    ctx: JobContext, uv: str, env_dir: Path, install: list[str | os.PathLike[str]]
+) -> Runner:
+    """Install everything with uv in bubblewrap, with a private cache in staging.
+
+    Returns how to run uv in the same sandbox for the listings: the environment now holds
+    files written by package code, which trusted code only walks without following links.
+    """
+    env = sandbox_environment(ctx.staging, os.environ)
+    for name in ("HOME", "TMPDIR", "UV_CACHE_DIR"):
+        Path(env[name]).mkdir(exist_ok=True)
+    uv = os.path.realpath(uv)
+    read_only = {Path(uv), *_interpreter_paths(env_dir)}
+    read_only |= {Path(env[name]) for name in _CERT_VARIABLES if os.path.exists(env.get(name, ""))}
+
+    def run(argv: Sequence[str | os.PathLike[str]], *, what: str, capture: bool = True) -> str:
+        command = build_command(
+            [uv, *(os.fspath(arg) for arg in argv)],
+            writable=ctx.staging,
+            read_only=sorted(read_only),
+            env=env,
+        )
+        return ctx.run(command, capture=capture, what=what)
+
+    ctx.progress("install", 2, STEPS, "Building and installing packages in a sandbox")
+    run(install, what="Building the requirements from source", capture=False)
+    return run
+
+
+def _interpreter_paths(env_dir: Path) -> set[Path]:
+    """The base interpreter's installation that a virtual environment runs on."""
+    paths = {Path(os.path.realpath(env_dir / "bin" / "python")).parent.parent}
+    try:
+        for line in (env_dir / "pyvenv.cfg").read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home":
+                paths.add(Path(value.strip()).parent)
+    except OSError:
+        pass
+    return {path for path in paths if path != Path("/") and path.is_dir()}

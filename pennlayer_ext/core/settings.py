@@ -20,6 +20,7 @@ class NodeSettings:
     uv_cache_dir: Path
     kernelspec_dir: Path | None = None
     allowed_requirement_kinds: tuple[str, ...] = ()
+    allow_source_builds: bool = False
     kernel_config: dict[str, Any] = field(default_factory=dict)
     allowed_source_roots: tuple[str, ...] = ()
     loader_settings: dict[str, Any] = field(default_factory=dict)
@@ -33,6 +34,7 @@ class NodeSettings:
         uv_cache_dir: Path | str | None = None,
         kernelspec_dir: Path | str | None = None,
         allowed_requirement_kinds: Iterable[str] = (),
+        allow_source_builds: bool = False,
         kernel_config: Mapping[str, Any] | None = None,
         allowed_source_roots: Iterable[str] = (),
         loader_settings: Mapping[str, Any] | None = None,
@@ -43,6 +45,7 @@ class NodeSettings:
             uv_cache_dir=Path(uv_cache_dir) if uv_cache_dir else default_uv_cache_dir,
             kernelspec_dir=Path(kernelspec_dir) if kernelspec_dir else None,
             allowed_requirement_kinds=tuple(allowed_requirement_kinds),
+            allow_source_builds=bool(allow_source_builds),
             kernel_config=dict(kernel_config or {}),
             allowed_source_roots=tuple(allowed_source_roots),
             loader_settings={

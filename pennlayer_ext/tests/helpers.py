@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import io
 import json
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
+import textwrap
 import threading
 import time
 import urllib.error
@@ -53,8 +56,70 @@ def make_wheel(directory: Path, name: str, version: str, module_source: str = ""
     return path
 
 
+# The in-tree PEP 517 backend of make_sdist: the "setup.py" of a source distribution.
+# It runs BUILD_CODE (package code) when the wheel is built, then writes a wheel whose
+# module holds ``module_source`` (which BUILD_CODE may change, e.g. to report back).
+_SDIST_BACKEND = """\
+import base64, hashlib, os, zipfile
+
+NAME, VERSION = {name!r}, {version!r}
+BUILD_CODE = {build_code!r}
+
+
+def _hash(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    scope = {{"module_source": "VERSION = %r\\n" % VERSION}}
+    exec(BUILD_CODE, scope)
+    info = "%s-%s.dist-info" % (NAME, VERSION)
+    files = {{
+        NAME + "/__init__.py": scope["module_source"].encode(),
+        info + "/METADATA": ("Metadata-Version: 2.1\\nName: %s\\nVersion: %s\\n"
+                             % (NAME, VERSION)).encode(),
+        info + "/WHEEL": b"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\n"
+                         b"Tag: py3-none-any\\n",
+    }}
+    record = "".join("%s,%s,%d\\n" % (p, _hash(d), len(d)) for p, d in files.items())
+    name = "%s-%s-py3-none-any.whl" % (NAME, VERSION)
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as archive:
+        for member, data in files.items():
+            archive.writestr(member, data)
+        archive.writestr(info + "/RECORD", record + info + "/RECORD,,\\n")
+    return name
+"""
+
+
+def make_sdist(directory: Path, name: str, version: str, build_code: str = "") -> Path:
+    """Write a source distribution ``name-version.tar.gz`` whose build runs *build_code*.
+
+    Its build backend is in the sdist itself (no setuptools to download): *build_code* is
+    what a package's setup.py would do, run by whoever builds the wheel.
+    """
+    base = f"{name}-{version}"
+    files = {
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        "pyproject.toml": (
+            '[build-system]\nrequires = []\nbuild-backend = "pl_backend"\nbackend-path = ["."]\n'
+        ),
+        "pl_backend.py": _SDIST_BACKEND.format(
+            name=name, version=version, build_code=textwrap.dedent(build_code)
+        ),
+    }
+    path = directory / f"{base}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for rel, text in files.items():
+            data = text.encode()
+            member = tarfile.TarInfo(f"{base}/{rel}")
+            member.size = len(data)
+            member.mode = 0o644
+            archive.addfile(member, io.BytesIO(data))
+    return path
+
+
 class LocalIndex:
-    """A PEP 503 package index on loopback serving wheels from a folder.
+    """A PEP 503 package index on loopback serving wheels and sdists from a folder.
 
     Downloads of the files named in ``stall`` wait until :meth:`release` (or 120 s), so a
     build can be caught while it runs.
@@ -89,7 +154,8 @@ class LocalIndex:
                     links = [
                         f'<a href="/files/{wheel.name}#sha256={_hex_sha256(wheel)}">'
                         f"{wheel.name}</a>"
-                        for wheel in sorted(index.wheels.glob("*.whl"))
+                        for wheel in sorted(index.wheels.iterdir())
+                        if wheel.name.endswith((".whl", ".tar.gz"))
                         if wheel.name.split("-")[0].replace("_", "-").lower() == project
                     ]
                     if not links:
@@ -296,3 +362,31 @@ class Kernel:
     async def stop(self):
         self.client.stop_channels()
         await self.jp_fetch("api", "sessions", self.session["id"], method="DELETE")
+
+
+NOBODY = 65534
+
+
+def as_nobody(argv: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run *argv* as uid/gid 65534 with no supplementary groups (needs root and setpriv)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise RuntimeError("setpriv is missing")
+    return subprocess.run(
+        [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        **kwargs,
+    )
+
+
+def wait_for_job(manager, job: dict, timeout_s: float = 240) -> dict:
+    """Reap *manager*'s workers until *job* has ended; the job as it ended."""
+    deadline = time.monotonic() + timeout_s
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+        manager.reap_workers()
+        job = manager.get_job(job["id"])
+    manager.wait_for_workers()
+    return manager.get_job(job["id"])

@@ -45,6 +45,7 @@ class BuildJob(JobKind):
             "requirements": parsed.with_kernel_essentials().text,
             "python": check_python(python) or sys.executable,
             "refresh": bool(refresh),
+            "allow_source_builds": settings.allow_source_builds,
             "uv_cache_dir": str(settings.uv_cache_dir),
             "kernelspec_dir": str(settings.kernelspec_dir) if settings.kernelspec_dir else None,
             "kernel_config": settings.kernel_config,

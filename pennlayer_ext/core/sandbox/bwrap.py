@@ -173,3 +173,80 @@ def processor_command(source: Path, output: Path, command: str) -> list[str]:
         argv += ["--ro-bind-try", path, path]
     argv += ["--ro-bind", str(source), "/input", "--bind", str(output), "/output"]
     return [*argv, "--chdir", "/output", "--", "/bin/sh", "-c", command]
+
+
+# What an environment build's uv needs of /etc besides the system paths: names, DNS, TLS.
+_BUILD_ETC_PATHS = (
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/uv",
+    "/etc/xdg/uv",
+)
+NOBODY = "65534"
+
+
+def build_command(
+    argv: Sequence[str],
+    *,
+    writable: Path,
+    read_only: Sequence[Path],
+    env: Mapping[str, str],
+) -> list[str]:
+    """bubblewrap running an environment build's uv, and so the packages' build code.
+
+    Inside it is ``nobody`` with no capabilities, in its own user, mount, pid, ipc and uts
+    namespaces, with the host's network (it downloads). It sees the system's programs and
+    libraries and *read_only* paths (the base interpreter, uv) read-only, *writable* (the
+    job's staging folder) read-write, each at its own path, and nothing else of the node:
+    not the store, not the build cache. Everything but *writable* is read-only, the
+    sandbox's own root and /tmp included (put HOME and TMPDIR in *writable*), and
+    read-only mounts cannot be made writable again without capabilities, whoever owns
+    the files: as root, the inside user is root outside, so modes would not stop it.
+    Its environment is *env* only. When uv ends, all it started ends (the pid namespace
+    goes with it).
+    """
+    bwrap = shutil.which("bwrap") or "bwrap"
+    args = [
+        bwrap,
+        "--die-with-parent",
+        "--unshare-all",
+        "--share-net",
+        "--unshare-user",
+        "--uid",
+        NOBODY,
+        "--gid",
+        NOBODY,
+        "--cap-drop",
+        "ALL",
+        "--new-session",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",  # noqa: S108 (a private tmpfs, made read-only below)
+        "--clearenv",
+    ]
+    for name, value in sorted(env.items()):
+        args += ["--setenv", name, value]
+    for path in (*_SYSTEM_PATHS, *_BUILD_ETC_PATHS):
+        args += ["--ro-bind-try", path, path]
+    for extra in read_only:
+        args += ["--ro-bind", str(extra), str(extra)]
+    args += ["--bind", str(writable), str(writable), "--chdir", str(writable)]
+    # The folders made above to hold the mounts stay empty and read-only.
+    args += ["--remount-ro", "/tmp", "--remount-ro", "/"]  # noqa: S108
+    return [*args, "--", *argv]
