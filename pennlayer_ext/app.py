@@ -312,6 +312,8 @@ class PennLayerApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         manager = self.create_manager()
+        for line in manager.resealed:
+            self.log.info("pennlayer: %s", line)
         manager.sync_kernelspecs()
         for path in event_schema_paths():
             self.serverapp.event_logger.register_event_schema(path)

@@ -35,7 +35,7 @@ from .sessions import SessionService
 from .settings import NodeSettings
 from .store import LayerStore
 from .verify import ProgressCallback, verify_versions
-from .versions import record_missing_files
+from .versions import record_missing_files, seal_older_versions
 
 
 class LayerManager:
@@ -54,10 +54,12 @@ class LayerManager:
         self.layers = LayerService(self.catalog, self.store, self.settings.prices)
         self.jobs = JobService(self.catalog, self.store)
         self.sessions = SessionService(self.catalog, self.store)
+        self.resealed: list[str] = []  # versions of an older store sealed at this start
         if recover:
             self.jobs.recover()
             self.sessions.close_dead()
             record_missing_files(self.catalog, self.store)
+            self.resealed = seal_older_versions(self.catalog, self.store)
             self.empty_trash()
 
     # -- layers --------------------------------------------------------------------------

@@ -183,3 +183,30 @@ def record_missing_files(catalog: Catalog, store: LayerStore) -> int:
             catalog.insert_version_files(conn, layer, version, inodes)
             account_usage(catalog, conn, catalog.versions_sharing_files(conn, layer, version))
     return len(missing)
+
+
+def seal_older_versions(catalog: Catalog, store: LayerStore) -> list[str]:
+    """Seal versions committed before versions were read-only on disk; a one-off.
+
+    Sealing changes modes, and modes are part of the digest: the digest is recorded
+    again, from the files as they are (known hashes come from the hash cache). Returns a
+    line for each version whose recorded digest changed, for the log.
+    """
+    with catalog.transaction() as conn:
+        unsealed = catalog.unsealed_versions(conn)
+    changed = []
+    for row in unsealed:
+        tree = store.version_dir(row["layer"], row["version"])
+        digest = row["digest"]
+        if tree.is_dir() and not tree.is_symlink():
+            seal_tree(tree)
+            os.chmod(tree, _DIR_MODE)
+            digest = summarize_tree(tree, hash_cache=store.hash_cache_path).digest
+        with catalog.transaction(write=True) as conn:
+            catalog.mark_sealed(conn, row["layer"], row["version"], digest)
+        if digest != row["digest"]:
+            changed.append(
+                f"{row['layer']} version {row['version']}: sealed read-only, digest "
+                f"{row['digest'][:19]} is now {digest[:19]}"
+            )
+    return changed

@@ -123,3 +123,41 @@ async def test_the_server_checks_periodically_and_tells_the_front_ends(
     assert drift_events[0]["name"] == "genome"
     assert drift_events[0]["message"] == layer["drift"]
     assert (await pl_api("layers", "stack")).body["drift"] is None
+
+
+def test_versions_of_an_older_store_are_sealed_once_and_then_verify(tmp_path):
+    # Given a version committed before versions were sealed read-only: plain modes, and
+    # a file whose mode a newer sealed version changed through a shared hard link
+    from pennlayer_ext.core import LayerManager
+    from pennlayer_ext.core.digest import summarize_tree
+
+    manager = LayerManager(tmp_path / "store")
+    manager.create_layer("old", "reference")
+    tree = manager.store.version_dir("old", 1)
+    tree.mkdir(parents=True)
+    (tree / "a.txt").write_text("a")
+    (tree / "shared.txt").write_text("s")
+    summary = summarize_tree(tree)
+    with manager.catalog.transaction(write=True) as conn:
+        manager.catalog.insert_version(
+            conn,
+            layer="old",
+            version=1,
+            digest=summary.digest,
+            apparent_bytes=summary.apparent_bytes,
+            file_count=summary.file_count,
+        )
+        manager.catalog.update_layer_state(conn, "old", status="READY", current_version=1)
+        conn.execute("UPDATE layer_versions SET sealed = 0")
+    os.chmod(tree / "shared.txt", 0o444)
+    assert manager.verify_layers("old")[0]["drift"]  # the mode change reads as drift
+
+    # When the store is opened by this pennlayer
+    reopened = LayerManager(tmp_path / "store")
+
+    # Then the version is sealed, its digest recorded again, and it verifies
+    assert len(reopened.resealed) == 1
+    assert reopened.resealed[0].startswith("old version 1: sealed read-only, digest")
+    assert oct(os.stat(tree / "a.txt").st_mode & 0o777) == "0o444"
+    assert reopened.verify_layers("old")[0]["drift"] is None
+    assert LayerManager(tmp_path / "store").resealed == []  # only once

@@ -104,6 +104,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE layer_versions ADD COLUMN verified_at TEXT;
     ALTER TABLE layer_versions ADD COLUMN drift TEXT;
     """,
+    # 6: versions whose files are read-only on disk (sealed at commit); older ones are
+    #    sealed, and their digests recorded again, once when a store is opened
+    """
+    ALTER TABLE layer_versions ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

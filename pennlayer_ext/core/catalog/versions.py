@@ -34,8 +34,8 @@ class VersionsMixin:
     ) -> None:
         conn.execute(
             "INSERT INTO layer_versions (layer, version, digest, size_bytes, apparent_bytes,"
-            " file_count, interpreter, lock, packages, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " file_count, interpreter, lock, packages, created_at, sealed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
             (
                 layer,
                 version,
@@ -48,6 +48,21 @@ class VersionsMixin:
                 None if packages is None else json.dumps(packages),
                 utc_now(),
             ),
+        )
+
+    def unsealed_versions(self, conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        """Versions committed before they were sealed read-only (older stores)."""
+        rows = conn.execute(
+            "SELECT layer, version, digest FROM layer_versions WHERE sealed = 0"
+            " ORDER BY layer, version"
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    def mark_sealed(self, conn: sqlite3.Connection, layer: str, version: int, digest: str) -> None:
+        """A version is read-only on disk now, and *digest* describes it as it is."""
+        conn.execute(
+            "UPDATE layer_versions SET sealed = 1, digest = ? WHERE layer = ? AND version = ?",
+            (digest, layer, version),
         )
 
     def list_versions(self, conn: sqlite3.Connection, layer: str) -> list[dict[str, Any]]:
