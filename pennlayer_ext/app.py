@@ -28,7 +28,13 @@ from traitlets import (
 from .core import LayerManager, PennLayerError
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
-from .core.sandbox import DEFAULT_MOUNT_ROOT, availability, check_sandbox, resolve_backend
+from .core.sandbox import (
+    DEFAULT_MOUNT_ROOT,
+    availability,
+    check_env_allow,
+    check_sandbox,
+    resolve_backend,
+)
 from .core.store import LayerStore
 from .events import ChangeWatcher
 from .schemas import REQUEST_SCHEMAS, event_schema_paths, request_schema
@@ -187,6 +193,22 @@ class PennLayerApp(ExtensionApp):
         ),
     )
 
+    kernel_env_allow = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help=(
+            "Names of environment variables of the server that kernels may get as well. "
+            "Kernels get only what Jupyter, Python and the session need (PATH, HOME, LANG, "
+            "LC_*, TZ, TERM, JPY_SESSION_NAME, PYTHONUNBUFFERED, the session's PENNLAYER_* "
+            "variables, VIRTUAL_ENV...), never the server's tokens or cloud credentials. "
+            "Names that look like credentials (JUPYTER_TOKEN, JPY_API_TOKEN, JUPYTERHUB_*, "
+            "AWS_*, GOOGLE_*, AZURE_*, or containing TOKEN, SECRET, PASSWORD, CREDENTIAL, "
+            "API_KEY...) are refused. With the bwrap sandbox the values are on bubblewrap's "
+            "command line, which local users can read. Default: empty."
+        ),
+    )
+
     core_threads = Int(
         8,
         config=True,
@@ -243,6 +265,13 @@ class PennLayerApp(ExtensionApp):
         except PennLayerError as exc:
             raise TraitError(f"PennLayerApp.sandbox: {exc.message}") from exc
 
+    @validate("kernel_env_allow")
+    def _validate_kernel_env_allow(self, proposal: Any) -> list[str]:
+        try:
+            return check_env_allow(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(f"PennLayerApp.kernel_env_allow: {exc.message}") from exc
+
     @validate("storage_prices")
     def _validate_storage_prices(self, proposal: Any) -> dict[str, float]:
         try:
@@ -279,6 +308,7 @@ class PennLayerApp(ExtensionApp):
             kernel_config={
                 "sandbox": self.sandbox,
                 "mount_root": self.mount_root,
+                "kernel_env_allow": list(self.kernel_env_allow),
             },
             allowed_source_roots=self.allowed_source_roots,
             loader_settings={
@@ -295,6 +325,8 @@ class PennLayerApp(ExtensionApp):
             "backend": None,
             "read_only_enforced": False,
             "mount_root": self.mount_root,
+            "unprivileged": False,
+            "kernel_env_allow": list(self.kernel_env_allow),
             "available": availability(),
         }
         try:
@@ -304,6 +336,7 @@ class PennLayerApp(ExtensionApp):
             return report
         report["backend"] = backend.name
         report["read_only_enforced"] = backend.read_only_enforced
+        report["unprivileged"] = backend.unprivileged
         if backend.notices():
             report["warning"] = "\n".join(backend.notices())
         return report

@@ -11,6 +11,13 @@ Every environment kernelspec names it. At launch it:
 3. creates the session's throwaway overlay environment and starts the kernel in the
    sandbox backend, with the layers read-only at ``/mnt/layers/<name>/``.
 
+The sandbox, the mount root and the allowed environment variables come from the node's
+configuration, recorded in the store by the server (``kernel-settings.json``); the
+kernelspec's copy is used only for a store where no server recorded them, because a
+kernelspec may sit in a folder its user can edit. The sandbox hides the store and every
+Jupyter configuration, data and runtime folder (kernelspecs among them), compared as
+resolved paths.
+
 When the kernel stops, the session ends and its overlay is deleted.
 """
 
@@ -24,10 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
-from traitlets import Unicode
+from jupyter_core.paths import jupyter_config_path, jupyter_path, jupyter_runtime_dir
+from traitlets import List, Unicode
 
 from .core.catalog import Catalog
 from .core.errors import InvalidInput, PennLayerError
+from .core.kernelspecs import read_kernel_settings
 from .core.sandbox import (
     DEFAULT_MOUNT_ROOT,
     SandboxBackend,
@@ -70,14 +79,31 @@ def notebook_selection(path: str | None) -> dict[str, Any] | None:
     return {"layers": layers, "mounted": mounted, "environment": selection.get("environment")}
 
 
+def jupyter_folders() -> list[Path]:
+    """Every Jupyter configuration, data (kernelspecs) and runtime folder of this process."""
+    return [Path(p) for p in (*jupyter_config_path(), *jupyter_path(), jupyter_runtime_dir())]
+
+
 class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
     """Launches a kernel in a pennlayer environment, in a sandbox, and records the session."""
 
     environment = Unicode("", config=True, help="The environment layer (from the kernelspec).")
     store_root = Unicode("", config=True, help="The store that holds the layers.")
-    sandbox = Unicode("auto", config=True, help="PennLayerApp.sandbox, from the kernelspec.")
+    sandbox = Unicode(
+        "auto",
+        config=True,
+        help="PennLayerApp.sandbox, from the kernelspec; the node's recorded setting wins.",
+    )
     mount_root = Unicode(
-        DEFAULT_MOUNT_ROOT, config=True, help="Where layers appear inside the sandbox."
+        DEFAULT_MOUNT_ROOT,
+        config=True,
+        help="Where layers appear inside the sandbox; the node's recorded setting wins.",
+    )
+    kernel_env_allow = List(
+        Unicode(),
+        config=True,
+        help="PennLayerApp.kernel_env_allow, from the kernelspec; the node's recorded "
+        "setting wins.",
     )
 
     _session_id: str | None = None
@@ -100,10 +126,32 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         # Reading the notebook, the catalog and the store is disk work: off the event loop.
         return await asyncio.to_thread(self._open_session, kwargs)
 
+    def _kernel_settings(self, store: LayerStore) -> dict[str, Any]:
+        """The node's sandbox, mount root and allowed variables (see the module's doc)."""
+        asked = {
+            "sandbox": self.sandbox,
+            "mount_root": self.mount_root,
+            "kernel_env_allow": list(self.kernel_env_allow),
+        }
+        node = read_kernel_settings(store)
+        if node is None:
+            return asked
+        for key, value in asked.items():
+            if key in node and node[key] != value:
+                self.log.warning(
+                    "pennlayer: the kernelspec asks for %s=%r; the node is configured with "
+                    "%r, which is used.",
+                    key,
+                    value,
+                    node[key],
+                )
+        return {**asked, **node}
+
     def _open_session(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         store = self._store()
         self._catalog = catalog = Catalog(store.catalog_path)
-        backend, _why = resolve_backend(self.sandbox)
+        settings = self._kernel_settings(store)
+        backend, _why = resolve_backend(settings["sandbox"])
         env: dict[str, str] = dict(kwargs.get("env") or os.environ)
         notebook_path = env.get("JPY_SESSION_NAME") or None
         if notebook_path and not os.path.isabs(notebook_path) and kwargs.get("cwd"):
@@ -128,7 +176,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         )
         self._session_id = opened.session_id
         try:
-            return self._prepare(kwargs, env, store, opened, backend)
+            return self._prepare(kwargs, env, store, opened, backend, settings)
         except BaseException:
             close_session(catalog, store, opened.session_id, "the kernel could not start")
             self._session_id = None
@@ -141,11 +189,14 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         store: LayerStore,
         opened: OpenedSession,
         backend: SandboxBackend,
+        settings: dict[str, Any],
     ) -> dict[str, Any]:
         workdir = Path(kwargs.get("cwd") or os.getcwd()).resolve()
         if workdir == Path("/"):
             raise SandboxError("A kernel cannot use '/' as its working area.")
-        if workdir == store.root or store.root in workdir.parents:
+        # Resolved once, so a store reached through a symlink is recognised everywhere.
+        store_root = store.root.resolve()
+        if workdir == store_root or store_root in workdir.parents:
             raise SandboxError(f"A kernel cannot work inside the layer store ({store.root}).")
         base_prefix, python_tag = base_prefix_of(opened.environment.source)
         connection_file = Path(self.parent.connection_file).resolve()
@@ -156,9 +207,10 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             workdir=workdir,
             base_prefix=base_prefix,
             python_tag=python_tag,
-            mount_root=self.mount_root,
+            mount_root=settings["mount_root"],
             connection_file=connection_file,
-            hidden=(store.root, connection_file.parent),
+            hidden=(store_root, connection_file.parent, *jupyter_folders()),
+            env_allow=tuple(name for name in settings["kernel_env_allow"] if isinstance(name, str)),
         )
         backend.prepare(layout)
 
@@ -168,7 +220,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         if notices:
             kernel_cmd.append(f"--IPKernelApp.exec_lines={notice_exec_line()}")
         kwargs["env"] = backend.environment(layout, env, "\n".join(notices))
-        kwargs["cmd"] = backend.command(layout, kernel_cmd)
+        kwargs["cmd"] = backend.command(layout, kernel_cmd, kwargs["env"])
         kwargs["cwd"] = str(workdir)
         return kwargs
 

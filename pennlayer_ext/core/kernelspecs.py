@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
+from .errors import PennLayerError
 from .store import LayerStore, remove_tree
 
 KERNELSPEC_PREFIX = "pennlayer-"
 PROVISIONER_NAME = "pennlayer-provisioner"
+#: The kernel settings the node's configuration decides, not a kernelspec.
+NODE_KERNEL_SETTINGS = ("sandbox", "mount_root", "kernel_env_allow")
 
 
 def kernelspec_name(environment: str) -> str:
@@ -37,8 +40,9 @@ def build_kernelspec(
 ) -> dict[str, Any]:
     """The kernel.json of a READY environment layer.
 
-    *kernel_config* (sandbox, mount_root, uv_cache_dir) goes to the provisioner, so
-    headless runs that load no server configuration still get the node's settings.
+    *kernel_config* (sandbox, mount_root, kernel_env_allow) goes to the provisioner, which
+    prefers the same settings recorded in the store (:func:`read_kernel_settings`) and
+    uses these only for a store where no server recorded them.
     """
     env_dir = store.version_dir(layer["name"], layer["version"])
     return {
@@ -73,6 +77,40 @@ def build_kernelspec(
             "debugger": True,
         },
     }
+
+
+def write_kernel_settings(store: LayerStore, kernel_config: Mapping[str, Any]) -> None:
+    """Record the node's kernel settings in the store, where kernels cannot write.
+
+    A kernelspec is a file in a folder its user may be able to write; the provisioner
+    takes these settings from the store instead (:func:`read_kernel_settings`), so an
+    edited kernelspec cannot ask for less isolation than the node is configured for.
+    """
+    settings = {key: kernel_config[key] for key in NODE_KERNEL_SETTINGS if key in kernel_config}
+    text = json.dumps(settings, indent=1, sort_keys=True) + "\n"
+    path = store.kernel_settings_path
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
+    _write_atomically(path, text)
+
+
+def read_kernel_settings(store: LayerStore) -> dict[str, Any] | None:
+    """The node's kernel settings recorded in the store, or None if none were recorded."""
+    try:
+        settings = json.loads(store.kernel_settings_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise PennLayerError(
+            f"{store.kernel_settings_path} cannot be read ({exc}); restart the server to "
+            "write it again."
+        ) from exc
+    if not isinstance(settings, dict):
+        raise PennLayerError(f"{store.kernel_settings_path} is not a JSON object.")
+    return {key: settings[key] for key in NODE_KERNEL_SETTINGS if key in settings}
 
 
 def _is_ours(spec_dir: Path, store: LayerStore) -> bool:

@@ -21,7 +21,7 @@ from .catalog import Catalog
 from .costs import STORAGE_CLASSES
 from .job_service import JobService
 from .jobkinds import BuildJob, PopulateJob
-from .kernelspecs import sync_kernelspecs
+from .kernelspecs import sync_kernelspecs, write_kernel_settings
 from .layers import (
     LayerService,
     check_built_from_requirements,
@@ -222,6 +222,9 @@ class LayerManager:
         return self.sessions.close_dead(exclude_kernels)
 
     def sync_kernelspecs(self) -> dict[str, list[str]]:
+        if self.settings.kernel_config:
+            # The store's copy is the one kernels use (a kernelspec can be edited).
+            write_kernel_settings(self.store, self.settings.kernel_config)
         if self.settings.kernelspec_dir is None:
             return {"written": [], "removed": []}
         return sync_kernelspecs(

@@ -4,6 +4,7 @@
 
     <root>/
       catalog.sqlite        the catalog (never visible to a session)
+      kernel-settings.json  how kernels are sandboxed, written by the server (kernelspecs.py)
       layers/<name>/<N>/    version N of a layer, read-only once complete
       staging/              versions being built or populated
       jobs/<id>/            a job's log and progress files
@@ -34,6 +35,7 @@ class LayerStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).expanduser().absolute()
         self.catalog_path = self.root / "catalog.sqlite"
+        self.kernel_settings_path = self.root / "kernel-settings.json"
         self.sessions_root = self.root / "sessions"
         self.staging_root = self.root / "staging"
         self.trash_dir = self.root / "trash"

@@ -78,6 +78,7 @@ async def test_bad_names_are_400_with_the_validator_message_and_create_nothing(
         "cache",
         "catalog.sqlite",
         "jobs",
+        "kernel-settings.json",
         "layers",
         "sessions",
         "staging",

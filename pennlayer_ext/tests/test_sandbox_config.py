@@ -1,7 +1,9 @@
 """The sandbox setting: the registry of backends, what is refused, what the node reports."""
 
 import os
+import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -89,3 +91,58 @@ async def test_the_node_reports_the_registry_as_the_available_backends(pl_api):
     spec = yaml.safe_load(openapi_path().read_text(encoding="utf-8"))
     node_sandbox = spec["components"]["schemas"]["Node"]["properties"]["sandbox"]
     assert node_sandbox["properties"]["configured"]["enum"] == list(sandbox_choices())
+
+
+def test_kernel_env_allow_refuses_names_of_credentials():
+    app = PennLayerApp(config=Config({"PennLayerApp": {"kernel_env_allow": ["HTTPS_PROXY"]}}))
+    assert app.kernel_env_allow == ["HTTPS_PROXY"]
+    for name in ("AWS_REGION", "JUPYTER_TOKEN", "JUPYTERHUB_USER", "MY_API_KEY", "DB_PASSWORD"):
+        with pytest.raises(TraitError, match=f"kernel_env_allow: {name} looks like a credential"):
+            app.kernel_env_allow = [name]
+    with pytest.raises(TraitError, match="'A B' is not an environment variable name"):
+        app.kernel_env_allow = ["A B"]
+
+
+FAKE_BWRAP = """#!/bin/sh
+# bubblewrap on a node that forbids user namespaces: everything else works.
+for arg in "$@"; do
+  if [ "$arg" = --unshare-user ]; then
+    echo "bwrap: No permissions to create new namespace" >&2; exit 1
+  fi
+done
+exec {real} "$@"
+"""
+
+
+@pytest.mark.skipif(not bwrap_works(), reason="needs bubblewrap")
+def test_a_node_without_user_namespaces_does_not_get_bwrap(tmp_path):
+    """Never a sandbox that keeps the server's capabilities: bwrap is unavailable instead."""
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_BWRAP.format(real=shutil.which("bwrap")))
+    fake.chmod(0o755)
+    script = (
+        "from pathlib import Path\n"
+        "from pennlayer_ext.core.sandbox import SandboxError, processor_command, resolve_backend\n"
+        "backend, reason = resolve_backend('auto')\n"
+        "print(backend.name, '|', reason)\n"
+        "for call in (lambda: resolve_backend('bwrap'),\n"
+        "             lambda: processor_command(Path('/in'), Path('/out'), 'true')):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except SandboxError as exc:\n"
+        "        print(exc.message)\n"
+    )
+    env = dict(os.environ, PATH=f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    auto, configured, command = result.stdout.strip().splitlines()
+    problem = (
+        "bubblewrap cannot run a sandbox as an unprivileged user without capabilities here "
+        "(bwrap: No permissions to create new namespace); user namespaces must be enabled"
+    )
+    assert auto.startswith(f"none | auto: bwrap ({problem}")
+    assert auto.endswith("so none: read-only is not enforced")
+    assert configured.startswith(f"The sandbox is set to 'bwrap' but {problem}")
+    assert command.startswith(f"The sandbox cannot start: {problem}")

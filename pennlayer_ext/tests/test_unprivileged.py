@@ -33,6 +33,8 @@ ATTACKS = r"""
 import errno, os, json
 found = {}
 try:
+    # The files are read-only on disk and owned by this user: the mount must stop it.
+    os.chmod('/mnt/layers/genome/chr1.fa', 0o666)
     open('/mnt/layers/genome/chr1.fa', 'a').write('x')
     found['write_layer'] = 'written'
 except OSError as exc:

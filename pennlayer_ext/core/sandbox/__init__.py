@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..errors import InvalidInput
 from .base import SandboxBackend
-from .bwrap import BwrapBackend, bwrap_works, processor_command
+from .bwrap import BwrapBackend, bwrap_problem, bwrap_works, processor_command
+from .environ import check_env_allow, is_secret_name
 from .layout import (
     DEFAULT_MOUNT_ROOT,
     Mount,
@@ -20,6 +21,7 @@ from .layout import (
     notice_exec_line,
 )
 from .none import NOT_ENFORCED, NoneBackend
+from .outputs import normalize_tree
 
 # In order of preference: "auto" takes the first one that is available here.
 BACKENDS: dict[str, type[SandboxBackend]] = {"bwrap": BwrapBackend, "none": NoneBackend}
@@ -36,8 +38,12 @@ __all__ = [
     "SessionLayout",
     "availability",
     "base_prefix_of",
+    "bwrap_problem",
     "bwrap_works",
+    "check_env_allow",
     "check_sandbox",
+    "is_secret_name",
+    "normalize_tree",
     "notice_exec_line",
     "processor_command",
     "resolve_backend",
@@ -75,7 +81,7 @@ def resolve_backend(configured: str) -> tuple[SandboxBackend, str]:
     if name != AUTO:
         backend = BACKENDS[name]()
         if not backend.available():
-            why = backend.missing_hint or "it cannot run on this node"
+            why = backend.unavailable_reason()
             raise SandboxError(f"The sandbox is set to {name!r} but {why}.")
         return backend, f"configured: {name}"
     skipped: list[str] = []
@@ -83,7 +89,7 @@ def resolve_backend(configured: str) -> tuple[SandboxBackend, str]:
         backend = candidate()
         if backend.available():
             break
-        skipped.append(backend.name)
+        skipped.append(f"{backend.name} ({backend.unavailable_reason()})")
     else:  # pragma: no cover (the table ends with 'none', which is always available)
         raise SandboxError("No sandbox backend is available on this node.")
     if not skipped:

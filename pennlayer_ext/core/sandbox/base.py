@@ -23,6 +23,9 @@ class SandboxBackend(ABC):
     name: ClassVar[str]
     #: Whether a kernel of this backend cannot write into its layers.
     read_only_enforced: ClassVar[bool]
+    #: Whether a kernel of this backend runs without privileges (no capabilities, not
+    #: root) also when the server runs as root.
+    unprivileged: ClassVar[bool] = False
     #: What an operator should do when this backend is configured but not available.
     missing_hint: ClassVar[str] = ""
 
@@ -35,6 +38,10 @@ class SandboxBackend(ABC):
     @abstractmethod
     def available(self) -> bool:
         """True if this backend can start kernels on this node."""
+
+    def unavailable_reason(self) -> str:
+        """Why this backend cannot start kernels here (when :meth:`available` is False)."""
+        return self.missing_hint or "it cannot run on this node"
 
     @abstractmethod
     def mount_root(self, layout: SessionLayout) -> str:
@@ -55,7 +62,7 @@ class SandboxBackend(ABC):
     def environment(
         self, layout: SessionLayout, base: Mapping[str, str], notice: str
     ) -> dict[str, str]:
-        """The kernel's environment variables: *base* adjusted to the session."""
+        """The kernel's environment variables: the allowed ones of *base*, for the session."""
         return kernel_environment(
             layout,
             base,
@@ -66,11 +73,15 @@ class SandboxBackend(ABC):
         )
 
     @abstractmethod
-    def command(self, layout: SessionLayout, kernel_argv: Sequence[str]) -> list[str]:
+    def command(
+        self, layout: SessionLayout, kernel_argv: Sequence[str], env: Mapping[str, str]
+    ) -> list[str]:
         """The command line that runs *kernel_argv* in this sandbox.
 
-        ``layout.connection_file`` must stay reachable by the kernel; ``layout.hidden``
-        paths must not be visible where the backend can hide them.
+        *env* is what :meth:`environment` returned (the process is also started with it):
+        the kernel must get nothing else. ``layout.connection_file`` must stay reachable
+        by the kernel; ``layout.hidden`` paths must not be visible where the backend can
+        hide them.
         """
 
     def notices(self) -> list[str]:

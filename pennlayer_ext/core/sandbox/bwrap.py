@@ -11,6 +11,7 @@ The loaders' ``command`` processor uses bubblewrap too (:func:`processor_command
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from .base import SandboxBackend
-from .layout import SessionLayout
+from .layout import SandboxError, SessionLayout, visible_covers
 
 OVERLAY_PATH = "/mnt/session/venv"
 SANDBOX_HOME = "/tmp/home"  # noqa: S108 (inside the sandbox's private /tmp)
@@ -48,22 +49,86 @@ _ETC_PATHS = (
 )
 
 
+#: Inside every sandbox the process is ``nobody`` in its own user namespace, with no
+#: capabilities, also when the server runs as root (bwrap keeps them all otherwise).
+NOBODY = "65534"
+_PRIVILEGES = ("--unshare-user", "--uid", NOBODY, "--gid", NOBODY, "--cap-drop", "ALL")
+# Checked inside the probe: the sandbox really runs as nobody with no capabilities.
+_PROBE_SCRIPT = (
+    f'test "$(id -u):$(id -g)" = "{NOBODY}:{NOBODY}" && '
+    "grep -q '^CapEff:[[:space:]]*0*$' /proc/self/status"
+)
+
+
+def _run_probe(path: str, extra: Sequence[str]) -> str | None:
+    """None if bwrap runs the probe with *extra* options here, else what went wrong."""
+    argv = [
+        path,
+        *_PRIVILEGES,
+        *extra,
+        "--ro-bind",
+        "/",
+        "/",
+        "--proc",
+        "/proc",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "/bin/sh",
+        "-c",
+        _PROBE_SCRIPT,
+    ]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit status {result.returncode}"
+
+
 @cache
-def bwrap_works() -> bool:
-    """True if bubblewrap is installed and can create namespaces here."""
+def _probe() -> tuple[str | None, tuple[str, ...]]:
+    """(what is wrong or None, the options that drop privileges) for this node.
+
+    ``--disable-userns`` (bwrap 0.8+) also stops the sandbox from making user namespaces
+    of its own; an older bwrap works without it.
+    """
     path = shutil.which("bwrap")
     if path is None:
-        return False
-    try:
-        result = subprocess.run(
-            [path, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-ipc", "true"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
+        return "bubblewrap is not installed (install the 'bubblewrap' package)", ()
+    if _run_probe(path, ("--disable-userns",)) is None:
+        return None, (*_PRIVILEGES, "--disable-userns")
+    problem = _run_probe(path, ())
+    if problem is None:
+        return None, _PRIVILEGES
+    return (
+        "bubblewrap cannot run a sandbox as an unprivileged user without capabilities here "
+        f"({problem}); user namespaces must be enabled (sysctl user.max_user_namespaces)",
+        (),
+    )
+
+
+def bwrap_problem() -> str | None:
+    """Why bubblewrap cannot run sandboxes here, or None if it can."""
+    return _probe()[0]
+
+
+def bwrap_works() -> bool:
+    """True if bubblewrap can run a sandbox as ``nobody`` with no capabilities here."""
+    return bwrap_problem() is None
+
+
+def privilege_options() -> list[str]:
+    """The bwrap options that make the sandbox ``nobody`` with no capabilities.
+
+    Raises SandboxError when that is impossible here: a sandbox never silently keeps the
+    server's privileges.
+    """
+    problem, options = _probe()
+    if problem is not None:
+        raise SandboxError(f"The sandbox cannot start: {problem}.")
+    return list(options)
 
 
 class BwrapBackend(SandboxBackend):
@@ -71,13 +136,14 @@ class BwrapBackend(SandboxBackend):
 
     name = "bwrap"
     read_only_enforced = True
-    missing_hint = (
-        "bubblewrap is missing or cannot create namespaces on this node "
-        "(install the 'bubblewrap' package)"
-    )
+    unprivileged = True
+    missing_hint = "bubblewrap cannot run sandboxes on this node"
 
     def available(self) -> bool:
         return bwrap_works()
+
+    def unavailable_reason(self) -> str:
+        return bwrap_problem() or self.missing_hint
 
     def mount_root(self, layout: SessionLayout) -> str:
         return layout.mount_root
@@ -91,26 +157,34 @@ class BwrapBackend(SandboxBackend):
         env = super().environment(layout, base, notice)
         # The server's HOME is not inside the sandbox; the private /tmp is.
         env["HOME"] = SANDBOX_HOME
+        # jupyter_client sets JPY_PARENT_PID at launch; in a new pid namespace it means
+        # nothing and ipykernel would think its parent died.
+        env.pop("JPY_PARENT_PID", None)
         return env
 
-    def command(self, layout: SessionLayout, kernel_argv: Sequence[str]) -> list[str]:
+    def command(
+        self, layout: SessionLayout, kernel_argv: Sequence[str], env: Mapping[str, str]
+    ) -> list[str]:
         """The bubblewrap command line that runs *kernel_argv* inside the sandbox.
 
-        ``layout.hidden`` paths (the store, the folder of other kernels' connection files)
-        are covered by an empty tmpfs where the working area would otherwise show them.
+        The kernel is ``nobody`` without capabilities and gets exactly *env*.
+        ``layout.hidden`` paths (the store, Jupyter's folders, other kernels' connection
+        files) are covered by an empty tmpfs wherever a bind would otherwise show them.
         """
         bwrap = shutil.which("bwrap") or "bwrap"
         argv = [
             bwrap,
+            *privilege_options(),
             "--die-with-parent",
             "--unshare-pid",
             "--unshare-ipc",
             "--unshare-uts",
             "--new-session",
-            # jupyter_client sets JPY_PARENT_PID at launch; in a new pid namespace it means
-            # nothing and ipykernel would think its parent died.
-            "--unsetenv",
-            "JPY_PARENT_PID",
+            "--clearenv",
+        ]
+        for name, value in sorted(env.items()):
+            argv += ["--setenv", name, value]
+        argv += [
             "--proc",
             "/proc",
             "--dev",
@@ -129,9 +203,10 @@ class BwrapBackend(SandboxBackend):
         argv += ["--bind", str(layout.overlay_dir), OVERLAY_PATH]
         workdir = str(layout.workdir)
         argv += ["--bind", workdir, workdir, "--chdir", workdir]
-        for hidden in layout.hidden:
-            if layout.workdir in hidden.parents:
-                argv += ["--tmpfs", str(hidden)]
+        # Binds that show a host folder at its own path: hidden paths under them are covered.
+        shown = [*(p for p in _SYSTEM_PATHS if os.path.isdir(p)), prefix, workdir]
+        for cover, is_dir in visible_covers(layout, shown, keep=(layout.base_prefix,)):
+            argv += ["--tmpfs", cover] if is_dir else ["--ro-bind", "/dev/null", cover]
         if layout.connection_file is not None:
             # It may live under /tmp, which the tmpfs above hides: bind it last.
             connection = str(layout.connection_file)
@@ -148,6 +223,7 @@ def processor_command(source: Path, output: Path, command: str) -> list[str]:
     bwrap = shutil.which("bwrap") or "bwrap"
     argv = [
         bwrap,
+        *privilege_options(),
         "--die-with-parent",
         "--unshare-all",
         "--new-session",

@@ -9,11 +9,12 @@ session.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PennLayerError
+from .environ import allowed_environment
 
 DEFAULT_MOUNT_ROOT = "/mnt/layers"
 
@@ -54,6 +55,8 @@ class SessionLayout:
     # kernels' connection files) must not be visible where the backend can hide them.
     connection_file: Path | None = None
     hidden: tuple[Path, ...] = ()
+    # Variables of the server's environment an operator lets through (environ.py).
+    env_allow: tuple[str, ...] = ()
 
     @property
     def overlay_dir(self) -> Path:
@@ -80,6 +83,40 @@ def base_prefix_of(env_dir: Path) -> tuple[Path, str]:
         raise SandboxError(f"{env_dir} is not a virtual environment pennlayer can run.")
     major_minor = ".".join(version.split(".")[:2])
     return home.parent, f"python{major_minor}"
+
+
+def visible_covers(
+    layout: SessionLayout, shown: Iterable[str], keep: Iterable[Path] = ()
+) -> list[tuple[str, bool]]:
+    """Where ``layout.hidden`` paths would show in a sandbox that binds *shown* folders.
+
+    Each folder of *shown* appears at its own path. The answer is the path inside the
+    sandbox to cover, and whether it is a folder, for each hidden path under one of them.
+    Both sides are compared resolved (realpath), so a hidden folder reached through a
+    symlink (a store under a symlinked home) is found as well. A hidden path that holds
+    the working area, or a path of *keep*, cannot be covered: SandboxError.
+    """
+    workdir = Path(os.path.realpath(layout.workdir))
+    needed = [workdir, *(Path(os.path.realpath(path)) for path in keep)]
+    roots = [(Path(path), Path(os.path.realpath(path))) for path in shown]
+    covers: dict[str, bool] = {}
+    covered: list[Path] = []
+    for path in sorted({Path(os.path.realpath(hidden)) for hidden in layout.hidden}):
+        if not path.exists():
+            continue
+        for need in needed:
+            if path == need or path in need.parents:
+                raise SandboxError(
+                    f"{path} is hidden from kernels (the layer store, a Jupyter configuration, "
+                    f"data or runtime folder), so a kernel cannot use {need} inside it."
+                )
+        if any(done == path or done in path.parents for done in covered):
+            continue  # a folder above it is covered already
+        covered.append(path)
+        for inside, real in roots:
+            if path == real or real in path.parents:
+                covers[str(inside / path.relative_to(real))] = path.is_dir()
+    return list(covers.items())
 
 
 def prepare_overlay(layout: SessionLayout, environment_path: str) -> None:
@@ -125,9 +162,11 @@ def kernel_environment(
 ) -> dict[str, str]:
     """The kernel's environment variables that do not depend on the backend.
 
-    *mount_root* and *overlay* are where the kernel sees the layers and the overlay.
+    Only the allowed variables of *base* are kept (:mod:`.environ`): never the server's
+    tokens or cloud credentials. *mount_root* and *overlay* are where the kernel sees the
+    layers and the overlay.
     """
-    env = dict(base)
+    env = allowed_environment(base, layout.env_allow)
     env_path = f"{mount_root}/{layout.environment.name}"
     env["PATH"] = os.pathsep.join(
         [f"{overlay}/bin", f"{env_path}/bin", "/usr/local/bin", "/usr/bin", "/bin"]

@@ -1,12 +1,13 @@
 """The ``none`` backend: the kernel runs as a plain process, for machines without a sandbox.
 
 The mounts are symlinks in the session folder, and read-only is *not* enforced: the node
-report and every kernel's first output say so.
+report and every kernel's first output say so. The kernel still gets only the allowed
+environment variables (:mod:`.environ`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .base import SandboxBackend
@@ -41,8 +42,11 @@ class NoneBackend(SandboxBackend):
         for mount in layout.mounts:
             (mounts / mount.name).symlink_to(mount.source, target_is_directory=True)
 
-    def command(self, layout: SessionLayout, kernel_argv: Sequence[str]) -> list[str]:
-        # Nothing can be hidden from a plain process: the notices say so instead.
+    def command(
+        self, layout: SessionLayout, kernel_argv: Sequence[str], env: Mapping[str, str]
+    ) -> list[str]:
+        # Nothing can be hidden from a plain process: the notices say so instead. The
+        # process is started with *env*, the allow-listed variables, so secrets stay out.
         return list(kernel_argv)
 
     def notices(self) -> list[str]:
