@@ -1,11 +1,12 @@
 """Loaders never put files from outside the allowed source roots (or from the store) into a
 layer: real files, real jobs through the REST API, sources swapped while a job runs."""
 
+import asyncio
 import os
 
 import pytest
 
-from .helpers import populate
+from .helpers import add_reference_version, populate
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -114,3 +115,100 @@ async def test_a_source_swapped_for_a_link_after_the_request_is_refused_by_the_w
         assert job["state"] == "failed"
         assert repr(str(tree)) in job["error"]
         assert reason in job["error"], job["error"]
+
+
+async def test_a_folder_swapped_for_a_link_during_the_copy_is_never_followed(
+    pl_api, pl_wait_job, pl_store, source_root, outside
+):
+    # Many small files come before a/zz/secret.txt, so the copy is under way when a/zz
+    # becomes a link to a folder outside the roots that holds a file of the same name.
+    tree = source_root / "tree"
+    (tree / "a" / "zz").mkdir(parents=True)
+    for index in range(3000):
+        (tree / "a" / f"f{index:04}.txt").write_text(f"{index}\n" * 20)
+    (tree / "a" / "zz" / "secret.txt").write_text("inside\n")
+    job_id = await _start(pl_api, "midway", {"source": str(tree)})
+    for _ in range(600):
+        job = (await pl_api("jobs", job_id)).body
+        if job["progress"].get("bytes_done") or job["state"] in ("succeeded", "failed"):
+            break
+        await asyncio.sleep(0.02)
+    _swap_for_link(tree / "a" / "zz", outside)
+    job = await pl_wait_job(job_id)
+    _assert_nothing_from_outside(pl_store, "midway")
+    if job["state"] == "succeeded":  # a/zz was open before the swap: its own files
+        assert (pl_store / "layers" / "midway" / "1" / "a" / "zz" / "secret.txt").read_text() == (
+            "inside\n"
+        )
+    else:
+        assert job["state"] == "failed", job
+        assert "'a/zz' is a link now" in job["error"], job["error"]
+
+
+async def test_links_in_a_source_are_kept_only_if_they_stay_inside_it(
+    pl_api, pl_wait_job, pl_store, source_root, outside
+):
+    genome = source_root / "genome"
+    (genome / "alias.fa").symlink_to("chr1.fa")
+    (genome / "sub" / "up.fa").symlink_to("../chr1.fa")
+    (genome / "sub-link").symlink_to("sub")
+    job = await pl_wait_job(await _start(pl_api, "links", {"source": str(genome)}))
+    assert job["state"] == "succeeded", job
+    version = pl_store / "layers" / "links" / "1"
+    assert os.readlink(version / "alias.fa") == "chr1.fa"
+    assert os.readlink(version / "sub" / "up.fa") == "../chr1.fa"
+    assert os.readlink(version / "sub-link") == "sub"
+    for link, target in [
+        ("sub/abs", str(outside / "secret.txt")),
+        ("sub/escape", "../../../outside/secret.txt"),
+        ("sub/sneaky", "./../x/../../y"),
+    ]:
+        (genome / link).symlink_to(target)
+        job = await pl_wait_job(await _start(pl_api, "links", {}, create=False))
+        assert job["state"] == "failed", (link, job)
+        assert f"The link {link!r}" in job["error"]
+        assert "points outside the source" in job["error"], job["error"]
+        (genome / link).unlink()
+    layer = (await pl_api("layers", "links")).body
+    assert (layer["status"], layer["version"]) == ("READY", 1)
+    _assert_nothing_from_outside(pl_store, "links")
+
+
+async def test_special_files_in_a_source_are_skipped_with_a_log_line(
+    pl_api, pl_wait_job, pl_store, source_root
+):
+    os.mkfifo(source_root / "genome" / "sub" / "pipe")
+    job = await pl_wait_job(await _start(pl_api, "fifo", {"source": str(source_root / "genome")}))
+    assert job["state"] == "succeeded", job
+    version = pl_store / "layers" / "fifo" / "1"
+    assert not os.path.lexists(version / "sub" / "pipe")
+    assert (version / "sub" / "index.txt").read_text() == "index"
+    log = (await pl_api("jobs", job["id"], "log")).body["text"]
+    assert "Skipped 'sub/pipe': a fifo" in log, log
+
+
+async def test_add_mode_never_reads_the_previous_version_through_a_link(
+    pl_api, pl_wait_job, pl_manager, pl_store, source_root, outside
+):
+    # A previous version may hold a link to a folder outside the layer: a command or docker
+    # processor's output is committed as it is, and so were versions made before this check.
+    created = await pl_api("layers", method="POST", json_body={"name": "addl", "kind": "reference"})
+    assert created.status == 201
+    staged = pl_manager.store.staging_root / "legacy"
+    staged.mkdir(parents=True)
+    (staged / "data").symlink_to(outside)
+    add_reference_version(pl_manager, "addl", {"keep.txt": "kept"}, staged=staged)
+    # The new source's data/secret.txt looks like the outside file: same size, same mtime.
+    tree = source_root / "tree"
+    (tree / "data").mkdir(parents=True)
+    mine = tree / "data" / "secret.txt"
+    mine.write_bytes(b"x" * len(SECRET))
+    outside_file = outside / "secret.txt"
+    os.utime(mine, ns=(outside_file.stat().st_atime_ns, outside_file.stat().st_mtime_ns))
+    body = {"source": str(tree), "mode": "add"}
+    job = await pl_wait_job(await _start(pl_api, "addl", body, create=False))
+    assert job["state"] == "succeeded", job
+    new = pl_store / "layers" / "addl" / "2"
+    assert (new / "data" / "secret.txt").read_bytes() == b"x" * len(SECRET)
+    assert os.stat(new / "data" / "secret.txt").st_ino != outside_file.stat().st_ino
+    assert (new / "keep.txt").read_text() == "kept"  # merged from the previous version
