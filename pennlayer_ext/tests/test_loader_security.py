@@ -197,6 +197,7 @@ async def test_add_mode_never_reads_the_previous_version_through_a_link(
     staged = pl_manager.store.staging_root / "legacy"
     staged.mkdir(parents=True)
     (staged / "data").symlink_to(outside)
+    (staged / "elsewhere").symlink_to(outside)
     add_reference_version(pl_manager, "addl", {"keep.txt": "kept"}, staged=staged)
     # The new source's data/secret.txt looks like the outside file: same size, same mtime.
     tree = source_root / "tree"
@@ -211,4 +212,7 @@ async def test_add_mode_never_reads_the_previous_version_through_a_link(
     new = pl_store / "layers" / "addl" / "2"
     assert (new / "data" / "secret.txt").read_bytes() == b"x" * len(SECRET)
     assert os.stat(new / "data" / "secret.txt").st_ino != outside_file.stat().st_ino
-    assert (new / "keep.txt").read_text() == "kept"  # merged from the previous version
+    # Merged from the previous version: files by hard link, links as links (not entered)
+    assert (new / "keep.txt").read_text() == "kept"
+    assert os.readlink(new / "elsewhere") == str(outside)
+    assert not (new / "data").is_symlink()
