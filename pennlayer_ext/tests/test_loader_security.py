@@ -2,7 +2,11 @@
 layer: real files, real jobs through the REST API, sources swapped while a job runs."""
 
 import asyncio
+import io
 import os
+import stat
+import tarfile
+import zipfile
 
 import pytest
 
@@ -216,3 +220,69 @@ async def test_add_mode_never_reads_the_previous_version_through_a_link(
     assert (new / "keep.txt").read_text() == "kept"
     assert os.readlink(new / "elsewhere") == str(outside)
     assert not (new / "data").is_symlink()
+
+
+def _tar_member(tar, name, mode, kind=tarfile.REGTYPE, data=b""):
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size = kind, mode, len(data)
+    tar.addfile(info, io.BytesIO(data) if data else None)
+
+
+def _zip_member(zipped, name, mode, data=b""):
+    info = zipfile.ZipInfo(name)
+    info.external_attr = mode << 16
+    zipped.writestr(info, data)
+
+
+async def test_unpack_drops_special_files_and_normalises_modes(
+    pl_api, pl_wait_job, pl_store, source_root
+):
+    archives = source_root / "archives"
+    archives.mkdir()
+    with tarfile.open(archives / "modes.tar", "w") as tar:
+        _tar_member(tar, "open", 0o777, tarfile.DIRTYPE)
+        _tar_member(tar, "open/setuid", 0o4755, data=b"#!/bin/sh\n")
+        _tar_member(tar, "open/setgid", 0o2700, data=b"#!/bin/sh\n")
+        _tar_member(tar, "open/private", 0o400, data=b"p")
+        _tar_member(tar, "open/shared", 0o666, data=b"s")
+        _tar_member(tar, "open/pipe", 0o644, tarfile.FIFOTYPE)
+        _tar_member(tar, "open/tty", 0o666, tarfile.CHRTYPE)
+    with zipfile.ZipFile(archives / "modes.zip", "w") as zipped:
+        _zip_member(zipped, "open/", stat.S_IFDIR | 0o777)
+        _zip_member(zipped, "open/setuid", stat.S_IFREG | 0o4755, b"#!/bin/sh\n")
+        _zip_member(zipped, "open/private", stat.S_IFREG | 0o400, b"p")
+        _zip_member(zipped, "open/pipe", stat.S_IFIFO | 0o644, b"")
+    expected = {
+        "tar": {"open": 0o755, "setuid": 0o755, "setgid": 0o755, "private": 0o644, "shared": 0o644},
+        "zip": {"open": 0o755, "setuid": 0o755, "private": 0o644},
+    }
+    for fmt, modes in expected.items():
+        source = {"source": str(archives / f"modes.{fmt}"), "processor": {"type": "unpack"}}
+        job = await pl_wait_job(await _start(pl_api, f"modes-{fmt}", source))
+        assert job["state"] == "succeeded", job
+        version = pl_store / "layers" / f"modes-{fmt}" / "1"
+        found = {path.name: stat.S_IMODE(path.lstat().st_mode) for path in version.rglob("*")}
+        assert found == modes, fmt
+        log = (await pl_api("jobs", job["id"], "log")).body["text"]
+        assert "Skipped 'open/pipe': a fifo" in log, log
+
+
+async def test_unpack_never_follows_a_link_to_the_archive(
+    pl_api, pl_wait_job, pl_store, source_root, outside
+):
+    with tarfile.open(outside / "secret.tar", "w") as tar:
+        _tar_member(tar, "secret.txt", 0o644, data=SECRET)
+    folder = source_root / "download"
+    folder.mkdir()
+    (folder / "data.tar").symlink_to(outside / "secret.tar")
+    source = {"source": str(folder), "processor": {"type": "unpack"}}
+    job = await pl_wait_job(await _start(pl_api, "unpack-link", source))
+    assert job["state"] == "failed", job
+    assert "'data.tar' is a link" in job["error"], job["error"]
+    _assert_nothing_from_outside(pl_store, "unpack-link")
+    (folder / "data.tar").unlink()
+    for name in ("a.tar", "b.tar"):
+        (folder / name).write_bytes((outside / "secret.tar").read_bytes())
+    job = await pl_wait_job(await _start(pl_api, "unpack-link", source, create=False))
+    assert job["state"] == "failed", job
+    assert "needs one archive; the source has more than one file" in job["error"]
