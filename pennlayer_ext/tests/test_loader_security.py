@@ -146,7 +146,10 @@ async def test_a_folder_swapped_for_a_link_during_the_copy_is_never_followed(
         )
     else:
         assert job["state"] == "failed", job
-        assert "'a/zz' is a link now" in job["error"], job["error"]
+        # a/zz was listed as a folder and is a link when opened (or, listed late, a link
+        # pointing outside): either way the job names it
+        assert "'a/zz'" in job["error"]
+        assert "link" in job["error"], job["error"]
 
 
 async def test_links_in_a_source_are_kept_only_if_they_stay_inside_it(
