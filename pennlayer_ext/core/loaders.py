@@ -2,43 +2,68 @@
 
 Steps: the source is fetched into ``staging/<job>/input`` (a local source is used where
 it is, read-only), the processor writes ``staging/<job>/output``, mode ``add`` merges the
-previous version in by hard links, and the result is committed as the next version.
-Nothing outside the staging folder changes before the commit. The kinds of source are
-in ``sources/``, the processors in ``processors/``; this module only runs the steps.
+previous version in by hard links (never looking through a link), and the result is
+committed as the next version. Nothing outside the staging folder changes before the
+commit. The kinds of source are in ``sources/``, the processors in ``processors/``; this
+module only runs the steps.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import stat
+from pathlib import Path, PurePosixPath
 
 from .digest import summarize_tree
 from .load_progress import STEPS
 from .processors import ProcessStep, get_processor
+from .processors.nofollow import list_dir, open_real, try_lstat, try_open_dir
 from .recipes import stored_recipe
 from .runner import JobContext
 from .sources import get_source
+from .versions import seal_tree
 
 
 def merge_previous(ctx: JobContext, previous: Path, new: Path) -> None:
-    """Hard-link every file of *previous* that *new* does not have into *new*."""
+    """Hard-link every file of *previous* that *new* does not have into *new*.
+
+    Both trees are read by directory descriptors, never through a link: links of the
+    previous version are copied as links, only regular files are hard-linked
+    (``follow_symlinks=False``), and a folder is entered only where both versions have a
+    real folder (not a link) or *new* has nothing yet.
+    """
     ctx.progress("merge", 3, STEPS, "Adding the previous version's files (hard links)")
-    for top, dirs, names in os.walk(previous):
-        rel = Path(top).relative_to(previous)
-        out_dir = new / rel
-        if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
-            dirs[:] = []
+    old_fd, new_fd = open_real(previous), open_real(new)
+    try:
+        _merge(ctx, old_fd, new_fd, PurePosixPath())
+    finally:
+        os.close(old_fd)
+        os.close(new_fd)
+
+
+def _merge(ctx: JobContext, old_fd: int, new_fd: int, rel: PurePosixPath) -> None:
+    ctx.check_stop()
+    for name, info in list_dir(old_fd, rel):
+        there = try_lstat(new_fd, name)
+        if stat.S_ISDIR(info.st_mode):
+            if there is None:
+                os.mkdir(name, dir_fd=new_fd)
+            elif not stat.S_ISDIR(there.st_mode):
+                continue  # the new version has a file or a link there: it wins
+            old_child, new_child = try_open_dir(old_fd, name), try_open_dir(new_fd, name)
+            try:
+                if old_child is not None and new_child is not None:
+                    _merge(ctx, old_child, new_child, rel / name)
+            finally:
+                for fd in (old_child, new_child):
+                    if fd is not None:
+                        os.close(fd)
+        elif there is not None:
             continue
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in names + [d for d in dirs if (Path(top) / d).is_symlink()]:
-            source, target = Path(top) / name, out_dir / name
-            if target.exists() or target.is_symlink():
-                continue
-            if source.is_symlink():
-                os.symlink(os.readlink(source), target)
-            else:
-                os.link(source, target)
-        ctx.check_stop()
+        elif stat.S_ISLNK(info.st_mode):
+            os.symlink(os.readlink(name, dir_fd=old_fd), name, dir_fd=new_fd)
+        elif stat.S_ISREG(info.st_mode):
+            os.link(name, name, src_dir_fd=old_fd, dst_dir_fd=new_fd, follow_symlinks=False)
 
 
 def run_populate(ctx: JobContext) -> None:
@@ -66,6 +91,8 @@ def run_populate(ctx: JobContext) -> None:
         merge_previous(ctx, previous, output)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
+    # Read-only before the digest (modes are part of it), so the commit need not redo it.
+    seal_tree(output)
     summary = summarize_tree(output, hash_cache=ctx.store.hash_cache_path)
     ctx.progress("commit", 5, STEPS, "Making the new version current")
     version = ctx.commit_version(

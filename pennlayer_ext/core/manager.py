@@ -50,7 +50,9 @@ class LayerManager:
         self.store = LayerStore(store_root)
         self.store.ensure()
         self.catalog = Catalog(self.store.catalog_path)
-        self.settings = NodeSettings.build(default_uv_cache_dir=self.store.uv_cache_dir, **settings)
+        self.settings = NodeSettings.build(
+            default_uv_cache_dir=self.store.uv_cache_dir, store_root=self.store.root, **settings
+        )
         self.layers = LayerService(self.catalog, self.store, self.settings.prices)
         self.jobs = JobService(self.catalog, self.store)
         self.sessions = SessionService(self.catalog, self.store)

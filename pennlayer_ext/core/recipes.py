@@ -12,6 +12,7 @@ job's copy also has ``source_kind``, the key of the source in ``SOURCES``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
@@ -26,13 +27,18 @@ def parse_recipe(
     *,
     allowed_roots: Iterable[str],
     backend_allows_command: bool,
+    store_root: Path | str | None = None,
 ) -> dict[str, Any]:
-    """A complete, checked recipe from a populate request, or raise InvalidInput."""
+    """A complete, checked recipe from a populate request, or raise InvalidInput.
+
+    *store_root* is the layer store, which a local source must neither be, hold nor lie
+    inside (the worker checks that again before reading, whatever is given here).
+    """
     source = body.get("source")
     if not isinstance(source, str) or not source.strip():
         raise InvalidInput("A populate request needs a 'source'.")
     kind = source_for(source)
-    kind.check(source, allowed_roots=allowed_roots)
+    kind.check(source, allowed_roots=allowed_roots, store_root=store_root)
     recipe: dict[str, Any] = {"source": source, "source_kind": kind.name}
     check_source_fields(kind, body)
     recipe.update(kind.options(body))

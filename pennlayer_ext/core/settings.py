@@ -24,6 +24,8 @@ class NodeSettings:
     kernel_config: dict[str, Any] = field(default_factory=dict)
     allowed_source_roots: tuple[str, ...] = ()
     loader_settings: dict[str, Any] = field(default_factory=dict)
+    # Local sources must neither be, hold nor lie inside the store.
+    store_root: Path | None = None
 
     @classmethod
     def build(
@@ -38,8 +40,13 @@ class NodeSettings:
         kernel_config: Mapping[str, Any] | None = None,
         allowed_source_roots: Iterable[str] = (),
         loader_settings: Mapping[str, Any] | None = None,
+        store_root: Path | str | None = None,
     ) -> NodeSettings:
-        """Checked settings; what is left out takes its default."""
+        """Checked settings; what is left out takes its default.
+
+        *default_uv_cache_dir* is the store's own ``cache/uv``, so the store root defaults
+        to the folder two levels up (``tests/test_loader_security.py`` checks it).
+        """
         return cls(
             prices=validate_prices(prices or DEFAULT_PRICES),
             uv_cache_dir=Path(uv_cache_dir) if uv_cache_dir else default_uv_cache_dir,
@@ -52,4 +59,5 @@ class NodeSettings:
                 "max_download_bytes": DEFAULT_MAX_DOWNLOAD_BYTES,
                 **(loader_settings or {}),
             },
+            store_root=Path(store_root) if store_root else default_uv_cache_dir.parent.parent,
         )

@@ -38,10 +38,13 @@ class PopulateJob(JobKind):
             request,
             allowed_roots=settings.allowed_source_roots,
             backend_allows_command=bwrap_works(),
+            store_root=settings.store_root,
         )
         return {
             "recipe": recipe,
             "settings": dict(settings.loader_settings),
+            # The worker checks a local source against these again before reading it.
+            "allowed_source_roots": list(settings.allowed_source_roots),
             "previous_version": layer["version"],
         }
 

@@ -29,7 +29,8 @@ class ProcessStep:
 
     *spec* is what ``Processor.check`` returned. *previous* is the layer's current version
     when the new one adds to it (mode ``add``), for processors that can reuse its files.
-    With *in_place*, *source* is the user's own data: read it, never move or change it;
+    With *in_place*, *source* is the user's own data: read it, never move or change it,
+    and never through a link (it is resolved and checked; open it with ``nofollow``);
     otherwise it was fetched into the job's staging folder.
     """
 

@@ -1,21 +1,29 @@
-"""Unpack one archive (tar, tar.gz, zip or gz), refusing members that would escape."""
+"""Unpack one archive (tar, tar.gz, zip or gz), refusing members that would escape.
+
+The archive is opened without following links (a local source is the user's folder).
+Devices, fifos and sockets in an archive are skipped with a log line; modes are
+normalised: folders 0755, files 0755 if their owner could run them, else 0644 (no
+setuid, setgid or sticky bits, no group or other write).
+"""
 
 from __future__ import annotations
 
 import gzip
+import os
 import stat
 import tarfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..runner import StepFailed
 from . import Processor, ProcessStep
+from .nofollow import kind_of, list_dir, open_dir, open_file, open_path
 
 if TYPE_CHECKING:
-    pass
+    from ..runner import JobContext
 
 UNPACK_FORMATS = ("auto", "tar", "tar.gz", "zip", "gz")
 _CHUNK = 1024 * 1024
@@ -43,58 +51,153 @@ class UnpackProcessor(Processor):
         return result
 
     def run(self, step: ProcessStep) -> None:
-        ctx, source, output, spec = step.ctx, step.source, step.output, step.spec
-        archive = _single_file(source)
-        fmt = _archive_format(archive, spec.get("format", "auto"))
-        self.report(ctx, f"Unpacking {archive.name} ({fmt})")
-        output.mkdir(parents=True, exist_ok=True)
-        try:
-            if fmt in ("tar", "tar.gz"):
-                with tarfile.open(archive, "r:*") as tar:
-                    for member in tar.getmembers():
-                        _check_tar_member(member)
-                        ctx.check_stop()
-                    tar.extractall(output, filter="data")
-            elif fmt == "zip":
-                with zipfile.ZipFile(archive) as zipped:
-                    for info in zipped.infolist():
-                        _check_zip_member(info)
-                    zipped.extractall(output)  # noqa: S202 (every member was checked above)
-            else:
-                name = archive.name[:-3] if archive.name.endswith(".gz") else archive.name
-                with gzip.open(archive, "rb") as reader, (output / name).open("wb") as out:
-                    while chunk := reader.read(_CHUNK):
-                        out.write(chunk)
-                        ctx.check_stop()
-        except tarfile.FilterError as exc:
-            raise StepFailed(f"Refused archive member: {exc}; nothing was loaded.") from exc
-        except (tarfile.TarError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError) as exc:
-            raise StepFailed(f"{archive.name} is not a valid {fmt} archive: {exc}") from exc
+        ctx, output, spec = step.ctx, step.output, step.spec
+        # A local source is resolved and checked already: open it as it is, part by part;
+        # a fetched one is in staging, whose root may be reached through a link.
+        source = step.source if step.in_place else Path(os.path.realpath(step.source))
+        name, fd = _open_archive(source)
+        with os.fdopen(fd, "rb") as archive:
+            fmt = _archive_format(name, archive, spec.get("format", "auto"))
+            self.report(ctx, f"Unpacking {name} ({fmt})")
+            output.mkdir(parents=True, exist_ok=True)
+            try:
+                _unpack(ctx, archive, name, fmt, output)
+            except tarfile.FilterError as exc:
+                raise StepFailed(f"Refused archive member: {exc}; nothing was loaded.") from exc
+            except (tarfile.TarError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError) as exc:
+                raise StepFailed(f"{name} is not a valid {fmt} archive: {exc}") from exc
+        _normalise_modes(output)
 
 
-def _single_file(path: Path) -> Path:
-    if path.is_file():
-        return path
-    files = [p for p in path.rglob("*") if p.is_file()]
-    if len(files) != 1:
-        raise StepFailed(
-            f"The unpack processor needs one archive; the source has {len(files)} files."
-        )
-    return files[0]
+def _unpack(ctx: JobContext, archive: IO[bytes], name: str, fmt: str, output: Path) -> None:
+    if fmt in ("tar", "tar.gz"):
+        with tarfile.open(fileobj=archive, mode="r:*") as tar:
+            members, dropped = [], set()
+            for member in tar.getmembers():
+                _check_tar_member(member)
+                ctx.check_stop()
+                if member.isdev():  # character and block devices, fifos
+                    dropped.add(member.name)
+                    _skipped(ctx, member.name, _TAR_KINDS.get(member.type, "a special file"))
+                elif not (member.islnk() and member.linkname in dropped):
+                    members.append(member)
+            tar.extractall(output, members=members, filter="data")
+    elif fmt == "zip":
+        with zipfile.ZipFile(archive) as zipped:
+            for info in zipped.infolist():
+                _check_zip_member(info)
+            for info in zipped.infolist():
+                mode = info.external_attr >> 16
+                if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    _skipped(ctx, info.filename, kind_of(mode))
+                    continue
+                extracted = zipped.extract(info, output)  # every member was checked above
+                if not info.is_dir():  # zipfile sets no mode: keep the owner's x bit
+                    os.chmod(extracted, _normal_mode(stat.S_IFREG | (mode & stat.S_IXUSR)))
+                ctx.check_stop()
+    else:
+        target = (name[:-3] if name.endswith(".gz") else name) or "unpacked"
+        with (
+            gzip.GzipFile(fileobj=archive, mode="rb") as reader,
+            (output / target).open("wb") as out,
+        ):
+            while chunk := reader.read(_CHUNK):
+                out.write(chunk)
+                ctx.check_stop()
 
 
-def _archive_format(path: Path, wanted: str) -> str:
+_TAR_KINDS = {
+    tarfile.FIFOTYPE: "a fifo",
+    tarfile.CHRTYPE: "a character device",
+    tarfile.BLKTYPE: "a block device",
+}
+
+
+def _skipped(ctx: JobContext, name: str, kind: str) -> None:
+    ctx.log(f"Skipped {name!r}: {kind} has no place in a layer")
+
+
+def _normalise_modes(output: Path) -> None:
+    """Folders 0755; files 0755 if their owner could run them, else 0644; links as they are."""
+    os.chmod(output, _normal_mode(os.lstat(output).st_mode))
+    for top, dirs, files in os.walk(output):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+                os.chmod(path, _normal_mode(mode))
+
+
+def _normal_mode(mode: int) -> int:
+    runnable = stat.S_ISDIR(mode) or mode & stat.S_IXUSR
+    return 0o755 if runnable else 0o644
+
+
+def _open_archive(source: Path) -> tuple[str, int]:
+    """The name and an open descriptor of the source's one archive (a file, or the one
+    regular file in a folder), found and opened without following links."""
+    fd = open_path(source)
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode):
+        return source.name, fd
+    found: list[tuple[str, int]] = []
+    try:
+        if not stat.S_ISDIR(info.st_mode):
+            raise StepFailed(f"The source is {kind_of(info.st_mode)}, not an archive.")
+        _find_files(fd, PurePosixPath(), found)
+        if not found:
+            raise StepFailed("The unpack processor needs one archive; the source has no file.")
+    except BaseException:
+        for _, opened in found:
+            os.close(opened)
+        raise
+    finally:
+        os.close(fd)
+    return found[0]
+
+
+def _find_files(fd: int, rel: PurePosixPath, found: list[tuple[str, int]]) -> None:
+    for name, info in list_dir(fd, rel):
+        path = rel / name
+        if stat.S_ISLNK(info.st_mode):
+            raise StepFailed(
+                f"{str(path)!r} is a link: the unpack processor never follows links; give "
+                "the archive itself."
+            )
+        if stat.S_ISDIR(info.st_mode):
+            child = open_dir(fd, name, path)
+            try:
+                _find_files(child, path, found)
+            finally:
+                os.close(child)
+        elif stat.S_ISREG(info.st_mode):
+            if found:
+                raise StepFailed(
+                    "The unpack processor needs one archive; the source has more than one "
+                    f"file ({found[0][0]!r}, {str(path)!r}...)."
+                )
+            opened, now = open_file(fd, name, path)
+            found.append((name, opened))
+            if not stat.S_ISREG(now.st_mode):
+                raise StepFailed(f"{str(path)!r} is {kind_of(now.st_mode)} now, not a file.")
+
+
+def _archive_format(name: str, archive: IO[bytes], wanted: str) -> str:
     if wanted != "auto":
         return wanted
-    name = path.name.lower()
+    lower = name.lower()
     for suffix, fmt in _SUFFIXES:
-        if name.endswith(suffix):
+        if lower.endswith(suffix):
             return fmt
-    if zipfile.is_zipfile(path):
-        return "zip"
-    if tarfile.is_tarfile(path):
-        return "tar"
-    raise StepFailed(f"{path.name} is not a tar, tar.gz, zip or gz archive.")
+    try:
+        if zipfile.is_zipfile(archive):
+            return "zip"
+        archive.seek(0)
+        if tarfile.is_tarfile(archive):
+            return "tar"
+    finally:
+        archive.seek(0)
+    raise StepFailed(f"{name} is not a tar, tar.gz, zip or gz archive.")
 
 
 def _check_tar_member(member: tarfile.TarInfo) -> None:

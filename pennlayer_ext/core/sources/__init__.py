@@ -41,8 +41,14 @@ class Source:
         """Whether *source* is of this kind (its form only; ``check`` says if it is good)."""
         raise NotImplementedError
 
-    def check(self, source: str, *, allowed_roots: Iterable[str]) -> None:
-        """Raise InvalidInput unless *source* may be fetched; called for every request."""
+    def check(
+        self, source: str, *, allowed_roots: Iterable[str], store_root: Path | str | None = None
+    ) -> None:
+        """Raise InvalidInput unless *source* may be fetched; called for every request.
+
+        *allowed_roots* and *store_root* (the layer store, which no source may read) are
+        the node's; kinds that fetch from elsewhere ignore them.
+        """
         raise NotImplementedError
 
     def options(self, body: Mapping[str, Any]) -> dict[str, Any]:

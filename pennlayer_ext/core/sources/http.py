@@ -42,7 +42,9 @@ class HttpSource(Source):
     def matches(source: str) -> bool:
         return urlsplit(source).scheme.lower() in ("http", "https")
 
-    def check(self, source: str, *, allowed_roots: Iterable[str]) -> None:
+    def check(
+        self, source: str, *, allowed_roots: Iterable[str], store_root: Path | str | None = None
+    ) -> None:
         parts = urlsplit(source)
         if not parts.hostname:
             raise InvalidInput(f"The URL {source!r} has no host.")

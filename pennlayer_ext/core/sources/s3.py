@@ -34,7 +34,9 @@ class S3Source(Source):
     def matches(source: str) -> bool:
         return urlsplit(source).scheme.lower() == "s3"
 
-    def check(self, source: str, *, allowed_roots: Iterable[str]) -> None:
+    def check(
+        self, source: str, *, allowed_roots: Iterable[str], store_root: Path | str | None = None
+    ) -> None:
         parts = urlsplit(source)
         if not _BUCKET_RE.fullmatch(parts.netloc or ""):
             raise InvalidInput(f"{source!r} does not name a valid S3 bucket (s3://bucket/prefix).")
