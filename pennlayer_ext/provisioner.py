@@ -27,6 +27,7 @@ import asyncio
 import getpass
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,17 @@ def notebook_selection(path: str | None) -> dict[str, Any] | None:
 def jupyter_folders() -> list[Path]:
     """Every Jupyter configuration, data (kernelspecs) and runtime folder of this process."""
     return [Path(p) for p in (*jupyter_config_path(), *jupyter_path(), jupyter_runtime_dir())]
+
+
+def _connection_folder(connection_file: Path) -> list[Path]:
+    """The folder of other kernels' connection files, to hide; none for the temp folder.
+
+    A kernel started outside a server may get its connection file in the system's temp
+    folder. Hiding all of it would forbid working areas under it, and is not needed: the
+    sandbox has a private /tmp, and binds only the working area from the host's.
+    """
+    folder = connection_file.parent
+    return [] if folder == Path(tempfile.gettempdir()).resolve() else [folder]
 
 
 class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
@@ -209,7 +221,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             python_tag=python_tag,
             mount_root=settings["mount_root"],
             connection_file=connection_file,
-            hidden=(store_root, connection_file.parent, *jupyter_folders()),
+            hidden=(store_root, *_connection_folder(connection_file), *jupyter_folders()),
             env_allow=tuple(name for name in settings["kernel_env_allow"] if isinstance(name, str)),
         )
         backend.prepare(layout)

@@ -131,15 +131,16 @@ async def test_a_command_runs_without_privileges_and_its_output_gets_plain_modes
         info = path.lstat()
         assert stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode), path
         modes[str(path.relative_to(version))] = stat.S_IMODE(info.st_mode)
+    # Plain modes, no set-id bits; committed versions are then sealed read-only
     assert modes == {
-        ".": 0o755,
-        "caps.txt": 0o644,
-        "uid.txt": 0o644,
-        "chr1.fa": 0o755,  # an execute bit was set: 0755, without the setuid bit
-        "tool": 0o644,
-        "shared": 0o755,
-        "sub": 0o755,
-        "sub/index.txt": 0o644,
+        ".": 0o555,
+        "caps.txt": 0o444,
+        "uid.txt": 0o444,
+        "chr1.fa": 0o555,  # an execute bit was set: executable, without the setuid bit
+        "tool": 0o444,
+        "shared": 0o555,
+        "sub": 0o555,
+        "sub/index.txt": 0o444,
     }
     log = (await pl_api("jobs", job["id"], "log")).body
     log = log if isinstance(log, str) else json.dumps(log)
