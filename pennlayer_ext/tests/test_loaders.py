@@ -397,7 +397,12 @@ def busybox_image(tmp_path_factory):
 async def test_docker_processor_runs_a_local_image_and_removes_it(
     pl_api, pl_wait_job, pl_store, source_root, busybox_image
 ):
-    command = "cp -r /input/. /output/ && echo from-docker > /output/marker.txt"
+    command = (
+        "cp -r /input/. /output/ && echo from-docker > /output/marker.txt"
+        # what an image may leave behind: a setuid program, a fifo, a device node
+        " && touch /output/tool && chmod 4755 /output/tool && mkfifo /output/pipe"
+        " && (mknod /output/disk b 8 0 || true)"
+    )
     job, layer = await _run(
         pl_api,
         pl_wait_job,
@@ -408,7 +413,13 @@ async def test_docker_processor_runs_a_local_image_and_removes_it(
         },
     )
     assert job["state"] == "succeeded", job
-    assert (pl_store / "layers" / "dock" / "1" / "marker.txt").read_text() == "from-docker\n"
+    version = pl_store / "layers" / "dock" / "1"
+    assert (version / "marker.txt").read_text() == "from-docker\n"
+    # Only plain files and folders reach the layer, without set-id bits
+    assert sorted(p.name for p in version.iterdir()) == ["chr1.fa", "marker.txt", "sub", "tool"]
+    assert oct((version / "tool").stat().st_mode & 0o7777) == "0o555"
+    log = (await pl_api("jobs", job["id"], "log")).body["text"]
+    assert "special file(s) the container made" in log
     assert layer["recipe"]["processor"]["image"] == busybox_image
     client = _docker_client()
     assert client.containers.list(all=True, filters={"label": "pennlayer.job"}) == []

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InvalidInput
 from ..load_progress import STEPS, Progress
+from ..sandbox import normalize_tree
 
 if TYPE_CHECKING:
     from ..runner import JobContext
@@ -80,6 +81,21 @@ class Processor:
         """Byte and file counts for the process step of the job's progress."""
 
         return Progress(ctx, "process", 2, message)
+
+    @staticmethod
+    def keep_plain_files(ctx: JobContext, output: Path, made_by: str) -> None:
+        """Leave only plain modes in what foreign code wrote, and say what was dropped.
+
+        A command or an image may set setuid bits or make fifos, sockets and devices;
+        none of that may reach a layer.
+        """
+        dropped = normalize_tree(output)
+        if dropped:
+            shown = ", ".join(dropped[:20]) + (", ..." if len(dropped) > 20 else "")
+            ctx.log(
+                f"Dropped {len(dropped)} special file(s) {made_by} made (fifos, sockets, "
+                f"devices): {shown}"
+            )
 
 
 def check_shell_command(processor: str, command: Any) -> str:

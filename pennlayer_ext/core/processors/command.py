@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from ..sandbox import normalize_tree, processor_command
+from ..sandbox import processor_command
 from . import Processor, ProcessStep, check_shell_command
 
 if TYPE_CHECKING:
@@ -34,11 +34,4 @@ class CommandProcessor(Processor):
         output.mkdir(parents=True, exist_ok=True)
         self.report(ctx, "Running the command in the sandbox")
         ctx.run(processor_command(source, output, spec["command"]), what="The command")
-        # The command may have set setuid bits or made fifos: only plain modes are kept.
-        dropped = normalize_tree(output)
-        if dropped:
-            shown = ", ".join(dropped[:20]) + (", ..." if len(dropped) > 20 else "")
-            ctx.log(
-                f"Dropped {len(dropped)} special file(s) the command made (fifos, sockets, "
-                f"devices): {shown}"
-            )
+        self.keep_plain_files(ctx, output, "the command")

@@ -100,6 +100,7 @@ class DockerProcessor(Processor):
             raise StepFailed(f"Running the container failed: {exc}") from exc
         finally:
             remove_container(ctx.job_id)
+        self.keep_plain_files(ctx, output, "the container")
 
 
 def container_name(job_id: str) -> str:
