@@ -256,8 +256,9 @@ async def test_unpack_drops_special_files_and_normalises_modes(
         _zip_member(zipped, "open/private", stat.S_IFREG | 0o400, b"p")
         _zip_member(zipped, "open/pipe", stat.S_IFIFO | 0o644, b"")
     expected = {
-        "tar": {"open": 0o755, "setuid": 0o755, "setgid": 0o755, "private": 0o644, "shared": 0o644},
-        "zip": {"open": 0o755, "setuid": 0o755, "private": 0o644},
+        # plain modes without set-id bits, then sealed read-only by the commit
+        "tar": {"open": 0o555, "setuid": 0o555, "setgid": 0o555, "private": 0o444, "shared": 0o444},
+        "zip": {"open": 0o555, "setuid": 0o555, "private": 0o444},
     }
     for fmt, modes in expected.items():
         source = {"source": str(archives / f"modes.{fmt}"), "processor": {"type": "unpack"}}
