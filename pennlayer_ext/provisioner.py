@@ -47,6 +47,7 @@ from .core.sandbox import (
     notice_exec_line,
     resolve_backend,
 )
+from .core.sandbox.setid import write_setid_filter
 from .core.sessions import OpenedSession, close_session, open_session, record_process
 from .core.store import LayerStore
 
@@ -223,6 +224,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             connection_file=connection_file,
             hidden=(store_root, *_connection_folder(connection_file), *jupyter_folders()),
             env_allow=tuple(name for name in settings["kernel_env_allow"] if isinstance(name, str)),
+            setid_filter=write_setid_filter(store.setid_filter_path),
         )
         backend.prepare(layout)
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from .digest import summarize_tree
 from .runner import JobContext, StepFailed
 from .sandbox.bwrap import build_command, bwrap_works
+from .sandbox.setid import write_setid_filter
 from .store import remove_tree
 from .versions import seal_tree
 
@@ -281,6 +282,7 @@ def _install_in_sandbox(
             writable=ctx.staging,
             read_only=sorted(read_only),
             env=env,
+            setid_filter=write_setid_filter(ctx.store.setid_filter_path),
         )
         return ctx.run(command, capture=capture, what=what)
 

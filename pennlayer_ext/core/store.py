@@ -44,6 +44,8 @@ class LayerStore:
         # inside the store, on its filesystem, so installs and loads are hard links.
         self.uv_cache_dir = self.root / "cache" / "uv"
         self.hash_cache_path = self.root / "cache" / "digests.sqlite"
+        # The seccomp filter every bubblewrap sandbox loads (sandbox/setid.py)
+        self.setid_filter_path = self.root / "cache" / "setid-filter.bpf"
 
     def ensure(self) -> None:
         """Create the store's folders if they do not exist yet."""

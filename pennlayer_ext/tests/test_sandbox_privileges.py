@@ -60,6 +60,18 @@ except OSError as exc:
 open("written-by-kernel.txt", "w").write("ok")
 open("/tmp/scratch", "w").write("ok")
 result["tmp"] = open("/tmp/scratch").read()
+# A set-id bit on a file of the working area would make a root program on the host.
+for label, attempt in (
+    ("chmod_setuid", lambda: os.chmod("written-by-kernel.txt", 0o4755)),
+    ("chmod_setgid", lambda: os.chmod("written-by-kernel.txt", 0o2755)),
+    ("create_setuid", lambda: os.close(os.open("setuid-new", os.O_CREAT | os.O_WRONLY, 0o4755))),
+    ("chmod_plain", lambda: os.chmod("written-by-kernel.txt", 0o755)),
+):
+    try:
+        attempt()
+        result[label] = "done"
+    except OSError as exc:
+        result[label] = errno.errorcode[exc.errno]
 print(json.dumps(result))
 """
 
@@ -86,7 +98,14 @@ async def test_a_kernel_of_a_root_server_has_no_privileges_and_cannot_change_a_l
     assert result["mknod"] == "EPERM", result
     # What a kernel must still do: its working area and its /tmp.
     assert result["tmp"] == "ok"
-    assert (jp_root_dir / "proj" / "written-by-kernel.txt").read_text() == "ok"
+    written = jp_root_dir / "proj" / "written-by-kernel.txt"
+    assert written.read_text() == "ok"
+    # No set-id bit gets out of the sandbox; plain modes still work
+    assert result["chmod_setuid"] == result["chmod_setgid"] == "EPERM", result
+    assert result["create_setuid"] == "EPERM", result
+    assert result["chmod_plain"] == "done", result
+    assert written.stat().st_mode & 0o7777 == 0o755
+    assert not (jp_root_dir / "proj" / "setuid-new").exists()
     await kernel.stop()
 
     assert summarize_tree(version_dir).digest == before
@@ -108,9 +127,12 @@ async def test_a_command_runs_without_privileges_and_its_output_gets_plain_modes
         "grep CapEff /proc/self/status > /output/caps.txt; id -u > /output/uid.txt; "
         "mount -o remount,rw /input && touch /input/pwned; "
         "cp -r /input/. /output/ && printf '#!/bin/sh\\n' > /output/tool && "
-        "chmod u+s,g+s /output/tool && chmod 4755 /output/chr1.fa && "
-        "mkdir /output/shared && chmod 3777 /output/shared && chmod 0600 /output/uid.txt && "
-        "mkfifo /output/pipe && mkfifo /output/shared/pipe2"
+        "chmod 755 /output/tool; "
+        # set-id bits are refused outright (the sandbox's seccomp filter)
+        "(chmod u+s,g+s /output/tool || echo refused >> /output/setid.txt); "
+        "(chmod 4755 /output/chr1.fa || echo refused >> /output/setid.txt); "
+        "mkdir /output/shared && (chmod 3777 /output/shared || echo refused >> /output/setid.txt); "
+        "chmod 0600 /output/uid.txt && mkfifo /output/pipe && mkfifo /output/shared/pipe2"
     )
     response = await populate(
         pl_api,
@@ -124,6 +146,7 @@ async def test_a_command_runs_without_privileges_and_its_output_gets_plain_modes
     version = pl_store / "layers" / "cmd" / "1"
     assert (version / "caps.txt").read_text().split() == ["CapEff:", "0000000000000000"]
     assert (version / "uid.txt").read_text() == "65534\n"
+    assert (version / "setid.txt").read_text() == "refused\n" * 3
     assert not (source / "pwned").exists()
     assert summarize_tree(source).digest == before
     modes = {}
@@ -136,8 +159,9 @@ async def test_a_command_runs_without_privileges_and_its_output_gets_plain_modes
         ".": 0o555,
         "caps.txt": 0o444,
         "uid.txt": 0o444,
-        "chr1.fa": 0o555,  # an execute bit was set: executable, without the setuid bit
-        "tool": 0o444,
+        "setid.txt": 0o444,
+        "chr1.fa": 0o444,
+        "tool": 0o555,
         "shared": 0o555,
         "sub": 0o555,
         "sub/index.txt": 0o444,

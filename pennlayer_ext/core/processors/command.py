@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..sandbox import processor_command
+from ..sandbox.setid import write_setid_filter
 from . import Processor, ProcessStep, check_shell_command
 
 if TYPE_CHECKING:
@@ -33,5 +34,7 @@ class CommandProcessor(Processor):
         ctx, source, output, spec = step.ctx, step.source, step.output, step.spec
         output.mkdir(parents=True, exist_ok=True)
         self.report(ctx, "Running the command in the sandbox")
-        ctx.run(processor_command(source, output, spec["command"]), what="The command")
+        setid_filter = write_setid_filter(ctx.store.setid_filter_path)
+        argv = processor_command(source, output, spec["command"], setid_filter)
+        ctx.run(argv, what="The command")
         self.keep_plain_files(ctx, output, "the command")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .base import SandboxBackend
 from .layout import SandboxError, SessionLayout, visible_covers
+from .setid import with_setid_filter
 
 OVERLAY_PATH = "/mnt/session/venv"
 SANDBOX_HOME = "/tmp/home"  # noqa: S108 (inside the sandbox's private /tmp)
@@ -211,10 +212,12 @@ class BwrapBackend(SandboxBackend):
             # It may live under /tmp, which the tmpfs above hides: bind it last.
             connection = str(layout.connection_file)
             argv += ["--bind", connection, connection]
-        return [*argv, "--", *kernel_argv]
+        return with_setid_filter([*argv, "--", *kernel_argv], layout.setid_filter)
 
 
-def processor_command(source: Path, output: Path, command: str) -> list[str]:
+def processor_command(
+    source: Path, output: Path, command: str, setid_filter: Path | None = None
+) -> list[str]:
     """bubblewrap running a loader's shell command: /input read-only, /output writable.
 
     Nothing else of the node is visible but the system's programs and libraries, and
@@ -248,7 +251,9 @@ def processor_command(source: Path, output: Path, command: str) -> list[str]:
     for path in ("/etc/passwd", "/etc/group", "/etc/localtime", "/etc/ld.so.cache"):
         argv += ["--ro-bind-try", path, path]
     argv += ["--ro-bind", str(source), "/input", "--bind", str(output), "/output"]
-    return [*argv, "--chdir", "/output", "--", "/bin/sh", "-c", command]
+    return with_setid_filter(
+        [*argv, "--chdir", "/output", "--", "/bin/sh", "-c", command], setid_filter
+    )
 
 
 # What an environment build's uv needs of /etc besides the system paths: names, DNS, TLS.
@@ -280,6 +285,7 @@ def build_command(
     writable: Path,
     read_only: Sequence[Path],
     env: Mapping[str, str],
+    setid_filter: Path | None = None,
 ) -> list[str]:
     """bubblewrap running an environment build's uv, and so the packages' build code.
 
@@ -325,4 +331,4 @@ def build_command(
     args += ["--bind", str(writable), str(writable), "--chdir", str(writable)]
     # The folders made above to hold the mounts stay empty and read-only.
     args += ["--remount-ro", "/tmp", "--remount-ro", "/"]  # noqa: S108
-    return [*args, "--", *argv]
+    return with_setid_filter([*args, "--", *argv], setid_filter)

@@ -57,6 +57,8 @@ class SessionLayout:
     hidden: tuple[Path, ...] = ()
     # Variables of the server's environment an operator lets through (environ.py).
     env_allow: tuple[str, ...] = ()
+    # The compiled seccomp filter that refuses set-id bits (see setid.py), if any.
+    setid_filter: Path | None = None
 
     @property
     def overlay_dir(self) -> Path:
