@@ -232,12 +232,6 @@ class PennLayerApp(ExtensionApp):
         "check ('jupyter pennlayer verify' still works).",
     )
 
-    @validate("verify_interval_hours")
-    def _validate_verify_interval_hours(self, proposal: Any) -> float:
-        if proposal["value"] < 0:
-            raise TraitError("PennLayerApp.verify_interval_hours must be 0 or more.")
-        return float(proposal["value"])
-
     @default("kernelspec_dir")
     def _default_kernelspec_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "kernels")
@@ -279,11 +273,11 @@ class PennLayerApp(ExtensionApp):
         except PennLayerError as exc:
             raise TraitError(f"PennLayerApp.storage_prices: {exc.message}") from exc
 
-    @validate("ia_after_days")
-    def _validate_ia_after_days(self, proposal: Any) -> int:
+    @validate("ia_after_days", "verify_interval_hours")
+    def _validate_not_negative(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
-            raise TraitError("PennLayerApp.ia_after_days must be 0 or more.")
-        return int(proposal["value"])
+            raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
+        return proposal["value"]
 
     @validate("allowed_source_roots")
     def _validate_allowed_source_roots(self, proposal: Any) -> list[str]:

@@ -256,27 +256,17 @@ def processor_command(
     )
 
 
-# What an environment build's uv needs of /etc besides the system paths: names, DNS, TLS.
+# What an environment build's uv needs of /etc: a kernel's (names, DNS, TLS) but pip's
+# settings, plus uv's own.
 _BUILD_ETC_PATHS = (
-    "/etc/ssl",
-    "/etc/ca-certificates",
-    "/etc/pki",
-    "/etc/resolv.conf",
-    "/etc/hosts",
-    "/etc/nsswitch.conf",
-    "/etc/host.conf",
-    "/etc/gai.conf",
-    "/etc/localtime",
-    "/etc/passwd",
-    "/etc/group",
-    "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d",
-    "/etc/alternatives",
+    *(
+        path
+        for path in _ETC_PATHS
+        if "pip" not in path and path not in ("/etc/fonts", "/etc/mime.types")
+    ),
     "/etc/uv",
     "/etc/xdg/uv",
 )
-NOBODY = "65534"
 
 
 def build_command(
