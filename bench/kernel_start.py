@@ -100,7 +100,7 @@ async def main() -> None:
         p, q = statistics.median(plain), statistics.median(pennlayer)
         print(f"{'':44}{'median':>9}{'min':>9}{'max':>9}")
         print(f"{'plain ipykernel kernelspec':44}{p:>8.3f}s{min(plain):>8.3f}s{max(plain):>8.3f}s")
-        label = "pennlayer (env + 2 layers, " + backend + ")"
+        label = f"pennlayer (env + 2 layers, {backend.name})"
         print(f"{label:44}{q:>8.3f}s{min(pennlayer):>8.3f}s{max(pennlayer):>8.3f}s")
         print(f"\noverhead: {q / p - 1:+.1%} (target: at most +10%)")
         leftover = manager.list_sessions(active=True)
