@@ -40,6 +40,9 @@ class ChangeWatcher:
 
     def poll(self) -> list[tuple[str, dict[str, Any]]]:
         self.manager.reap_workers()
+        # A worker killed outright (SIGKILL, the OOM killer) cannot end its job itself:
+        # end it as failed now, not at the next start, and put its layer back.
+        self.manager.recover_interrupted_jobs()
         # Kernels this server still manages end their own sessions (on shutdown the
         # process exits a moment before the provisioner's cleanup runs).
         self.manager.close_dead_sessions(exclude_kernels=self.live_kernels())

@@ -34,8 +34,8 @@ from .store import LayerStore, remove_stray_entries, remove_tree
 
 _ACTIVE = tuple(state.value for state in ACTIVE_JOB_STATES)
 _INTERRUPTED = (
-    "interrupted: the worker process is gone (the server or command that ran it stopped); "
-    "the layer is as it was before the job"
+    "interrupted: the worker process is gone (it was killed, ran out of memory, or the "
+    "server or command that ran it stopped); the layer is as it was before the job"
 )
 
 
