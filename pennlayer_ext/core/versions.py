@@ -52,6 +52,11 @@ def commit_version(
     version = catalog.next_version(conn, layer)
     target = store.version_dir(layer, version)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A folder of that number without a record is debris of a crash between a rename and
+    # its commit: it must never block this commit, nor be taken for this version.
+    if target.exists() or target.is_symlink():
+        unseal_top(target)
+        store.move_to_trash(target)
     # The top folder stays writable until the end: renaming a folder to another parent
     # needs write access to it (its '..'), for this rename and for the undo.
     os.rename(tree, target)

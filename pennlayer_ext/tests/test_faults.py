@@ -48,3 +48,18 @@ async def test_a_worker_killed_outright_fails_its_job_within_seconds(pl_api, pl_
         before["digest"],
     )
     local_index.release()
+
+
+def test_a_stray_version_folder_never_blocks_a_commit(pl_manager):
+    from .helpers import add_reference_version
+
+    # Given debris of a crash between a rename and its commit: version 1's folder, no record
+    pl_manager.create_layer("genome", "reference")
+    stray = pl_manager.store.version_dir("genome", 1)
+    stray.mkdir(parents=True)
+    (stray / "half-written.fa").write_text("debris")
+    # When the layer is populated, the commit succeeds as version 1 with only its files
+    layer = add_reference_version(pl_manager, "genome", {"chr1.fa": ">chr1\n"})
+    assert layer["version"] == 1
+    assert sorted(p.name for p in stray.iterdir()) == ["chr1.fa"]
+    assert pl_manager.verify_layers("genome")[0]["drift"] is None
