@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from .catalog import Catalog
+from .catalog import ACTIVE_JOB_STATES, Catalog
 from .errors import Conflict, InvalidInput
 from .jobkinds import JobKind
 from .jobs import (
@@ -29,10 +29,9 @@ from .jobs import (
 )
 from .layers import check_choice, require_layer
 from .names import validate_name
-from .states import ACTIVE_JOB_STATES, JobState
+from .states import JobState
 from .store import LayerStore, remove_stray_entries, remove_tree
 
-_ACTIVE = tuple(state.value for state in ACTIVE_JOB_STATES)
 _INTERRUPTED = (
     "interrupted: the worker process is gone (it was killed, ran out of memory, or the "
     "server or command that ran it stopped); the layer is as it was before the job"
@@ -166,7 +165,7 @@ class JobService:
             "offset": start,
             "next_offset": next_offset,
             "text": text,
-            "complete": job["state"] not in _ACTIVE,
+            "complete": job["state"] not in ACTIVE_JOB_STATES,
         }
 
     # -- ending --------------------------------------------------------------------------
@@ -174,7 +173,7 @@ class JobService:
     def cancel(self, job_id: str, *, timeout_s: float = 20.0) -> dict[str, Any]:
         """Cancel a queued or running job; the layer goes back to its previous state."""
         job = self.get(job_id)
-        if job["state"] not in _ACTIVE:
+        if job["state"] not in ACTIVE_JOB_STATES:
             raise Conflict(f"Job {job_id} has already {job['state']}; there is nothing to cancel.")
         with self.catalog.transaction() as conn:
             pid = require_job(self.catalog, conn, job_id)["pid"]
@@ -184,7 +183,9 @@ class JobService:
             while time.monotonic() < deadline:
                 self.reap()
                 # Done when the worker has ended the job and exited (its staging is gone).
-                if self.get(job_id)["state"] not in _ACTIVE and not worker_alive(pid, job_id):
+                if self.get(job_id)["state"] not in ACTIVE_JOB_STATES and not worker_alive(
+                    pid, job_id
+                ):
                     return self.get(job_id)
                 time.sleep(0.05)
             signal_worker(pid, signal.SIGKILL)
@@ -195,7 +196,7 @@ class JobService:
         """Fail the jobs whose worker is gone (e.g. the server was killed); clean staging."""
         now = datetime.now(timezone.utc)
         with self.catalog.transaction() as conn:
-            active = self.catalog.list_jobs(conn, states=_ACTIVE)
+            active = self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)
         recovered = []
         for job in active:
             if job["pid"]:
@@ -206,7 +207,9 @@ class JobService:
             if gone and self.abandon(job["id"], JobState.FAILED, _INTERRUPTED):
                 recovered.append(job["id"])
         with self.catalog.transaction() as conn:
-            active_ids = {job["id"] for job in self.catalog.list_jobs(conn, states=_ACTIVE)}
+            active_ids = {
+                job["id"] for job in self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)
+            }
         remove_stray_entries(self.store.staging_root, keep=active_ids)
         return recovered
 
@@ -214,7 +217,7 @@ class JobService:
         """End an active job whose worker cannot end it; restore the layer. True if ended."""
         with self.catalog.transaction(write=True) as conn:
             job = self.catalog.get_job(conn, job_id)
-            if job is None or job["state"] not in _ACTIVE:
+            if job is None or job["state"] not in ACTIVE_JOB_STATES:
                 return False
             end_job(self.catalog, conn, job, state, error)
         remove_tree(self.store.staging_dir(job_id))

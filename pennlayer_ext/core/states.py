@@ -26,10 +26,6 @@ class JobState(_Values):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def active(self) -> bool:
-        return self in ACTIVE_JOB_STATES
-
 
 class LayerStatus(_Values):
     """What a layer can be used for now (DESIGN: EMPTY → BUILDING/POPULATING → READY/FAILED)."""

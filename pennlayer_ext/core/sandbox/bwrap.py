@@ -50,6 +50,9 @@ _ETC_PATHS = (
 )
 
 
+# A sandbox's own /proc, a minimal /dev and a private /tmp (a tmpfs inside it).
+_PRIVATE_SYSTEM = ("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp")  # noqa: S108
+
 #: Inside every sandbox the process is ``nobody`` in its own user namespace, with no
 #: capabilities, also when the server runs as root (bwrap keeps them all otherwise).
 NOBODY = "65534"
@@ -185,16 +188,7 @@ class BwrapBackend(SandboxBackend):
         ]
         for name, value in sorted(env.items()):
             argv += ["--setenv", name, value]
-        argv += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",  # noqa: S108 (a private tmpfs for the sandbox)
-            "--dir",
-            SANDBOX_HOME,
-        ]
+        argv += [*_PRIVATE_SYSTEM, "--dir", SANDBOX_HOME]
         for path in (*_SYSTEM_PATHS, *_ETC_PATHS):
             argv += ["--ro-bind-try", path, path]
         prefix = str(layout.base_prefix)
@@ -230,12 +224,7 @@ def processor_command(
         "--die-with-parent",
         "--unshare-all",
         "--new-session",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",  # noqa: S108 (a private tmpfs for the sandbox)
+        *_PRIVATE_SYSTEM,
         "--clearenv",
         "--setenv",
         "PATH",
@@ -296,20 +285,9 @@ def build_command(
         "--die-with-parent",
         "--unshare-all",
         "--share-net",
-        "--unshare-user",
-        "--uid",
-        NOBODY,
-        "--gid",
-        NOBODY,
-        "--cap-drop",
-        "ALL",
+        *privilege_options(),
         "--new-session",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",  # noqa: S108 (a private tmpfs, made read-only below)
+        *_PRIVATE_SYSTEM,  # its /tmp is made read-only below
         "--clearenv",
     ]
     for name, value in sorted(env.items()):
