@@ -47,6 +47,20 @@ def default_store_root() -> str:
     return os.environ.get(STORE_ENV) or os.path.join(jupyter_data_dir(), "pennlayer")
 
 
+class PennLayerConfigError(Exception):
+    """A pennlayer setting is invalid: the extension does not run."""
+
+
+def _not_running(reason: str) -> str:
+    reason = reason.strip()
+    if not reason.endswith("."):
+        reason += "."
+    return (
+        f"pennlayer is NOT running: {reason} Fix that setting and restart the server; "
+        "nothing was read from or written to any layer store."
+    )
+
+
 class PennLayerApp(ExtensionApp):
     """Layers for Jupyter: shared read-only environments and reference data."""
 
@@ -242,13 +256,25 @@ class PennLayerApp(ExtensionApp):
 
     @default("store_root")
     def _default_store_root(self) -> str:
-        return default_store_root()
+        value = default_store_root()
+        if not os.path.isabs(os.path.expanduser(value)):
+            raise TraitError(
+                f"{STORE_ENV}={value!r} is a relative path: give the store as an absolute "
+                "path, so that it never lands in whatever folder the server started in."
+            )
+        return str(Path(value).expanduser())
 
     @validate("store_root")
     def _validate_store_root(self, proposal: Any) -> str:
         value = str(proposal["value"]).strip()
         if not value:
             raise TraitError("PennLayerApp.store_root must not be empty.")
+        if not os.path.isabs(os.path.expanduser(value)):
+            raise TraitError(
+                f"PennLayerApp.store_root must be an absolute path (or start with ~), not "
+                f"{value!r}: a relative store would land in whatever folder the server "
+                "started in."
+            )
         return str(Path(value).expanduser().absolute())
 
     @validate("sandbox")
@@ -337,6 +363,27 @@ class PennLayerApp(ExtensionApp):
 
     # -- ExtensionApp lifecycle -----------------------------------------------------------
 
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        # jupyter_server logs a failed link as a warning and then loads the extension all
+        # the same, with every pennlayer setting dropped (the store among them). Remember
+        # the failure, so that loading refuses to run on a configuration nobody asked for.
+        try:
+            super()._link_jupyter_server_extension(serverapp)
+        except Exception as exc:
+            self._config_error = str(exc)
+            self.log.error(_not_running(self._config_error))
+            raise
+
+    def initialize(self) -> None:
+        error = getattr(self, "_config_error", None)
+        if error is not None:
+            raise PennLayerConfigError(_not_running(error))
+        try:
+            super().initialize()
+        except TraitError as exc:
+            self.log.error(_not_running(str(exc)))
+            raise PennLayerConfigError(_not_running(str(exc))) from exc
+
     def initialize_settings(self) -> None:
         manager = self.create_manager()
         for line in manager.resealed:
@@ -361,6 +408,8 @@ class PennLayerApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await super()._start_jupyter_server_extension(serverapp)
+        if not hasattr(self, "_manager"):
+            return  # not loaded (an invalid setting): jupyter_server starts it all the same
         self._watcher = asyncio.create_task(self._watch())
         self._verifier = asyncio.create_task(self._verify_periodically())
 

@@ -50,7 +50,8 @@ def _manager(args: argparse.Namespace) -> LayerManagerAPI:
     try:
         app = PennLayerApp(config=loader.config)
         if args.store:
-            app.store_root = args.store
+            # Typed on the command line: relative to the folder the user is in.
+            app.store_root = os.path.abspath(os.path.expanduser(args.store))
         return app.create_manager()
     except TraitError as exc:
         raise PennLayerError(f"Configuration error: {exc}") from exc

@@ -68,6 +68,16 @@ export async function requestAPI<T>(
         data.message
       );
     }
+    if (response.status === 404) {
+      // Every pennlayer route answers JSON; a bare 404 means no route is there at all.
+      throw new PennLayerRequestError(
+        response,
+        'not_running',
+        'pennlayer is not running on this server. The server log says why: an ' +
+          'invalid PennLayerApp setting stops it until the setting is fixed and ' +
+          'the server restarted.'
+      );
+    }
     throw new PennLayerRequestError(
       response,
       'error',

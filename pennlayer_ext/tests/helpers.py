@@ -261,7 +261,8 @@ SERVER_TOKEN = "pennlayer-test"
 
 
 def jupyter_server_argv(port: int, store: object, *extra: str) -> list[str]:
-    """The command line of a real ``jupyter server`` with pennlayer on *store*."""
+    """The command line of a real ``jupyter server`` with pennlayer on *store* (None: the
+    default store)."""
     return [
         sys.executable,
         "-m",
@@ -270,7 +271,7 @@ def jupyter_server_argv(port: int, store: object, *extra: str) -> list[str]:
         "--allow-root",
         f"--port={port}",
         f"--ServerApp.token={SERVER_TOKEN}",
-        f"--PennLayerApp.store_root={store}",
+        *([] if store is None else [f"--PennLayerApp.store_root={store}"]),
         "--ServerApp.jpserver_extensions={'pennlayer_ext': True}",
         *extra,
     ]
