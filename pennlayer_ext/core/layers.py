@@ -18,7 +18,6 @@ from .kernelspecs import display_name, kernelspec_name
 from .names import validate_name
 from .states import LayerStatus
 from .store import LayerStore
-from .versions import account_usage, sharers_of_layer
 
 LAYER_KINDS = ("environment", "reference")
 STATUSES = tuple(status.value for status in LayerStatus)
@@ -252,13 +251,13 @@ class LayerService:
                     "Cancel it or let it finish, then delete the layer.",
                     details={"jobs": jobs},
                 )
-            sharers = sharers_of_layer(self.catalog, conn, name)
+            self.catalog.begin_share_change(conn, versions=self.catalog.version_keys(conn, name))
             # Move the data aside under the write lock, so that a create of the same name
             # in another process can never pick up the old files.
             trashed = self.store.move_to_trash(self.store.layer_dir(name))
             try:
                 self.catalog.delete_layer(conn, name)
-                account_usage(self.catalog, conn, sharers)
+                self.catalog.end_share_change(conn)
             except sqlite3.Error:
                 if trashed is not None:
                     trashed.rename(self.store.layer_dir(name))

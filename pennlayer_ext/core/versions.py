@@ -2,9 +2,10 @@
 
 Accounting is incremental. Each version's files (inodes) are recorded when it is
 committed; a file hard-linked into several versions (from the build cache, or a loader's
-add mode) is split evenly between them. A commit or a delete recomputes only the
-versions that share a file with the versions it adds or removes — from the catalog,
-without walking the store.
+add mode) is split evenly between them. A commit or a delete moves the shares of the
+other versions only by what changes for the inodes it adds or removes (the catalog's
+``begin_share_change``/``end_share_change``): its cost grows with the change, never with
+the store or with the size of the versions that share a file with it.
 
 A committed version is read-only on disk: files 0444 (0555 if executable), folders 0555,
 no set-id bits (:func:`seal_tree`). Files hard-linked from the build cache share their
@@ -70,7 +71,7 @@ def commit_version(
             file_count=summary.file_count,
             **version_fields,
         )
-        catalog.insert_version_files(conn, layer, version, summary.inodes)
+        record_files(catalog, conn, layer, version, summary.inodes)
         catalog.update_layer_state(
             conn,
             layer,
@@ -79,7 +80,6 @@ def commit_version(
             error=None,
             **layer_fields,
         )
-        account_usage(catalog, conn, catalog.versions_sharing_files(conn, layer, version))
     except BaseException:
         os.rename(target, tree)
         raise
@@ -128,19 +128,18 @@ def unseal_top(path: Path) -> None:
         os.chmod(path, stat.S_IMODE(info.st_mode) | stat.S_IWUSR)
 
 
-def account_usage(
-    catalog: Catalog, conn: sqlite3.Connection, versions: set[tuple[str, int]]
+def record_files(
+    catalog: Catalog,
+    conn: sqlite3.Connection,
+    layer: str,
+    version: int,
+    inodes: tuple[tuple[int, int, int], ...],
 ) -> None:
-    """Recompute the disk share of *versions* (those touched by a commit or a delete)."""
-    for layer, version in sorted(versions):
-        catalog.recompute_version_size(conn, layer, version)
-
-
-def sharers_of_layer(
-    catalog: Catalog, conn: sqlite3.Connection, layer: str
-) -> set[tuple[str, int]]:
-    """Versions of other layers that share a file with *layer* (to account after its delete)."""
-    return {item for item in catalog.versions_sharing_files(conn, layer) if item[0] != layer}
+    """Record a new version's files, its disk share, and what it moves of others' shares."""
+    catalog.begin_share_change(conn, files=inodes)
+    catalog.insert_version_files(conn, layer, version, inodes)
+    catalog.recompute_version_size(conn, layer, version)
+    catalog.end_share_change(conn, skip=(layer, version))
 
 
 def collect_garbage(catalog: Catalog, store: LayerStore, layer: str) -> list[Path]:
@@ -156,13 +155,15 @@ def collect_garbage(catalog: Catalog, store: LayerStore, layer: str) -> list[Pat
         if record is None:
             return []
         keep = catalog.versions_in_use(conn, layer) | {record["version"]}
-        touched: set[tuple[str, int]] = set()
-        for version in catalog.list_versions(conn, layer):
-            if version["version"] not in keep:
-                touched |= catalog.versions_sharing_files(conn, layer, version["version"])
-                touched.discard((layer, version["version"]))
-                catalog.delete_version(conn, layer, version["version"])
-        account_usage(catalog, conn, touched)
+        retired = [
+            version["version"]
+            for version in catalog.list_versions(conn, layer)
+            if version["version"] not in keep
+        ]
+        catalog.begin_share_change(conn, versions=[(layer, version) for version in retired])
+        for version in retired:
+            catalog.delete_version(conn, layer, version)
+        catalog.end_share_change(conn)
         known = {version["version"] for version in catalog.list_versions(conn, layer)}
         layer_dir = store.layer_dir(layer)
         if layer_dir.is_dir():
@@ -183,10 +184,9 @@ def record_missing_files(catalog: Catalog, store: LayerStore) -> int:
     with catalog.transaction() as conn:
         missing = catalog.versions_without_files(conn)
     for layer, version in missing:
-        inodes = tree_inodes(store.version_dir(layer, version))
+        inodes = tuple(tree_inodes(store.version_dir(layer, version)))
         with catalog.transaction(write=True) as conn:
-            catalog.insert_version_files(conn, layer, version, inodes)
-            account_usage(catalog, conn, catalog.versions_sharing_files(conn, layer, version))
+            record_files(catalog, conn, layer, version, inodes)
     return len(missing)
 
 

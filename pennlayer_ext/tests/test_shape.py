@@ -19,6 +19,7 @@ SHELLS = (
     "pennlayer_ext.cli",
     "pennlayer_ext.provisioner",
     "pennlayer_ext.app",
+    "pennlayer_ext.config",
     "pennlayer_ext.events",
 )
 WORKERS = (

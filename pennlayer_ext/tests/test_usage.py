@@ -7,6 +7,7 @@ import time
 
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.trash import empty
+from pennlayer_ext.core.versions import collect_garbage
 
 from .helpers import add_reference_version
 
@@ -58,6 +59,64 @@ def test_a_commit_never_walks_layers_that_share_nothing_with_it(tmp_path):
     manager.delete_layer("fresh")
     # Then the unrelated layer keeps the size recorded at its commit: it was not re-read
     assert _sizes(manager)["unrelated"] == 2000
+
+
+def test_a_commit_moves_only_the_shares_of_the_files_it_shares(tmp_path):
+    # Given a big layer whose other files' records would give another size if re-read
+    manager = LayerManager(tmp_path / "store")
+    manager.create_layer("big", "reference")
+    manager.create_layer("small", "reference")
+    big = _commit(manager, "big", {"shared.bin": "s" * 1000, "other.bin": "o" * 9000})
+    assert _sizes(manager)["big"] == 10000
+    other = os.stat(big / "other.bin")
+    with manager.catalog.transaction(write=True) as conn:
+        conn.execute("UPDATE version_files SET size = 1 WHERE ino = ?", (other.st_ino,))
+    # When a small layer hard-links one file of it, and is deleted again
+    _commit(manager, "small", {"own.bin": "m" * 10}, links={"s.bin": big / "shared.bin"})
+    assert _sizes(manager) == {"big": 9500, "small": 510}
+    manager.delete_layer("small")
+    # Then the big layer's share moved by the shared file alone: its other files' records
+    # were never summed again (a commit costs what it changes, not the sharer's size)
+    assert _sizes(manager)["big"] == 10000
+
+
+def test_incremental_shares_match_a_full_recount(tmp_path):
+    # Given layers hard-linking each other's files in many ways, then deletes and GC
+    manager = LayerManager(tmp_path / "store")
+    names = ["a", "b", "c", "d"]
+    for name in names:
+        manager.create_layer(name, "reference")
+    pool = [_commit(manager, "a", {f"f{i}.bin": "x" * (100 + 37 * i) for i in range(6)})]
+    for step in range(12):
+        name = names[step % 4] if step <= 7 else ["a", "b", "d"][step % 3]
+        links = {
+            f"l{step}-{i}.bin": pool[(step + i) % len(pool)] / f"f{(step * 3 + i) % 6}.bin"
+            for i in range(3)
+            if (pool[(step + i) % len(pool)] / f"f{(step * 3 + i) % 6}.bin").exists()
+        }
+        files = {f"f{i}.bin": str(step) * (50 + 13 * i) for i in range(6)}
+        pool.append(_commit(manager, name, files, links=links))
+        if step == 7:
+            manager.delete_layer("c")
+            pool = [path for path in pool if path.parent.name != "c"]
+    for name in ("a", "b"):
+        collect_garbage(manager.catalog, manager.store, name)
+    incremental = _version_sizes(manager)
+    # When every version's share is summed again from scratch
+    with manager.catalog.transaction(write=True) as conn:
+        for layer, version in incremental:
+            manager.catalog.recompute_version_size(conn, layer, version)
+    # Then they agree (to the rounding of one byte a change)
+    recount = _version_sizes(manager)
+    assert incremental.keys() == recount.keys()
+    for key, size in recount.items():
+        assert abs(incremental[key] - size) <= 2, (key, incremental[key], size)
+
+
+def _version_sizes(manager):
+    with manager.catalog.transaction() as conn:
+        rows = conn.execute("SELECT layer, version, size_bytes FROM layer_versions").fetchall()
+    return {(row["layer"], row["version"]): row["size_bytes"] for row in rows}
 
 
 def test_versions_from_before_the_files_table_are_recorded_once(tmp_path):

@@ -1,0 +1,313 @@
+"""PennLayerApp's settings: every trait, its checks, and the manager they configure.
+
+They live apart from the extension's lifecycle (app.py), so that each stays one concern;
+``PennLayerApp`` inherits them, and ``c.PennLayerApp.<setting>`` sets them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import (
+    Bool,
+    CaselessStrEnum,
+    Dict,
+    Float,
+    Int,
+    List,
+    TraitError,
+    Unicode,
+    default,
+    validate,
+)
+from traitlets.config import Configurable
+
+from .core import LayerManager, PennLayerError
+from .core.costs import DEFAULT_PRICES, validate_prices
+from .core.requirements import REQUIREMENT_CATEGORIES
+from .core.sandbox import DEFAULT_MOUNT_ROOT, check_env_allow, check_sandbox
+from .core.store import LayerStore
+
+STORE_ENV = "PENNLAYER_STORE"
+
+
+def default_store_root() -> str:
+    """``$PENNLAYER_STORE`` if set, else ``<jupyter data dir>/pennlayer``."""
+    return os.environ.get(STORE_ENV) or os.path.join(jupyter_data_dir(), "pennlayer")
+
+
+class PennLayerConfig(Configurable):
+    """The settings of pennlayer on this node (set as ``PennLayerApp.<setting>``)."""
+
+    store_root = Unicode(
+        config=True,
+        help=(
+            "Folder that holds every layer of this node and the catalog. Default: the "
+            "PENNLAYER_STORE environment variable if it is set, otherwise 'pennlayer' in the "
+            "Jupyter data directory. Every server process and CLI on the node that should see "
+            "the same layers must use the same folder."
+        ),
+    )
+
+    sandbox = Unicode(
+        "auto",
+        config=True,
+        help=(
+            "How kernels are isolated: 'bwrap' (bubblewrap, read-only mounts enforced), "
+            "'none' (no isolation; read-only is not enforced) or 'auto' (bwrap where it "
+            "works, otherwise none). A Docker backend is planned, not built. Default: 'auto'."
+        ),
+    )
+
+    allowed_source_roots = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help=(
+            "Local folders that loaders may read from. A local source outside these folders "
+            "(after resolving symlinks and '..') is refused. Default: empty, which allows no "
+            "local source at all."
+        ),
+    )
+
+    storage_prices = Dict(
+        value_trait=Float(),
+        default_value=dict(DEFAULT_PRICES),
+        config=True,
+        help=(
+            "Price in USD per GB-month for each storage class ('STANDARD', 'IA'), used for the "
+            "monthly cost estimate. Default: the published AWS EFS list prices, STANDARD 0.30 "
+            "and IA 0.016. A class left out keeps its default."
+        ),
+    )
+
+    ia_after_days = Int(
+        30,
+        config=True,
+        help=(
+            "A READY layer that no session has mounted for this many days moves to the "
+            "infrequent-access tier. Default: 30. 0 disables automatic tiering. Not applied "
+            "yet: automatic tiering arrives with storage tiers (archive and restore); until "
+            "then the value is only checked and reported in GET /pennlayer/node."
+        ),
+    )
+
+    max_request_bytes = Int(
+        1024 * 1024,
+        config=True,
+        help="Largest request body the REST API accepts, in bytes; larger ones get 413. "
+        "Default: 1 MiB.",
+    )
+
+    kernelspec_dir = Unicode(
+        config=True,
+        help=(
+            "Folder where pennlayer writes one kernelspec per READY environment "
+            "(pennlayer-<name>/kernel.json). It must be on the Jupyter data path so the "
+            "Launcher, 'jupyter kernelspec list', nbconvert and papermill see the "
+            "environments. Default: 'kernels' in the Jupyter data directory of the user "
+            "running the server. Only folders carrying pennlayer's marker are ever removed."
+        ),
+    )
+
+    uv_cache_dir = Unicode(
+        config=True,
+        help=(
+            "uv's package cache for environment builds. It must be on the same filesystem "
+            "as the store, or uv copies packages instead of hard-linking them. Default: "
+            "cache/uv in the store."
+        ),
+    )
+
+    allowed_requirement_kinds = List(
+        CaselessStrEnum(REQUIREMENT_CATEGORIES),
+        default_value=[],
+        config=True,
+        help=(
+            "Requirement lines that environment builds accept beyond plain PEP 508 "
+            "requirements: 'editable' (-e), 'include' (-r/-c), 'local' (paths, file: URLs), "
+            "'url' (direct URL references), 'option' (index and other pip options). "
+            "Default: empty, so all of these are refused."
+        ),
+    )
+
+    allow_source_builds = Bool(
+        False,
+        config=True,
+        help=(
+            "Whether environment builds may build packages from source distributions "
+            "(running the package's own build code, e.g. its setup.py). Default: False: "
+            "only wheels are installed (unpacking a wheel runs none of its code), and a "
+            "requirement that has no wheel for the environment's interpreter fails the "
+            "build with a message naming it. When True, such a build runs uv in bubblewrap "
+            "(which must be installed) as an unprivileged user without capabilities, seeing "
+            "only the system, the base interpreter and its own staging folder, with a "
+            "private package cache: it cannot change the store, the shared cache or other "
+            "environments. That environment is downloaded and stored in full (it shares no "
+            "files with the cache); builds from wheels alone are unchanged."
+        ),
+    )
+
+    s3_endpoint_url = Unicode(
+        "",
+        config=True,
+        help=(
+            "Endpoint of the S3 service for s3:// loader sources, for S3-compatible stores. "
+            "Default: empty, which uses AWS's endpoint (or AWS_ENDPOINT_URL). Credentials "
+            "come from the standard AWS chain (environment, ~/.aws, instance role)."
+        ),
+    )
+
+    s3_region = Unicode(
+        "", config=True, help="Region for s3:// sources. Default: empty (the AWS chain decides)."
+    )
+
+    max_download_bytes = Int(
+        1024**4,
+        config=True,
+        help="Largest http(s) download or S3 prefix a loader fetches, in bytes; a larger one "
+        "fails the job. Default: 1 TiB.",
+    )
+
+    mount_root = Unicode(
+        DEFAULT_MOUNT_ROOT,
+        config=True,
+        help=(
+            "Where layers appear inside a sandboxed kernel: <mount_root>/<name>/. Default: "
+            "/mnt/layers. Change it only for backends that cannot use /mnt."
+        ),
+    )
+
+    kernel_env_allow = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help=(
+            "Names of environment variables of the server that kernels may get as well. "
+            "Kernels get only what Jupyter, Python and the session need (PATH, HOME, LANG, "
+            "LC_*, TZ, TERM, JPY_SESSION_NAME, PYTHONUNBUFFERED, the session's PENNLAYER_* "
+            "variables, VIRTUAL_ENV...), never the server's tokens or cloud credentials. "
+            "Names that look like credentials (JUPYTER_TOKEN, JPY_API_TOKEN, JUPYTERHUB_*, "
+            "AWS_*, GOOGLE_*, AZURE_*, or containing TOKEN, SECRET, PASSWORD, CREDENTIAL, "
+            "API_KEY...) are refused. With the bwrap sandbox the values are on bubblewrap's "
+            "command line, which local users can read. Default: empty."
+        ),
+    )
+
+    core_threads = Int(
+        8,
+        config=True,
+        help="Threads that run pennlayer's core calls (catalog and disk work) for REST "
+        "requests, so that the event loop never waits on them. Default: 8.",
+    )
+
+    job_poll_interval = Float(
+        1.0,
+        config=True,
+        help="Seconds between two looks at the jobs of this node, to emit job and layer "
+        "status events and keep kernelspecs in sync. Default: 1.0.",
+    )
+
+    verify_interval_hours = Float(
+        24.0,
+        config=True,
+        help="Hours between two integrity checks of every layer version that runs can "
+        "mount (its digest recomputed from its files, in a separate process); a version "
+        "that drifted is marked and never mounted. Default: 24. 0 disables the periodic "
+        "check ('jupyter pennlayer verify' still works).",
+    )
+
+    @default("kernelspec_dir")
+    def _default_kernelspec_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "kernels")
+
+    @default("uv_cache_dir")
+    def _default_uv_cache_dir(self) -> str:
+        return str(LayerStore(self.store_root).uv_cache_dir)
+
+    @default("store_root")
+    def _default_store_root(self) -> str:
+        value = default_store_root()
+        if not os.path.isabs(os.path.expanduser(value)):
+            raise TraitError(
+                f"{STORE_ENV}={value!r} is a relative path: give the store as an absolute "
+                "path, so that it never lands in whatever folder the server started in."
+            )
+        return str(Path(value).expanduser())
+
+    @validate("store_root")
+    def _validate_store_root(self, proposal: Any) -> str:
+        value = str(proposal["value"]).strip()
+        if not value:
+            raise TraitError("PennLayerApp.store_root must not be empty.")
+        if not os.path.isabs(os.path.expanduser(value)):
+            raise TraitError(
+                f"PennLayerApp.store_root must be an absolute path (or start with ~), not "
+                f"{value!r}: a relative store would land in whatever folder the server "
+                "started in."
+            )
+        return str(Path(value).expanduser().absolute())
+
+    @validate("sandbox")
+    def _validate_sandbox(self, proposal: Any) -> str:
+        # The choices come from the backend registry, so a new backend needs no edit here.
+        try:
+            return check_sandbox(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(f"PennLayerApp.sandbox: {exc.message}") from exc
+
+    @validate("kernel_env_allow")
+    def _validate_kernel_env_allow(self, proposal: Any) -> list[str]:
+        try:
+            return check_env_allow(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(f"PennLayerApp.kernel_env_allow: {exc.message}") from exc
+
+    @validate("storage_prices")
+    def _validate_storage_prices(self, proposal: Any) -> dict[str, float]:
+        try:
+            return validate_prices(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(f"PennLayerApp.storage_prices: {exc.message}") from exc
+
+    @validate("ia_after_days", "verify_interval_hours")
+    def _validate_not_negative(self, proposal: Any) -> Any:
+        if proposal["value"] < 0:
+            raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
+        return proposal["value"]
+
+    @validate("allowed_source_roots")
+    def _validate_allowed_source_roots(self, proposal: Any) -> list[str]:
+        roots = []
+        for root in proposal["value"]:
+            if not os.path.isabs(os.path.expanduser(root)):
+                raise TraitError(
+                    f"PennLayerApp.allowed_source_roots needs absolute paths, not {root!r}."
+                )
+            roots.append(os.path.realpath(os.path.expanduser(root)))
+        return roots
+
+    def create_manager(self) -> LayerManager:
+        """A LayerManager over this configuration (used by the server and the CLI)."""
+        return LayerManager(
+            self.store_root,
+            prices=self.storage_prices,
+            uv_cache_dir=self.uv_cache_dir,
+            kernelspec_dir=self.kernelspec_dir,
+            allowed_requirement_kinds=self.allowed_requirement_kinds,
+            allow_source_builds=self.allow_source_builds,
+            kernel_config={
+                "sandbox": self.sandbox,
+                "mount_root": self.mount_root,
+                "kernel_env_allow": list(self.kernel_env_allow),
+            },
+            allowed_source_roots=self.allowed_source_roots,
+            loader_settings={
+                "s3_endpoint_url": self.s3_endpoint_url,
+                "s3_region": self.s3_region,
+                "max_download_bytes": self.max_download_bytes,
+            },
+        )
