@@ -29,6 +29,7 @@ from .core import LayerManager, PennLayerError
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import DEFAULT_MOUNT_ROOT, check_env_allow, check_sandbox
+from .core.settings import DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACKED_FILES
 from .core.store import LayerStore
 
 STORE_ENV = "PENNLAYER_STORE"
@@ -172,6 +173,28 @@ class PennLayerConfig(Configurable):
         "fails the job. Default: 1 TiB.",
     )
 
+    max_unpacked_bytes = Int(
+        DEFAULT_MAX_UNPACKED_BYTES,
+        config=True,
+        help=(
+            "Most bytes the unpack processor writes from one archive: the sizes a tar or zip "
+            "declares are added up before anything is written, and what is decompressed is "
+            "counted while it is written, so an archive bomb fails the job, with this "
+            "setting named, and the layer keeps its previous version. Default: 1 TiB. "
+            "Keep it below the free space of the store's filesystem."
+        ),
+    )
+
+    max_unpacked_files = Int(
+        DEFAULT_MAX_UNPACKED_FILES,
+        config=True,
+        help=(
+            "Most members (files, folders and links) the unpack processor accepts in one "
+            "archive, counted from its headers before anything is written; a larger "
+            "archive fails the job. Default: 10,000,000."
+        ),
+    )
+
     mount_root = Unicode(
         DEFAULT_MOUNT_ROOT,
         config=True,
@@ -273,7 +296,13 @@ class PennLayerConfig(Configurable):
         except PennLayerError as exc:
             raise TraitError(f"PennLayerApp.storage_prices: {exc.message}") from exc
 
-    @validate("ia_after_days", "verify_interval_hours")
+    @validate(
+        "ia_after_days",
+        "verify_interval_hours",
+        "max_download_bytes",
+        "max_unpacked_bytes",
+        "max_unpacked_files",
+    )
     def _validate_not_negative(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
             raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
@@ -309,5 +338,7 @@ class PennLayerConfig(Configurable):
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,
                 "max_download_bytes": self.max_download_bytes,
+                "max_unpacked_bytes": self.max_unpacked_bytes,
+                "max_unpacked_files": self.max_unpacked_files,
             },
         )

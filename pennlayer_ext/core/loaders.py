@@ -83,7 +83,15 @@ def run_populate(ctx: JobContext) -> None:
 
     ctx.progress("process", 2, STEPS, f"Processing ({spec['type']})")
     get_processor(spec["type"]).run(
-        ProcessStep(ctx, source, output, spec, previous=previous, in_place=origin.in_place)
+        ProcessStep(
+            ctx,
+            source,
+            output,
+            spec,
+            previous=previous,
+            in_place=origin.in_place,
+            settings=settings,
+        )
     )
     output.mkdir(parents=True, exist_ok=True)
 

@@ -10,6 +10,10 @@ from typing import Any
 from .costs import DEFAULT_PRICES, validate_prices
 
 DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
+# What the unpack processor may write from one archive: far above a genome or a model's
+# weights, far below what an archive bomb declares.
+DEFAULT_MAX_UNPACKED_BYTES = 1024**4
+DEFAULT_MAX_UNPACKED_FILES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class NodeSettings:
             allowed_source_roots=tuple(allowed_source_roots),
             loader_settings={
                 "max_download_bytes": DEFAULT_MAX_DOWNLOAD_BYTES,
+                "max_unpacked_bytes": DEFAULT_MAX_UNPACKED_BYTES,
+                "max_unpacked_files": DEFAULT_MAX_UNPACKED_FILES,
                 **(loader_settings or {}),
             },
             store_root=Path(store_root) if store_root else default_uv_cache_dir.parent.parent,

@@ -10,7 +10,7 @@ writing the output folder. Adding a processor is one module here and one line in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,7 +32,8 @@ class ProcessStep:
     when the new one adds to it (mode ``add``), for processors that can reuse its files.
     With *in_place*, *source* is the user's own data: read it, never move or change it,
     and never through a link (it is resolved and checked; open it with ``nofollow``);
-    otherwise it was fetched into the job's staging folder.
+    otherwise it was fetched into the job's staging folder. *settings* are the node's
+    loader settings the job was started with (``NodeSettings.loader_settings``).
     """
 
     ctx: JobContext
@@ -41,6 +42,7 @@ class ProcessStep:
     spec: Mapping[str, Any]
     previous: Path | None
     in_place: bool
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Processor:

@@ -3,7 +3,8 @@
 The archive is opened without following links (a local source is the user's folder).
 Devices, fifos and sockets in an archive are skipped with a log line; modes are
 normalised: folders 0755, files 0755 if their owner could run them, else 0644 (no
-setuid, setgid or sticky bits, no group or other write).
+setuid, setgid or sticky bits, no group or other write). What an archive may unpack to
+is limited by the operator (``archive_limits``): an archive bomb fails the job.
 """
 
 from __future__ import annotations
@@ -13,20 +14,21 @@ import os
 import stat
 import tarfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
+from ..load_progress import Progress
 from ..runner import StepFailed
 from . import Processor, ProcessStep
+from .archive_limits import UnpackLimits, zip_declared_entries
 from .nofollow import kind_of, list_dir, open_dir, open_file, open_path
 
 if TYPE_CHECKING:
     from ..runner import JobContext
 
 UNPACK_FORMATS = ("auto", "tar", "tar.gz", "zip", "gz")
-_CHUNK = 1024 * 1024
 # Longest first: "x.tar.gz" is a tar.gz, not a gz.
 _SUFFIXES = (
     (".tar.gz", "tar.gz"),
@@ -60,50 +62,115 @@ class UnpackProcessor(Processor):
             fmt = _archive_format(name, archive, spec.get("format", "auto"))
             self.report(ctx, f"Unpacking {name} ({fmt})")
             output.mkdir(parents=True, exist_ok=True)
+            limits = UnpackLimits.from_settings(name, step.settings)
+            meter = self.meter(ctx, f"Unpacking {name}")
             try:
-                _unpack(ctx, archive, name, fmt, output)
+                if fmt in ("tar", "tar.gz"):
+                    _unpack_tar(ctx, archive, output, limits, meter)
+                elif fmt == "zip":
+                    _unpack_zip(ctx, archive, output, limits, meter)
+                else:
+                    _unpack_gz(archive, name, output, limits, meter)
             except tarfile.FilterError as exc:
                 raise StepFailed(f"Refused archive member: {exc}; nothing was loaded.") from exc
             except (tarfile.TarError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError) as exc:
                 raise StepFailed(f"{name} is not a valid {fmt} archive: {exc}") from exc
+            meter.flush()
         _normalise_modes(output)
 
 
-def _unpack(ctx: JobContext, archive: IO[bytes], name: str, fmt: str, output: Path) -> None:
-    if fmt in ("tar", "tar.gz"):
-        with tarfile.open(fileobj=archive, mode="r:*") as tar:
-            members, dropped = [], set()
-            for member in tar.getmembers():
-                _check_tar_member(member)
-                ctx.check_stop()
-                if member.isdev():  # character and block devices, fifos
-                    dropped.add(member.name)
-                    _skipped(ctx, member.name, _TAR_KINDS.get(member.type, "a special file"))
-                elif not (member.islnk() and member.linkname in dropped):
-                    members.append(member)
-            tar.extractall(output, members=members, filter="data")
-    elif fmt == "zip":
-        with zipfile.ZipFile(archive) as zipped:
-            for info in zipped.infolist():
-                _check_zip_member(info)
-            for info in zipped.infolist():
-                mode = info.external_attr >> 16
-                if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                    _skipped(ctx, info.filename, kind_of(mode))
-                    continue
-                extracted = zipped.extract(info, output)  # every member was checked above
-                if not info.is_dir():  # zipfile sets no mode: keep the owner's x bit
-                    os.chmod(extracted, _normal_mode(stat.S_IFREG | (mode & stat.S_IXUSR)))
-                ctx.check_stop()
-    else:
-        target = (name[:-3] if name.endswith(".gz") else name) or "unpacked"
-        with (
-            gzip.GzipFile(fileobj=archive, mode="rb") as reader,
-            (output / target).open("wb") as out,
-        ):
-            while chunk := reader.read(_CHUNK):
-                out.write(chunk)
-                ctx.check_stop()
+def _unpack_tar(
+    ctx: JobContext, archive: IO[bytes], output: Path, limits: UnpackLimits, meter: Progress
+) -> None:
+    with tarfile.open(fileobj=archive, mode="r:*") as tar:
+        # Every header is read and checked before anything is written. tarfile writes
+        # exactly the size a header declares (a short member is an error), so their sum
+        # is what lands; links are checked as they are made (see _metered).
+        members: list[tarfile.TarInfo] = []
+        dropped: set[str] = set()
+        declared = 0
+        for count, member in enumerate(tar, 1):
+            limits.check_files(count)
+            _check_tar_member(member)
+            if member.isreg():
+                declared += member.size
+                limits.check_bytes(declared)
+            ctx.check_stop()
+            if member.isdev():  # character and block devices, fifos
+                dropped.add(member.name)
+                _skipped(ctx, member.name, _TAR_KINDS.get(member.type, "a special file"))
+            elif not (member.islnk() and member.linkname in dropped):
+                members.append(member)
+        meter.bytes_total = declared
+        tar.extractall(output, members=_metered(output, members, meter), filter="data")
+
+
+def _metered(
+    output: Path, members: list[tarfile.TarInfo], meter: Progress
+) -> Iterator[tarfile.TarInfo]:
+    """*members* for extractall, each counted once it is written (extractall asks for the
+    next member after writing the one before).
+
+    Where tarfile cannot make a link (a file with too many hard links, a link target
+    longer than the system allows), it writes a copy of the target instead: bytes that
+    no header declares, as often as the archive repeats the link. The first such copy
+    fails the job.
+    """
+    for member in members:
+        yield member
+        if member.issym() or member.islnk():
+            made = os.lstat(output / member.name)
+            if stat.S_ISREG(made.st_mode) and (member.issym() or made.st_nlink == 1):
+                raise StepFailed(
+                    f"Refused archive member {member.name!r}: it could not be made as a link "
+                    "(too many links to one file, or a link target too long), and a copy of "
+                    "its target would add bytes the archive does not declare; nothing was "
+                    "loaded."
+                )
+        meter.add(member.size if member.isreg() else 0, files=1 if member.isreg() else 0)
+
+
+def _unpack_zip(
+    ctx: JobContext, archive: IO[bytes], output: Path, limits: UnpackLimits, meter: Progress
+) -> None:
+    declared_entries = zip_declared_entries(archive)
+    if declared_entries is not None:
+        limits.check_files(declared_entries)
+    archive.seek(0)
+    with zipfile.ZipFile(archive) as zipped:
+        infos = zipped.infolist()
+        limits.check_files(len(infos))
+        for info in infos:
+            _check_zip_member(info)
+        meter.bytes_total = sum(info.file_size for info in infos)
+        limits.check_bytes(meter.bytes_total)
+        for info in infos:
+            mode = info.external_attr >> 16
+            if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                _skipped(ctx, info.filename, kind_of(mode))
+                continue
+            # Every name was checked above: relative, no '..', no drive.
+            target = output.joinpath(*(p for p in info.filename.split("/") if p not in ("", ".")))
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # zipfile stops a member at its declared size, but the count does not rely on it.
+            with zipped.open(info) as reader, target.open("wb") as out:
+                limits.copy(reader, out, meter)
+            # zipfile sets no mode: keep the owner's x bit
+            os.chmod(target, _normal_mode(stat.S_IFREG | (mode & stat.S_IXUSR)))
+            meter.add(files=1)
+
+
+def _unpack_gz(
+    archive: IO[bytes], name: str, output: Path, limits: UnpackLimits, meter: Progress
+) -> None:
+    # A gz declares no size (its trailer holds the size modulo 4 GiB): only counting tells.
+    target = (name[:-3] if name.endswith(".gz") else name) or "unpacked"
+    with gzip.GzipFile(fileobj=archive, mode="rb") as reader, (output / target).open("wb") as out:
+        limits.copy(reader, out, meter)
+    meter.add(files=1)
 
 
 _TAR_KINDS = {
