@@ -26,6 +26,7 @@ from traitlets import (
 )
 
 from .core import LayerManager, PennLayerError
+from .core.addresses import check_allowed_hosts
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import (
@@ -184,6 +185,20 @@ class PennLayerApp(ExtensionApp):
         "fails the job. Default: 1 TiB.",
     )
 
+    allowed_source_hosts = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help=(
+            "Non-public hosts that http(s) loader sources may download from: host names "
+            "('files.internal.example'), IP addresses ('127.0.0.1') or CIDR networks "
+            "('10.0.0.0/8'). Any other host that is, or resolves to, a loopback, link-local "
+            "(such as the cloud metadata service 169.254.169.254), private, multicast, "
+            "reserved or other non-public address is refused, also after a redirect. "
+            "Default: empty, so only public addresses are reached."
+        ),
+    )
+
     mount_root = Unicode(
         DEFAULT_MOUNT_ROOT,
         config=True,
@@ -279,6 +294,13 @@ class PennLayerApp(ExtensionApp):
             raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
         return proposal["value"]
 
+    @validate("allowed_source_hosts")
+    def _validate_allowed_source_hosts(self, proposal: Any) -> list[str]:
+        try:
+            return check_allowed_hosts(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(exc.message) from exc
+
     @validate("allowed_source_roots")
     def _validate_allowed_source_roots(self, proposal: Any) -> list[str]:
         roots = []
@@ -309,6 +331,7 @@ class PennLayerApp(ExtensionApp):
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,
                 "max_download_bytes": self.max_download_bytes,
+                "allowed_source_hosts": list(self.allowed_source_hosts),
             },
         )
 
