@@ -26,6 +26,7 @@ from traitlets import (
 from traitlets.config import Configurable
 
 from .core import LayerManager, PennLayerError
+from .core.addresses import check_allowed_hosts
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import DEFAULT_MOUNT_ROOT, check_env_allow, check_sandbox
@@ -195,6 +196,20 @@ class PennLayerConfig(Configurable):
         ),
     )
 
+    allowed_source_hosts = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help=(
+            "Non-public hosts that http(s) loader sources may download from: host names "
+            "('files.internal.example'), IP addresses ('127.0.0.1') or CIDR networks "
+            "('10.0.0.0/8'). Any other host that is, or resolves to, a loopback, link-local "
+            "(such as the cloud metadata service 169.254.169.254), private, multicast, "
+            "reserved or other non-public address is refused, also after a redirect. "
+            "Default: empty, so only public addresses are reached."
+        ),
+    )
+
     mount_root = Unicode(
         DEFAULT_MOUNT_ROOT,
         config=True,
@@ -308,6 +323,13 @@ class PennLayerConfig(Configurable):
             raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
         return proposal["value"]
 
+    @validate("allowed_source_hosts")
+    def _validate_allowed_source_hosts(self, proposal: Any) -> list[str]:
+        try:
+            return check_allowed_hosts(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(exc.message) from exc
+
     @validate("allowed_source_roots")
     def _validate_allowed_source_roots(self, proposal: Any) -> list[str]:
         roots = []
@@ -338,6 +360,7 @@ class PennLayerConfig(Configurable):
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,
                 "max_download_bytes": self.max_download_bytes,
+                "allowed_source_hosts": list(self.allowed_source_hosts),
                 "max_unpacked_bytes": self.max_unpacked_bytes,
                 "max_unpacked_files": self.max_unpacked_files,
             },

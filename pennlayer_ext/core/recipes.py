@@ -28,17 +28,22 @@ def parse_recipe(
     allowed_roots: Iterable[str],
     backend_allows_command: bool,
     store_root: Path | str | None = None,
+    allowed_hosts: Iterable[str] = (),
 ) -> dict[str, Any]:
     """A complete, checked recipe from a populate request, or raise InvalidInput.
 
     *store_root* is the layer store, which a local source must neither be, hold nor lie
     inside (the worker checks that again before reading, whatever is given here).
+    *allowed_hosts* are the non-public hosts an http(s) source may name (the worker checks
+    the addresses a name resolves to).
     """
     source = body.get("source")
     if not isinstance(source, str) or not source.strip():
         raise InvalidInput("A populate request needs a 'source'.")
     kind = source_for(source)
-    kind.check(source, allowed_roots=allowed_roots, store_root=store_root)
+    kind.check(
+        source, allowed_roots=allowed_roots, store_root=store_root, allowed_hosts=allowed_hosts
+    )
     recipe: dict[str, Any] = {"source": source, "source_kind": kind.name}
     check_source_fields(kind, body)
     recipe.update(kind.options(body))

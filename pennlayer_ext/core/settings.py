@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .addresses import check_allowed_hosts
 from .costs import DEFAULT_PRICES, validate_prices
 
 DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
@@ -51,6 +52,15 @@ class NodeSettings:
         *default_uv_cache_dir* is the store's own ``cache/uv``, so the store root defaults
         to the folder two levels up (``tests/test_loader_security.py`` checks it).
         """
+        loaders: dict[str, Any] = {
+            "max_download_bytes": DEFAULT_MAX_DOWNLOAD_BYTES,
+            "max_unpacked_bytes": DEFAULT_MAX_UNPACKED_BYTES,
+            "max_unpacked_files": DEFAULT_MAX_UNPACKED_FILES,
+            # Only public hosts unless the operator allows more (core/addresses.py).
+            "allowed_source_hosts": [],
+            **(loader_settings or {}),
+        }
+        loaders["allowed_source_hosts"] = check_allowed_hosts(loaders["allowed_source_hosts"])
         return cls(
             prices=validate_prices(prices or DEFAULT_PRICES),
             uv_cache_dir=Path(uv_cache_dir) if uv_cache_dir else default_uv_cache_dir,
@@ -59,11 +69,6 @@ class NodeSettings:
             allow_source_builds=bool(allow_source_builds),
             kernel_config=dict(kernel_config or {}),
             allowed_source_roots=tuple(allowed_source_roots),
-            loader_settings={
-                "max_download_bytes": DEFAULT_MAX_DOWNLOAD_BYTES,
-                "max_unpacked_bytes": DEFAULT_MAX_UNPACKED_BYTES,
-                "max_unpacked_files": DEFAULT_MAX_UNPACKED_FILES,
-                **(loader_settings or {}),
-            },
+            loader_settings=loaders,
             store_root=Path(store_root) if store_root else default_uv_cache_dir.parent.parent,
         )

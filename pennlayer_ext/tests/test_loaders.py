@@ -55,6 +55,8 @@ def pl_extra_config(source_root, s3_server):
             "allowed_source_roots": [str(source_root)],
             "s3_endpoint_url": s3_server,
             "max_download_bytes": 10 * 1024**2,
+            # The test servers are on loopback, which loaders reach only when allowed.
+            "allowed_source_hosts": ["127.0.0.1"],
         }
     }
 

@@ -108,6 +108,30 @@ CASES = [
         ["populate", "genome", "--source", "ftp://host/genome.fa"],
     ),
     (
+        "loopback address source",
+        _rest("POST", ("layers", "genome", "populate"), {"source": "http://127.0.0.1:8080/x"}),
+        ["populate", "genome", "--source", "http://127.0.0.1:8080/x"],
+    ),
+    (
+        "cloud metadata address source",
+        _rest(
+            "POST",
+            ("layers", "genome", "populate"),
+            {"source": "http://169.254.169.254/latest/meta-data/"},
+        ),
+        ["populate", "genome", "--source", "http://169.254.169.254/latest/meta-data/"],
+    ),
+    (
+        "IPv6 loopback address source",
+        _rest("POST", ("layers", "genome", "populate"), {"source": "http://[::1]/x.tar"}),
+        ["populate", "genome", "--source", "http://[::1]/x.tar"],
+    ),
+    (
+        "private address source",
+        _rest("POST", ("layers", "genome", "populate"), {"source": "https://10.0.0.7/x.tar"}),
+        ["populate", "genome", "--source", "https://10.0.0.7/x.tar"],
+    ),
+    (
         "local source on a node that allows none",
         _rest("POST", ("layers", "genome", "populate"), {"source": "/etc"}),
         ["populate", "genome", "--source", "/etc"],

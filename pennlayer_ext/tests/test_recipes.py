@@ -144,7 +144,11 @@ async def test_a_field_of_another_processor_is_refused(pl_api, source_root, proc
 def test_a_stored_recipe_parses_back_to_itself(source_root, body):
     """Layers keep their recipe; a re-run parses it again and must get the same recipe."""
     request = {**body, "source": body["source"].format(root=source_root)}
-    check = {"allowed_roots": [str(source_root)], "backend_allows_command": True}
+    check = {
+        "allowed_roots": [str(source_root)],
+        "backend_allows_command": True,
+        "allowed_hosts": ["127.0.0.1"],
+    }
     recipe = parse_recipe(request, **check)
     assert recipe["source_kind"] in SOURCES
     stored = stored_recipe(recipe)

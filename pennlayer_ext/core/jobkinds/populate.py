@@ -39,9 +39,11 @@ class PopulateJob(JobKind):
             allowed_roots=settings.allowed_source_roots,
             backend_allows_command=bwrap_works(),
             store_root=settings.store_root,
+            allowed_hosts=settings.loader_settings.get("allowed_source_hosts", ()),
         )
         return {
             "recipe": recipe,
+            # With the allowed source hosts, which the worker checks every connection against.
             "settings": dict(settings.loader_settings),
             # The worker checks a local source against these again before reading it.
             "allowed_source_roots": list(settings.allowed_source_roots),

@@ -42,12 +42,18 @@ class Source:
         raise NotImplementedError
 
     def check(
-        self, source: str, *, allowed_roots: Iterable[str], store_root: Path | str | None = None
+        self,
+        source: str,
+        *,
+        allowed_roots: Iterable[str],
+        store_root: Path | str | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         """Raise InvalidInput unless *source* may be fetched; called for every request.
 
         *allowed_roots* and *store_root* (the layer store, which no source may read) are
-        the node's; kinds that fetch from elsewhere ignore them.
+        the node's, and so is *allowed_hosts* (``PennLayerApp.allowed_source_hosts``: the
+        non-public hosts a download may reach); each kind ignores what it does not use.
         """
         raise NotImplementedError
 

@@ -68,7 +68,12 @@ class LocalSource(Source):
         return source.startswith("/")
 
     def check(
-        self, source: str, *, allowed_roots: Iterable[str], store_root: Path | str | None = None
+        self,
+        source: str,
+        *,
+        allowed_roots: Iterable[str],
+        store_root: Path | str | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         """The path, with links and '..' resolved, must exist inside an allowed root and
         outside the store (*store_root*)."""

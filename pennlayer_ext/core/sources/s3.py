@@ -35,7 +35,12 @@ class S3Source(Source):
         return urlsplit(source).scheme.lower() == "s3"
 
     def check(
-        self, source: str, *, allowed_roots: Iterable[str], store_root: Path | str | None = None
+        self,
+        source: str,
+        *,
+        allowed_roots: Iterable[str],
+        store_root: Path | str | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         parts = urlsplit(source)
         if not _BUCKET_RE.fullmatch(parts.netloc or ""):
