@@ -38,9 +38,12 @@ def print_table(layers: list[dict[str, Any]], totals: dict[str, Any]) -> None:
         print(
             "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
         )
+    saved = totals.get("shared_savings_bytes") or 0
+    shared = f" (shared between layers: -{human_bytes(saved)})" if saved else ""
     print(
-        f"\n{totals['layer_count']} layer(s), {human_bytes(totals['size_bytes'])}, "
-        f"{totals['file_count']} file(s), {human_cost(totals['monthly_cost_usd'])}/month"
+        f"\n{totals['layer_count']} layer(s), {human_bytes(totals['size_bytes'])} on disk"
+        f"{shared}, {totals['file_count']} file(s), "
+        f"{human_cost(totals['monthly_cost_usd'])}/month"
     )
 
 
@@ -54,6 +57,7 @@ def print_layer(layer: dict[str, Any]) -> None:
         "Version": layer["version"],
         "Digest": layer["digest"],
         "Size": f"{human_bytes(layer['size_bytes'])} ({layer['size_bytes']} bytes)",
+        "Unique": f"{human_bytes(layer.get('unique_bytes') or 0)} (what deleting it frees)",
         "Files": layer["file_count"],
         "Storage class": layer["storage_class"],
         "Monthly cost": human_cost(layer["monthly_cost_usd"]),

@@ -34,6 +34,7 @@ LAYER_FIELDS = (
     "version",
     "digest",
     "size_bytes",
+    "unique_bytes",
     "file_count",
     "storage_class",
     "monthly_cost_usd",
@@ -136,6 +137,7 @@ class LayerService:
         with self.catalog.transaction() as conn:
             in_use = self.catalog.active_sessions_by_layer(conn)
             every = self.catalog.list_layers(conn)
+            disk = self.catalog.disk_totals(conn)
         layers = [self.serialize(record, in_use.get(record["name"], [])) for record in every]
         shown = [
             layer
@@ -144,7 +146,7 @@ class LayerService:
             and (status is None or layer["status"] == status)
             and (language is None or layer["language"] == language)
         ]
-        return {"layers": shown, "totals": self.totals(layers)}
+        return {"layers": shown, "totals": self.totals(layers, disk)}
 
     def get(self, name: str) -> dict[str, Any]:
         validate_name(name)
@@ -164,7 +166,7 @@ class LayerService:
             {
                 "version": row["version"],
                 "digest": row["digest"],
-                "size_bytes": row["size_bytes"],
+                "size_bytes": row["apparent_bytes"],
                 "file_count": row["file_count"],
                 "created_at": row["created_at"],
                 "verified_at": row["verified_at"],
@@ -273,17 +275,22 @@ class LayerService:
         )
         return layer
 
-    def totals(self, layers: list[dict[str, Any]]) -> dict[str, Any]:
-        by_class = {
-            storage_class: sum(
-                layer["size_bytes"] for layer in layers if layer["storage_class"] == storage_class
-            )
-            for storage_class in STORAGE_CLASSES
-        }
+    def totals(
+        self, layers: list[dict[str, Any]], disk: Mapping[str, Mapping[str, int]]
+    ) -> dict[str, Any]:
+        """Node totals: the disk every version uses, files shared between layers counted
+        once (and what that sharing saves), its monthly cost, and the layers' own sizes."""
+        by_class = {name: int(disk.get(name, {}).get("disk", 0)) for name in STORAGE_CLASSES}
+        files = sum(int(figures.get("files", 0)) for figures in disk.values())
+        on_disk = sum(by_class.values())
         return {
             "layer_count": len(layers),
-            "size_bytes": sum(layer["size_bytes"] for layer in layers),
+            "size_bytes": on_disk,
+            "layers_bytes": sum(layer["size_bytes"] for layer in layers),
+            "shared_savings_bytes": max(0, files - on_disk),
             "file_count": sum(layer["file_count"] for layer in layers),
-            "monthly_cost_usd": round(sum(layer["monthly_cost_usd"] for layer in layers), 5),
+            "monthly_cost_usd": round(
+                sum(monthly_cost(size, name, self.prices) for name, size in by_class.items()), 5
+            ),
             "size_bytes_by_storage_class": by_class,
         }

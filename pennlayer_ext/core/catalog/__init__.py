@@ -29,6 +29,7 @@ from .records import (
     utc_now,
 )
 from .sessions import SessionsMixin
+from .shares import SharesMixin
 from .versions import VersionsMixin
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 
-class Catalog(JobsMixin, VersionsMixin, SessionsMixin):
+class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin):
     """Access to the catalog database at *path*; creates and migrates it on first use."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -111,7 +112,7 @@ class Catalog(JobsMixin, VersionsMixin, SessionsMixin):
     # -- layers -------------------------------------------------------------------------
 
     _LAYER_SELECT = """
-        SELECT l.*, v.digest AS digest, v.size_bytes AS size_bytes,
+        SELECT l.*, v.digest AS digest, v.apparent_bytes AS size_bytes,
                v.file_count AS file_count, v.lock AS lock, v.packages AS packages,
                v.interpreter AS version_interpreter, v.verified_at AS verified_at,
                v.drift AS drift

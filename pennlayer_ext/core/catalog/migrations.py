@@ -109,6 +109,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE layer_versions ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: what deleting a layer frees (its files no other layer holds), kept incrementally
+    """
+    ALTER TABLE layers ADD COLUMN unique_bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE layers SET unique_bytes = IFNULL((
+        SELECT SUM(size) FROM (
+            SELECT MAX(f.size) AS size FROM version_files f WHERE f.layer = layers.name
+            GROUP BY f.dev, f.ino
+            HAVING NOT EXISTS (
+                SELECT 1 FROM version_files g
+                WHERE g.dev = f.dev AND g.ino = f.ino AND g.layer != layers.name
+            )
+        )
+    ), 0);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
