@@ -15,6 +15,8 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
 # weights, far below what an archive bomb declares.
 DEFAULT_MAX_UNPACKED_BYTES = 1024**4
 DEFAULT_MAX_UNPACKED_FILES = 10_000_000
+# How long the versions a finished run mounted stay on the node for reruns.
+DEFAULT_RUN_KEEP_VERSIONS_DAYS = 7.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class NodeSettings:
     loader_settings: dict[str, Any] = field(default_factory=dict)
     # Local sources must neither be, hold nor lie inside the store.
     store_root: Path | None = None
+    run_keep_versions_days: float = DEFAULT_RUN_KEEP_VERSIONS_DAYS
 
     @classmethod
     def build(
@@ -46,6 +49,7 @@ class NodeSettings:
         allowed_source_roots: Iterable[str] = (),
         loader_settings: Mapping[str, Any] | None = None,
         store_root: Path | str | None = None,
+        run_keep_versions_days: float = DEFAULT_RUN_KEEP_VERSIONS_DAYS,
     ) -> NodeSettings:
         """Checked settings; what is left out takes its default.
 
@@ -71,4 +75,5 @@ class NodeSettings:
             allowed_source_roots=tuple(allowed_source_roots),
             loader_settings=loaders,
             store_root=Path(store_root) if store_root else default_uv_cache_dir.parent.parent,
+            run_keep_versions_days=max(0.0, float(run_keep_versions_days)),
         )
