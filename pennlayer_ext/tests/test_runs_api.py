@@ -3,14 +3,22 @@
 import json
 
 import pytest
+import yaml
 
 from pennlayer_ext.core.versions import collect_garbage
+from pennlayer_ext.schemas import openapi_path
 
 from .helpers import add_reference_version, write_notebook
-from .test_openapi import _validator, spec  # noqa: F401 (the spec fixture)
+from .test_openapi import _validator
 from .test_runs import code_notebook, outputs_of
 
 pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def spec():
+    with openapi_path().open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
 
 
 async def test_runs_through_rest_start_read_rerun_and_show_usage(
