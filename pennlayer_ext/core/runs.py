@@ -278,12 +278,26 @@ class RunService:
         return self.jobs.get(run_id)
 
     def _gone(self, gone: VersionGone, rerun_of: str | None) -> Conflict:
+        """The refusal of a rerun whose recorded version is gone: which layer, both
+        versions, why it is gone and how to run anyway."""
+        version, digest = gone.recorded
+        by = f"run {rerun_of}" if rerun_of else "the output notebook"
+        now = (
+            f"its current version is {gone.current[0]} ({gone.current[1][:19]})"
+            if gone.current
+            else "it has no version now"
+        )
         days = self.settings.run_keep_versions_days
-        by = f"run {rerun_of}" if rerun_of else "the notebook"
         return Conflict(
-            f"{gone.message.removesuffix('.')}, not the version {by} used. Versions a run used "
-            f"are kept for {days:g} days after it (PennLayerApp.run_keep_versions_days). To "
-            'run with the newer version, accept it (--accept-newer, or "accept_newer": true).',
+            f"Layer {gone.layer!r}: version {version} ({digest[:19]}), which {by} used, is "
+            f"gone from this node; {now}. Versions a run used stay {days:g} day(s) after it "
+            "ends (PennLayerApp.run_keep_versions_days)."
+            + (
+                f" To run with version {gone.current[0]} instead, accept newer versions "
+                "(--accept-newer, or \"accept_newer\": true)."
+                if gone.current
+                else ""
+            ),
             details=gone.details,
         )
 

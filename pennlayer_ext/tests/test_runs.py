@@ -219,12 +219,13 @@ def test_a_rerun_of_a_version_that_is_gone_says_so_unless_newer_is_accepted(
         with pytest.raises(Conflict) as refused:
             start()
         message = refused.value.message
-        assert message.startswith(
-            f"Layer 'genome': version 1 ({old['digest'][:19]}) is gone from this node; it "
-            f"now has version 2 ({new['digest'][:19]}), not the version "
+        assert message.startswith(f"Layer 'genome': version 1 ({old['digest'][:19]}), which ")
+        assert message.endswith(
+            f"used, is gone from this node; its current version is 2 ({new['digest'][:19]}). "
+            "Versions a run used stay 0 day(s) after it ends "
+            "(PennLayerApp.run_keep_versions_days). To run with version 2 instead, accept "
+            'newer versions (--accept-newer, or "accept_newer": true).'
         )
-        assert "--accept-newer" in message
-        assert "PennLayerApp.run_keep_versions_days" in message
         assert refused.value.details["recorded"] == {"version": 1, "digest": old["digest"]}
         assert refused.value.details["current"] == {"version": 2, "digest": new["digest"]}
     assert [run["id"] for run in manager.list_runs()] == [first["id"]]  # nothing started
@@ -307,23 +308,60 @@ def test_a_failing_cell_fails_the_run_with_the_cell_and_its_error(env_and_layers
     assert manager.list_sessions(active=True) == []
 
 
-def test_bad_run_requests_are_refused_before_anything_starts(env_and_layers, tmp_path):
-    manager = env_and_layers
+def test_bad_run_requests_are_refused_before_anything_starts(pl_manager, tmp_path):
+    manager = pl_manager
+    manager.create_layer("sci", "environment")
+    manager.create_layer("genome", "reference")
     notebook = code_notebook(tmp_path / "work", "a.ipynb", ["1"])
     cases = [
         ({"notebook": "a.ipynb"}, "must be an absolute path"),
         ({"notebook": str(tmp_path / "none.ipynb")}, "does not exist"),
+        ({"notebook": str(tmp_path / "a.txt")}, "must be a notebook (.ipynb)"),
         ({"notebook": str(notebook)}, "Which environment"),
         ({"notebook": str(notebook), "environment": "sci", "parameters": {"1x": 1}}, "'1x'"),
+        ({"notebook": str(notebook), "environment": "sci", "parameters": [1]}, "NAME: value"),
         ({"notebook": str(notebook), "environment": "sci", "output": str(notebook)}, "itself"),
         ({"notebook": str(notebook), "environment": "Bad"}, "Invalid layer name"),
+        ({"notebook": str(notebook), "environment": "nope"}, "'nope' does not exist"),
         ({"notebook": str(notebook), "environment": "genome"}, "reference layer"),
-        ({"notebook": str(notebook), "environment": "sci", "layers": ["nope"]}, "nope"),
+        ({"notebook": str(notebook), "environment": "sci"}, "has no data yet"),
+        ({"notebook": str(notebook), "environment": "sci", "like": str(notebook)}, "leave out"),
+        ({"notebook": str(notebook), "accept_newer": "yes"}, "true or false"),
         ({"notebook": str(notebook), "colour": "red"}, "'colour'"),
     ]
     for request, words in cases:
         with pytest.raises((InvalidInput, NotFound)) as bad:
             manager.start_run(request)
         assert words in bad.value.message, (request, bad.value.message)
+    with pytest.raises(NotFound):
+        manager.rerun("0" * 32)
     assert manager.list_runs() == []
     assert manager.list_sessions() == []
+    assert manager.list_jobs() == []
+
+
+def test_the_runs_migration_keeps_an_older_catalog(tmp_path):
+    import sqlite3
+
+    from pennlayer_ext.core.catalog import MIGRATIONS, Catalog
+    from pennlayer_ext.core.catalog.migrations import split_sql
+
+    # Given a catalog of the schema before runs, with a session in it
+    path = tmp_path / "catalog.sqlite"
+    conn = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:7], start=1):
+        for statement in split_sql(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+    conn.execute(
+        "INSERT INTO sessions (id, kernel_id, started_at) VALUES ('s1', 'k1', '2026-01-01')"
+    )
+    conn.commit()
+    conn.close()
+    # When it is opened, it gains the runs table and keeps the session
+    catalog = Catalog(path)
+    assert catalog.schema_version() == len(MIGRATIONS)
+    with catalog.transaction() as conn:
+        assert catalog.list_runs(conn) == []
+        assert [s["id"] for s in catalog.list_sessions(conn)] == ["s1"]
+        assert catalog.layer_usage(conn, "any") == []
