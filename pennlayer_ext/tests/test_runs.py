@@ -15,7 +15,7 @@ from pennlayer_ext.core import Conflict, InvalidInput, LayerManager, NotFound
 from pennlayer_ext.core.sessions import process_start_time
 from pennlayer_ext.core.versions import collect_garbage
 
-from .helpers import add_reference_version, wait_for_job
+from .helpers import add_reference_version, make_wheel, wait_for_job
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -286,10 +286,17 @@ def test_cancelling_a_run_stops_its_kernel_and_frees_its_layers(env_and_layers, 
 def test_a_failing_cell_fails_the_run_with_the_cell_and_its_error(env_and_layers, tmp_path):
     manager = env_and_layers
     # Given a notebook whose own metadata selects the environment and a layer
+    # and installs a package for the moment before it fails
+    (tmp_path / "work").mkdir()
+    make_wheel(tmp_path / "work", "pllive", "1.0")
     notebook = code_notebook(
         tmp_path / "work",
         "broken.ipynb",
-        ["x = 1", "1 / 0", "print('never')"],
+        [
+            "%pip install -q --no-index --disable-pip-version-check ./pllive-1.0-py3-none-any.whl",
+            "1 / 0",
+            "print('never')",
+        ],
         selection={"environment": "sci", "layers": ["genome"]},
     )
     run = run_and_wait(manager, {"notebook": str(notebook)})
@@ -305,6 +312,9 @@ def test_a_failing_cell_fails_the_run_with_the_cell_and_its_error(env_and_layers
     assert record["metadata"]["pennlayer"]["run"]["status"] == "failed"
     assert record["metadata"]["pennlayer"]["run"]["failed_cell"] == 2
     assert record["metadata"]["pennlayer"]["run"]["error"] == run["error"]
+    # The live install is recorded, in the catalog and the output
+    assert run["live_installs"] == [{"name": "pllive", "version": "1.0"}]
+    assert record["metadata"]["pennlayer"]["live_installs"] == run["live_installs"]
     assert manager.list_sessions(active=True) == []
 
 
