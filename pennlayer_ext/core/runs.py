@@ -294,7 +294,7 @@ class RunService:
             "ends (PennLayerApp.run_keep_versions_days)."
             + (
                 f" To run with version {gone.current[0]} instead, accept newer versions "
-                "(--accept-newer, or \"accept_newer\": true)."
+                '(--accept-newer, or "accept_newer": true).'
                 if gone.current
                 else ""
             ),

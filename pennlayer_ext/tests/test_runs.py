@@ -261,6 +261,8 @@ def test_cancelling_a_run_stops_its_kernel_and_frees_its_layers(env_and_layers, 
     with pytest.raises(Conflict) as busy:
         manager.delete_layer("genome")
     assert busy.value.details["sessions"] == [run["session_id"]]
+    assert busy.value.details["runs"] == [run["id"]]
+    assert f"(run {run['id']})" in busy.value.message
 
     # When it is cancelled
     assert manager.cancel_job(job["id"])["state"] == "cancelled"

@@ -144,3 +144,18 @@ async def test_a_rerun_of_a_gone_version_is_a_409_naming_both_versions(
     run = (await pl_api("runs", accepted.body["id"])).body
     assert run["mounts"][0]["version"] == 2
     assert run["notices"]
+
+
+def test_run_jobs_make_valid_job_events(pl_serverapp):
+    from pennlayer_ext.events import EVENT_JOB, job_event
+
+    run_job = {
+        "id": "0" * 32,
+        "layer": "",
+        "kind": "run",
+        "state": "running",
+        "progress": {"phase": "cell", "step": 1, "steps": 2, "message": "cell 1 of 2"},
+        "error": None,
+    }
+    # What the event logger checks each job event against, once someone listens.
+    pl_serverapp.event_logger.schemas.validate_event(EVENT_JOB, job_event(run_job))

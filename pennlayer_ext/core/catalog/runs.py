@@ -100,6 +100,15 @@ class RunsMixin:
         record["mounts"] = [dict(mount) for mount in mounts]
         return record
 
+    def runs_of_sessions(self, conn: sqlite3.Connection, session_ids: list[str]) -> dict[str, str]:
+        """The run of each of *session_ids* that is a run's session."""
+        marks = ", ".join("?" for _ in session_ids)
+        rows = conn.execute(
+            f"SELECT session_id, id FROM runs WHERE session_id IN ({marks})",  # noqa: S608
+            session_ids,
+        ).fetchall()
+        return {row["session_id"]: row["id"] for row in rows}
+
     # -- versions kept for reruns --------------------------------------------------------
 
     def versions_kept_for_runs(self, conn: sqlite3.Connection, layer: str) -> set[int]:
