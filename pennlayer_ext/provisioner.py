@@ -262,7 +262,8 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         info = await super().launch_kernel(cmd, **kwargs)
-        if self._session_id is not None and self.process is not None:
+        # A run's session lives as long as its worker (recorded when the run started).
+        if self._session_id is not None and self.process is not None and not self._run_session:
             await asyncio.to_thread(
                 record_process, self._session_catalog(), self._session_id, self.process.pid
             )

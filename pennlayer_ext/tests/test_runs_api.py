@@ -54,6 +54,13 @@ async def test_runs_through_rest_start_read_rerun_and_show_usage(
     assert run["notebook_path"] == "work/a.ipynb"
     assert run["output_path"] == f"work/a-run-{job['id'][:8]}.ipynb"
     assert run["parameters"] == {"n": 5}
+    # Its session ended with the run (not when its kernel stopped a moment before)
+    sessions = (await pl_api("sessions")).body["sessions"]
+    (session,) = [s for s in sessions if s["id"] == run["session_id"]]
+    assert (session["end_reason"], session["kernel_id"] != f"run-{run['id']}") == (
+        "run succeeded",
+        True,
+    )
     assert outputs_of(jp_root_dir / run["output_path"])[-2:] == ["v1\n", "5\n"]
     # The output opens through the contents API, as JupyterLab opens it
     opened = await jp_fetch("api", "contents", run["output_path"], method="GET")
