@@ -247,7 +247,7 @@ class LayerService:
                     f"Layer {name!r} is in use by {len(sessions)} running session(s): "
                     f"{', '.join(named)}. Stop them, then delete it."
                     + (" A run stops with: jupyter pennlayer cancel RUN-ID." if runs else ""),
-                    details={"sessions": sessions, "runs": list(runs.values())},
+                    details={"sessions": sessions, **({"runs": [*runs.values()]} if runs else {})},
                 )
             jobs = self.catalog.active_jobs_for(conn, name)
             if jobs:
