@@ -27,6 +27,7 @@ WORKERS = (
     "pennlayer_ext.core.runner",
     "pennlayer_ext.core.builder",
     "pennlayer_ext.core.loaders",
+    "pennlayer_ext.core.headless",
     "pennlayer_ext.core.jobkinds",
     "pennlayer_ext.core.sources",
     "pennlayer_ext.core.processors",
