@@ -59,12 +59,12 @@ describe('run helpers', () => {
   it('reads NAME = VALUE parameters as JSON when they are JSON', () => {
     expect(
       parseParameters(
-        'n = 3\nalpha=0.5\n# a comment\n\nlabel = first try\nflags = [1, 2]\nok = true\nq = "x"'
+        'n = 3\nalpha=0.5\n# a comment\n\nnote = first try\nflags = [1, 2]\nok = true\nq = "x"'
       )
     ).toEqual({
       n: 3,
       alpha: 0.5,
-      label: 'first try',
+      note: 'first try',
       flags: [1, 2],
       ok: true,
       q: 'x'
