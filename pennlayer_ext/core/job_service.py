@@ -224,12 +224,22 @@ class JobService:
         return True
 
 
+# The largest log offset accepted: every integer up to it survives a JSON round trip,
+# and no log comes near it.
+MAX_LOG_OFFSET = 2**53 - 1
+
+
 def _check_offset(offset: object) -> int:
-    """A log offset from the API (text) or the CLI (a number): a whole number >= 0."""
+    """A log offset from the API (text) or the CLI (a number): a whole number in
+    0..MAX_LOG_OFFSET."""
+    problem = f"The log offset must be a whole number from 0 to {MAX_LOG_OFFSET}, not"
     if isinstance(offset, str):
-        if not offset.isdigit() or not offset.isascii():
-            raise InvalidInput(f"The log offset must be a whole number >= 0, not {offset!r}.")
-        return int(offset)
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidInput(f"The log offset must be a whole number >= 0, not {offset!r}.")
+        if not offset.isascii() or not offset.isdigit() or len(offset) > 16:
+            shown = offset if len(offset) <= 40 else offset[:37] + "..."
+            raise InvalidInput(f"{problem} {shown!r}.")
+        offset = int(offset)
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise InvalidInput(f"{problem} {offset!r}.")
+    if not 0 <= offset <= MAX_LOG_OFFSET:
+        raise InvalidInput(f"{problem} {offset}.")
     return offset

@@ -18,6 +18,7 @@ from .kernelspecs import display_name, kernelspec_name
 from .names import validate_name
 from .states import LayerStatus
 from .store import LayerStore
+from .text import check_text
 
 LAYER_KINDS = ("environment", "reference")
 STATUSES = tuple(status.value for status in LayerStatus)
@@ -77,6 +78,7 @@ def check_kind(kind: object) -> str:
 def check_description(description: object) -> str:
     if not isinstance(description, str):
         raise InvalidInput("The description must be a string.")
+    check_text(description, "the description")
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidInput(
             f"The description is {len(description)} characters long; "
@@ -222,6 +224,24 @@ class LayerService:
             layer_dir.mkdir(parents=True)
             record = require_layer(self.catalog, conn, name)
         return self.serialize(record, [])
+
+    def discard_new(self, name: str) -> None:
+        """Undo :meth:`create` of a layer whose first build could not start.
+
+        A layer without any version and without an active job is removed (its record, and
+        its folder to the trash); one that another request has started using is left alone.
+        """
+        with self.catalog.transaction(write=True) as conn:
+            record = self.catalog.get_layer(conn, name)
+            if (
+                record is None
+                or record["version"] is not None
+                or self.catalog.list_versions(conn, name)
+                or self.catalog.active_jobs_for(conn, name)
+            ):
+                return
+            self.store.move_to_trash(self.store.layer_dir(name))
+            self.catalog.delete_layer(conn, name)
 
     def update(self, name: str, *, description: object) -> dict[str, Any]:
         """Change a layer's description."""

@@ -104,11 +104,16 @@ class LayerManager:
         if requirements is not None:
             params = BuildJob.params(self.settings, requirements, python=python, refresh=refresh)
         layer = self.layers.create(name, kind, description, language, owner)
+        job = None
+        if params is not None:
+            try:
+                job = self.jobs.start(name, BuildJob, params, owner=owner)
+            except BaseException:
+                # A create that answers an error leaves nothing behind: no record, no folder.
+                self.layers.discard_new(name)
+                raise
         self.empty_trash()  # a stale folder of an interrupted delete may have gone there
-        if params is None:
-            return {"layer": layer, "job": None}
-        job = self.jobs.start(name, BuildJob, params, owner=owner)
-        return {"layer": self.get_layer(name), "job": job}
+        return {"layer": layer if job is None else self.get_layer(name), "job": job}
 
     def update_layer(self, name: str, *, description: object) -> dict[str, Any]:
         return self.layers.update(name, description=description)

@@ -18,6 +18,7 @@ from typing import Any
 from .errors import InvalidInput
 from .processors import check_processor
 from .sources import check_source_fields, source_for
+from .text import check_json_value
 
 MODES = ("replace", "add")
 
@@ -37,6 +38,7 @@ def parse_recipe(
     *allowed_hosts* are the non-public hosts an http(s) source may name (the worker checks
     the addresses a name resolves to).
     """
+    check_json_value(dict(body), "the populate request")
     source = body.get("source")
     if not isinstance(source, str) or not source.strip():
         raise InvalidInput("A populate request needs a 'source'.")
