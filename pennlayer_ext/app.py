@@ -21,12 +21,14 @@ from traitlets import (
     List,
     TraitError,
     Unicode,
+    Union,
     default,
     validate,
 )
 
 from .core import LayerManager, PennLayerError
 from .core.costs import DEFAULT_PRICES, validate_prices
+from .core.diskspace import DEFAULT_DISK_RESERVE, parse_reserve
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import (
     DEFAULT_MOUNT_ROOT,
@@ -184,6 +186,16 @@ class PennLayerApp(ExtensionApp):
         "fails the job. Default: 1 TiB.",
     )
 
+    disk_reserve = Union(
+        [Int(), Unicode()],
+        default_value=DEFAULT_DISK_RESERVE,
+        config=True,
+        help="Free space kept on the store's disk: bytes, a size such as '5GB' (powers of "
+        "1024, as df -h) or a share such as '10%'. A job is not started unless the space it "
+        "is known to need plus this reserve is free, and is stopped (staging freed, layer as "
+        "it was) once free space drops below it. Default: '1GiB'; 0 turns it off.",
+    )
+
     mount_root = Unicode(
         DEFAULT_MOUNT_ROOT,
         config=True,
@@ -279,6 +291,14 @@ class PennLayerApp(ExtensionApp):
             raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
         return proposal["value"]
 
+    @validate("disk_reserve")
+    def _validate_disk_reserve(self, proposal: Any) -> Any:
+        try:
+            parse_reserve(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(exc.message) from exc
+        return proposal["value"]
+
     @validate("allowed_source_roots")
     def _validate_allowed_source_roots(self, proposal: Any) -> list[str]:
         roots = []
@@ -305,6 +325,7 @@ class PennLayerApp(ExtensionApp):
                 "kernel_env_allow": list(self.kernel_env_allow),
             },
             allowed_source_roots=self.allowed_source_roots,
+            disk_reserve=self.disk_reserve,
             loader_settings={
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,
@@ -341,6 +362,8 @@ class PennLayerApp(ExtensionApp):
         manager = self.create_manager()
         for line in manager.resealed:
             self.log.info("pennlayer: %s", line)
+        for line in manager.notices:
+            self.log.warning("pennlayer: %s", line)
         manager.sync_kernelspecs()
         for path in event_schema_paths():
             self.serverapp.event_logger.register_event_schema(path)
@@ -372,7 +395,10 @@ class PennLayerApp(ExtensionApp):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         if hasattr(self, "_manager"):
-            await asyncio.to_thread(self._manager.stop_workers)
+            try:
+                await asyncio.to_thread(self._manager.stop_workers)
+            except Exception:  # never block the stop (a full disk): the next start recovers
+                self.log.exception("pennlayer: stopping the job workers failed")
             self.core_executor.shutdown(wait=False, cancel_futures=True)
         await super().stop_extension()
 

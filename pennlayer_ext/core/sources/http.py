@@ -80,6 +80,8 @@ class HttpSource(Source):
                         raise StepFailed(
                             f"{url} is {int(length)} bytes, over the download limit of {limit}."
                         )
+                    # Known only now: the disk must hold it and keep its reserve.
+                    ctx.ensure_room(int(length), url)
                     progress.bytes_total = int(length)
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
