@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
@@ -257,33 +258,40 @@ class LayerService:
     def delete(self, name: str) -> None:
         """Remove a layer's record and move its data to the trash; Conflict while in use."""
         validate_name(name)
-        with self.catalog.transaction(write=True) as conn:
-            require_layer(self.catalog, conn, name)
-            sessions = self.catalog.active_sessions_using(conn, name)
-            if sessions:
-                raise Conflict(
-                    f"Layer {name!r} is in use by {len(sessions)} running session(s): "
-                    f"{', '.join(sessions)}. Stop them, then delete it.",
-                    details={"sessions": sessions},
+        trashed: list[Path] = []
+        try:
+            with self.catalog.transaction(write=True) as conn:
+                require_layer(self.catalog, conn, name)
+                sessions = self.catalog.active_sessions_using(conn, name)
+                if sessions:
+                    raise Conflict(
+                        f"Layer {name!r} is in use by {len(sessions)} running session(s): "
+                        f"{', '.join(sessions)}. Stop them, then delete it.",
+                        details={"sessions": sessions},
+                    )
+                jobs = self.catalog.active_jobs_for(conn, name)
+                if jobs:
+                    raise Conflict(
+                        f"Layer {name!r} has a running job ({', '.join(jobs)}). "
+                        "Cancel it or let it finish, then delete the layer.",
+                        details={"jobs": jobs},
+                    )
+                self.catalog.begin_share_change(
+                    conn, versions=self.catalog.version_keys(conn, name)
                 )
-            jobs = self.catalog.active_jobs_for(conn, name)
-            if jobs:
-                raise Conflict(
-                    f"Layer {name!r} has a running job ({', '.join(jobs)}). "
-                    "Cancel it or let it finish, then delete the layer.",
-                    details={"jobs": jobs},
-                )
-            self.catalog.begin_share_change(conn, versions=self.catalog.version_keys(conn, name))
-            # Move the data aside under the write lock, so that a create of the same name
-            # in another process can never pick up the old files.
-            trashed = self.store.move_to_trash(self.store.layer_dir(name))
-            try:
+                # Move the data aside under the write lock, so that a create of the same
+                # name in another process can never pick up the old files.
+                moved = self.store.move_to_trash(self.store.layer_dir(name))
+                if moved is not None:
+                    trashed.append(moved)
                 self.catalog.delete_layer(conn, name)
                 self.catalog.end_share_change(conn)
-            except sqlite3.Error:
-                if trashed is not None:
-                    trashed.rename(self.store.layer_dir(name))
-                raise
+        except BaseException:
+            # Nothing was committed (also when the commit itself failed, on a full disk):
+            # the record stays, and so do its files.
+            for moved in trashed:
+                moved.rename(self.store.layer_dir(name))
+            raise
 
     # -- figures -------------------------------------------------------------------------
 

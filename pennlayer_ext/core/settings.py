@@ -9,6 +9,7 @@ from typing import Any
 
 from .addresses import check_allowed_hosts
 from .costs import DEFAULT_PRICES, validate_prices
+from .diskspace import DEFAULT_DISK_RESERVE, DiskReserve, parse_reserve
 
 DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
 # What the unpack processor may write from one archive: far above a genome or a model's
@@ -31,6 +32,8 @@ class NodeSettings:
     loader_settings: dict[str, Any] = field(default_factory=dict)
     # Local sources must neither be, hold nor lie inside the store.
     store_root: Path | None = None
+    # Kept free on the store's disk: jobs are not started into it and stop on reaching it.
+    disk_reserve: DiskReserve = field(default_factory=lambda: parse_reserve(DEFAULT_DISK_RESERVE))
 
     @classmethod
     def build(
@@ -46,6 +49,7 @@ class NodeSettings:
         allowed_source_roots: Iterable[str] = (),
         loader_settings: Mapping[str, Any] | None = None,
         store_root: Path | str | None = None,
+        disk_reserve: object = DEFAULT_DISK_RESERVE,
     ) -> NodeSettings:
         """Checked settings; what is left out takes its default.
 
@@ -71,4 +75,5 @@ class NodeSettings:
             allowed_source_roots=tuple(allowed_source_roots),
             loader_settings=loaders,
             store_root=Path(store_root) if store_root else default_uv_cache_dir.parent.parent,
+            disk_reserve=parse_reserve(disk_reserve),
         )
