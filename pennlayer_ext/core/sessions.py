@@ -203,7 +203,9 @@ def close_dead_sessions(
         if session["kernel_id"] in excluded:
             continue
         if session["pid"]:
-            alive = process_start_time(session["pid"]) == session["pid_start"]
+            # No start time recorded: the process was gone before it could be recorded.
+            recorded = session["pid_start"]
+            alive = recorded is not None and process_start_time(session["pid"]) == recorded
         else:
             started = datetime.fromisoformat(session["started_at"].replace("Z", "+00:00"))
             alive = (now - started).total_seconds() < STARTUP_GRACE_S
