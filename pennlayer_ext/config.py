@@ -20,6 +20,7 @@ from traitlets import (
     List,
     TraitError,
     Unicode,
+    Union,
     default,
     validate,
 )
@@ -28,6 +29,7 @@ from traitlets.config import Configurable
 from .core import LayerManager, PennLayerError
 from .core.addresses import check_allowed_hosts
 from .core.costs import DEFAULT_PRICES, validate_prices
+from .core.diskspace import DEFAULT_DISK_RESERVE, parse_reserve
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import DEFAULT_MOUNT_ROOT, check_env_allow, check_sandbox
 from .core.settings import (
@@ -214,6 +216,16 @@ class PennLayerConfig(Configurable):
         ),
     )
 
+    disk_reserve = Union(
+        [Int(), Unicode()],
+        default_value=DEFAULT_DISK_RESERVE,
+        config=True,
+        help="Free space kept on the store's disk: bytes, a size such as '5GB' or '5GiB' "
+        "or a share such as '10%'. A job is not started unless the space it is known to "
+        "need plus this reserve is free, and is stopped (staging freed, layer as it was) once "
+        "free space drops below it. Default: '1GiB'; 0 turns it off.",
+    )
+
     mount_root = Unicode(
         DEFAULT_MOUNT_ROOT,
         config=True,
@@ -350,6 +362,14 @@ class PennLayerConfig(Configurable):
         except PennLayerError as exc:
             raise TraitError(exc.message) from exc
 
+    @validate("disk_reserve")
+    def _validate_disk_reserve(self, proposal: Any) -> Any:
+        try:
+            parse_reserve(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(exc.message) from exc
+        return proposal["value"]
+
     @validate("allowed_source_roots")
     def _validate_allowed_source_roots(self, proposal: Any) -> list[str]:
         roots = []
@@ -377,6 +397,7 @@ class PennLayerConfig(Configurable):
             },
             allowed_source_roots=self.allowed_source_roots,
             run_keep_versions_days=self.run_keep_versions_days,
+            disk_reserve=self.disk_reserve,
             loader_settings={
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,

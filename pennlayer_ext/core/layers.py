@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
@@ -18,6 +19,7 @@ from .kernelspecs import display_name, kernelspec_name
 from .names import validate_name
 from .states import LayerStatus
 from .store import LayerStore
+from .text import check_text
 
 LAYER_KINDS = ("environment", "reference")
 STATUSES = tuple(status.value for status in LayerStatus)
@@ -77,6 +79,7 @@ def check_kind(kind: object) -> str:
 def check_description(description: object) -> str:
     if not isinstance(description, str):
         raise InvalidInput("The description must be a string.")
+    check_text(description, "the description")
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidInput(
             f"The description is {len(description)} characters long; "
@@ -223,6 +226,24 @@ class LayerService:
             record = require_layer(self.catalog, conn, name)
         return self.serialize(record, [])
 
+    def discard_new(self, name: str) -> None:
+        """Undo :meth:`create` of a layer whose first build could not start.
+
+        A layer without any version and without an active job is removed (its record, and
+        its folder to the trash); one that another request has started using is left alone.
+        """
+        with self.catalog.transaction(write=True) as conn:
+            record = self.catalog.get_layer(conn, name)
+            if (
+                record is None
+                or record["version"] is not None
+                or self.catalog.list_versions(conn, name)
+                or self.catalog.active_jobs_for(conn, name)
+            ):
+                return
+            self.store.move_to_trash(self.store.layer_dir(name))
+            self.catalog.delete_layer(conn, name)
+
     def update(self, name: str, *, description: object) -> dict[str, Any]:
         """Change a layer's description."""
         validate_name(name)
@@ -237,36 +258,46 @@ class LayerService:
     def delete(self, name: str) -> None:
         """Remove a layer's record and move its data to the trash; Conflict while in use."""
         validate_name(name)
-        with self.catalog.transaction(write=True) as conn:
-            require_layer(self.catalog, conn, name)
-            sessions = self.catalog.active_sessions_using(conn, name)
-            if sessions:
-                runs = self.catalog.runs_of_sessions(conn, sessions)
-                named = [f"{s} (run {runs[s]})" if s in runs else s for s in sessions]
-                raise Conflict(
-                    f"Layer {name!r} is in use by {len(sessions)} running session(s): "
-                    f"{', '.join(named)}. Stop them, then delete it."
-                    + (" A run stops with: jupyter pennlayer cancel RUN-ID." if runs else ""),
-                    details={"sessions": sessions, **({"runs": [*runs.values()]} if runs else {})},
+        trashed: list[Path] = []
+        try:
+            with self.catalog.transaction(write=True) as conn:
+                require_layer(self.catalog, conn, name)
+                sessions = self.catalog.active_sessions_using(conn, name)
+                if sessions:
+                    runs = self.catalog.runs_of_sessions(conn, sessions)
+                    named = [f"{s} (run {runs[s]})" if s in runs else s for s in sessions]
+                    raise Conflict(
+                        f"Layer {name!r} is in use by {len(sessions)} running session(s): "
+                        f"{', '.join(named)}. Stop them, then delete it."
+                        + (" A run stops with: jupyter pennlayer cancel RUN-ID." if runs else ""),
+                        details={
+                            "sessions": sessions,
+                            **({"runs": [*runs.values()]} if runs else {}),
+                        },
+                    )
+                jobs = self.catalog.active_jobs_for(conn, name)
+                if jobs:
+                    raise Conflict(
+                        f"Layer {name!r} has a running job ({', '.join(jobs)}). "
+                        "Cancel it or let it finish, then delete the layer.",
+                        details={"jobs": jobs},
+                    )
+                self.catalog.begin_share_change(
+                    conn, versions=self.catalog.version_keys(conn, name)
                 )
-            jobs = self.catalog.active_jobs_for(conn, name)
-            if jobs:
-                raise Conflict(
-                    f"Layer {name!r} has a running job ({', '.join(jobs)}). "
-                    "Cancel it or let it finish, then delete the layer.",
-                    details={"jobs": jobs},
-                )
-            self.catalog.begin_share_change(conn, versions=self.catalog.version_keys(conn, name))
-            # Move the data aside under the write lock, so that a create of the same name
-            # in another process can never pick up the old files.
-            trashed = self.store.move_to_trash(self.store.layer_dir(name))
-            try:
+                # Move the data aside under the write lock, so that a create of the same
+                # name in another process can never pick up the old files.
+                moved = self.store.move_to_trash(self.store.layer_dir(name))
+                if moved is not None:
+                    trashed.append(moved)
                 self.catalog.delete_layer(conn, name)
                 self.catalog.end_share_change(conn)
-            except sqlite3.Error:
-                if trashed is not None:
-                    trashed.rename(self.store.layer_dir(name))
-                raise
+        except BaseException:
+            # Nothing was committed (also when the commit itself failed, on a full disk):
+            # the record stays, and so do its files.
+            for moved in trashed:
+                moved.rename(self.store.layer_dir(name))
+            raise
 
     # -- figures -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import trash
 from .catalog import Catalog
 from .costs import STORAGE_CLASSES
+from .errors import DiskFull
 from .job_service import JobService
 from .jobkinds import BuildJob, PopulateJob
 from .kernelspecs import sync_kernelspecs, write_kernel_settings
@@ -56,16 +57,22 @@ class LayerManager:
             default_uv_cache_dir=self.store.uv_cache_dir, store_root=self.store.root, **settings
         )
         self.layers = LayerService(self.catalog, self.store, self.settings.prices)
-        self.jobs = JobService(self.catalog, self.store)
+        self.jobs = JobService(self.catalog, self.store, self.settings.disk_reserve)
         self.sessions = SessionService(self.catalog, self.store)
         self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
         self.resealed: list[str] = []  # versions of an older store sealed at this start
+        self.notices: list[str] = []  # what could not be done at this start, and why
         if recover:
-            self.jobs.recover()
-            self.sessions.close_dead()
-            self.runs.release_expired()
-            record_missing_files(self.catalog, self.store)
-            self.resealed = seal_older_versions(self.catalog, self.store)
+            try:
+                self.jobs.recover()
+                self.sessions.close_dead()
+                self.runs.release_expired()
+                record_missing_files(self.catalog, self.store)
+                self.resealed = seal_older_versions(self.catalog, self.store)
+            except DiskFull as exc:
+                # The store still opens on a full disk: its layers can be listed and used;
+                # the server's watcher ends what dead processes left once there is room.
+                self.notices.append(f"the upkeep at start was cut short: {exc.message}")
             self.empty_trash()
 
     # -- layers --------------------------------------------------------------------------
@@ -107,12 +114,18 @@ class LayerManager:
         params = None
         if requirements is not None:
             params = BuildJob.params(self.settings, requirements, python=python, refresh=refresh)
+            self.jobs.check_room(BuildJob, params)  # a refused build creates no layer either
         layer = self.layers.create(name, kind, description, language, owner)
+        job = None
+        if params is not None:
+            try:
+                job = self.jobs.start(name, BuildJob, params, owner=owner)
+            except BaseException:
+                # A create that answers an error leaves nothing behind: no record, no folder.
+                self.layers.discard_new(name)
+                raise
         self.empty_trash()  # a stale folder of an interrupted delete may have gone there
-        if params is None:
-            return {"layer": layer, "job": None}
-        job = self.jobs.start(name, BuildJob, params, owner=owner)
-        return {"layer": self.get_layer(name), "job": job}
+        return {"layer": layer if job is None else self.get_layer(name), "job": job}
 
     def update_layer(self, name: str, *, description: object) -> dict[str, Any]:
         return self.layers.update(name, description=description)
@@ -130,7 +143,11 @@ class LayerManager:
         disk = shutil.disk_usage(self.store.root)
         return {
             "store_root": str(self.store.root),
-            "disk": {"total_bytes": disk.total, "free_bytes": disk.free},
+            "disk": {
+                "total_bytes": disk.total,
+                "free_bytes": disk.free,
+                "reserve_bytes": self.settings.disk_reserve.bytes_for(disk.total),
+            },
             "prices": dict(self.settings.prices),
             "storage_classes": list(STORAGE_CLASSES),
             "totals": self.list_layers()["totals"],

@@ -239,6 +239,8 @@ class RunService:
         params = {
             "kernel_config": self.settings.kernel_config,
             "keep_days": self.settings.run_keep_versions_days,
+            # A run's live installs land in the store: its worker stops at the reserve.
+            "disk_reserve": self.jobs.reserve.spec,
         }
         with self.catalog.transaction(write=True) as conn:
             try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import trash
 from .catalog import Catalog, utc_now
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, DiskFull, InvalidInput, NotFound
 from .names import validate_name
 from .sandbox import Mount
 from .store import LayerStore, remove_stray_entries, remove_tree
@@ -262,11 +262,14 @@ def record_process(catalog: Catalog, session_id: str, pid: int) -> None:
 
 
 def close_session(catalog: Catalog, store: LayerStore, session_id: str, reason: str) -> None:
-    """End the session, drop its overlay and collect versions nobody uses any more."""
+    """End the session, drop its overlay and collect versions nobody uses any more.
+
+    The overlay goes first: on a full disk, that is what gives the catalog room.
+    """
+    remove_tree(store.session_dir(session_id))
     with catalog.transaction(write=True) as conn:
         session = catalog.get_session(conn, session_id)
         catalog.end_session(conn, session_id, reason)
-    remove_tree(store.session_dir(session_id))
     if session is not None:
         retired = [
             path for m in session["mounts"] for path in collect_garbage(catalog, store, m["layer"])
@@ -292,12 +295,17 @@ def close_dead_sessions(
         if session["kernel_id"] in excluded:
             continue
         if session["pid"]:
-            alive = process_start_time(session["pid"]) == session["pid_start"]
+            # No start time recorded: the process was gone before it could be recorded.
+            recorded = session["pid_start"]
+            alive = recorded is not None and process_start_time(session["pid"]) == recorded
         else:
             started = datetime.fromisoformat(session["started_at"].replace("Z", "+00:00"))
             alive = (now - started).total_seconds() < STARTUP_GRACE_S
         if not alive:
-            close_session(catalog, store, session["id"], "the kernel process is gone")
+            try:
+                close_session(catalog, store, session["id"], "the kernel process is gone")
+            except DiskFull:
+                continue  # closed at a later look, once the disk has room
             closed.append(session["id"])
     # Overlays of sessions that were never recorded (a crash between the two steps).
     with catalog.transaction() as conn:

@@ -9,6 +9,7 @@ from typing import Any
 
 from .addresses import check_allowed_hosts
 from .costs import DEFAULT_PRICES, validate_prices
+from .diskspace import DEFAULT_DISK_RESERVE, DiskReserve, parse_reserve
 
 DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
 # What the unpack processor may write from one archive: far above a genome or a model's
@@ -34,6 +35,8 @@ class NodeSettings:
     # Local sources must neither be, hold nor lie inside the store.
     store_root: Path | None = None
     run_keep_versions_days: float = DEFAULT_RUN_KEEP_VERSIONS_DAYS
+    # Kept free on the store's disk: jobs are not started into it and stop on reaching it.
+    disk_reserve: DiskReserve = field(default_factory=lambda: parse_reserve(DEFAULT_DISK_RESERVE))
 
     @classmethod
     def build(
@@ -50,6 +53,7 @@ class NodeSettings:
         loader_settings: Mapping[str, Any] | None = None,
         store_root: Path | str | None = None,
         run_keep_versions_days: float = DEFAULT_RUN_KEEP_VERSIONS_DAYS,
+        disk_reserve: object = DEFAULT_DISK_RESERVE,
     ) -> NodeSettings:
         """Checked settings; what is left out takes its default.
 
@@ -76,4 +80,5 @@ class NodeSettings:
             loader_settings=loaders,
             store_root=Path(store_root) if store_root else default_uv_cache_dir.parent.parent,
             run_keep_versions_days=max(0.0, float(run_keep_versions_days)),
+            disk_reserve=parse_reserve(disk_reserve),
         )

@@ -32,6 +32,11 @@ CASES = [
         ["create", "ok", "--kind", "reference", "--description", "a\x07"],
     ),
     (
+        "a lone surrogate in the description (undecodable bytes on a command line)",
+        _rest("POST", ("layers",), {"name": "ok", "kind": "reference", "description": "a\udcff"}),
+        ["create", "ok", "--kind", "reference", "--description", "a\udcff"],
+    ),
+    (
         "description too long",
         _rest("POST", ("layers",), {"name": "ok", "kind": "reference", "description": "x" * 2001}),
         ["create", "ok", "--kind", "reference", "--description", "x" * 2001],
@@ -130,6 +135,11 @@ CASES = [
         "private address source",
         _rest("POST", ("layers", "genome", "populate"), {"source": "https://10.0.0.7/x.tar"}),
         ["populate", "genome", "--source", "https://10.0.0.7/x.tar"],
+    ),
+    (
+        "a lone surrogate in a source",
+        _rest("POST", ("layers", "genome", "populate"), {"source": "/data/\udcff"}),
+        ["populate", "genome", "--source", "/data/\udcff"],
     ),
     (
         "local source on a node that allows none",
