@@ -3,6 +3,10 @@ const jestJupyterLab = require('@jupyterlab/testing/lib/jest-config');
 const esModules = [
   '@codemirror',
   '@jupyter/ydoc',
+  '@jupyter/react-components',
+  '@jupyter/web-components',
+  '@microsoft/fast-',
+  'exenv-es6',
   '@jupyterlab/',
   'lib0',
   'nanoid',

@@ -32,7 +32,11 @@ from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.diskspace import DEFAULT_DISK_RESERVE, parse_reserve
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import DEFAULT_MOUNT_ROOT, check_env_allow, check_sandbox
-from .core.settings import DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACKED_FILES
+from .core.settings import (
+    DEFAULT_MAX_UNPACKED_BYTES,
+    DEFAULT_MAX_UNPACKED_FILES,
+    DEFAULT_RUN_KEEP_VERSIONS_DAYS,
+)
 from .core.store import LayerStore
 
 STORE_ENV = "PENNLAYER_STORE"
@@ -270,6 +274,21 @@ class PennLayerConfig(Configurable):
         "check ('jupyter pennlayer verify' still works).",
     )
 
+    run_keep_versions_days = Float(
+        DEFAULT_RUN_KEEP_VERSIONS_DAYS,
+        config=True,
+        help=(
+            "Days the layer versions a headless run mounted stay on the node after the run "
+            "ends, so that a rerun (jupyter pennlayer rerun, run --like, POST "
+            "/pennlayer/runs/{id}/rerun) gets exactly the same bytes even after a newer "
+            "version landed. After that they are garbage-collected like any version no "
+            "session uses, and a rerun that asks for one stops with a message naming the "
+            "layer and both versions (unless newer versions are accepted). Running runs "
+            "always keep theirs; finished runs never block a delete. Default: 7. 0 lets "
+            "old versions go as soon as the run ends."
+        ),
+    )
+
     @default("kernelspec_dir")
     def _default_kernelspec_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "kernels")
@@ -326,6 +345,7 @@ class PennLayerConfig(Configurable):
     @validate(
         "ia_after_days",
         "verify_interval_hours",
+        "run_keep_versions_days",
         "max_download_bytes",
         "max_unpacked_bytes",
         "max_unpacked_files",
@@ -376,6 +396,7 @@ class PennLayerConfig(Configurable):
                 "kernel_env_allow": list(self.kernel_env_allow),
             },
             allowed_source_roots=self.allowed_source_roots,
+            run_keep_versions_days=self.run_keep_versions_days,
             disk_reserve=self.disk_reserve,
             loader_settings={
                 "s3_endpoint_url": self.s3_endpoint_url,

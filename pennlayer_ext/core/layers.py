@@ -264,10 +264,16 @@ class LayerService:
                 require_layer(self.catalog, conn, name)
                 sessions = self.catalog.active_sessions_using(conn, name)
                 if sessions:
+                    runs = self.catalog.runs_of_sessions(conn, sessions)
+                    named = [f"{s} (run {runs[s]})" if s in runs else s for s in sessions]
                     raise Conflict(
                         f"Layer {name!r} is in use by {len(sessions)} running session(s): "
-                        f"{', '.join(sessions)}. Stop them, then delete it.",
-                        details={"sessions": sessions},
+                        f"{', '.join(named)}. Stop them, then delete it."
+                        + (" A run stops with: jupyter pennlayer cancel RUN-ID." if runs else ""),
+                        details={
+                            "sessions": sessions,
+                            **({"runs": [*runs.values()]} if runs else {}),
+                        },
                     )
                 jobs = self.catalog.active_jobs_for(conn, name)
                 if jobs:

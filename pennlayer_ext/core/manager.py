@@ -2,7 +2,8 @@
 
 A thin facade. Each concern is a service of its own — layers (:mod:`.layers`), versions
 and usage (:mod:`.versions`), jobs (:mod:`.job_service`, kinds in :mod:`.jobkinds`),
-sessions (:mod:`.sessions`), kernelspecs (:mod:`.kernelspecs`) — over the catalog and
+sessions (:mod:`.sessions`), runs (:mod:`.runs`), kernelspecs (:mod:`.kernelspecs`) — over
+the catalog and
 the store; this class composes them and holds the composite operations.
 
 Core is synchronous and touches disk: shells on an event loop run these methods on an
@@ -32,6 +33,7 @@ from .layers import (
     require_layer,
 )
 from .names import validate_name
+from .runs import RunService
 from .sessions import SessionService
 from .settings import NodeSettings
 from .store import LayerStore
@@ -57,12 +59,14 @@ class LayerManager:
         self.layers = LayerService(self.catalog, self.store, self.settings.prices)
         self.jobs = JobService(self.catalog, self.store, self.settings.disk_reserve)
         self.sessions = SessionService(self.catalog, self.store)
+        self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
         self.resealed: list[str] = []  # versions of an older store sealed at this start
         self.notices: list[str] = []  # what could not be done at this start, and why
         if recover:
             try:
                 self.jobs.recover()
                 self.sessions.close_dead()
+                self.runs.release_expired()
                 record_missing_files(self.catalog, self.store)
                 self.resealed = seal_older_versions(self.catalog, self.store)
             except DiskFull as exc:
@@ -213,6 +217,35 @@ class LayerManager:
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
         return self.sessions.of_kernel(kernel_id)
 
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(
+        self, request: Mapping[str, Any], *, owner: str | None = None, root_dir: str | None = None
+    ) -> dict[str, Any]:
+        return self.runs.start(request, owner=owner, root_dir=root_dir)
+
+    def rerun(
+        self,
+        run_id: str,
+        *,
+        accept_newer: object = False,
+        output: object = None,
+        owner: str | None = None,
+        root_dir: str | None = None,
+    ) -> dict[str, Any]:
+        return self.runs.rerun(
+            run_id, accept_newer=accept_newer, output=output, owner=owner, root_dir=root_dir
+        )
+
+    def list_runs(self, *, state: str | None = None) -> list[dict[str, Any]]:
+        return self.runs.list_runs(state=state)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return self.runs.get(run_id)
+
+    def layer_usage(self, name: str) -> dict[str, Any]:
+        return self.runs.usage(name)
+
     # -- integrity -----------------------------------------------------------------------
 
     def verify_layers(
@@ -238,7 +271,9 @@ class LayerManager:
         return self.jobs.recover()
 
     def close_dead_sessions(self, exclude_kernels: Iterable[str] = ()) -> list[str]:
-        return self.sessions.close_dead(exclude_kernels)
+        closed = self.sessions.close_dead(exclude_kernels)
+        self.runs.release_expired()  # versions kept for reruns whose time is over
+        return closed
 
     def sync_kernelspecs(self) -> dict[str, list[str]]:
         if self.settings.kernel_config:

@@ -36,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             conn, ctx.job_id, state=JobState.RUNNING, started_at=utc_now(), pid=os.getpid()
         )
     started = time.monotonic()
-    ctx.log(f"job {ctx.job_id}: {ctx.job['kind']} of layer {ctx.job['layer']}")
+    layer = f" of layer {ctx.job['layer']}" if ctx.job["layer"] else ""  # runs have none
+    ctx.log(f"job {ctx.job_id}: {ctx.job['kind']}{layer}")
     # Tools run in subprocesses write without asking: a thread watches the free space.
     ctx.disk.watch(ctx.stop_for_disk)
     try:

@@ -146,6 +146,17 @@ CASES = [
         _rest("POST", ("layers", "genome", "populate"), {"source": "/etc"}),
         ["populate", "genome", "--source", "/etc"],
     ),
+    (
+        "a run parameter that is not a Python name",
+        _rest("POST", ("runs",), {"notebook": "a.ipynb", "parameters": {"1x": 1}}),
+        ["run", "a.ipynb", "-p", "1x", "1"],
+    ),
+    ("rerun an unknown run", _rest("POST", ("runs", BAD_JOB, "rerun"), {}), ["rerun", BAD_JOB]),
+    (
+        "unknown run state",
+        _rest("GET", ("runs",), params={"state": "done"}),
+        ["runs", "--state", "done"],
+    ),
 ]
 
 

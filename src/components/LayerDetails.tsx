@@ -6,8 +6,10 @@ import * as React from 'react';
 import type { LayerActions } from '../actions';
 import { formatBytes, formatCount, formatDateTime } from '../format';
 import { getJobLog, getLayer, listActiveSessions, listJobs } from '../service';
+import { getLayerUsage } from '../runs';
 import { deleteBlockedReason } from '../tableState';
 import { IJob, ILayer, ILayerDetail, ISession } from '../tokens';
+import { LayerUsage } from './LayerUsage';
 
 /**
  * How often the log of a running job is asked for more text.
@@ -203,6 +205,12 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
           </ul>
         )}
       </Section>
+      <LayerUsage
+        name={layer.name}
+        fetchUsage={name => getLayerUsage(name, serverSettings)}
+        trans={trans}
+        refreshKey={`${layer.version}:${inUse}`}
+      />
       {lastJob && (
         <JobLog
           key={lastJob.id}

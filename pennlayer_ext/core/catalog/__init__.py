@@ -1,4 +1,4 @@
-"""The SQLite catalog: layers, versions, jobs and sessions.
+"""The SQLite catalog: layers, versions, jobs, sessions and runs.
 
 One database file in the store root, in WAL mode, shared by every server process and
 CLI on the node. Each unit of work opens its own short-lived connection, so the catalog
@@ -30,6 +30,7 @@ from .records import (
     decode,
     utc_now,
 )
+from .runs import RunsMixin
 from .sessions import SessionsMixin
 from .shares import SharesMixin
 from .versions import VersionsMixin
@@ -52,7 +53,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin):
+class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin, RunsMixin):
     """Access to the catalog database at *path*; creates and migrates it on first use."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
