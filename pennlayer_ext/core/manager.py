@@ -35,6 +35,7 @@ from .names import validate_name
 from .sessions import SessionService
 from .settings import NodeSettings
 from .store import LayerStore
+from .tiering import TierService
 from .verify import ProgressCallback, verify_versions
 from .versions import record_missing_files, seal_older_versions
 
@@ -57,6 +58,7 @@ class LayerManager:
         self.layers = LayerService(self.catalog, self.store, self.settings.prices)
         self.jobs = JobService(self.catalog, self.store, self.settings.disk_reserve)
         self.sessions = SessionService(self.catalog, self.store)
+        self.tiers = TierService(self.catalog, self.store, self.settings, self.jobs)
         self.resealed: list[str] = []  # versions of an older store sealed at this start
         self.notices: list[str] = []  # what could not be done at this start, and why
         if recover:
@@ -65,6 +67,7 @@ class LayerManager:
                 self.sessions.close_dead()
                 record_missing_files(self.catalog, self.store)
                 self.resealed = seal_older_versions(self.catalog, self.store)
+                self.tiers.sweep()
             except DiskFull as exc:
                 # The store still opens on a full disk: its layers can be listed and used;
                 # the server's watcher ends what dead processes left once there is room.
@@ -123,8 +126,10 @@ class LayerManager:
         self.empty_trash()  # a stale folder of an interrupted delete may have gone there
         return {"layer": layer if job is None else self.get_layer(name), "job": job}
 
-    def update_layer(self, name: str, *, description: object) -> dict[str, Any]:
-        return self.layers.update(name, description=description)
+    def update_layer(
+        self, name: str, *, description: object = None, pinned: object = None
+    ) -> dict[str, Any]:
+        return self.layers.update(name, description=description, pinned=pinned)
 
     def delete_layer(self, name: str) -> None:
         self.layers.delete(name)
@@ -146,6 +151,8 @@ class LayerManager:
             },
             "prices": dict(self.settings.prices),
             "storage_classes": list(STORAGE_CLASSES),
+            "cold_store": self.tiers.cold_store().label(),
+            "ia_after_days": self.settings.ia_after_days,
             "totals": self.list_layers()["totals"],
         }
 
@@ -187,6 +194,22 @@ class LayerManager:
             layer = require_layer(self.catalog, conn, name)
         params = PopulateJob.params(self.settings, layer, request)
         return self.jobs.start(name, PopulateJob, params, owner=owner, spawn=spawn)
+
+    def start_archive(
+        self, name: str, *, owner: str | None = None, spawn: bool = True
+    ) -> dict[str, Any]:
+        """Archive layer *name* to the cold store; it becomes IA (see :mod:`.tiering`)."""
+        return self.tiers.start_archive(name, owner=owner, spawn=spawn)
+
+    def start_restore(
+        self, name: str, *, owner: str | None = None, spawn: bool = True
+    ) -> dict[str, Any]:
+        """Bring IA layer *name* back to STANDARD, the same version, its digest checked."""
+        return self.tiers.start_restore(name, owner=owner, spawn=spawn)
+
+    def apply_tier_policy(self, *, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Move the layers due for IA there; the decisions, one per due layer."""
+        return self.tiers.apply_policy(dry_run=dry_run)
 
     def spawn(self, job_id: str) -> None:
         self.jobs.spawn(job_id)

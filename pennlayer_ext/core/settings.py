@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .addresses import check_allowed_hosts
+from .coldstore import check_cold_store
 from .costs import DEFAULT_PRICES, validate_prices
 from .diskspace import DEFAULT_DISK_RESERVE, DiskReserve, parse_reserve
 
@@ -16,6 +17,8 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
 # weights, far below what an archive bomb declares.
 DEFAULT_MAX_UNPACKED_BYTES = 1024**4
 DEFAULT_MAX_UNPACKED_FILES = 10_000_000
+# A READY layer nobody mounted for this many days moves to IA (0: at the next check).
+DEFAULT_IA_AFTER_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class NodeSettings:
     store_root: Path | None = None
     # Kept free on the store's disk: jobs are not started into it and stop on reaching it.
     disk_reserve: DiskReserve = field(default_factory=lambda: parse_reserve(DEFAULT_DISK_RESERVE))
+    # Where archived (IA) versions go: '' is the folder 'cold' in the store (coldstore/).
+    cold_store: str = ""
+    ia_after_days: int = DEFAULT_IA_AFTER_DAYS
 
     @classmethod
     def build(
@@ -50,6 +56,8 @@ class NodeSettings:
         loader_settings: Mapping[str, Any] | None = None,
         store_root: Path | str | None = None,
         disk_reserve: object = DEFAULT_DISK_RESERVE,
+        cold_store: object = "",
+        ia_after_days: int = DEFAULT_IA_AFTER_DAYS,
     ) -> NodeSettings:
         """Checked settings; what is left out takes its default.
 
@@ -76,4 +84,6 @@ class NodeSettings:
             loader_settings=loaders,
             store_root=Path(store_root) if store_root else default_uv_cache_dir.parent.parent,
             disk_reserve=parse_reserve(disk_reserve),
+            cold_store=check_cold_store(cold_store),
+            ia_after_days=int(ia_after_days),
         )

@@ -204,7 +204,8 @@ def test_the_facade_and_every_module_stay_small():
 @pytest.mark.parametrize(
     ("registry", "names"),
     [
-        ("pennlayer_ext.core.jobkinds:JOB_KINDS", {"build", "populate"}),
+        ("pennlayer_ext.core.jobkinds:JOB_KINDS", {"build", "populate", "archive", "restore"}),
+        ("pennlayer_ext.core.coldstore:COLD_STORES", {"local", "s3"}),
         ("pennlayer_ext.core.sources:SOURCES", {"local", "http", "s3"}),
         ("pennlayer_ext.core.processors:PROCESSORS", {"copy", "unpack", "command", "docker"}),
         ("pennlayer_ext.core.sandbox:BACKENDS", {"bwrap", "none"}),

@@ -123,6 +123,13 @@ MIGRATIONS: tuple[str, ...] = (
         )
     ), 0);
     """,
+    # 8: storage tiers: a layer pinned to STANDARD by an operator, and where each
+    #    version's archive is in the cold store (its content-addressed key and size)
+    """
+    ALTER TABLE layers ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE layer_versions ADD COLUMN archive_key TEXT;
+    ALTER TABLE layer_versions ADD COLUMN archive_bytes INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

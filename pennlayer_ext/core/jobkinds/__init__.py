@@ -6,13 +6,17 @@ Adding a kind is one new module with a :class:`JobKind` subclass and one line he
 from __future__ import annotations
 
 from ..errors import InvalidInput
+from .archive import ArchiveJob
 from .base import JobKind
 from .build import BuildJob
 from .populate import PopulateJob
+from .restore import RestoreJob
 
 JOB_KINDS: dict[str, type[JobKind]] = {
     BuildJob.name: BuildJob,
     PopulateJob.name: PopulateJob,
+    ArchiveJob.name: ArchiveJob,
+    RestoreJob.name: RestoreJob,
 }
 
 
@@ -26,4 +30,12 @@ def job_kind(name: str) -> type[JobKind]:
         ) from None
 
 
-__all__ = ["JOB_KINDS", "BuildJob", "JobKind", "PopulateJob", "job_kind"]
+__all__ = [
+    "JOB_KINDS",
+    "ArchiveJob",
+    "BuildJob",
+    "JobKind",
+    "PopulateJob",
+    "RestoreJob",
+    "job_kind",
+]

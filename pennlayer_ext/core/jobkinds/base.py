@@ -14,7 +14,7 @@ class JobKind:
     """One kind of job. Subclasses live in their own module and are listed in JOB_KINDS."""
 
     name: ClassVar[str]
-    layer_kind: ClassVar[str]  # the kind of layer this job works on
+    layer_kind: ClassVar[str | None]  # the kind of layer this job works on (None: any)
     busy_status: ClassVar[LayerStatus]  # the layer's status while the job runs
     verb: ClassVar[str]  # "built", "populated": for messages
 
