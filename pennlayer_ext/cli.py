@@ -26,6 +26,7 @@ from .cli_output import (
     print_verification,
     verify_progress,
 )
+from .cli_tiers import add_tier_commands
 from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManagerAPI, NotFound, PennLayerError
 from .core.jobs import JOB_STATES
 from .core.processors import DEFAULT_PROCESSOR, PROCESSORS
@@ -374,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--missing-ok", action="store_true", help="succeed if there is no such layer")
     p.set_defaults(func=cmd_delete)
+    add_tier_commands(sub, common, _manager)
     return parser
 
 

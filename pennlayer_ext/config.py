@@ -28,6 +28,7 @@ from traitlets.config import Configurable
 
 from .core import LayerManager, PennLayerError
 from .core.addresses import check_allowed_hosts
+from .core.coldstore import check_cold_store
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.diskspace import DEFAULT_DISK_RESERVE, parse_reserve
 from .core.requirements import REQUIREMENT_CATEGORIES
@@ -83,8 +84,9 @@ class PennLayerConfig(Configurable):
         config=True,
         help=(
             "Price in USD per GB-month for each storage class ('STANDARD', 'IA'), used for the "
-            "monthly cost estimate. Default: the published AWS EFS list prices, STANDARD 0.30 "
-            "and IA 0.016. A class left out keeps its default."
+            "monthly cost estimate, and 'IA_RETRIEVAL', the price per GB read back from IA "
+            "(the estimated cost of a restore). Default: the published AWS EFS list prices, "
+            "STANDARD 0.30, IA 0.016 and IA_RETRIEVAL 0.01. A key left out keeps its default."
         ),
     )
 
@@ -92,10 +94,36 @@ class PennLayerConfig(Configurable):
         30,
         config=True,
         help=(
-            "A READY layer that no session has mounted for this many days moves to the "
-            "infrequent-access tier. Default: 30. 0 disables automatic tiering. Not applied "
-            "yet: automatic tiering arrives with storage tiers (archive and restore); until "
-            "then the value is only checked and reported in GET /pennlayer/node."
+            "A READY layer that no session has mounted for this many days (counted from its "
+            "creation if it was never mounted) is archived to the cold store and moves to "
+            "the infrequent-access tier (IA) at the next check of the tier policy. 0 "
+            "archives, at the next check, every layer not in use. Layers in use, with a "
+            "running job, or pinned are never moved. Default: 30. To turn automatic "
+            "tiering off, set PennLayerApp.tier_interval_hours to 0."
+        ),
+    )
+
+    tier_interval_hours = Float(
+        1.0,
+        config=True,
+        help=(
+            "Hours between two checks of the tier policy (see ia_after_days) by the server; "
+            "the first check comes one interval after the start. Default: 1. 0 turns "
+            "automatic tiering off ('jupyter pennlayer tier' still applies the policy by "
+            "hand, for nodes where no server runs)."
+        ),
+    )
+
+    cold_store = Unicode(
+        "",
+        config=True,
+        help=(
+            "Where archived (IA) layer versions are kept, as tar + zstd archives named by "
+            "their content digest (equal versions are stored once): an absolute folder, or "
+            "s3://bucket/prefix for S3 or any S3-compatible service (storage class "
+            "STANDARD_IA; the endpoint and region are s3_endpoint_url and s3_region, "
+            "credentials come from the standard AWS chain). Default: empty, which is the "
+            "folder 'cold' in the store."
         ),
     )
 
@@ -325,6 +353,7 @@ class PennLayerConfig(Configurable):
 
     @validate(
         "ia_after_days",
+        "tier_interval_hours",
         "verify_interval_hours",
         "max_download_bytes",
         "max_unpacked_bytes",
@@ -334,6 +363,13 @@ class PennLayerConfig(Configurable):
         if proposal["value"] < 0:
             raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
         return proposal["value"]
+
+    @validate("cold_store")
+    def _validate_cold_store(self, proposal: Any) -> str:
+        try:
+            return check_cold_store(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(f"PennLayerApp.cold_store: {exc.message}") from exc
 
     @validate("allowed_source_hosts")
     def _validate_allowed_source_hosts(self, proposal: Any) -> list[str]:
@@ -377,6 +413,8 @@ class PennLayerConfig(Configurable):
             },
             allowed_source_roots=self.allowed_source_roots,
             disk_reserve=self.disk_reserve,
+            cold_store=self.cold_store,
+            ia_after_days=self.ia_after_days,
             loader_settings={
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,

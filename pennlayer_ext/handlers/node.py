@@ -44,6 +44,7 @@ class NodeHandler(PennLayerHandler):
             {
                 "sandbox": await self.call(app.sandbox_report),
                 "ia_after_days": app.ia_after_days,
+                "tier_interval_hours": app.tier_interval_hours,
                 "interpreters": [
                     {
                         "language": "python",
