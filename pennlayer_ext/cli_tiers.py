@@ -45,7 +45,8 @@ def follow_tier_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: b
             if progress.get("message") and step != step_seen:
                 step_seen = step
                 label = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}]"
-                bar.reset(total=progress.get("bytes_total") or None)
+                bar.reset()
+                bar.total = progress.get("bytes_total") or None  # None: a step without bytes
                 bar.set_description(f"{label} {progress['message']}")
                 if not interactive and not as_json:
                     print(f"{label} {progress['message']}", file=sys.stderr, flush=True)

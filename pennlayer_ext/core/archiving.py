@@ -126,7 +126,7 @@ def run_archive(ctx: JobContext) -> None:
             size = _pack_check_store(ctx, cold, key, digest)
     except ColdStoreError as exc:
         raise StepFailed(f"{exc}. The layer stays on STANDARD.") from exc
-    ctx.progress("commit", 4, 4, "Moving the layer to IA")
+    ctx.progress("commit", 4, 4, "Moving the layer to IA", bytes_done=0, bytes_total=0)
     _commit_archive(ctx, layer, version, key, size)
     ctx.log(f"{layer} is IA: its archive {key} ({human_bytes(size)}) is in {cold.label()}")
     ctx.succeed()
@@ -153,7 +153,8 @@ def _stored_matches(
         # A remote object was checked against the digest before its upload, and the
         # service checks uploads: the digest recorded beside it vouches for it.
         return found.digest == digest
-    meter = _Meter(ctx, "verify", 1, 4, "Checking the archive in the cold store", found.size)
+    total = int(ctx.params["apparent_bytes"])  # the bytes of the files read out of it
+    meter = _Meter(ctx, "verify", 1, 4, "Checking the archive in the cold store", total)
     try:
         return _digest_of(local, meter) == digest
     except ArchiveError as exc:
@@ -278,7 +279,7 @@ def run_restore(ctx: JobContext) -> None:
         )
     if source.parent == ctx.staging:
         source.unlink()  # the fetched archive: its room goes back before the commit
-    ctx.progress("commit", 3, 3, "Moving the files into place")
+    ctx.progress("commit", 3, 3, "Moving the files into place", bytes_done=0, bytes_total=0)
     _commit_restore(ctx, layer, version, tree, summary.inodes)
     ctx.log(f"{layer} version {version} is back on STANDARD, its digest checked")
     ctx.succeed()
