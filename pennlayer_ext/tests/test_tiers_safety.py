@@ -9,6 +9,7 @@ workers are real processes, stopped and killed with real signals.
 import io
 import os
 import signal
+import subprocess
 import tarfile
 import time
 
@@ -265,3 +266,65 @@ def test_kill_9_at_the_commit_of_an_archive_or_a_restore_is_never_neither(tmp_pa
     # Then a restore completes and the files are the version's
     assert manager.get_layer("big")["storage_class"] == "STANDARD"
     assert [r["drift"] for r in manager.verify_layers("big")] == [None]
+
+
+# -- a full disk --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A 64 MiB tmpfs for the store (mounting one needs root, as in CI), unmounted after."""
+    mount_point = tmp_path / "tmpfs"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"a small tmpfs cannot be mounted here: {mounted.stderr.strip()}")
+    yield mount_point
+    if subprocess.run(["umount", str(mount_point)], check=False).returncode != 0:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_during_a_restore_fails_it_cleanly_and_the_archive_stays(tmp_path, tmpfs):
+    # Given a store on a small disk, its cold store elsewhere, and an IA layer of 24 MiB
+    from .test_disk import fill
+
+    manager = LayerManager(tmpfs / "store", cold_store=str(tmp_path / "cold"), disk_reserve=0)
+    manager.create_layer("genome", "reference")
+    staged = manager.store.staging_root / "genome-staged"
+    staged.mkdir(parents=True)
+    (staged / "random.bin").write_bytes(os.urandom(24 * 1024 * 1024))
+    layer = add_reference_version(manager, "genome", {}, staged=staged)
+    assert wait_job(manager, manager.start_archive("genome"))["state"] == "succeeded"
+    archive = tmp_path / "cold" / (layer["digest"][7:] + ".tar.zst")
+    genuine = archive.read_bytes()
+    # When another process fills the disk while the restore unpacks
+    job = manager.start_restore("genome")
+    while (manager.get_job(job["id"])["progress"] or {}).get("phase") != "unpack":
+        assert manager.get_job(job["id"])["state"] in ("queued", "running")
+        time.sleep(0.002)
+    with manager.catalog.transaction() as conn:
+        pid = manager.catalog.get_job(conn, job["id"])["pid"]
+    os.killpg(pid, signal.SIGSTOP)
+    filler = fill(tmpfs)
+    os.killpg(pid, signal.SIGCONT)
+    manager.wait_for_workers()
+    # Then the worker stops saying the disk is full and frees its staging; the job's end
+    # is recorded once the catalog has room again
+    log = manager.job_log(job["id"])["text"]
+    assert "failed: The disk holding the store is full" in log
+    assert os.listdir(manager.store.staging_root) == []
+    filler.unlink()
+    manager.recover_interrupted_jobs()
+    assert manager.get_job(job["id"])["state"] == "failed"
+    # and the layer is IA with its archive untouched
+    assert manager.get_layer("genome")["storage_class"] == "IA"
+    assert not manager.store.version_dir("genome", 1).exists()
+    assert archive.read_bytes() == genuine
+    # When there is room again, the restore works
+    assert wait_job(manager, manager.start_restore("genome"))["state"] == "succeeded"
+    assert [r["drift"] for r in manager.verify_layers("genome")] == [None]
