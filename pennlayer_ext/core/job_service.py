@@ -75,6 +75,11 @@ class JobService:
                     f"Layer {name!r} is a {layer['kind']} layer; only {kind.layer_kind} "
                     f"layers can be {kind.verb}."
                 )
+            if kind.needs_files and layer["storage_class"] == "IA":
+                raise Conflict(
+                    f"Layer {name!r} is archived (IA); restore it first: "
+                    f"jupyter pennlayer restore {name}"
+                )
             running = self.catalog.active_jobs_for(conn, name)
             if running:
                 raise Conflict(

@@ -216,6 +216,20 @@ def test_an_archived_layer_is_not_mounted_and_says_how_to_restore_it(tmp_path):
     )
 
 
+def test_an_archived_layer_is_restored_before_it_is_built_or_populated(tmp_path):
+    sources = tmp_path / "sources"
+    (sources / "genome").mkdir(parents=True)
+    (sources / "genome" / "chr2.fa").write_text(">chr2\n")
+    manager = LayerManager(tmp_path / "store", allowed_source_roots=[str(sources)])
+    manager.create_layer("genome", "reference")
+    add_reference_version(manager, "genome", {"chr1.fa": ">chr1\n"})
+    assert wait_job(manager, manager.start_archive("genome"))["state"] == "succeeded"
+    with pytest.raises(Conflict, match="archived \\(IA\\); restore it first"):
+        manager.start_populate("genome", {"source": str(sources / "genome")})
+    assert manager.list_jobs(state="queued") == []
+    assert manager.get_layer("genome")["storage_class"] == "IA"
+
+
 def _insert_session(manager, layer, session_id="0" * 32):
     with manager.catalog.transaction(write=True) as conn:
         manager.catalog.insert_session(

@@ -17,6 +17,9 @@ class JobKind:
     layer_kind: ClassVar[str | None]  # the kind of layer this job works on (None: any)
     busy_status: ClassVar[LayerStatus]  # the layer's status while the job runs
     verb: ClassVar[str]  # "built", "populated": for messages
+    # Whether the job needs the layer's files on the node (not on an IA layer, whose
+    # files are archived in the cold store: a restore is the one job that does not).
+    needs_files: ClassVar[bool] = True
 
     @classmethod
     def needed_bytes(cls, params: dict[str, Any]) -> int:

@@ -19,6 +19,7 @@ class RestoreJob(JobKind):
     layer_kind = None
     busy_status = LayerStatus.READY  # it stays IA, and unmountable, until the commit
     verb = "restored"
+    needs_files = False
 
     @classmethod
     def params(
