@@ -114,6 +114,18 @@ class PennLayerConfig(Configurable):
         ),
     )
 
+    restore_wait_seconds = Float(
+        600.0,
+        config=True,
+        help=(
+            "How long a kernel launch (interactive or headless) that asks for an archived "
+            "(IA) layer waits for its restore, in seconds: the launch starts a restore job, "
+            "or waits for the one already running, and fails with a clear message past this "
+            "limit (the restore goes on). Default: 600. 0: no restore on mount; the launch "
+            "is refused with how to restore the layer by hand."
+        ),
+    )
+
     cold_store = Unicode(
         "",
         config=True,
@@ -354,6 +366,7 @@ class PennLayerConfig(Configurable):
     @validate(
         "ia_after_days",
         "tier_interval_hours",
+        "restore_wait_seconds",
         "verify_interval_hours",
         "max_download_bytes",
         "max_unpacked_bytes",
@@ -415,6 +428,7 @@ class PennLayerConfig(Configurable):
             disk_reserve=self.disk_reserve,
             cold_store=self.cold_store,
             ia_after_days=self.ia_after_days,
+            restore_wait_seconds=self.restore_wait_seconds,
             loader_settings={
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import trash
+from .autorestore import write_tier_settings
 from .catalog import Catalog
 from .costs import STORAGE_CLASSES
 from .errors import DiskFull
@@ -267,6 +268,7 @@ class LayerManager:
         if self.settings.kernel_config:
             # The store's copy is the one kernels use (a kernelspec can be edited).
             write_kernel_settings(self.store, self.settings.kernel_config)
+            write_tier_settings(self.store, self.settings)  # for restores on mount
         if self.settings.kernelspec_dir is None:
             return {"written": [], "removed": []}
         return sync_kernelspecs(

@@ -19,6 +19,7 @@ DEFAULT_MAX_UNPACKED_BYTES = 1024**4
 DEFAULT_MAX_UNPACKED_FILES = 10_000_000
 # A READY layer nobody mounted for this many days moves to IA (0: at the next check).
 DEFAULT_IA_AFTER_DAYS = 30
+DEFAULT_RESTORE_WAIT_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class NodeSettings:
     # Where archived (IA) versions go: '' is the folder 'cold' in the store (coldstore/).
     cold_store: str = ""
     ia_after_days: int = DEFAULT_IA_AFTER_DAYS
+    # How long a kernel launch waits for the restore of an IA layer it asks for (0: none).
+    restore_wait_seconds: float = DEFAULT_RESTORE_WAIT_SECONDS
 
     @classmethod
     def build(
@@ -58,6 +61,7 @@ class NodeSettings:
         disk_reserve: object = DEFAULT_DISK_RESERVE,
         cold_store: object = "",
         ia_after_days: int = DEFAULT_IA_AFTER_DAYS,
+        restore_wait_seconds: float = DEFAULT_RESTORE_WAIT_SECONDS,
     ) -> NodeSettings:
         """Checked settings; what is left out takes its default.
 
@@ -86,4 +90,5 @@ class NodeSettings:
             disk_reserve=parse_reserve(disk_reserve),
             cold_store=check_cold_store(cold_store),
             ia_after_days=int(ia_after_days),
+            restore_wait_seconds=float(restore_wait_seconds),
         )

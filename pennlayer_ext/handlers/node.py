@@ -45,6 +45,7 @@ class NodeHandler(PennLayerHandler):
                 "sandbox": await self.call(app.sandbox_report),
                 "ia_after_days": app.ia_after_days,
                 "tier_interval_hours": app.tier_interval_hours,
+                "restore_wait_seconds": app.restore_wait_seconds,
                 "interpreters": [
                     {
                         "language": "python",
