@@ -423,3 +423,24 @@ def test_the_cli_archives_restores_pins_and_lists_ia(tmp_path):
     assert json.loads(run_cli(store, "show", "genome", "--json").stdout)["storage_class"] == (
         "STANDARD"
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "words"),
+    [
+        ("cold_store", "relative/archive", "must be an absolute path"),
+        ("cold_store", "s3://Bad_Bucket/x", "does not name a valid S3 bucket"),
+        ("cold_store", "ftp://host/x", "known kinds: local, s3"),
+        ("tier_interval_hours", -1, "must be 0 or more"),
+        ("restore_wait_seconds", -5, "must be 0 or more"),
+        ("storage_prices", {"IA_RETRIEVAL": -1}, "USD per GB"),
+    ],
+)
+def test_bad_tier_settings_are_refused_naming_them(tmp_path, setting, value, words):
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"PennLayerApp": {setting: value}}))
+    result = run_cli(tmp_path / "store", "list", "--config", str(config), check=False)
+    assert result.returncode != 0
+    assert "Configuration error" in result.stderr
+    assert f"PennLayerApp.{setting}" in result.stderr
+    assert words in result.stderr
