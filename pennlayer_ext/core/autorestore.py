@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .catalog import Catalog
-from .errors import Conflict
+from .errors import Conflict, DiskFull
 from .job_service import JobService
 from .settings import NodeSettings
 from .store import LayerStore
@@ -119,19 +119,15 @@ def restore_for_mount(
     for name in archived:
         try:
             waiting[name] = tiers.start_restore(name, owner=None)["id"]
+        except DiskFull:
+            raise
         except Conflict as exc:
             running = exc.details.get("jobs")
             if isinstance(running, list) and running:
                 waiting[name] = str(running[0])  # another launch restores it: wait for it
-            elif _storage_class(catalog, name) == "IA":
-                raise  # not a restore running: say why it cannot start
+            # else: restored meanwhile, or it cannot be (no archive is recorded): the
+            # session says so, and how to restore it by hand
     return _wait(jobs, waiting, settings.restore_wait_seconds, log or (lambda _line: None))
-
-
-def _storage_class(catalog: Catalog, name: str) -> str | None:
-    with catalog.transaction() as conn:
-        layer = catalog.get_layer(conn, name)
-    return None if layer is None else str(layer["storage_class"])
 
 
 def _wait(
