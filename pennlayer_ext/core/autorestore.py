@@ -90,6 +90,14 @@ def _jobs(catalog: Catalog, store: LayerStore, settings: NodeSettings) -> JobSer
         return service
 
 
+def wait_for_restore_workers(timeout_s: float = 60.0) -> None:
+    """Wait until the restore workers this process started have exited (e.g. at exit)."""
+    with _SERVICES_LOCK:
+        services = list(_SERVICES.values())
+    for service in services:
+        service.wait(timeout_s)
+
+
 def restore_for_mount(
     catalog: Catalog,
     store: LayerStore,
@@ -189,5 +197,6 @@ __all__ = [
     "TIER_SETTINGS_FILE",
     "read_tier_settings",
     "restore_for_mount",
+    "wait_for_restore_workers",
     "write_tier_settings",
 ]

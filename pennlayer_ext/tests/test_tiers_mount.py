@@ -11,7 +11,11 @@ import threading
 import pytest
 
 from pennlayer_ext.core import LayerManager
-from pennlayer_ext.core.autorestore import restore_for_mount, write_tier_settings
+from pennlayer_ext.core.autorestore import (
+    restore_for_mount,
+    wait_for_restore_workers,
+    write_tier_settings,
+)
 from pennlayer_ext.core.errors import Conflict
 from pennlayer_ext.core.settings import NodeSettings
 
@@ -79,6 +83,7 @@ def test_a_restore_longer_than_the_limit_fails_the_launch_and_goes_on(tmp_path):
     assert "start the kernel again once job" in message
     job = manager.get_job(refused.value.details["jobs"][0])
     assert wait_job(manager, job)["state"] == "succeeded"
+    wait_for_restore_workers()  # the worker is this process's child: reap it
     assert manager.get_layer("genome")["storage_class"] == "STANDARD"
 
 
