@@ -15,7 +15,7 @@ from traitlets import TraitError
 from .config import STORE_ENV, PennLayerConfig, default_store_root
 from .core import PennLayerError
 from .core.sandbox import availability, resolve_backend
-from .events import ChangeWatcher
+from .events import EVENT_TIER, ChangeWatcher, tier_event
 from .schemas import REQUEST_SCHEMAS, event_schema_paths, request_schema
 
 __all__ = ["STORE_ENV", "PennLayerApp", "PennLayerConfigError", "default_store_root"]
@@ -118,10 +118,12 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
             return  # not loaded (an invalid setting): jupyter_server starts it all the same
         self._watcher = asyncio.create_task(self._watch())
         self._verifier = asyncio.create_task(self._verify_periodically())
+        self._tierer = asyncio.create_task(self._tier_periodically())
 
     async def stop_extension(self) -> None:
         # Settings that failed to load leave nothing started: then there is nothing to stop.
-        for task in (getattr(self, "_watcher", None), getattr(self, "_verifier", None)):
+        tasks = ("_watcher", "_verifier", "_tierer")
+        for task in (getattr(self, name, None) for name in tasks):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -158,6 +160,29 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
                 raise
             for line in errors.decode("utf-8", "replace").splitlines():
                 self.log.warning("%s", line)
+
+    async def _tier_periodically(self) -> None:
+        """Apply the tier policy now and then (core/tiering.py); report every decision."""
+        if self.tier_interval_hours <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tier_interval_hours * 3600)
+            try:
+                decisions = await loop.run_in_executor(
+                    self.core_executor, self._manager.apply_tier_policy
+                )
+            except Exception:
+                self.log.exception("pennlayer: the tier policy failed; it runs again later")
+                continue
+            for decision in decisions:
+                self.log.info(
+                    "pennlayer: tier policy: %s %s: %s",
+                    decision["action"],
+                    decision["layer"],
+                    decision["reason"],
+                )
+                self.serverapp.event_logger.emit(schema_id=EVENT_TIER, data=tier_event(decision))
 
     async def _watch(self) -> None:
         """Turn job and layer changes of this node (any process) into events."""

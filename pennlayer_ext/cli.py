@@ -27,6 +27,7 @@ from .cli_output import (
     verify_progress,
 )
 from .cli_runs import add_run_commands
+from .cli_tiers import add_tier_commands
 from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManagerAPI, NotFound, PennLayerError
 from .core.jobs import JOB_STATES
 from .core.processors import DEFAULT_PROCESSOR, PROCESSORS
@@ -377,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_delete)
 
     add_run_commands(sub, common, _manager)  # run, rerun, runs
+    add_tier_commands(sub, common, _manager)
     return parser
 
 

@@ -40,10 +40,17 @@ def print_table(layers: list[dict[str, Any]], totals: dict[str, Any]) -> None:
         )
     saved = totals.get("shared_savings_bytes") or 0
     shared = f" (shared between layers: -{human_bytes(saved)})" if saved else ""
+    archived = (totals.get("size_bytes_by_storage_class") or {}).get("IA") or 0
+    ia = (
+        f"; IA: {human_bytes(archived)} of archives, saving "
+        f"{human_cost(totals.get('ia_savings_monthly_usd') or 0)}/month"
+        if archived
+        else ""
+    )
     print(
         f"\n{totals['layer_count']} layer(s), {human_bytes(totals['size_bytes'])} on disk"
         f"{shared}, {totals['file_count']} file(s), "
-        f"{human_cost(totals['monthly_cost_usd'])}/month"
+        f"{human_cost(totals['monthly_cost_usd'])}/month{ia}"
     )
 
 
@@ -59,8 +66,12 @@ def print_layer(layer: dict[str, Any]) -> None:
         "Size": f"{human_bytes(layer['size_bytes'])} ({layer['size_bytes']} bytes)",
         "Unique": f"{human_bytes(layer.get('unique_bytes') or 0)} (what deleting it frees)",
         "Files": layer["file_count"],
-        "Storage class": layer["storage_class"],
+        "Storage class": layer["storage_class"]
+        + (" (pinned to STANDARD)" if layer.get("pinned") else ""),
         "Monthly cost": human_cost(layer["monthly_cost_usd"]),
+        "Archive": layer.get("archive_bytes") is not None
+        and f"{human_bytes(layer['archive_bytes'])} in the cold store; restoring it costs "
+        f"about {human_cost(layer.get('retrieval_cost_usd') or 0)}",
         "Last access": human_age(layer["last_accessed_at"]),
         "Created": layer["created_at"],
         "Owner": layer["owner"],
@@ -71,7 +82,7 @@ def print_layer(layer: dict[str, Any]) -> None:
         shown["Interpreter"] = layer["interpreter"] and f"Python {layer['interpreter']}"
     width = max(map(len, shown))
     for label, value in shown.items():
-        if value is not None:
+        if value is not None and value is not False:
             print(f"{label + ':':<{width + 1}} {value}")
     if layer["packages"]:
         print(f"\nPackages ({len(layer['packages'])}):")

@@ -20,24 +20,20 @@ from traitlets import (
     List,
     TraitError,
     Unicode,
-    Union,
     default,
     validate,
 )
-from traitlets.config import Configurable
 
 from .core import LayerManager, PennLayerError
-from .core.addresses import check_allowed_hosts
+from .core.coldstore import check_cold_store
 from .core.costs import DEFAULT_PRICES, validate_prices
-from .core.diskspace import DEFAULT_DISK_RESERVE, parse_reserve
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import DEFAULT_MOUNT_ROOT, check_env_allow, check_sandbox
 from .core.settings import (
-    DEFAULT_MAX_UNPACKED_BYTES,
-    DEFAULT_MAX_UNPACKED_FILES,
     DEFAULT_RUN_KEEP_VERSIONS_DAYS,
 )
 from .core.store import LayerStore
+from .limits import LimitsConfig
 
 STORE_ENV = "PENNLAYER_STORE"
 
@@ -47,7 +43,7 @@ def default_store_root() -> str:
     return os.environ.get(STORE_ENV) or os.path.join(jupyter_data_dir(), "pennlayer")
 
 
-class PennLayerConfig(Configurable):
+class PennLayerConfig(LimitsConfig):
     """The settings of pennlayer on this node (set as ``PennLayerApp.<setting>``)."""
 
     store_root = Unicode(
@@ -87,8 +83,9 @@ class PennLayerConfig(Configurable):
         config=True,
         help=(
             "Price in USD per GB-month for each storage class ('STANDARD', 'IA'), used for the "
-            "monthly cost estimate. Default: the published AWS EFS list prices, STANDARD 0.30 "
-            "and IA 0.016. A class left out keeps its default."
+            "monthly cost estimate, and 'IA_RETRIEVAL', the price per GB read back from IA "
+            "(the estimated cost of a restore). Default: the published AWS EFS list prices, "
+            "STANDARD 0.30, IA 0.016 and IA_RETRIEVAL 0.01. A key left out keeps its default."
         ),
     )
 
@@ -96,10 +93,48 @@ class PennLayerConfig(Configurable):
         30,
         config=True,
         help=(
-            "A READY layer that no session has mounted for this many days moves to the "
-            "infrequent-access tier. Default: 30. 0 disables automatic tiering. Not applied "
-            "yet: automatic tiering arrives with storage tiers (archive and restore); until "
-            "then the value is only checked and reported in GET /pennlayer/node."
+            "A READY layer that no session has mounted for this many days (counted from its "
+            "creation if it was never mounted) is archived to the cold store and moves to "
+            "the infrequent-access tier (IA) at the next check of the tier policy. 0 "
+            "archives, at the next check, every layer not in use. Layers in use, with a "
+            "running job, or pinned are never moved. Default: 30. To turn automatic "
+            "tiering off, set PennLayerApp.tier_interval_hours to 0."
+        ),
+    )
+
+    tier_interval_hours = Float(
+        1.0,
+        config=True,
+        help=(
+            "Hours between two checks of the tier policy (see ia_after_days) by the server; "
+            "the first check comes one interval after the start. Default: 1. 0 turns "
+            "automatic tiering off ('jupyter pennlayer tier' still applies the policy by "
+            "hand, for nodes where no server runs)."
+        ),
+    )
+
+    restore_wait_seconds = Float(
+        600.0,
+        config=True,
+        help=(
+            "How long a kernel launch (interactive or headless) that asks for an archived "
+            "(IA) layer waits for its restore, in seconds: the launch starts a restore job, "
+            "or waits for the one already running, and fails with a clear message past this "
+            "limit (the restore goes on). Default: 600. 0: no restore on mount; the launch "
+            "is refused with how to restore the layer by hand."
+        ),
+    )
+
+    cold_store = Unicode(
+        "",
+        config=True,
+        help=(
+            "Where archived (IA) layer versions are kept, as tar + zstd archives named by "
+            "their content digest (equal versions are stored once): an absolute folder, or "
+            "s3://bucket/prefix for S3 or any S3-compatible service (storage class "
+            "STANDARD_IA; the endpoint and region are s3_endpoint_url and s3_region, "
+            "credentials come from the standard AWS chain). Default: empty, which is the "
+            "folder 'cold' in the store."
         ),
     )
 
@@ -171,59 +206,6 @@ class PennLayerConfig(Configurable):
 
     s3_region = Unicode(
         "", config=True, help="Region for s3:// sources. Default: empty (the AWS chain decides)."
-    )
-
-    max_download_bytes = Int(
-        1024**4,
-        config=True,
-        help="Largest http(s) download or S3 prefix a loader fetches, in bytes; a larger one "
-        "fails the job. Default: 1 TiB.",
-    )
-
-    max_unpacked_bytes = Int(
-        DEFAULT_MAX_UNPACKED_BYTES,
-        config=True,
-        help=(
-            "Most bytes the unpack processor writes from one archive: the sizes a tar or zip "
-            "declares are added up before anything is written, and what is decompressed is "
-            "counted while it is written, so an archive bomb fails the job, with this "
-            "setting named, and the layer keeps its previous version. Default: 1 TiB. "
-            "Keep it below the free space of the store's filesystem."
-        ),
-    )
-
-    max_unpacked_files = Int(
-        DEFAULT_MAX_UNPACKED_FILES,
-        config=True,
-        help=(
-            "Most members (files, folders and links) the unpack processor accepts in one "
-            "archive, counted from its headers before anything is written; a larger "
-            "archive fails the job. Default: 10,000,000."
-        ),
-    )
-
-    allowed_source_hosts = List(
-        Unicode(),
-        default_value=[],
-        config=True,
-        help=(
-            "Non-public hosts that http(s) loader sources may download from: host names "
-            "('files.internal.example'), IP addresses ('127.0.0.1') or CIDR networks "
-            "('10.0.0.0/8'). Any other host that is, or resolves to, a loopback, link-local "
-            "(such as the cloud metadata service 169.254.169.254), private, multicast, "
-            "reserved or other non-public address is refused, also after a redirect. "
-            "Default: empty, so only public addresses are reached."
-        ),
-    )
-
-    disk_reserve = Union(
-        [Int(), Unicode()],
-        default_value=DEFAULT_DISK_RESERVE,
-        config=True,
-        help="Free space kept on the store's disk: bytes, a size such as '5GB' or '5GiB' "
-        "or a share such as '10%'. A job is not started unless the space it is known to "
-        "need plus this reserve is free, and is stopped (staging freed, layer as it was) once "
-        "free space drops below it. Default: '1GiB'; 0 turns it off.",
     )
 
     mount_root = Unicode(
@@ -344,31 +326,22 @@ class PennLayerConfig(Configurable):
 
     @validate(
         "ia_after_days",
+        "tier_interval_hours",
+        "restore_wait_seconds",
         "verify_interval_hours",
         "run_keep_versions_days",
-        "max_download_bytes",
-        "max_unpacked_bytes",
-        "max_unpacked_files",
     )
     def _validate_not_negative(self, proposal: Any) -> Any:
         if proposal["value"] < 0:
             raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
         return proposal["value"]
 
-    @validate("allowed_source_hosts")
-    def _validate_allowed_source_hosts(self, proposal: Any) -> list[str]:
+    @validate("cold_store")
+    def _validate_cold_store(self, proposal: Any) -> str:
         try:
-            return check_allowed_hosts(proposal["value"])
+            return check_cold_store(proposal["value"])
         except PennLayerError as exc:
-            raise TraitError(exc.message) from exc
-
-    @validate("disk_reserve")
-    def _validate_disk_reserve(self, proposal: Any) -> Any:
-        try:
-            parse_reserve(proposal["value"])
-        except PennLayerError as exc:
-            raise TraitError(exc.message) from exc
-        return proposal["value"]
+            raise TraitError(f"PennLayerApp.cold_store: {exc.message}") from exc
 
     @validate("allowed_source_roots")
     def _validate_allowed_source_roots(self, proposal: Any) -> list[str]:
@@ -398,6 +371,9 @@ class PennLayerConfig(Configurable):
             allowed_source_roots=self.allowed_source_roots,
             run_keep_versions_days=self.run_keep_versions_days,
             disk_reserve=self.disk_reserve,
+            cold_store=self.cold_store,
+            ia_after_days=self.ia_after_days,
+            restore_wait_seconds=self.restore_wait_seconds,
             loader_settings={
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,

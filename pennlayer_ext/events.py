@@ -9,6 +9,15 @@ from .core import LayerManagerAPI
 
 EVENT_LAYER = "https://events.pennlayer.dev/layer"
 EVENT_JOB = "https://events.pennlayer.dev/job"
+EVENT_TIER = "https://events.pennlayer.dev/tier"
+
+
+def tier_event(decision: dict[str, Any]) -> dict[str, Any]:
+    """The event of one tier policy decision (see core/tiering.py)."""
+    data = {key: decision[key] for key in ("layer", "action", "reason", "idle_days", "dry_run")}
+    if decision.get("job"):
+        data["job"] = decision["job"]
+    return data
 
 
 def job_event(job: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +45,7 @@ class ChangeWatcher:
         self.live_kernels = live_kernels
         self._jobs: dict[str, tuple[Any, ...]] = {}
         self._statuses: dict[str, str] | None = None
+        self._classes: dict[str, str] = {}
         self._drifts: dict[str, str | None] = {}
 
     def poll(self) -> list[tuple[str, dict[str, Any]]]:
@@ -83,6 +93,22 @@ class ChangeWatcher:
             for name in set(self._statuses) - set(statuses):
                 events.append((EVENT_LAYER, {"action": "deleted", "name": name}))
         self._statuses = statuses
+        for layer in layers:
+            # Archived to IA or restored (by a job in any process, or the tier policy).
+            known = self._classes.get(layer["name"])
+            if known is not None and known != layer["storage_class"]:
+                events.append(
+                    (
+                        EVENT_LAYER,
+                        {
+                            "action": "tier",
+                            "name": layer["name"],
+                            "status": layer["status"],
+                            "storage_class": layer["storage_class"],
+                        },
+                    )
+                )
+            self._classes[layer["name"]] = layer["storage_class"]
         if finished:
             self.manager.sync_kernelspecs()
         # Whatever sessions, jobs or deletes moved to the trash is freed by its remover.

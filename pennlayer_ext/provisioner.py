@@ -38,6 +38,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from jupyter_core.paths import jupyter_config_path, jupyter_path, jupyter_runtime_dir
 from traitlets import List, Unicode
 
+from .core.autorestore import restore_for_mount
 from .core.catalog import Catalog
 from .core.errors import InvalidInput, PennLayerError
 from .core.kernelspecs import read_kernel_settings
@@ -198,6 +199,8 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         else:
             requested = env.get("PENNLAYER_LAYERS", "")
             layers, pins = [name.strip() for name in requested.split(",") if name.strip()], {}
+        # Archived (IA) layers asked for are restored first, within the node's wait limit.
+        restored = restore_for_mount(catalog, store, [self.environment, *layers], log=self.log.info)
         opened = open_session(
             catalog,
             store,
@@ -210,6 +213,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             backend=backend.name,
         )
         self._session_id = opened.session_id
+        opened.notices.extend(restored)
         try:
             return self._prepare(kwargs, env, store, opened, backend, settings)
         except BaseException:

@@ -51,7 +51,11 @@ class LayerManagerAPI(Protocol):
         """
         ...
 
-    def update_layer(self, name: str, *, description: object) -> dict[str, Any]: ...
+    def update_layer(
+        self, name: str, *, description: object = None, pinned: object = None
+    ) -> dict[str, Any]:
+        """Edit a layer's description, or pin it to STANDARD (None: left as it is)."""
+        ...
 
     def delete_layer(self, name: str) -> None:
         """Delete a layer's record and data; Conflict while a session or job uses it."""
@@ -79,6 +83,18 @@ class LayerManagerAPI(Protocol):
         self, name: str, request: Mapping[str, Any] | None = None, *, owner: str | None = None
     ) -> dict[str, Any]:
         """Start a loader into reference layer *name*; no request re-runs its recipe."""
+        ...
+
+    def start_archive(self, name: str, *, owner: str | None = None) -> dict[str, Any]:
+        """Start archiving layer *name* to the cold store (the job); it becomes IA."""
+        ...
+
+    def start_restore(self, name: str, *, owner: str | None = None) -> dict[str, Any]:
+        """Start restoring IA layer *name* to STANDARD (the job)."""
+        ...
+
+    def apply_tier_policy(self, *, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Start archiving the layers due for IA; one decision per due layer."""
         ...
 
     def get_job(self, job_id: str) -> dict[str, Any]: ...

@@ -42,6 +42,28 @@ def _walk(root: Path) -> Iterator[tuple[str, os.stat_result, str]]:
         stack.extend(reversed(subdirs))
 
 
+def walk_tree(root: Path) -> Iterator[tuple[str, os.stat_result, str]]:
+    """Every entry under *root* in the order of the digest's manifest (see _walk)."""
+    return _walk(root)
+
+
+def manifest_digest(lines: dict[str, str], children: dict[str, list[str]]) -> str:
+    """The digest of a manifest given as one line per entry (path -> line) and the names
+    in each folder ("" is the root), in the order :func:`summarize_tree` reads a tree."""
+    manifest = hashlib.sha256()
+    stack = [""]
+    while stack:
+        folder = stack.pop()
+        subdirs = []
+        for name in sorted(children.get(folder, ())):
+            rel = f"{folder}/{name}" if folder else name
+            manifest.update(lines[rel].encode("utf-8", "surrogateescape"))
+            if rel in children:
+                subdirs.append(rel)
+        stack.extend(reversed(subdirs))
+    return f"sha256:{manifest.hexdigest()}"
+
+
 def _file_sha256(path: str, on_bytes: Callable[[int], None] | None = None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -70,10 +70,15 @@ class JobService:
         job_id = new_job_id()
         with self.catalog.transaction(write=True) as conn:
             layer = require_layer(self.catalog, conn, name)
-            if layer["kind"] != kind.layer_kind:
+            if kind.layer_kind is not None and layer["kind"] != kind.layer_kind:
                 raise InvalidInput(
                     f"Layer {name!r} is a {layer['kind']} layer; only {kind.layer_kind} "
                     f"layers can be {kind.verb}."
+                )
+            if kind.needs_files and layer["storage_class"] == "IA":
+                raise Conflict(
+                    f"Layer {name!r} is archived (IA); restore it first: "
+                    f"jupyter pennlayer restore {name}"
                 )
             running = self.catalog.active_jobs_for(conn, name)
             if running:

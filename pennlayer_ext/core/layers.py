@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
-from .costs import STORAGE_CLASSES, monthly_cost
+from .costs import STORAGE_CLASSES, monthly_cost, retrieval_cost
 from .errors import Conflict, InvalidInput, NotFound
 from .kernelspecs import display_name, kernelspec_name
 from .names import validate_name
@@ -53,6 +53,9 @@ LAYER_FIELDS = (
     "recipe",
     "verified_at",
     "drift",
+    "pinned",
+    "archive_bytes",
+    "retrieval_cost_usd",
 )
 
 
@@ -141,6 +144,7 @@ class LayerService:
             in_use = self.catalog.active_sessions_by_layer(conn)
             every = self.catalog.list_layers(conn)
             disk = self.catalog.disk_totals(conn)
+            archived = self.catalog.archive_totals(conn)
         layers = [self.serialize(record, in_use.get(record["name"], [])) for record in every]
         shown = [
             layer
@@ -149,7 +153,7 @@ class LayerService:
             and (status is None or layer["status"] == status)
             and (language is None or layer["language"] == language)
         ]
-        return {"layers": shown, "totals": self.totals(layers, disk)}
+        return {"layers": shown, "totals": self.totals(layers, disk, archived)}
 
     def get(self, name: str) -> dict[str, Any]:
         validate_name(name)
@@ -244,13 +248,26 @@ class LayerService:
             self.store.move_to_trash(self.store.layer_dir(name))
             self.catalog.delete_layer(conn, name)
 
-    def update(self, name: str, *, description: object) -> dict[str, Any]:
-        """Change a layer's description."""
+    def update(
+        self, name: str, *, description: object = None, pinned: object = None
+    ) -> dict[str, Any]:
+        """Change a layer's description, or pin it to STANDARD (None: left as it is).
+
+        A pinned layer is never moved to IA by the tier policy, nor archived by hand.
+        """
         validate_name(name)
-        description = check_description(description)
+        if description is None and pinned is None:
+            raise InvalidInput("Nothing to change: give a description or pinned.")
+        if description is not None:
+            description = check_description(description)
+        if pinned is not None and not isinstance(pinned, bool):
+            raise InvalidInput(f"pinned must be true or false, not {pinned!r}.")
         with self.catalog.transaction(write=True) as conn:
             require_layer(self.catalog, conn, name)
-            self.catalog.update_layer_description(conn, name, description)
+            if description is not None:
+                self.catalog.update_layer_description(conn, name, description)
+            if pinned is not None:
+                self.catalog.set_pinned(conn, name, pinned)
             record = require_layer(self.catalog, conn, name)
             in_use = self.catalog.active_sessions_using(conn, name)
         return self.serialize(record, in_use)
@@ -304,19 +321,38 @@ class LayerService:
     def serialize(self, record: Mapping[str, Any], in_use: list[str]) -> dict[str, Any]:
         layer: dict[str, Any] = {field: record.get(field) for field in LAYER_FIELDS}
         layer["in_use"] = list(in_use)
-        layer["monthly_cost_usd"] = monthly_cost(
-            layer["size_bytes"], layer["storage_class"], self.prices
-        )
+        layer["pinned"] = bool(layer["pinned"])
+        if layer["storage_class"] == "IA":
+            # IA holds the archive, not the files: its size is what costs, and reading it
+            # back (a restore) costs once per GB.
+            archive_bytes = int(layer["archive_bytes"] or 0)
+            layer["monthly_cost_usd"] = monthly_cost(archive_bytes, "IA", self.prices)
+            layer["retrieval_cost_usd"] = retrieval_cost(archive_bytes, self.prices)
+        else:
+            layer["archive_bytes"] = None
+            layer["monthly_cost_usd"] = monthly_cost(
+                layer["size_bytes"], layer["storage_class"], self.prices
+            )
         return layer
 
     def totals(
-        self, layers: list[dict[str, Any]], disk: Mapping[str, Mapping[str, int]]
+        self,
+        layers: list[dict[str, Any]],
+        disk: Mapping[str, Mapping[str, int]],
+        archived: Mapping[str, int],
     ) -> dict[str, Any]:
         """Node totals: the disk every version uses, files shared between layers counted
-        once (and what that sharing saves), its monthly cost, and the layers' own sizes."""
+        once (and what that sharing saves), its monthly cost, and the layers' own sizes.
+
+        IA holds archives, not files: its figure is their size (an archive that layers of
+        equal content share once), and what it saves is what those layers' files would
+        cost on STANDARD less what their archives cost on IA.
+        """
+        on_disk = sum(int(figures.get("disk", 0)) for figures in disk.values())
+        files = sum(int(figures.get("files", 0)) for name, figures in disk.items() if name != "IA")
         by_class = {name: int(disk.get(name, {}).get("disk", 0)) for name in STORAGE_CLASSES}
-        files = sum(int(figures.get("files", 0)) for figures in disk.values())
-        on_disk = sum(by_class.values())
+        by_class["IA"] = int(archived.get("archive_bytes", 0))
+        ia_files = int(archived.get("files_bytes", 0))
         return {
             "layer_count": len(layers),
             "size_bytes": on_disk,
@@ -327,4 +363,10 @@ class LayerService:
                 sum(monthly_cost(size, name, self.prices) for name, size in by_class.items()), 5
             ),
             "size_bytes_by_storage_class": by_class,
+            "ia_files_bytes": ia_files,
+            "ia_savings_monthly_usd": round(
+                monthly_cost(ia_files, "STANDARD", self.prices)
+                - monthly_cost(by_class["IA"], "IA", self.prices),
+                5,
+            ),
         }

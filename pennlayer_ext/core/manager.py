@@ -2,9 +2,8 @@
 
 A thin facade. Each concern is a service of its own — layers (:mod:`.layers`), versions
 and usage (:mod:`.versions`), jobs (:mod:`.job_service`, kinds in :mod:`.jobkinds`),
-sessions (:mod:`.sessions`), runs (:mod:`.runs`), kernelspecs (:mod:`.kernelspecs`) — over
-the catalog and
-the store; this class composes them and holds the composite operations.
+sessions, runs, tiers (:mod:`.tiering`), kernelspecs — over the catalog and the store;
+this class composes them and holds the composite operations.
 
 Core is synchronous and touches disk: shells on an event loop run these methods on an
 executor (see the REST base handler).
@@ -12,14 +11,13 @@ executor (see the REST base handler).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import trash
+from .autorestore import write_tier_settings
 from .catalog import Catalog
-from .costs import STORAGE_CLASSES
 from .errors import DiskFull
 from .job_service import JobService
 from .jobkinds import BuildJob, PopulateJob
@@ -33,10 +31,12 @@ from .layers import (
     require_layer,
 )
 from .names import validate_name
+from .node import describe_node
 from .runs import RunService
 from .sessions import SessionService
 from .settings import NodeSettings
 from .store import LayerStore
+from .tiering import TierService
 from .verify import ProgressCallback, verify_versions
 from .versions import record_missing_files, seal_older_versions
 
@@ -60,6 +60,7 @@ class LayerManager:
         self.jobs = JobService(self.catalog, self.store, self.settings.disk_reserve)
         self.sessions = SessionService(self.catalog, self.store)
         self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
+        self.tiers = TierService(self.catalog, self.store, self.settings, self.jobs)
         self.resealed: list[str] = []  # versions of an older store sealed at this start
         self.notices: list[str] = []  # what could not be done at this start, and why
         if recover:
@@ -69,6 +70,7 @@ class LayerManager:
                 self.runs.release_expired()
                 record_missing_files(self.catalog, self.store)
                 self.resealed = seal_older_versions(self.catalog, self.store)
+                self.tiers.sweep()
             except DiskFull as exc:
                 # The store still opens on a full disk: its layers can be listed and used;
                 # the server's watcher ends what dead processes left once there is room.
@@ -127,8 +129,10 @@ class LayerManager:
         self.empty_trash()  # a stale folder of an interrupted delete may have gone there
         return {"layer": layer if job is None else self.get_layer(name), "job": job}
 
-    def update_layer(self, name: str, *, description: object) -> dict[str, Any]:
-        return self.layers.update(name, description=description)
+    def update_layer(
+        self, name: str, *, description: object = None, pinned: object = None
+    ) -> dict[str, Any]:
+        return self.layers.update(name, description=description, pinned=pinned)
 
     def delete_layer(self, name: str) -> None:
         self.layers.delete(name)
@@ -140,18 +144,9 @@ class LayerManager:
 
     def node_info(self) -> dict[str, Any]:
         """Store location, disk space, prices and totals of this node."""
-        disk = shutil.disk_usage(self.store.root)
-        return {
-            "store_root": str(self.store.root),
-            "disk": {
-                "total_bytes": disk.total,
-                "free_bytes": disk.free,
-                "reserve_bytes": self.settings.disk_reserve.bytes_for(disk.total),
-            },
-            "prices": dict(self.settings.prices),
-            "storage_classes": list(STORAGE_CLASSES),
-            "totals": self.list_layers()["totals"],
-        }
+        return describe_node(
+            self.store, self.settings, self.tiers.cold_store().label(), self.list_layers()
+        )
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -192,6 +187,22 @@ class LayerManager:
         params = PopulateJob.params(self.settings, layer, request)
         return self.jobs.start(name, PopulateJob, params, owner=owner, spawn=spawn)
 
+    def start_archive(
+        self, name: str, *, owner: str | None = None, spawn: bool = True
+    ) -> dict[str, Any]:
+        """Archive layer *name* to the cold store; it becomes IA (see :mod:`.tiering`)."""
+        return self.tiers.start_archive(name, owner=owner, spawn=spawn)
+
+    def start_restore(
+        self, name: str, *, owner: str | None = None, spawn: bool = True
+    ) -> dict[str, Any]:
+        """Bring IA layer *name* back to STANDARD, the same version, its digest checked."""
+        return self.tiers.start_restore(name, owner=owner, spawn=spawn)
+
+    def apply_tier_policy(self, *, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Move the layers due for IA there; the decisions, one per due layer."""
+        return self.tiers.apply_policy(dry_run=dry_run)
+
     def spawn(self, job_id: str) -> None:
         self.jobs.spawn(job_id)
 
@@ -209,15 +220,11 @@ class LayerManager:
     def cancel_job(self, job_id: str, *, timeout_s: float = 20.0) -> dict[str, Any]:
         return self.jobs.cancel(job_id, timeout_s=timeout_s)
 
-    # -- sessions ------------------------------------------------------------------------
-
     def list_sessions(self, *, active: object = None) -> list[dict[str, Any]]:
         return self.sessions.list_sessions(active=active)
 
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
         return self.sessions.of_kernel(kernel_id)
-
-    # -- runs ----------------------------------------------------------------------------
 
     def start_run(
         self, request: Mapping[str, Any], *, owner: str | None = None, root_dir: str | None = None
@@ -246,8 +253,6 @@ class LayerManager:
     def layer_usage(self, name: str) -> dict[str, Any]:
         return self.runs.usage(name)
 
-    # -- integrity -----------------------------------------------------------------------
-
     def verify_layers(
         self, name: str | None = None, *, on_progress: ProgressCallback | None = None
     ) -> list[dict[str, Any]]:
@@ -255,8 +260,6 @@ class LayerManager:
         if name is not None:
             self.get_layer(name)  # NotFound for an unknown layer, before any work
         return verify_versions(self.catalog, self.store, name, on_progress)
-
-    # -- upkeep --------------------------------------------------------------------------
 
     def reap_workers(self) -> list[str]:
         return self.jobs.reap()
@@ -279,6 +282,7 @@ class LayerManager:
         if self.settings.kernel_config:
             # The store's copy is the one kernels use (a kernelspec can be edited).
             write_kernel_settings(self.store, self.settings.kernel_config)
+            write_tier_settings(self.store, self.settings)  # for restores on mount
         if self.settings.kernelspec_dir is None:
             return {"written": [], "removed": []}
         return sync_kernelspecs(

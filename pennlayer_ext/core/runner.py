@@ -211,6 +211,21 @@ class JobContext:
             )
         return version
 
+    def mark_committed(self, conn: Any, version: int) -> None:
+        """Inside a commit's write transaction: the point of no return, as in
+        :meth:`commit_version` (whoever ends the job later ends it as succeeded)."""
+        self.catalog.update_job(
+            conn, self.job_id, progress={**self._last_progress, "version": version}
+        )
+
+    def succeed(self) -> None:
+        """End the job as succeeded, after a commit and its tidying up."""
+        remove_tree(self.staging)
+        with self.catalog.transaction(write=True) as conn:
+            self.catalog.update_job(
+                conn, self.job_id, state=JobState.SUCCEEDED, finished_at=utc_now()
+            )
+
     # -- subprocesses --------------------------------------------------------------------
 
     def run(

@@ -88,9 +88,9 @@ def _choose_version(
     if layer["kind"] != kind:
         raise InvalidInput(f"{name!r} is a {layer['kind']} layer, not a {what}.")
     if layer["storage_class"] != "STANDARD":
-        raise InvalidInput(
-            f"The {what} {name!r} is archived ({layer['storage_class']}); restore it first "
-            f"(jupyter pennlayer restore {name})."
+        raise Conflict(
+            f"The {what} {name!r} is archived ({layer['storage_class']}); restore it first: "
+            f"jupyter pennlayer restore {name}"
         )
     versions = {row["version"]: row for row in catalog.list_versions(conn, name)}
     pin = _pin_of(pins, name)

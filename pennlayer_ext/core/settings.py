@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .addresses import check_allowed_hosts
+from .coldstore import check_cold_store
 from .costs import DEFAULT_PRICES, validate_prices
 from .diskspace import DEFAULT_DISK_RESERVE, DiskReserve, parse_reserve
 
@@ -18,6 +19,9 @@ DEFAULT_MAX_UNPACKED_BYTES = 1024**4
 DEFAULT_MAX_UNPACKED_FILES = 10_000_000
 # How long the versions a finished run mounted stay on the node for reruns.
 DEFAULT_RUN_KEEP_VERSIONS_DAYS = 7.0
+# A READY layer nobody mounted for this many days moves to IA (0: at the next check).
+DEFAULT_IA_AFTER_DAYS = 30
+DEFAULT_RESTORE_WAIT_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,11 @@ class NodeSettings:
     run_keep_versions_days: float = DEFAULT_RUN_KEEP_VERSIONS_DAYS
     # Kept free on the store's disk: jobs are not started into it and stop on reaching it.
     disk_reserve: DiskReserve = field(default_factory=lambda: parse_reserve(DEFAULT_DISK_RESERVE))
+    # Where archived (IA) versions go: '' is the folder 'cold' in the store (coldstore/).
+    cold_store: str = ""
+    ia_after_days: int = DEFAULT_IA_AFTER_DAYS
+    # How long a kernel launch waits for the restore of an IA layer it asks for (0: none).
+    restore_wait_seconds: float = DEFAULT_RESTORE_WAIT_SECONDS
 
     @classmethod
     def build(
@@ -54,6 +63,9 @@ class NodeSettings:
         store_root: Path | str | None = None,
         run_keep_versions_days: float = DEFAULT_RUN_KEEP_VERSIONS_DAYS,
         disk_reserve: object = DEFAULT_DISK_RESERVE,
+        cold_store: object = "",
+        ia_after_days: int = DEFAULT_IA_AFTER_DAYS,
+        restore_wait_seconds: float = DEFAULT_RESTORE_WAIT_SECONDS,
     ) -> NodeSettings:
         """Checked settings; what is left out takes its default.
 
@@ -81,4 +93,7 @@ class NodeSettings:
             store_root=Path(store_root) if store_root else default_uv_cache_dir.parent.parent,
             run_keep_versions_days=max(0.0, float(run_keep_versions_days)),
             disk_reserve=parse_reserve(disk_reserve),
+            cold_store=check_cold_store(cold_store),
+            ia_after_days=int(ia_after_days),
+            restore_wait_seconds=float(restore_wait_seconds),
         )

@@ -12,6 +12,10 @@
       sessions/<id>/        a running kernel's throwaway overlay environment
       trash/                data on its way out; freed by the one remover (core/trash.py)
       trash.lock            held by the remover at work
+      cold/                 archived (IA) versions, <digest hex>.tar.zst (the default
+                            cold store, see core/coldstore/)
+      tier-settings.json    what a kernel launch needs to restore an IA layer
+                            (written by the server, core/autorestore.py)
 
 Every path that contains a layer name is built here, from a validated name only.
 """

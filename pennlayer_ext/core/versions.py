@@ -88,6 +88,7 @@ def commit_version(
 
 
 _DIR_MODE = 0o555
+DIR_MODE = _DIR_MODE  # a committed version's top folder
 _EXEC_MODE = 0o555
 _FILE_MODE = 0o444
 
@@ -179,6 +180,23 @@ def collect_garbage(catalog: Catalog, store: LayerStore, layer: str) -> list[Pat
                     if moved is not None:
                         trashed.append(moved)
     return trashed
+
+
+def sweep_archived(catalog: Catalog, store: LayerStore, layer: str) -> bool:
+    """Move whatever an IA layer still has on disk to the trash: its files once the
+    archive's commit made it IA, or what a killed archive or restore left. True if
+    something was moved."""
+    moved = False
+    with catalog.transaction(write=True) as conn:
+        record = catalog.get_layer(conn, layer)
+        if record is None or record["storage_class"] != "IA":
+            return False
+        layer_dir = store.layer_dir(layer)
+        if layer_dir.is_dir():
+            for entry in layer_dir.iterdir():
+                unseal_top(entry)
+                moved |= store.move_to_trash(entry) is not None
+    return moved
 
 
 def record_missing_files(catalog: Catalog, store: LayerStore) -> int:

@@ -10,7 +10,14 @@ from .jobs import (
     KernelSessionHandler,
     SessionsHandler,
 )
-from .layers import BuildHandler, LayerHandler, LayersHandler, PopulateHandler
+from .layers import (
+    ArchiveHandler,
+    BuildHandler,
+    LayerHandler,
+    LayersHandler,
+    PopulateHandler,
+    RestoreHandler,
+)
 from .node import NodeHandler, NotFoundHandler
 from .runs import LayerUsageHandler, RerunHandler, RunHandler, RunsHandler
 
@@ -27,6 +34,8 @@ default_handlers = [
     (rf"/pennlayer/layers/{_NAME}/build/?", BuildHandler),
     (rf"/pennlayer/layers/{_NAME}/populate/?", PopulateHandler),
     (rf"/pennlayer/layers/{_NAME}/usage/?", LayerUsageHandler),
+    (rf"/pennlayer/layers/{_NAME}/archive/?", ArchiveHandler),
+    (rf"/pennlayer/layers/{_NAME}/restore/?", RestoreHandler),
     (r"/pennlayer/jobs/?", JobsHandler),
     (rf"/pennlayer/jobs/{_JOB}/?", JobHandler),
     (rf"/pennlayer/jobs/{_JOB}/log/?", JobLogHandler),

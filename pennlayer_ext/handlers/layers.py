@@ -72,8 +72,26 @@ class PopulateHandler(PennLayerHandler):
         self.finish_job(job)
 
 
+class ArchiveHandler(PennLayerHandler):
+    """POST: archive a layer to the cold store; it becomes IA (202 + job)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        self.finish_job(await self.call(self.manager.start_archive, name, owner=self.user_name()))
+
+
+class RestoreHandler(PennLayerHandler):
+    """POST: restore an IA layer from the cold store to STANDARD (202 + job)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        self.finish_job(await self.call(self.manager.start_restore, name, owner=self.user_name()))
+
+
 class LayerHandler(PennLayerHandler):
-    """GET: a layer's details. PATCH: edit its description. DELETE: remove it."""
+    """GET: a layer's details. PATCH: edit its description or pin. DELETE: remove it."""
 
     @web.authenticated
     @authorized
@@ -84,7 +102,12 @@ class LayerHandler(PennLayerHandler):
     @authorized
     async def patch(self, name: str) -> None:
         body = self.json_body("layer-patch")
-        layer = await self.call(self.manager.update_layer, name, description=body["description"])
+        layer = await self.call(
+            self.manager.update_layer,
+            name,
+            description=body.get("description"),
+            pinned=body.get("pinned"),
+        )
         self.emit_layer_event("updated", name, layer["status"])
         self.finish_json(layer)
 

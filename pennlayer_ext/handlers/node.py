@@ -46,6 +46,8 @@ class NodeHandler(PennLayerHandler):
                 "sandbox": await self.call(app.sandbox_report),
                 "ia_after_days": app.ia_after_days,
                 "run_keep_versions_days": app.run_keep_versions_days,
+                "tier_interval_hours": app.tier_interval_hours,
+                "restore_wait_seconds": app.restore_wait_seconds,
                 "interpreters": [
                     {
                         "language": "python",

@@ -9,6 +9,8 @@ SAMPLE_PATHS = {
     r"/pennlayer/layers/(?P<name>[^/]+)/?": "layers/some-layer",
     r"/pennlayer/layers/(?P<name>[^/]+)/build/?": "layers/some-layer/build",
     r"/pennlayer/layers/(?P<name>[^/]+)/populate/?": "layers/some-layer/populate",
+    r"/pennlayer/layers/(?P<name>[^/]+)/archive/?": "layers/some-layer/archive",
+    r"/pennlayer/layers/(?P<name>[^/]+)/restore/?": "layers/some-layer/restore",
     r"/pennlayer/jobs/?": "jobs",
     r"/pennlayer/jobs/(?P<job_id>[^/]+)/?": "jobs/" + "0" * 32,
     r"/pennlayer/jobs/(?P<job_id>[^/]+)/log/?": "jobs/" + "0" * 32 + "/log",

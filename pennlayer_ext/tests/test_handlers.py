@@ -82,6 +82,7 @@ async def test_bad_names_are_400_with_the_validator_message_and_create_nothing(
         "layers",
         "sessions",
         "staging",
+        "tier-settings.json",
         "trash",
     ]
 
@@ -199,7 +200,7 @@ async def test_node_reports_store_sandbox_disk_prices_and_versions(pl_api, pl_st
     assert response.status == 200
     node = response.body
     assert node["store_root"] == str(pl_store)
-    assert node["prices"] == {"STANDARD": 0.30, "IA": 0.016}
+    assert node["prices"] == {"STANDARD": 0.30, "IA": 0.016, "IA_RETRIEVAL": 0.01}
     assert node["disk"]["free_bytes"] > 0
     assert node["sandbox"]["configured"] == "auto"
     assert node["versions"]["pennlayer"]

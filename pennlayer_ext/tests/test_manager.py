@@ -136,7 +136,7 @@ def test_a_layer_with_a_running_job_cannot_be_deleted(manager):
 
 def test_cost_uses_configured_prices_per_storage_class(tmp_path):
     prices = validate_prices({"STANDARD": 0.5})
-    assert prices == {"STANDARD": 0.5, "IA": 0.016}
+    assert prices == {"STANDARD": 0.5, "IA": 0.016, "IA_RETRIEVAL": 0.01}
     assert monthly_cost(2 * BYTES_PER_GB, "STANDARD", prices) == 1.0
     assert monthly_cost(10 * BYTES_PER_GB, "IA", prices) == 0.16
     assert monthly_cost(0, "STANDARD", prices) == 0.0
@@ -145,7 +145,7 @@ def test_cost_uses_configured_prices_per_storage_class(tmp_path):
     with pytest.raises(InvalidInput, match=">= 0"):
         validate_prices({"IA": -1})
     manager = LayerManager(tmp_path, prices={"STANDARD": 1.25})
-    assert manager.node_info()["prices"] == {"STANDARD": 1.25, "IA": 0.016}
+    assert manager.node_info()["prices"] == {"STANDARD": 1.25, "IA": 0.016, "IA_RETRIEVAL": 0.01}
 
 
 def test_version_sizes_show_in_layer_cost_and_totals(manager):

@@ -142,6 +142,26 @@ CASES = [
         ["populate", "genome", "--source", "/data/\udcff"],
     ),
     (
+        "archive an unknown layer",
+        _rest("POST", ("layers", "no-such", "archive")),
+        ["archive", "no-such"],
+    ),
+    (
+        "archive an empty layer",
+        _rest("POST", ("layers", "genome", "archive")),
+        ["archive", "genome"],
+    ),
+    (
+        "restore a layer on STANDARD",
+        _rest("POST", ("layers", "stack", "restore")),
+        ["restore", "stack"],
+    ),
+    (
+        "pin an unknown layer",
+        _rest("PATCH", ("layers", "no-such"), {"pinned": True}),
+        ["pin", "no-such"],
+    ),
+    (
         "local source on a node that allows none",
         _rest("POST", ("layers", "genome", "populate"), {"source": "/etc"}),
         ["populate", "genome", "--source", "/etc"],
@@ -172,8 +192,8 @@ async def test_the_same_bad_input_reads_the_same_through_rest_and_cli(
     before = (await pl_api("layers")).body["layers"]
 
     # When the mistake is made through the REST API
-    if rest["method"] == "POST":
-        response = await pl_api(*rest["path"], method="POST", json_body=rest["body"])
+    if rest["method"] in ("POST", "PATCH"):
+        response = await pl_api(*rest["path"], method=rest["method"], json_body=rest["body"])
     else:
         response = await pl_api(*rest["path"], method=rest["method"], params=rest["params"])
     assert 400 <= response.status < 500, response.body

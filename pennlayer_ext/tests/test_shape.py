@@ -20,6 +20,7 @@ SHELLS = (
     "pennlayer_ext.provisioner",
     "pennlayer_ext.app",
     "pennlayer_ext.config",
+    "pennlayer_ext.limits",
     "pennlayer_ext.events",
 )
 WORKERS = (
@@ -205,7 +206,11 @@ def test_the_facade_and_every_module_stay_small():
 @pytest.mark.parametrize(
     ("registry", "names"),
     [
-        ("pennlayer_ext.core.jobkinds:JOB_KINDS", {"build", "populate", "run"}),
+        (
+            "pennlayer_ext.core.jobkinds:JOB_KINDS",
+            {"build", "populate", "run", "archive", "restore"},
+        ),
+        ("pennlayer_ext.core.coldstore:COLD_STORES", {"local", "s3"}),
         ("pennlayer_ext.core.sources:SOURCES", {"local", "http", "s3"}),
         ("pennlayer_ext.core.processors:PROCESSORS", {"copy", "unpack", "command", "docker"}),
         ("pennlayer_ext.core.sandbox:BACKENDS", {"bwrap", "none"}),

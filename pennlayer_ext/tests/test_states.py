@@ -84,5 +84,5 @@ def test_cancelling_an_ended_job_is_a_clear_conflict_not_a_transition(tmp_path):
 
 
 def test_unknown_job_kinds_name_the_known_ones():
-    with pytest.raises(InvalidInput, match="use one of build, populate"):
-        job_kind("archive")
+    with pytest.raises(InvalidInput, match="use one of build, populate, run, archive, restore"):
+        job_kind("compress")

@@ -33,6 +33,7 @@ from .records import (
 from .runs import RunsMixin
 from .sessions import SessionsMixin
 from .shares import SharesMixin
+from .tiers import TiersMixin
 from .versions import VersionsMixin
 
 __all__ = [
@@ -53,7 +54,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin, RunsMixin):
+class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin, RunsMixin, TiersMixin):
     """Access to the catalog database at *path*; creates and migrates it on first use."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -205,7 +206,7 @@ class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin, RunsMixin):
         SELECT l.*, v.digest AS digest, v.apparent_bytes AS size_bytes,
                v.file_count AS file_count, v.lock AS lock, v.packages AS packages,
                v.interpreter AS version_interpreter, v.verified_at AS verified_at,
-               v.drift AS drift
+               v.drift AS drift, v.archive_key AS archive_key, v.archive_bytes AS archive_bytes
         FROM layers l
         LEFT JOIN layer_versions v ON v.layer = l.name AND v.version = l.current_version
     """
@@ -218,6 +219,7 @@ class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin, RunsMixin):
             record["interpreter"] = version_interpreter
         record["size_bytes"] = record["size_bytes"] or 0
         record["file_count"] = record["file_count"] or 0
+        record["pinned"] = bool(record.get("pinned"))
         return record
 
     def get_layer(self, conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:

@@ -148,6 +148,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_by_session ON runs (session_id);
     CREATE INDEX runs_to_release ON runs (released, keep_until);
     """,
+    # 9: storage tiers: a layer pinned to STANDARD by an operator, and where each
+    #    version's archive is in the cold store (its content-addressed key and size)
+    """
+    ALTER TABLE layers ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE layer_versions ADD COLUMN archive_key TEXT;
+    ALTER TABLE layer_versions ADD COLUMN archive_bytes INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

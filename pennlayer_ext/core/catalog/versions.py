@@ -129,10 +129,12 @@ class VersionsMixin:
     def versions_to_verify(
         self, conn: sqlite3.Connection, layer: str | None = None
     ) -> list[dict[str, Any]]:
-        """Versions a run may mount: each layer's current one and those live sessions use."""
+        """Versions a run may mount: each layer's current one and those live sessions use
+        (of layers on STANDARD: an archived layer's files are in the cold store)."""
         query = (
             "SELECT v.layer, v.version, v.digest, v.apparent_bytes FROM layer_versions v"
-            " JOIN layers l ON l.name = v.layer WHERE (v.version = l.current_version"
+            " JOIN layers l ON l.name = v.layer WHERE l.storage_class = 'STANDARD'"
+            " AND (v.version = l.current_version"
             " OR EXISTS (SELECT 1 FROM session_mounts m JOIN sessions s ON s.id = m.session_id"
             " WHERE s.ended_at IS NULL AND m.layer = v.layer AND m.version = v.version))"
         )

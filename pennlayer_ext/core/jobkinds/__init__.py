@@ -6,15 +6,19 @@ Adding a kind is one new module with a :class:`JobKind` subclass and one line he
 from __future__ import annotations
 
 from ..errors import InvalidInput
+from .archive import ArchiveJob
 from .base import JobKind
 from .build import BuildJob
 from .populate import PopulateJob
+from .restore import RestoreJob
 from .run import RunJob
 
 JOB_KINDS: dict[str, type[JobKind]] = {
     BuildJob.name: BuildJob,
     PopulateJob.name: PopulateJob,
     RunJob.name: RunJob,
+    ArchiveJob.name: ArchiveJob,
+    RestoreJob.name: RestoreJob,
 }
 
 
@@ -28,4 +32,13 @@ def job_kind(name: str) -> type[JobKind]:
         ) from None
 
 
-__all__ = ["JOB_KINDS", "BuildJob", "JobKind", "PopulateJob", "RunJob", "job_kind"]
+__all__ = [
+    "JOB_KINDS",
+    "ArchiveJob",
+    "BuildJob",
+    "JobKind",
+    "PopulateJob",
+    "RestoreJob",
+    "RunJob",
+    "job_kind",
+]

@@ -14,9 +14,12 @@ class JobKind:
     """One kind of job. Subclasses live in their own module and are listed in JOB_KINDS."""
 
     name: ClassVar[str]
-    layer_kind: ClassVar[str]  # the kind of layer this job works on
+    layer_kind: ClassVar[str | None]  # the kind of layer this job works on (None: any)
     busy_status: ClassVar[LayerStatus]  # the layer's status while the job runs
     verb: ClassVar[str]  # "built", "populated": for messages
+    # Whether the job needs the layer's files on the node (not on an IA layer, whose
+    # files are archived in the cold store: a restore is the one job that does not).
+    needs_files: ClassVar[bool] = True
 
     @classmethod
     def needed_bytes(cls, params: dict[str, Any]) -> int:

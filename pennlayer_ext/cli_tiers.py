@@ -1,0 +1,184 @@
+"""``jupyter pennlayer archive | restore | tier | pin | unpin``: storage tiers by hand.
+
+The jobs run in workers that this command starts and waits for (with a progress bar of
+bytes done, total, rate and time left), so these commands work on nodes where no server
+runs; Ctrl-C cancels the job and leaves the layer as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .cli_output import print_json
+from .core import LayerManagerAPI
+from .core.units import human_bytes, human_cost
+
+ManagerFactory = Callable[[argparse.Namespace], LayerManagerAPI]
+
+
+def follow_tier_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
+    """Show an archive or restore job's progress until it ends; exit 0 only on success."""
+    from tqdm import tqdm
+
+    interactive = sys.stderr.isatty() and not as_json
+    bar = tqdm(
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=not interactive,
+        dynamic_ncols=True,
+    )
+    step_seen = None
+    try:
+        while job["state"] in ("queued", "running"):
+            time.sleep(0.2)
+            manager.reap_workers()
+            job = manager.get_job(job["id"])
+            progress = job["progress"] or {}
+            step = (progress.get("phase"), progress.get("step"))
+            if progress.get("message") and step != step_seen:
+                step_seen = step
+                label = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}]"
+                bar.reset()
+                bar.total = progress.get("bytes_total") or None  # None: a step without bytes
+                bar.set_description(f"{label} {progress['message']}")
+                if not interactive and not as_json:
+                    print(f"{label} {progress['message']}", file=sys.stderr, flush=True)
+            done = int(progress.get("bytes_done") or 0)
+            if done > bar.n:
+                bar.update(done - bar.n)
+    except KeyboardInterrupt:
+        bar.close()
+        print("Cancelling...", file=sys.stderr)
+        job = manager.cancel_job(job["id"])
+    bar.close()
+    if as_json:
+        print_json(job)
+    if job["state"] == "succeeded":
+        if not as_json:
+            print(_outcome(manager.get_layer(job["layer"])))
+        return 0
+    if not as_json and job["state"] == "failed":
+        tail = manager.job_log(job["id"])["text"].splitlines()[-15:]
+        print("--- last lines of the job log ---", *tail, "---", sep="\n", file=sys.stderr)
+    print(f"error: job {job['id']} {job['state']}: {job['error']}", file=sys.stderr)
+    return 1
+
+
+def _outcome(layer: dict[str, Any]) -> str:
+    if layer["storage_class"] == "IA":
+        return (
+            f"{layer['name']} version {layer['version']} is IA: its archive holds "
+            f"{human_bytes(layer['size_bytes'])} in {human_bytes(layer['archive_bytes'] or 0)}, "
+            f"{human_cost(layer['monthly_cost_usd'])}/month; restoring it costs about "
+            f"{human_cost(layer['retrieval_cost_usd'] or 0)}."
+        )
+    return (
+        f"{layer['name']} version {layer['version']} is back on STANDARD, its digest checked: "
+        f"{human_bytes(layer['size_bytes'])}, {layer['file_count']} files, {layer['digest']}"
+    )
+
+
+def add_tier_commands(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    common: argparse.ArgumentParser,
+    manager_of: ManagerFactory,
+) -> None:
+    """Add the tier subcommands to the CLI's parser; *manager_of* opens the store."""
+
+    def cmd_archive(args: argparse.Namespace) -> int:
+        manager = manager_of(args)
+        job = manager.start_archive(args.name, owner=getpass.getuser())
+        if not args.json:
+            print(f"Archiving {args.name} to the cold store (job {job['id']})", file=sys.stderr)
+        return follow_tier_job(manager, job, as_json=args.json)
+
+    def cmd_restore(args: argparse.Namespace) -> int:
+        manager = manager_of(args)
+        layer = manager.get_layer(args.name)
+        job = manager.start_restore(args.name, owner=getpass.getuser())
+        if not args.json:
+            print(
+                f"Restoring {args.name} from IA (job {job['id']}): archive of "
+                f"{human_bytes(layer['archive_bytes'] or 0)}, estimated retrieval cost "
+                f"{human_cost(layer['retrieval_cost_usd'] or 0)}",
+                file=sys.stderr,
+            )
+        return follow_tier_job(manager, job, as_json=args.json)
+
+    def cmd_tier(args: argparse.Namespace) -> int:
+        manager = manager_of(args)
+        decisions = manager.apply_tier_policy(dry_run=args.dry_run)
+        if not args.json:
+            for decision in decisions:
+                verb = decision["action"]
+                if args.dry_run and verb == "archive":
+                    verb = "would archive"
+                print(f"{verb:<13}  {decision['layer']}: {decision['reason']}")
+            if not decisions:
+                print("No layer is due for IA.")
+        code = 0
+        # The workers are this command's children: it waits for them, one at a time.
+        for decision in decisions:
+            if not decision["job"]:
+                continue
+            job = manager.get_job(decision["job"])
+            if args.json:
+                while job["state"] in ("queued", "running"):
+                    time.sleep(0.2)
+                    manager.reap_workers()
+                    job = manager.get_job(job["id"])
+                decision["job_state"] = job["state"]
+                code |= job["state"] != "succeeded"
+            else:
+                print(f"Archiving {decision['layer']} (job {job['id']})", file=sys.stderr)
+                code |= follow_tier_job(manager, job, as_json=False)
+        if args.json:
+            print_json({"decisions": decisions})
+        return code
+
+    def cmd_pin(args: argparse.Namespace) -> int:
+        layer = manager_of(args).update_layer(args.name, pinned=args.pinned)
+        if args.json:
+            print_json(layer)
+        elif layer["pinned"]:
+            print(f"Pinned {layer['name']} to STANDARD: the tier policy leaves it there.")
+        else:
+            print(f"Unpinned {layer['name']}: the tier policy may move it to IA.")
+        return 0
+
+    p = sub.add_parser(
+        "archive", parents=[common], help="archive a layer to the cold store (it becomes IA)"
+    )
+    p.add_argument("name")
+    p.set_defaults(func=cmd_archive)
+
+    p = sub.add_parser(
+        "restore", parents=[common], help="restore an IA layer from the cold store to STANDARD"
+    )
+    p.add_argument("name")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser(
+        "tier",
+        parents=[common],
+        help="apply the IA policy now: archive the layers not mounted for ia_after_days",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the decisions without changing anything"
+    )
+    p.set_defaults(func=cmd_tier)
+
+    for name, pinned, text in (
+        ("pin", True, "keep a layer on STANDARD (the tier policy never archives it)"),
+        ("unpin", False, "let the tier policy move a layer to IA again"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=text)
+        p.add_argument("name")
+        p.set_defaults(func=cmd_pin, pinned=pinned)

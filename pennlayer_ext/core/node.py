@@ -1,0 +1,30 @@
+"""What GET /node and the CLI tell of this node: its store, disk, prices and totals."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from .costs import STORAGE_CLASSES
+from .settings import NodeSettings
+from .store import LayerStore
+
+
+def describe_node(
+    store: LayerStore, settings: NodeSettings, cold_store: str, listed: dict[str, Any]
+) -> dict[str, Any]:
+    """The node's figures; *listed* is a layer listing (for its totals)."""
+    disk = shutil.disk_usage(store.root)
+    return {
+        "store_root": str(store.root),
+        "disk": {
+            "total_bytes": disk.total,
+            "free_bytes": disk.free,
+            "reserve_bytes": settings.disk_reserve.bytes_for(disk.total),
+        },
+        "prices": dict(settings.prices),
+        "storage_classes": list(STORAGE_CLASSES),
+        "cold_store": cold_store,
+        "ia_after_days": settings.ia_after_days,
+        "totals": listed["totals"],
+    }
