@@ -37,9 +37,16 @@ export interface ILayer {
   status: LayerStatus;
   version: number | null;
   digest: string | null;
+  /** The bytes of the current version's own files; other layers do not change it. */
   size_bytes: number;
+  /**
+   * The bytes deleting the layer frees: its files no other layer shares;
+   * `null` or absent when the server does not say.
+   */
+  unique_bytes?: number | null;
   file_count: number;
   storage_class: StorageClass;
+  /** `size_bytes` at the price of `storage_class`, per month. */
   monthly_cost_usd: number;
   /** ISO 8601 UTC time of the last mount, `null` if never mounted. */
   last_accessed_at: string | null;
@@ -165,9 +172,15 @@ export interface IEnvironment {
  */
 export interface ILayerTotals {
   layer_count: number;
+  /** Disk used by all layers; files shared between layers count once. */
   size_bytes: number;
   file_count: number;
+  /** The cost of `size_bytes` per month. */
   monthly_cost_usd: number;
+  /** The sum of the layers' sizes; absent on older servers. */
+  layers_bytes?: number | null;
+  /** `layers_bytes - size_bytes`: what sharing files saves; absent on older servers. */
+  shared_savings_bytes?: number | null;
 }
 
 /**

@@ -5,21 +5,29 @@ import {
 } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 
 import { ServerConnection } from '@jupyterlab/services';
 
 import type { LayerActions } from '../actions';
-import { LAYER_COLUMNS, LayerColumn } from '../columns';
+import {
+  LAYER_COLUMNS,
+  LayerColumn,
+  LayersLayout,
+  layoutFor
+} from '../columns';
 import { LayerDetails } from '../components/LayerDetails';
 import { LayersOverview } from '../components/LayersOverview';
 import { ILayersModel } from '../tokens';
 
 /**
- * The section of the Layers sidebar that shows the totals and the table.
+ * The totals, the filter and the layers, in the sidebar or the main area.
  *
- * It tells the model when it is on screen, so that polling only runs while
- * someone can see the result.
+ * With the `auto` layout (the sidebar's) it shows the table when every chosen
+ * column fits its width and compact rows otherwise, so nothing ever needs
+ * scrolling sideways. It tells the model when it is on screen, so that
+ * polling only runs while someone can see the result.
  */
 export class LayersView extends ReactWidget {
   constructor(options: LayersView.IOptions) {
@@ -29,6 +37,7 @@ export class LayersView extends ReactWidget {
     this._columns = [...(options.columns ?? LAYER_COLUMNS)];
     this._actions = options.actions ?? null;
     this._serverSettings = options.serverSettings;
+    this._arrangement = options.layout ?? 'auto';
     this.addClass('pennlayer-LayersView');
     this.title.label = this._trans.__('Layers');
   }
@@ -52,14 +61,35 @@ export class LayersView extends ReactWidget {
     this.update();
   }
 
+  /**
+   * How the layers are laid out now.
+   */
+  get shownLayout(): LayersLayout {
+    return this._arrangement === 'auto'
+      ? layoutFor(this._width, this._columns)
+      : this._arrangement;
+  }
+
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     this._model.visible = this.isVisible;
+    if (typeof ResizeObserver !== 'undefined' && this._arrangement === 'auto') {
+      this._observer = new ResizeObserver(() => this._measure());
+      this._observer.observe(this.node);
+    }
+    this._measure();
   }
 
   protected onBeforeDetach(msg: Message): void {
     this._model.visible = false;
+    this._observer?.disconnect();
+    this._observer = null;
     super.onBeforeDetach(msg);
+  }
+
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    this._measure();
   }
 
   protected onAfterShow(msg: Message): void {
@@ -82,6 +112,7 @@ export class LayersView extends ReactWidget {
             error={this._model.error}
             loaded={this._model.loaded}
             columns={this._columns}
+            layout={this.shownLayout}
             trans={this._trans}
             onRetry={() => void this._model.refresh()}
             renderDetails={layer => (
@@ -98,7 +129,25 @@ export class LayersView extends ReactWidget {
     );
   }
 
+  /**
+   * Re-render when the width crosses the point where the table fits.
+   */
+  private _measure(): void {
+    const width = this.node.clientWidth;
+    if (width === this._width) {
+      return;
+    }
+    const before = this.shownLayout;
+    this._width = width;
+    if (this.shownLayout !== before) {
+      this.update();
+    }
+  }
+
   private _actions: LayerActions | null;
+  private _arrangement: LayersLayout | 'auto';
+  private _observer: ResizeObserver | null = null;
+  private _width = 0;
   private _columns: LayerColumn[];
   private _serverSettings?: ServerConnection.ISettings;
   private _model: ILayersModel;
@@ -118,6 +167,11 @@ export namespace LayersView {
     columns?: readonly LayerColumn[];
     /** The actions offered in the details of a layer. */
     actions?: LayerActions | null;
+    /**
+     * Compact rows, the table, or `auto` (the default): the table when every
+     * column fits the width, compact rows otherwise.
+     */
+    layout?: LayersLayout | 'auto';
     serverSettings?: ServerConnection.ISettings;
   }
 }
