@@ -38,9 +38,25 @@ def print_table(layers: list[dict[str, Any]], totals: dict[str, Any]) -> None:
         print(
             "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
         )
-    print(
-        f"\n{totals['layer_count']} layer(s), {human_bytes(totals['size_bytes'])}, "
-        f"{totals['file_count']} file(s), {human_cost(totals['monthly_cost_usd'])}/month"
+    print(f"\n{totals_line(totals)}")
+
+
+def totals_line(totals: dict[str, Any]) -> str:
+    """The node totals as the Layers panel shows them, e.g.
+    ``3 layers · 1.2 GB on disk (shared between layers: -310 MB) · 41,200 files · $0.36/month``.
+    """
+    count = totals["layer_count"]
+    disk = f"{human_bytes(totals['size_bytes'])} on disk"
+    saved = totals.get("shared_savings_bytes")
+    if isinstance(saved, int) and saved > 0:
+        disk += f" (shared between layers: -{human_bytes(saved)})"
+    return " · ".join(
+        (
+            f"{count} layer{'' if count == 1 else 's'}",
+            disk,
+            _files(totals["file_count"]),
+            f"{human_cost(totals['monthly_cost_usd'])}/month",
+        )
     )
 
 
@@ -53,7 +69,8 @@ def print_layer(layer: dict[str, Any]) -> None:
         "Status": layer["status"],
         "Version": layer["version"],
         "Digest": layer["digest"],
-        "Size": f"{human_bytes(layer['size_bytes'])} ({layer['size_bytes']} bytes)",
+        "Size": f"{human_bytes(layer['size_bytes'])} ({layer['size_bytes']:,} bytes)",
+        "Unique": _unique(layer),
         "Files": layer["file_count"],
         "Storage class": layer["storage_class"],
         "Monthly cost": human_cost(layer["monthly_cost_usd"]),
@@ -76,6 +93,18 @@ def print_layer(layer: dict[str, Any]) -> None:
             print(f"  {package['name']:<{name_width}}  {package['version']}")
     elif layer["requirements"]:
         print(f"\nRequirements:\n{layer['requirements']}")
+
+
+def _files(count: int) -> str:
+    return f"{count:,} file{'' if count == 1 else 's'}"
+
+
+def _unique(layer: dict[str, Any]) -> str | None:
+    """What deleting the layer frees, when the catalog knows it."""
+    unique = layer.get("unique_bytes")
+    if not isinstance(unique, int):
+        return None
+    return f"{human_bytes(unique)} (what deleting it frees: files no other layer shares)"
 
 
 def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
@@ -116,7 +145,7 @@ def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) 
             layer = manager.get_layer(job["layer"])
             print(
                 f"{layer['name']} version {layer['version']} is READY: "
-                f"{human_bytes(layer['size_bytes'])}, {layer['file_count']} files, "
+                f"{human_bytes(layer['size_bytes'])}, {_files(layer['file_count'])}, "
                 f"{layer['digest']}"
             )
         return 0
@@ -142,7 +171,7 @@ def verify_progress(*, enabled: bool) -> Iterator[Callable[[int, int], None] | N
         desc="Verifying",
         unit="B",
         unit_scale=True,
-        unit_divisor=1024,
+        unit_divisor=1000,  # kB, MB, GB: the units sizes are shown in everywhere
         file=sys.stderr,
         disable=None,  # off when stderr is not a terminal
         leave=False,

@@ -30,7 +30,11 @@ from .core.addresses import check_allowed_hosts
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import DEFAULT_MOUNT_ROOT, check_env_allow, check_sandbox
-from .core.settings import DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACKED_FILES
+from .core.settings import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_UNPACKED_BYTES,
+    DEFAULT_MAX_UNPACKED_FILES,
+)
 from .core.store import LayerStore
 
 STORE_ENV = "PENNLAYER_STORE"
@@ -98,10 +102,10 @@ class PennLayerConfig(Configurable):
     )
 
     max_request_bytes = Int(
-        1024 * 1024,
+        1_000_000,
         config=True,
         help="Largest request body the REST API accepts, in bytes; larger ones get 413. "
-        "Default: 1 MiB.",
+        "Default: 1 MB (1,000,000 bytes).",
     )
 
     kernelspec_dir = Unicode(
@@ -168,10 +172,10 @@ class PennLayerConfig(Configurable):
     )
 
     max_download_bytes = Int(
-        1024**4,
+        DEFAULT_MAX_DOWNLOAD_BYTES,
         config=True,
         help="Largest http(s) download or S3 prefix a loader fetches, in bytes; a larger one "
-        "fails the job. Default: 1 TiB.",
+        "fails the job. Default: 1 TB (10**12 bytes).",
     )
 
     max_unpacked_bytes = Int(
@@ -181,8 +185,8 @@ class PennLayerConfig(Configurable):
             "Most bytes the unpack processor writes from one archive: the sizes a tar or zip "
             "declares are added up before anything is written, and what is decompressed is "
             "counted while it is written, so an archive bomb fails the job, with this "
-            "setting named, and the layer keeps its previous version. Default: 1 TiB. "
-            "Keep it below the free space of the store's filesystem."
+            "setting named, and the layer keeps its previous version. Default: 1 TB "
+            "(10**12 bytes). Keep it below the free space of the store's filesystem."
         ),
     )
 

@@ -10,10 +10,11 @@ from typing import Any
 from .addresses import check_allowed_hosts
 from .costs import DEFAULT_PRICES, validate_prices
 
-DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
+# Byte limits are decimal, as every size pennlayer shows (1 TB = 1000**4 bytes).
+DEFAULT_MAX_DOWNLOAD_BYTES = 1000**4
 # What the unpack processor may write from one archive: far above a genome or a model's
 # weights, far below what an archive bomb declares.
-DEFAULT_MAX_UNPACKED_BYTES = 1024**4
+DEFAULT_MAX_UNPACKED_BYTES = 1000**4
 DEFAULT_MAX_UNPACKED_FILES = 10_000_000
 
 

@@ -4,7 +4,15 @@ import { Button } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import type { LayerActions } from '../actions';
-import { formatBytes, formatCount, formatDateTime } from '../format';
+import {
+  formatBytes,
+  formatCount,
+  formatDate,
+  formatDateTime,
+  formatMonthlyCost,
+  formatRelativeTime
+} from '../format';
+import { costTitle, sizeTitle, uniqueBytes } from '../sizes';
 import { getJobLog, getLayer, listActiveSessions, listJobs } from '../service';
 import { deleteBlockedReason } from '../tableState';
 import { IJob, ILayer, ILayerDetail, ISession } from '../tokens';
@@ -183,6 +191,7 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
       ) : (
         <Recipe layer={detail} trans={trans} />
       )}
+      <Storage layer={layer} trans={trans} />
       <Versions layer={detail} trans={trans} />
       <Section title={trans.__('Sessions using it')}>
         {sessions.length === 0 ? (
@@ -311,6 +320,56 @@ function Recipe(props: {
           {trans.__('No loader has run yet.')}
         </p>
       )}
+    </Section>
+  );
+}
+
+/**
+ * Size, unique bytes, tier, cost and dates: every figure of the row and the
+ * ones a compact row leaves out.
+ */
+function Storage(props: {
+  layer: ILayer;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { layer, trans } = props;
+  const unique = uniqueBytes(layer);
+  return (
+    <Section title={trans.__('Size and cost')}>
+      <dl className="pennlayer-LayerDetails-recipe pennlayer-LayerDetails-storage">
+        <dt>{trans.__('Size')}</dt>
+        <dd title={sizeTitle(layer, trans)}>
+          {trans.__(
+            '%1 in %2 files',
+            formatBytes(layer.size_bytes),
+            formatCount(layer.file_count)
+          )}
+          {unique !== null && (
+            <span className="pennlayer-LayerDetails-unique">
+              {' · '}
+              {trans.__('unique: %1', formatBytes(unique))}
+            </span>
+          )}
+        </dd>
+        <dt>{trans.__('Cost')}</dt>
+        <dd title={costTitle(layer, trans)}>
+          {trans.__(
+            '%1 (%2)',
+            formatMonthlyCost(layer.monthly_cost_usd),
+            layer.storage_class
+          )}
+        </dd>
+        <dt>{trans.__('Last access')}</dt>
+        <dd title={formatDateTime(layer.last_accessed_at) || undefined}>
+          {formatRelativeTime(layer.last_accessed_at, {
+            never: trans.__('never')
+          })}
+        </dd>
+        <dt>{trans.__('Created')}</dt>
+        <dd title={formatDateTime(layer.created_at) || undefined}>
+          {formatDate(layer.created_at)}
+        </dd>
+      </dl>
     </Section>
   );
 }
