@@ -3,7 +3,11 @@ const jestJupyterLab = require('@jupyterlab/testing/lib/jest-config');
 const esModules = [
   '@codemirror',
   '@jupyter/ydoc',
+  '@jupyter/react-components',
+  '@jupyter/web-components',
   '@jupyterlab/',
+  '@microsoft/fast-',
+  'exenv-es6',
   'lib0',
   'nanoid',
   'vscode-ws-jsonrpc',

@@ -150,7 +150,10 @@ def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) 
             )
         return 0
     if not as_json:
-        tail = manager.job_log(job["id"])["text"].splitlines()[-25:]
+        # The error is printed once, below: not also as the log's last line.
+        repeated = f"==> failed: {job['error']}"
+        lines = manager.job_log(job["id"])["text"].splitlines()[-25:]
+        tail = [line for line in lines if line != repeated]
         if tail and job["state"] == "failed":
             print("--- last lines of the job log ---", file=sys.stderr)
             print("\n".join(tail), file=sys.stderr)

@@ -138,9 +138,25 @@ export interface IJob {
     files_done?: number;
   } | null;
   error?: string | null;
+  /** Build jobs: the requirements the build was given, also when it failed. */
+  requirements?: string | null;
   created_at?: string | null;
   started_at?: string | null;
   finished_at?: string | null;
+}
+
+/**
+ * A job event of the server: a job was queued, moved on or ended.
+ */
+export interface IJobEvent {
+  id: string;
+  layer: string;
+  kind: IJob['kind'] | 'archive' | 'restore';
+  state: JobState;
+  phase?: string;
+  message?: string;
+  /** Why the job failed, if it did. */
+  error?: string;
 }
 
 /**
@@ -292,6 +308,10 @@ export interface ILayersModel extends IDisposable {
    */
   readonly changed: ISignal<ILayersModel, void>;
   /**
+   * Emitted for each job event of the server, before the listing it causes.
+   */
+  readonly jobChanged: ISignal<ILayersModel, IJobEvent>;
+  /**
    * The layers of the last successful listing.
    */
   readonly layers: readonly ILayer[];
@@ -335,11 +355,17 @@ export const ILayersModel = new Token<ILayersModel>(
 export const EVENT_SCHEMA_PREFIX = 'https://events.pennlayer.dev/';
 
 /**
+ * The schema id of job events.
+ */
+export const JOB_EVENT_SCHEMA = `${EVENT_SCHEMA_PREFIX}job`;
+
+/**
  * The ids of every pennlayer command.
  */
 export namespace CommandIDs {
   export const openLayers = 'pennlayer:open-layers';
   export const refreshLayers = 'pennlayer:refresh-layers';
+  export const showLayer = 'pennlayer:show-layer';
   export const newEnvironment = 'pennlayer:new-environment';
   export const newReference = 'pennlayer:new-reference';
   export const newNotebookWithLayers = 'pennlayer:new-notebook-with-layers';

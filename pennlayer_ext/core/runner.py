@@ -14,6 +14,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -179,24 +180,35 @@ class JobContext:
         env: dict[str, str] | None = None,
         capture: bool = False,
         what: str,
+        log_failure: bool = True,
     ) -> str:
-        """Run a tool; its output goes to the job log (or is returned with capture=True)."""
+        """Run a tool; its output goes to the job log (or is returned with capture=True).
+
+        With ``log_failure=False`` (an attempt that may fail and is retried another way)
+        the tool's output reaches the log only if it succeeds, so a failed attempt shows
+        no error in the log of a job that then succeeds.
+        """
         self.check_stop()
+        held = not log_failure
         self._child = subprocess.Popen(
             [os.fspath(arg) for arg in argv],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=None,
+            stdout=subprocess.PIPE if capture or held else None,
+            stderr=subprocess.PIPE if held else None,
             env=env,
         )
         try:
-            out, _ = self._child.communicate()
+            out, err = self._child.communicate()
         finally:
             code = self._child.returncode
             self._child = None
         self.check_stop()
+        if held and code == 0:
+            shown = (err or b"") + (b"" if capture else out or b"")
+            sys.stdout.write(shown.decode("utf-8", "replace"))
+            sys.stdout.flush()
         if code != 0:
-            reason = self._reason_from_log()
+            reason = self._reason_from_log() if log_failure else ""
             detail = f": {reason}" if reason else f" (exit status {code}); see the job log"
             raise StepFailed(f"{what} failed{detail}")
         return out.decode("utf-8", "replace") if capture else ""

@@ -210,7 +210,7 @@ describe('LayersOverview in compact rows', () => {
           layout="compact"
           trans={trans}
           now={now}
-          renderDetails={layer => <p>details of {layer.name}</p>}
+          renderDetails={layer => <p>{`details of ${layer.name}`}</p>}
           {...props}
         />
       );

@@ -85,6 +85,17 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
     state.jobs.find(job => job.state === 'queued' || job.state === 'running') ??
     null;
   const lastJob = activeJob ?? state.jobs[0] ?? null;
+  // "Build" after a failed build offers what that build was given.
+  const failedBuild =
+    lastJob && lastJob.kind === 'build' && lastJob.state === 'failed'
+      ? lastJob
+      : null;
+  // The error of the last job is shown once, with its log.
+  const errorShownWithLog =
+    lastJob !== null &&
+    lastJob === state.jobs[0] &&
+    !!lastJob.error &&
+    lastJob.error === layer.error;
   const blocked = deleteBlockedReason(layer, state.jobs);
   const sessions = state.sessions.filter(
     session =>
@@ -112,9 +123,15 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
               title={
                 activeJob
                   ? trans.__('A build of %1 is running.', layer.name)
-                  : trans.__('Build a new version from requirements')
+                  : failedBuild?.requirements
+                    ? trans.__(
+                        'Build again, starting from the requirements of the failed build'
+                      )
+                    : trans.__('Build a new version from requirements')
               }
-              onClick={() => void actions.build(layer)}
+              onClick={() =>
+                void actions.build(layer, failedBuild?.requirements)
+              }
             >
               {layer.version === null ? trans.__('Build') : trans.__('Rebuild')}
             </Button>
@@ -174,7 +191,7 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
         <p className="pennlayer-LayerDetails-description">
           {layer.description || trans.__('No description.')}
         </p>
-        {layer.error && (
+        {layer.error && !errorShownWithLog && (
           <p className="pennlayer-LayerDetails-error">{layer.error}</p>
         )}
         {layer.drift && (
@@ -432,6 +449,18 @@ function Versions(props: {
 }
 
 /**
+ * The log without its last line when that line only repeats the job's error,
+ * which is shown above the log already.
+ */
+function withoutEnding(text: string, error: string | null | undefined): string {
+  if (!error) {
+    return text;
+  }
+  const ending = `==> failed: ${error}\n`;
+  return text.endsWith(ending) ? text.slice(0, -ending.length) : text;
+}
+
+/**
  * The log of a job, tailed while it runs, with a Cancel button.
  */
 function JobLog(props: {
@@ -503,7 +532,9 @@ function JobLog(props: {
         </p>
       )}
       {!active && job.error && (
-        <p className="pennlayer-LayerDetails-error">{job.error}</p>
+        <p className="pennlayer-LayerDetails-error" role="alert">
+          {job.error}
+        </p>
       )}
       <pre
         ref={preRef}
@@ -511,7 +542,7 @@ function JobLog(props: {
         aria-label={trans.__('Log of the %1 of %2', job.kind, job.layer)}
         tabIndex={0}
       >
-        {text ||
+        {withoutEnding(text, active ? null : job.error) ||
           (complete
             ? trans.__('(empty log)')
             : trans.__('Waiting for the log…'))}

@@ -33,6 +33,8 @@ export interface ILayersOverviewProps {
   now?: number;
   /** The details of an expanded layer; rows expand only when given. */
   renderDetails?: (layer: ILayer) => React.ReactNode;
+  /** A layer to show with its details; a new `nonce` asks again. */
+  reveal?: { name: string; nonce: number } | null;
 }
 
 /**
@@ -50,6 +52,29 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
     () => sortLayers(filterLayers(layers, query), sort),
     [layers, query, sort]
   );
+  const root = React.useRef<HTMLDivElement>(null);
+  const reveal = props.reveal ?? null;
+  const scrollTo = React.useRef<string | null>(null);
+
+  React.useEffect(() => {
+    if (!reveal) {
+      return;
+    }
+    setQuery('');
+    setExpanded(previous => new Set(previous).add(reveal.name));
+    scrollTo.current = reveal.name;
+  }, [reveal?.name, reveal?.nonce]);
+
+  React.useEffect(() => {
+    const name = scrollTo.current;
+    const row = name
+      ? root.current?.querySelector(`[data-layer-name="${name}"]`)
+      : null;
+    if (row) {
+      scrollTo.current = null;
+      row.scrollIntoView?.({ block: 'start' });
+    }
+  });
 
   if (!loaded) {
     return (
@@ -80,7 +105,7 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
     });
 
   return (
-    <div className="pennlayer-LayersOverview">
+    <div className="pennlayer-LayersOverview" ref={root}>
       {error !== null && (
         <ErrorState message={error} trans={trans} onRetry={onRetry} compact />
       )}

@@ -10,6 +10,8 @@ import { addIcon, refreshIcon } from '@jupyterlab/ui-components';
 
 // eslint-disable-next-line jupyter/prefer-lazy-imports -- the actions back commands registered at start
 import { LayerActions } from '../actions';
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- follows the jobs the actions start
+import { JobNotifier } from '../jobNotifier';
 import { normalizeColumns } from '../columns';
 import { layersIcon } from '../icons';
 import { DEFAULT_REFRESH_INTERVAL } from '../model';
@@ -58,10 +60,17 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
     const trans = translator.load('pennlayer');
     const { commands, shell } = app;
 
-    const actions = new LayerActions({
+    const notifier = new JobNotifier({
       model,
       serverSettings: app.serviceManager.serverSettings,
       trans
+    });
+    const actions = new LayerActions({
+      model,
+      serverSettings: app.serviceManager.serverSettings,
+      trans,
+      notifier,
+      showLayer: name => void commands.execute(CommandIDs.showLayer, { name })
     });
     const sidebar = new LayersSidebar({
       model,
@@ -80,6 +89,27 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       describedBy: { args: COMMAND_ARGS_SCHEMA },
       execute: () => {
         shell.activateById(sidebar.id);
+      }
+    });
+
+    commands.addCommand(CommandIDs.showLayer, {
+      label: trans.__('Show Layer Details'),
+      caption: trans.__('Show a layer in the Layers sidebar, details open'),
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            name: { type: 'string', description: 'The name of the layer' }
+          },
+          required: ['name']
+        }
+      },
+      execute: args => {
+        const name = typeof args['name'] === 'string' ? args['name'] : '';
+        shell.activateById(sidebar.id);
+        if (name) {
+          sidebar.view.reveal(name);
+        }
       }
     });
 

@@ -70,6 +70,14 @@ export class LayersView extends ReactWidget {
       : this._arrangement;
   }
 
+  /**
+   * Show a layer with its details open, scrolled into view.
+   */
+  reveal(name: string): void {
+    this._reveal = { name, nonce: (this._reveal?.nonce ?? 0) + 1 };
+    this.update();
+  }
+
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     this._model.visible = this.isVisible;
@@ -115,6 +123,7 @@ export class LayersView extends ReactWidget {
             layout={this.shownLayout}
             trans={this._trans}
             onRetry={() => void this._model.refresh()}
+            reveal={this._reveal}
             renderDetails={layer => (
               <LayerDetails
                 layer={layer}
@@ -147,6 +156,7 @@ export class LayersView extends ReactWidget {
   private _actions: LayerActions | null;
   private _arrangement: LayersLayout | 'auto';
   private _observer: ResizeObserver | null = null;
+  private _reveal: { name: string; nonce: number } | null = null;
   private _width = 0;
   private _columns: LayerColumn[];
   private _serverSettings?: ServerConnection.ISettings;
