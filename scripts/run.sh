@@ -23,6 +23,7 @@ if [[ "$(jupyter pennlayer show demo-reference --json | python -c 'import json,s
 fi
 jupyter pennlayer list
 
-args=(--no-browser)
+# The same configuration for JupyterLab: the panel may load the demo's folders too.
+args=(--no-browser --config "$ROOT/scripts/demo-config.py")
 [[ $(id -u) == 0 ]] && args+=(--allow-root)
 exec jupyter lab "${args[@]}" "$@"

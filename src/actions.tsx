@@ -33,6 +33,7 @@ import {
   cancelJob,
   createLayer,
   deleteLayer,
+  getNode,
   populateLayer,
   updateLayer
 } from './service';
@@ -168,12 +169,21 @@ export class LayerActions {
    */
   async populate(layer: ILayer): Promise<boolean> {
     const trans = this._trans;
+    // The folders the node allows, to say where a local source may be.
+    const allowedRoots = await getNode(this._settings)
+      .then(node => node.allowed_source_roots ?? null)
+      .catch(() => null);
     return showForm<IPopulateForm>({
       title: trans.__('Populate %1', layer.name),
       acceptLabel: trans.__('Run loader'),
       initial: populateFormFromRecipe(layer.recipe),
       render: (value, update) => (
-        <PopulateFormFields value={value} update={update} trans={trans} />
+        <PopulateFormFields
+          value={value}
+          update={update}
+          trans={trans}
+          allowedRoots={allowedRoots}
+        />
       ),
       validate: populateProblem,
       submit: async value => {

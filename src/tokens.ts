@@ -235,6 +235,8 @@ export interface INodeInfo {
   prices: { [storageClass in StorageClass]: number };
   versions: { [component: string]: string };
   totals: ILayerTotals;
+  /** The folders loaders may read (`PennLayerApp.allowed_source_roots`). */
+  allowed_source_roots?: string[];
 }
 
 /**

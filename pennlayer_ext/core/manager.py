@@ -129,6 +129,7 @@ class LayerManager:
             "disk": {"total_bytes": disk.total, "free_bytes": disk.free},
             "prices": dict(self.settings.prices),
             "storage_classes": list(STORAGE_CLASSES),
+            "allowed_source_roots": list(self.settings.allowed_source_roots),
             "totals": self.list_layers()["totals"],
         }
 
