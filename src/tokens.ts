@@ -366,6 +366,7 @@ export const JOB_EVENT_SCHEMA = `${EVENT_SCHEMA_PREFIX}job`;
  */
 export namespace CommandIDs {
   export const openLayers = 'pennlayer:open-layers';
+  export const openLayersTable = 'pennlayer:open-layers-table';
   export const refreshLayers = 'pennlayer:refresh-layers';
   export const showLayer = 'pennlayer:show-layer';
   export const newEnvironment = 'pennlayer:new-environment';

@@ -80,7 +80,7 @@ export class LayersView extends ReactWidget {
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    this._model.visible = this.isVisible;
+    this._setShown(this.isVisible);
     if (typeof ResizeObserver !== 'undefined' && this._arrangement === 'auto') {
       this._observer = new ResizeObserver(() => this._measure());
       this._observer.observe(this.node);
@@ -89,7 +89,7 @@ export class LayersView extends ReactWidget {
   }
 
   protected onBeforeDetach(msg: Message): void {
-    this._model.visible = false;
+    this._setShown(false);
     this._observer?.disconnect();
     this._observer = null;
     super.onBeforeDetach(msg);
@@ -102,12 +102,37 @@ export class LayersView extends ReactWidget {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._model.visible = true;
+    this._setShown(true);
   }
 
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
-    this._model.visible = false;
+    this._setShown(false);
+  }
+
+  dispose(): void {
+    if (!this.isDisposed) {
+      this._setShown(false);
+    }
+    super.dispose();
+  }
+
+  /**
+   * The model polls while any of its views is on screen: the sidebar, the
+   * main-area table, or both.
+   */
+  private _setShown(shown: boolean): void {
+    let views = Private.shownViews.get(this._model);
+    if (!views) {
+      views = new Set();
+      Private.shownViews.set(this._model, views);
+    }
+    if (shown) {
+      views.add(this);
+    } else {
+      views.delete(this);
+    }
+    this._model.visible = views.size > 0;
   }
 
   render(): JSX.Element {
@@ -184,4 +209,11 @@ export namespace LayersView {
     layout?: LayersLayout | 'auto';
     serverSettings?: ServerConnection.ISettings;
   }
+}
+
+namespace Private {
+  /**
+   * The views of each model that are on screen now.
+   */
+  export const shownViews = new WeakMap<ILayersModel, Set<LayersView>>();
 }
