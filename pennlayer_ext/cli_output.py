@@ -22,7 +22,7 @@ _COLUMNS = (
     ("KIND", lambda layer: layer["kind"]),
     ("STATUS", lambda layer: layer["status"]),
     ("SIZE", lambda layer: human_bytes(layer["size_bytes"])),
-    ("FILES", lambda layer: str(layer["file_count"])),
+    ("FILES", lambda layer: f"{layer['file_count']:,}"),
     ("TIER", lambda layer: layer["storage_class"]),
     ("COST/MONTH", lambda layer: human_cost(layer["monthly_cost_usd"])),
     ("LAST ACCESS", lambda layer: human_age(layer["last_accessed_at"])),

@@ -47,12 +47,7 @@ export function LayerList(props: ILayerListProps): JSX.Element {
             {layer.name}
           </>
         );
-        const access = layer.last_accessed_at
-          ? trans.__(
-              'used %1',
-              formatRelativeTime(layer.last_accessed_at, { now })
-            )
-          : trans.__('never used');
+        const access = accessText(layer.last_accessed_at, now, trans);
         return (
           <li
             key={layer.name}
@@ -145,4 +140,21 @@ export function LayerList(props: ILayerListProps): JSX.Element {
       })}
     </ul>
   );
+}
+
+/**
+ * When a layer was last mounted, e.g. `used 5 minutes ago`, `never used`.
+ */
+function accessText(
+  iso: string | null,
+  now: number,
+  trans: TranslationBundle
+): string {
+  if (!iso || Number.isNaN(Date.parse(iso))) {
+    return trans.__('never used');
+  }
+  if (Math.abs(now - Date.parse(iso)) < 45 * 1000) {
+    return trans.__('used just now');
+  }
+  return trans.__('used %1', formatRelativeTime(iso, { now }));
 }
