@@ -230,8 +230,19 @@ class JobContext:
             if stripped.startswith(("error:", "cause:", "ERROR:", "\u00d7")) or (
                 picked and stripped and line.startswith("  ")
             ):
-                picked.append(stripped.removeprefix("error:").strip())
-        return " ".join(reversed(picked))[:1000]
+                picked.append(stripped)
+        picked.reverse()
+        # uv says why after "cause:" ("Because x was not found..."): that part, with the
+        # lines that continue it, is the reason, rather than the generic "No solution
+        # found" before it.
+        causes: list[str] = []
+        for line in picked:
+            if line.startswith("cause:"):
+                causes.append(line.removeprefix("cause:").strip())
+            elif causes and not line.startswith(("error:", "ERROR:", "\u00d7")):
+                causes.append(line)
+        shown = causes or [line.removeprefix("error:").strip() for line in picked]
+        return " ".join(shown)[:1000]
 
 
 def _die_with_parent(sig: int) -> None:

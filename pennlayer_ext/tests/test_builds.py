@@ -192,6 +192,9 @@ async def test_a_failed_first_build_is_failed_with_the_reason_and_log(
     job = await pl_wait_job(job["id"])
     assert job["state"] == "failed"
     assert "plfast" in job["error"]
+    # The reason is uv's "why", first: short enough for a notification to show it.
+    assert job["error"].startswith("Installing the requirements failed: Because "), job
+    assert "No solution found" not in job["error"]
     layer = (await pl_api("layers", "doomed")).body
     assert layer["status"] == "FAILED"
     assert layer["version"] is None

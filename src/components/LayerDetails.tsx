@@ -356,11 +356,13 @@ function Storage(props: {
       <dl className="pennlayer-LayerDetails-recipe pennlayer-LayerDetails-storage">
         <dt>{trans.__('Size')}</dt>
         <dd title={sizeTitle(layer, trans)}>
-          {trans.__(
-            '%1 in %2 files',
-            formatBytes(layer.size_bytes),
-            formatCount(layer.file_count)
-          )}
+          {layer.file_count === 1
+            ? trans.__('%1 in 1 file', formatBytes(layer.size_bytes))
+            : trans.__(
+                '%1 in %2 files',
+                formatBytes(layer.size_bytes),
+                formatCount(layer.file_count)
+              )}
           {unique !== null && (
             <span className="pennlayer-LayerDetails-unique">
               {' · '}

@@ -38,8 +38,9 @@ export class LayersTablePanel extends MainAreaWidget<LayersView> {
     this.title.caption = trans.__('The layers of this node');
     this.title.icon = layersIcon;
     this.title.closable = true;
-    this.node.setAttribute('role', 'region');
-    this.node.setAttribute('aria-label', trans.__('Layers table'));
+    // The dock panel makes this node a tab panel: name the content instead.
+    content.node.setAttribute('role', 'region');
+    content.node.setAttribute('aria-label', trans.__('Layers table'));
 
     const { commands } = options;
     this.toolbar.addItem(
