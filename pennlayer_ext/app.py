@@ -92,6 +92,8 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
         manager = self.create_manager()
         for line in manager.resealed:
             self.log.info("pennlayer: %s", line)
+        for line in manager.notices:
+            self.log.warning("pennlayer: %s", line)
         manager.sync_kernelspecs()
         for path in event_schema_paths():
             self.serverapp.event_logger.register_event_schema(path)
@@ -125,7 +127,10 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         if hasattr(self, "_manager"):
-            await asyncio.to_thread(self._manager.stop_workers)
+            try:
+                await asyncio.to_thread(self._manager.stop_workers)
+            except Exception:  # never block the stop (a full disk): the next start recovers
+                self.log.exception("pennlayer: stopping the job workers failed")
             self.core_executor.shutdown(wait=False, cancel_futures=True)
         await super().stop_extension()
 

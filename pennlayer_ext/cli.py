@@ -26,6 +26,7 @@ from .cli_output import (
     print_verification,
     verify_progress,
 )
+from .cli_runs import add_run_commands
 from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManagerAPI, NotFound, PennLayerError
 from .core.jobs import JOB_STATES
 from .core.processors import DEFAULT_PROCESSOR, PROCESSORS
@@ -52,9 +53,22 @@ def _manager(args: argparse.Namespace) -> LayerManagerAPI:
         if args.store:
             # Typed on the command line: relative to the folder the user is in.
             app.store_root = os.path.abspath(os.path.expanduser(args.store))
+            _refuse_a_new_store_unless_creating(args, app.store_root)
         return app.create_manager()
     except TraitError as exc:
         raise PennLayerError(f"Configuration error: {exc}") from exc
+
+
+def _refuse_a_new_store_unless_creating(args: argparse.Namespace, root: str) -> None:
+    """A --store that holds no store yet is a typo unless the command creates a layer."""
+    if getattr(args, "func", None) is cmd_create or os.path.exists(
+        os.path.join(root, "catalog.sqlite")
+    ):
+        return
+    raise PennLayerError(
+        f"There is no layer store at {root}. Check --store, or make one there with "
+        "'jupyter pennlayer create NAME --kind reference --store ...'."
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -361,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--missing-ok", action="store_true", help="succeed if there is no such layer")
     p.set_defaults(func=cmd_delete)
+
+    add_run_commands(sub, common, _manager)  # run, rerun, runs
     return parser
 
 

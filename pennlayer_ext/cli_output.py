@@ -104,7 +104,7 @@ def _unique(layer: dict[str, Any]) -> str | None:
     unique = layer.get("unique_bytes")
     if not isinstance(unique, int):
         return None
-    return f"{human_bytes(unique)} (what deleting it frees: files no other layer shares)"
+    return f"{human_bytes(unique)} (what deleting it frees)"
 
 
 def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:

@@ -20,6 +20,7 @@ from traitlets import (
     List,
     TraitError,
     Unicode,
+    Union,
     default,
     validate,
 )
@@ -28,12 +29,14 @@ from traitlets.config import Configurable
 from .core import LayerManager, PennLayerError
 from .core.addresses import check_allowed_hosts
 from .core.costs import DEFAULT_PRICES, validate_prices
+from .core.diskspace import DEFAULT_DISK_RESERVE, parse_reserve
 from .core.requirements import REQUIREMENT_CATEGORIES
 from .core.sandbox import DEFAULT_MOUNT_ROOT, check_env_allow, check_sandbox
 from .core.settings import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_UNPACKED_BYTES,
     DEFAULT_MAX_UNPACKED_FILES,
+    DEFAULT_RUN_KEEP_VERSIONS_DAYS,
 )
 from .core.store import LayerStore
 
@@ -214,6 +217,16 @@ class PennLayerConfig(Configurable):
         ),
     )
 
+    disk_reserve = Union(
+        [Int(), Unicode()],
+        default_value=DEFAULT_DISK_RESERVE,
+        config=True,
+        help="Free space kept on the store's disk: bytes, a size such as '5GB' or '5GiB' "
+        "or a share such as '10%'. A job is not started unless the space it is known to "
+        "need plus this reserve is free, and is stopped (staging freed, layer as it was) once "
+        "free space drops below it. Default: '1GiB'; 0 turns it off.",
+    )
+
     mount_root = Unicode(
         DEFAULT_MOUNT_ROOT,
         config=True,
@@ -260,6 +273,21 @@ class PennLayerConfig(Configurable):
         "mount (its digest recomputed from its files, in a separate process); a version "
         "that drifted is marked and never mounted. Default: 24. 0 disables the periodic "
         "check ('jupyter pennlayer verify' still works).",
+    )
+
+    run_keep_versions_days = Float(
+        DEFAULT_RUN_KEEP_VERSIONS_DAYS,
+        config=True,
+        help=(
+            "Days the layer versions a headless run mounted stay on the node after the run "
+            "ends, so that a rerun (jupyter pennlayer rerun, run --like, POST "
+            "/pennlayer/runs/{id}/rerun) gets exactly the same bytes even after a newer "
+            "version landed. After that they are garbage-collected like any version no "
+            "session uses, and a rerun that asks for one stops with a message naming the "
+            "layer and both versions (unless newer versions are accepted). Running runs "
+            "always keep theirs; finished runs never block a delete. Default: 7. 0 lets "
+            "old versions go as soon as the run ends."
+        ),
     )
 
     @default("kernelspec_dir")
@@ -318,6 +346,7 @@ class PennLayerConfig(Configurable):
     @validate(
         "ia_after_days",
         "verify_interval_hours",
+        "run_keep_versions_days",
         "max_download_bytes",
         "max_unpacked_bytes",
         "max_unpacked_files",
@@ -333,6 +362,14 @@ class PennLayerConfig(Configurable):
             return check_allowed_hosts(proposal["value"])
         except PennLayerError as exc:
             raise TraitError(exc.message) from exc
+
+    @validate("disk_reserve")
+    def _validate_disk_reserve(self, proposal: Any) -> Any:
+        try:
+            parse_reserve(proposal["value"])
+        except PennLayerError as exc:
+            raise TraitError(exc.message) from exc
+        return proposal["value"]
 
     @validate("allowed_source_roots")
     def _validate_allowed_source_roots(self, proposal: Any) -> list[str]:
@@ -360,6 +397,8 @@ class PennLayerConfig(Configurable):
                 "kernel_env_allow": list(self.kernel_env_allow),
             },
             allowed_source_roots=self.allowed_source_roots,
+            run_keep_versions_days=self.run_keep_versions_days,
+            disk_reserve=self.disk_reserve,
             loader_settings={
                 "s3_endpoint_url": self.s3_endpoint_url,
                 "s3_region": self.s3_region,

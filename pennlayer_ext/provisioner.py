@@ -4,7 +4,10 @@ Every environment kernelspec names it. At launch it:
 
 1. finds what the run asked for: the environment from the kernelspec; reference layers
    from the notebook's ``metadata.pennlayer`` (the notebook is found through the
-   session's path) or, for headless runs, from ``PENNLAYER_LAYERS``;
+   session's path) or, for other headless kernels, from ``PENNLAYER_LAYERS``. A
+   pennlayer run (``jupyter pennlayer run``, ``POST /pennlayer/runs``) has chosen and
+   recorded its versions already: its kernel takes that session
+   (``PENNLAYER_RUN_SESSION``), and the run ends it;
 2. opens a session in the catalog with the exact versions it mounts (the versions a
    notebook recorded, when they still exist; otherwise the current ones, and the user
    is told);
@@ -48,7 +51,13 @@ from .core.sandbox import (
     resolve_backend,
 )
 from .core.sandbox.setid import write_setid_filter
-from .core.sessions import OpenedSession, close_session, open_session, record_process
+from .core.sessions import (
+    OpenedSession,
+    adopt_run_session,
+    close_session,
+    open_session,
+    record_process,
+)
 from .core.store import LayerStore
 
 MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
@@ -120,6 +129,8 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
     )
 
     _session_id: str | None = None
+    # A run's session: the run opened it and ends it, not this kernel's stop.
+    _run_session = False
     # One catalog per kernel start (opening one runs the migration check): made in
     # pre_launch, or once on first use after load_provisioner_info restored a session.
     _catalog: Catalog | None = None
@@ -167,6 +178,17 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         backend, _why = resolve_backend(settings["sandbox"])
         env: dict[str, str] = dict(kwargs.get("env") or os.environ)
         notebook_path = env.get("JPY_SESSION_NAME") or None
+        run_session = env.get("PENNLAYER_RUN_SESSION")
+        if run_session:
+            opened = adopt_run_session(
+                catalog,
+                store,
+                run_session,
+                kernel_id=str(self.kernel_id),
+                environment=self.environment,
+            )
+            self._session_id, self._run_session = opened.session_id, True
+            return self._prepare(kwargs, env, store, opened, backend, settings)
         if notebook_path and not os.path.isabs(notebook_path) and kwargs.get("cwd"):
             # The server gives the notebook's API path; its folder is the kernel's cwd.
             notebook_path = os.path.join(kwargs["cwd"], os.path.basename(notebook_path))
@@ -240,7 +262,8 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         info = await super().launch_kernel(cmd, **kwargs)
-        if self._session_id is not None and self.process is not None:
+        # A run's session lives as long as its worker (recorded when the run started).
+        if self._session_id is not None and self.process is not None and not self._run_session:
             await asyncio.to_thread(
                 record_process, self._session_catalog(), self._session_id, self.process.pid
             )
@@ -248,7 +271,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     async def cleanup(self, restart: bool = False) -> None:
         await super().cleanup(restart=restart)
-        if self._session_id is not None:
+        if self._session_id is not None and not self._run_session:
             reason = "kernel restarted" if restart else "kernel stopped"
             await asyncio.to_thread(
                 close_session, self._session_catalog(), self._store(), self._session_id, reason

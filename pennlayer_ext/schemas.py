@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
-REQUEST_SCHEMAS = ("layer-create", "layer-build", "layer-populate", "layer-patch")
+REQUEST_SCHEMAS = (
+    "layer-create",
+    "layer-build",
+    "layer-populate",
+    "layer-patch",
+    "run-start",
+    "run-rerun",
+)
 
 
 def schema_dir() -> Path:

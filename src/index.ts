@@ -4,6 +4,7 @@ import { launcherPlugin } from './plugins/launcher';
 import { modelPlugin } from './plugins/model';
 import { notebookMetadataPlugin } from './plugins/notebookMetadata';
 import { notebookToolbarPlugin } from './plugins/notebookToolbar';
+import { runsPlugin } from './plugins/runs';
 import { sidebarPlugin } from './plugins/sidebar';
 
 const plugins: JupyterFrontEndPlugin<any>[] = [
@@ -11,7 +12,8 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   sidebarPlugin,
   notebookMetadataPlugin,
   launcherPlugin,
-  notebookToolbarPlugin
+  notebookToolbarPlugin,
+  runsPlugin
 ];
 
 export default plugins;

@@ -222,6 +222,8 @@ export interface ILayerFilters {
 export interface IDiskUsage {
   total_bytes: number;
   free_bytes: number;
+  /** Kept free (PennLayerApp.disk_reserve): jobs are not started into it. */
+  reserve_bytes: number;
 }
 
 /**

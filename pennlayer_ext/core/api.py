@@ -97,6 +97,44 @@ class LayerManagerAPI(Protocol):
 
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]: ...
 
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(
+        self, request: Mapping[str, Any], *, owner: str | None = None, root_dir: str | None = None
+    ) -> dict[str, Any]:
+        """Start a headless run of a notebook (the job, queued).
+
+        *request*: ``notebook`` and optionally ``environment``, ``layers``, ``parameters``,
+        ``output``, ``like`` (an output notebook whose versions and parameters to reuse)
+        and ``accept_newer``. With *root_dir* (the REST API), paths are relative to it and
+        must stay inside it; without, they are absolute.
+        """
+        ...
+
+    def rerun(
+        self,
+        run_id: str,
+        *,
+        accept_newer: object = False,
+        output: object = None,
+        owner: str | None = None,
+        root_dir: str | None = None,
+    ) -> dict[str, Any]:
+        """Run a past run's notebook again, same parameters, same layer versions (the job).
+
+        Conflict naming the layer and both versions if a recorded version is gone, unless
+        *accept_newer*.
+        """
+        ...
+
+    def list_runs(self, *, state: str | None = None) -> list[dict[str, Any]]: ...
+
+    def get_run(self, run_id: str) -> dict[str, Any]: ...
+
+    def layer_usage(self, name: str) -> dict[str, Any]:
+        """The sessions and runs that used each version of layer *name*."""
+        ...
+
     # -- integrity -----------------------------------------------------------------------
 
     def verify_layers(

@@ -56,3 +56,9 @@ class PayloadTooLarge(PennLayerError):
 
     status = 413
     code = "payload_too_large"
+
+
+class DiskFull(Conflict):
+    """The disk holding the store has too little free space for the request (HTTP 409)."""
+
+    code = "disk_full"

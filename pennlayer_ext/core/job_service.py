@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .catalog import ACTIVE_JOB_STATES, Catalog
-from .errors import Conflict, InvalidInput
+from .diskspace import DiskReserve, check_room
+from .errors import Conflict, DiskFull, InvalidInput
 from .jobkinds import JobKind
 from .jobs import (
     ORPHAN_GRACE_S,
@@ -39,11 +40,14 @@ _INTERRUPTED = (
 
 
 class JobService:
-    """Jobs of the store at *store*, recorded in *catalog*."""
+    """Jobs of the store at *store*, recorded in *catalog*; *reserve* is kept free on disk."""
 
-    def __init__(self, catalog: Catalog, store: LayerStore) -> None:
+    def __init__(
+        self, catalog: Catalog, store: LayerStore, reserve: DiskReserve | None = None
+    ) -> None:
         self.catalog = catalog
         self.store = store
+        self.reserve = reserve or DiskReserve()
         self._workers: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
@@ -58,7 +62,11 @@ class JobService:
         owner: str | None,
         spawn: bool = True,
     ) -> dict[str, Any]:
-        """Record a queued *kind* job on layer *name*, mark the layer busy, start its worker."""
+        """Record a queued *kind* job on layer *name*, mark the layer busy, start its worker.
+
+        Refused with DiskFull, before anything is recorded, when the space the job is known
+        to need plus the reserve is not free on the store's disk.
+        """
         job_id = new_job_id()
         with self.catalog.transaction(write=True) as conn:
             layer = require_layer(self.catalog, conn, name)
@@ -74,10 +82,12 @@ class JobService:
                     "wait for it or cancel it first.",
                     details={"jobs": running},
                 )
+            self.check_room(kind, params)
             params = {
                 **params,
                 "previous_status": layer["status"],
                 "previous_error": layer["error"],
+                "disk_reserve": self.reserve.spec,  # the worker stops on reaching it
             }
             self.catalog.insert_job(
                 conn, job_id=job_id, layer=name, kind=kind.name, params=params, owner=owner
@@ -86,6 +96,10 @@ class JobService:
         if spawn:
             self.spawn(job_id)
         return self.get(job_id)
+
+    def check_room(self, kind: type[JobKind], params: dict[str, Any]) -> None:
+        """Raise DiskFull unless a *kind* job with *params* has room on the store's disk."""
+        check_room(self.store.root, self.reserve, kind.needed_bytes(params))
 
     def spawn(self, job_id: str) -> None:
         """Start the worker of a queued job as a child of this process."""
@@ -204,8 +218,11 @@ class JobService:
             else:
                 created = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
                 gone = (now - created).total_seconds() > ORPHAN_GRACE_S
-            if gone and self.abandon(job["id"], JobState.FAILED, _INTERRUPTED):
-                recovered.append(job["id"])
+            try:
+                if gone and self.abandon(job["id"], JobState.FAILED, _INTERRUPTED):
+                    recovered.append(job["id"])
+            except DiskFull:
+                continue  # its staging is freed; the record is ended once the disk has room
         with self.catalog.transaction() as conn:
             active_ids = {
                 job["id"] for job in self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)
@@ -214,22 +231,39 @@ class JobService:
         return recovered
 
     def abandon(self, job_id: str, state: JobState, error: str) -> bool:
-        """End an active job whose worker cannot end it; restore the layer. True if ended."""
+        """End an active job whose worker cannot end it; restore the layer. True if ended.
+
+        Its staging goes first: on a full disk that is what gives the catalog room.
+        """
+        with self.catalog.transaction() as conn:
+            job = self.catalog.get_job(conn, job_id)
+        if job is None or job["state"] not in ACTIVE_JOB_STATES:
+            return False
+        remove_tree(self.store.staging_dir(job_id))
         with self.catalog.transaction(write=True) as conn:
             job = self.catalog.get_job(conn, job_id)
             if job is None or job["state"] not in ACTIVE_JOB_STATES:
                 return False
             end_job(self.catalog, conn, job, state, error)
-        remove_tree(self.store.staging_dir(job_id))
         return True
 
 
+# The largest log offset accepted: every integer up to it survives a JSON round trip,
+# and no log comes near it.
+MAX_LOG_OFFSET = 2**53 - 1
+
+
 def _check_offset(offset: object) -> int:
-    """A log offset from the API (text) or the CLI (a number): a whole number >= 0."""
+    """A log offset from the API (text) or the CLI (a number): a whole number in
+    0..MAX_LOG_OFFSET."""
+    problem = f"The log offset must be a whole number from 0 to {MAX_LOG_OFFSET}, not"
     if isinstance(offset, str):
-        if not offset.isdigit() or not offset.isascii():
-            raise InvalidInput(f"The log offset must be a whole number >= 0, not {offset!r}.")
-        return int(offset)
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidInput(f"The log offset must be a whole number >= 0, not {offset!r}.")
+        if not offset.isascii() or not offset.isdigit() or len(offset) > 16:
+            shown = offset if len(offset) <= 40 else offset[:37] + "..."
+            raise InvalidInput(f"{problem} {shown!r}.")
+        offset = int(offset)
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise InvalidInput(f"{problem} {offset!r}.")
+    if not 0 <= offset <= MAX_LOG_OFFSET:
+        raise InvalidInput(f"{problem} {offset}.")
     return offset

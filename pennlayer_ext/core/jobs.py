@@ -161,6 +161,9 @@ def read_log(store: LayerStore, job_id: str, offset: int) -> tuple[str, int]:
     path = store.job_log_path(job_id)
     try:
         with path.open("rb") as handle:
+            # Past the end there is nothing to read (and seeking far past it fails).
+            if offset >= os.fstat(handle.fileno()).st_size:
+                return "", offset
             handle.seek(max(0, offset))
             data = handle.read(MAX_LOG_CHUNK)
     except FileNotFoundError:

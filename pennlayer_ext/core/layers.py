@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
@@ -18,6 +19,7 @@ from .kernelspecs import display_name, kernelspec_name
 from .names import validate_name
 from .states import LayerStatus
 from .store import LayerStore
+from .text import check_text
 
 LAYER_KINDS = ("environment", "reference")
 STATUSES = tuple(status.value for status in LayerStatus)
@@ -34,6 +36,7 @@ LAYER_FIELDS = (
     "version",
     "digest",
     "size_bytes",
+    "unique_bytes",
     "file_count",
     "storage_class",
     "monthly_cost_usd",
@@ -76,6 +79,7 @@ def check_kind(kind: object) -> str:
 def check_description(description: object) -> str:
     if not isinstance(description, str):
         raise InvalidInput("The description must be a string.")
+    check_text(description, "the description")
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidInput(
             f"The description is {len(description)} characters long; "
@@ -136,6 +140,7 @@ class LayerService:
         with self.catalog.transaction() as conn:
             in_use = self.catalog.active_sessions_by_layer(conn)
             every = self.catalog.list_layers(conn)
+            disk = self.catalog.disk_totals(conn)
         layers = [self.serialize(record, in_use.get(record["name"], [])) for record in every]
         shown = [
             layer
@@ -144,7 +149,7 @@ class LayerService:
             and (status is None or layer["status"] == status)
             and (language is None or layer["language"] == language)
         ]
-        return {"layers": shown, "totals": self.totals(layers)}
+        return {"layers": shown, "totals": self.totals(layers, disk)}
 
     def get(self, name: str) -> dict[str, Any]:
         validate_name(name)
@@ -164,7 +169,7 @@ class LayerService:
             {
                 "version": row["version"],
                 "digest": row["digest"],
-                "size_bytes": row["size_bytes"],
+                "size_bytes": row["apparent_bytes"],
                 "file_count": row["file_count"],
                 "created_at": row["created_at"],
                 "verified_at": row["verified_at"],
@@ -221,6 +226,24 @@ class LayerService:
             record = require_layer(self.catalog, conn, name)
         return self.serialize(record, [])
 
+    def discard_new(self, name: str) -> None:
+        """Undo :meth:`create` of a layer whose first build could not start.
+
+        A layer without any version and without an active job is removed (its record, and
+        its folder to the trash); one that another request has started using is left alone.
+        """
+        with self.catalog.transaction(write=True) as conn:
+            record = self.catalog.get_layer(conn, name)
+            if (
+                record is None
+                or record["version"] is not None
+                or self.catalog.list_versions(conn, name)
+                or self.catalog.active_jobs_for(conn, name)
+            ):
+                return
+            self.store.move_to_trash(self.store.layer_dir(name))
+            self.catalog.delete_layer(conn, name)
+
     def update(self, name: str, *, description: object) -> dict[str, Any]:
         """Change a layer's description."""
         validate_name(name)
@@ -235,33 +258,46 @@ class LayerService:
     def delete(self, name: str) -> None:
         """Remove a layer's record and move its data to the trash; Conflict while in use."""
         validate_name(name)
-        with self.catalog.transaction(write=True) as conn:
-            require_layer(self.catalog, conn, name)
-            sessions = self.catalog.active_sessions_using(conn, name)
-            if sessions:
-                raise Conflict(
-                    f"Layer {name!r} is in use by {len(sessions)} running session(s): "
-                    f"{', '.join(sessions)}. Stop them, then delete it.",
-                    details={"sessions": sessions},
+        trashed: list[Path] = []
+        try:
+            with self.catalog.transaction(write=True) as conn:
+                require_layer(self.catalog, conn, name)
+                sessions = self.catalog.active_sessions_using(conn, name)
+                if sessions:
+                    runs = self.catalog.runs_of_sessions(conn, sessions)
+                    named = [f"{s} (run {runs[s]})" if s in runs else s for s in sessions]
+                    raise Conflict(
+                        f"Layer {name!r} is in use by {len(sessions)} running session(s): "
+                        f"{', '.join(named)}. Stop them, then delete it."
+                        + (" A run stops with: jupyter pennlayer cancel RUN-ID." if runs else ""),
+                        details={
+                            "sessions": sessions,
+                            **({"runs": [*runs.values()]} if runs else {}),
+                        },
+                    )
+                jobs = self.catalog.active_jobs_for(conn, name)
+                if jobs:
+                    raise Conflict(
+                        f"Layer {name!r} has a running job ({', '.join(jobs)}). "
+                        "Cancel it or let it finish, then delete the layer.",
+                        details={"jobs": jobs},
+                    )
+                self.catalog.begin_share_change(
+                    conn, versions=self.catalog.version_keys(conn, name)
                 )
-            jobs = self.catalog.active_jobs_for(conn, name)
-            if jobs:
-                raise Conflict(
-                    f"Layer {name!r} has a running job ({', '.join(jobs)}). "
-                    "Cancel it or let it finish, then delete the layer.",
-                    details={"jobs": jobs},
-                )
-            self.catalog.begin_share_change(conn, versions=self.catalog.version_keys(conn, name))
-            # Move the data aside under the write lock, so that a create of the same name
-            # in another process can never pick up the old files.
-            trashed = self.store.move_to_trash(self.store.layer_dir(name))
-            try:
+                # Move the data aside under the write lock, so that a create of the same
+                # name in another process can never pick up the old files.
+                moved = self.store.move_to_trash(self.store.layer_dir(name))
+                if moved is not None:
+                    trashed.append(moved)
                 self.catalog.delete_layer(conn, name)
                 self.catalog.end_share_change(conn)
-            except sqlite3.Error:
-                if trashed is not None:
-                    trashed.rename(self.store.layer_dir(name))
-                raise
+        except BaseException:
+            # Nothing was committed (also when the commit itself failed, on a full disk):
+            # the record stays, and so do its files.
+            for moved in trashed:
+                moved.rename(self.store.layer_dir(name))
+            raise
 
     # -- figures -------------------------------------------------------------------------
 
@@ -273,17 +309,22 @@ class LayerService:
         )
         return layer
 
-    def totals(self, layers: list[dict[str, Any]]) -> dict[str, Any]:
-        by_class = {
-            storage_class: sum(
-                layer["size_bytes"] for layer in layers if layer["storage_class"] == storage_class
-            )
-            for storage_class in STORAGE_CLASSES
-        }
+    def totals(
+        self, layers: list[dict[str, Any]], disk: Mapping[str, Mapping[str, int]]
+    ) -> dict[str, Any]:
+        """Node totals: the disk every version uses, files shared between layers counted
+        once (and what that sharing saves), its monthly cost, and the layers' own sizes."""
+        by_class = {name: int(disk.get(name, {}).get("disk", 0)) for name in STORAGE_CLASSES}
+        files = sum(int(figures.get("files", 0)) for figures in disk.values())
+        on_disk = sum(by_class.values())
         return {
             "layer_count": len(layers),
-            "size_bytes": sum(layer["size_bytes"] for layer in layers),
+            "size_bytes": on_disk,
+            "layers_bytes": sum(layer["size_bytes"] for layer in layers),
+            "shared_savings_bytes": max(0, files - on_disk),
             "file_count": sum(layer["file_count"] for layer in layers),
-            "monthly_cost_usd": round(sum(layer["monthly_cost_usd"] for layer in layers), 5),
+            "monthly_cost_usd": round(
+                sum(monthly_cost(size, name, self.prices) for name, size in by_class.items()), 5
+            ),
             "size_bytes_by_storage_class": by_class,
         }

@@ -24,7 +24,7 @@ class Progress:
     def add(self, nbytes: int = 0, files: int = 0) -> None:
         self.bytes_done += nbytes
         self.files_done += files
-        self.ctx.check_stop()
+        self.ctx.check_stop(written=nbytes)
         now = time.monotonic()
         if now - self._last >= 0.5:
             self._last = now

@@ -2,7 +2,8 @@
 
 A thin facade. Each concern is a service of its own — layers (:mod:`.layers`), versions
 and usage (:mod:`.versions`), jobs (:mod:`.job_service`, kinds in :mod:`.jobkinds`),
-sessions (:mod:`.sessions`), kernelspecs (:mod:`.kernelspecs`) — over the catalog and
+sessions (:mod:`.sessions`), runs (:mod:`.runs`), kernelspecs (:mod:`.kernelspecs`) — over
+the catalog and
 the store; this class composes them and holds the composite operations.
 
 Core is synchronous and touches disk: shells on an event loop run these methods on an
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import trash
 from .catalog import Catalog
 from .costs import STORAGE_CLASSES
+from .errors import DiskFull
 from .job_service import JobService
 from .jobkinds import BuildJob, PopulateJob
 from .kernelspecs import sync_kernelspecs, write_kernel_settings
@@ -31,6 +33,7 @@ from .layers import (
     require_layer,
 )
 from .names import validate_name
+from .runs import RunService
 from .sessions import SessionService
 from .settings import NodeSettings
 from .store import LayerStore
@@ -54,14 +57,22 @@ class LayerManager:
             default_uv_cache_dir=self.store.uv_cache_dir, store_root=self.store.root, **settings
         )
         self.layers = LayerService(self.catalog, self.store, self.settings.prices)
-        self.jobs = JobService(self.catalog, self.store)
+        self.jobs = JobService(self.catalog, self.store, self.settings.disk_reserve)
         self.sessions = SessionService(self.catalog, self.store)
+        self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
         self.resealed: list[str] = []  # versions of an older store sealed at this start
+        self.notices: list[str] = []  # what could not be done at this start, and why
         if recover:
-            self.jobs.recover()
-            self.sessions.close_dead()
-            record_missing_files(self.catalog, self.store)
-            self.resealed = seal_older_versions(self.catalog, self.store)
+            try:
+                self.jobs.recover()
+                self.sessions.close_dead()
+                self.runs.release_expired()
+                record_missing_files(self.catalog, self.store)
+                self.resealed = seal_older_versions(self.catalog, self.store)
+            except DiskFull as exc:
+                # The store still opens on a full disk: its layers can be listed and used;
+                # the server's watcher ends what dead processes left once there is room.
+                self.notices.append(f"the upkeep at start was cut short: {exc.message}")
             self.empty_trash()
 
     # -- layers --------------------------------------------------------------------------
@@ -103,12 +114,18 @@ class LayerManager:
         params = None
         if requirements is not None:
             params = BuildJob.params(self.settings, requirements, python=python, refresh=refresh)
+            self.jobs.check_room(BuildJob, params)  # a refused build creates no layer either
         layer = self.layers.create(name, kind, description, language, owner)
+        job = None
+        if params is not None:
+            try:
+                job = self.jobs.start(name, BuildJob, params, owner=owner)
+            except BaseException:
+                # A create that answers an error leaves nothing behind: no record, no folder.
+                self.layers.discard_new(name)
+                raise
         self.empty_trash()  # a stale folder of an interrupted delete may have gone there
-        if params is None:
-            return {"layer": layer, "job": None}
-        job = self.jobs.start(name, BuildJob, params, owner=owner)
-        return {"layer": self.get_layer(name), "job": job}
+        return {"layer": layer if job is None else self.get_layer(name), "job": job}
 
     def update_layer(self, name: str, *, description: object) -> dict[str, Any]:
         return self.layers.update(name, description=description)
@@ -126,7 +143,11 @@ class LayerManager:
         disk = shutil.disk_usage(self.store.root)
         return {
             "store_root": str(self.store.root),
-            "disk": {"total_bytes": disk.total, "free_bytes": disk.free},
+            "disk": {
+                "total_bytes": disk.total,
+                "free_bytes": disk.free,
+                "reserve_bytes": self.settings.disk_reserve.bytes_for(disk.total),
+            },
             "prices": dict(self.settings.prices),
             "storage_classes": list(STORAGE_CLASSES),
             "allowed_source_roots": list(self.settings.allowed_source_roots),
@@ -197,6 +218,35 @@ class LayerManager:
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
         return self.sessions.of_kernel(kernel_id)
 
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(
+        self, request: Mapping[str, Any], *, owner: str | None = None, root_dir: str | None = None
+    ) -> dict[str, Any]:
+        return self.runs.start(request, owner=owner, root_dir=root_dir)
+
+    def rerun(
+        self,
+        run_id: str,
+        *,
+        accept_newer: object = False,
+        output: object = None,
+        owner: str | None = None,
+        root_dir: str | None = None,
+    ) -> dict[str, Any]:
+        return self.runs.rerun(
+            run_id, accept_newer=accept_newer, output=output, owner=owner, root_dir=root_dir
+        )
+
+    def list_runs(self, *, state: str | None = None) -> list[dict[str, Any]]:
+        return self.runs.list_runs(state=state)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return self.runs.get(run_id)
+
+    def layer_usage(self, name: str) -> dict[str, Any]:
+        return self.runs.usage(name)
+
     # -- integrity -----------------------------------------------------------------------
 
     def verify_layers(
@@ -222,7 +272,9 @@ class LayerManager:
         return self.jobs.recover()
 
     def close_dead_sessions(self, exclude_kernels: Iterable[str] = ()) -> list[str]:
-        return self.sessions.close_dead(exclude_kernels)
+        closed = self.sessions.close_dead(exclude_kernels)
+        self.runs.release_expired()  # versions kept for reruns whose time is over
+        return closed
 
     def sync_kernelspecs(self) -> dict[str, list[str]]:
         if self.settings.kernel_config:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
-from .processors import check_processor
-from .sources import check_source_fields, source_for
+from .processors import check_processor, get_processor
+from .sources import check_source_fields, get_source, source_for
+from .text import check_json_value
 
 MODES = ("replace", "add")
 
@@ -37,6 +38,7 @@ def parse_recipe(
     *allowed_hosts* are the non-public hosts an http(s) source may name (the worker checks
     the addresses a name resolves to).
     """
+    check_json_value(dict(body), "the populate request")
     source = body.get("source")
     if not isinstance(source, str) or not source.strip():
         raise InvalidInput("A populate request needs a 'source'.")
@@ -60,3 +62,13 @@ def parse_recipe(
 def stored_recipe(recipe: Mapping[str, Any]) -> dict[str, Any]:
     """What the layer keeps of a job's recipe: ``parse_recipe`` accepts it back as it is."""
     return {key: value for key, value in recipe.items() if key != "source_kind"}
+
+
+def estimated_bytes(recipe: Mapping[str, Any]) -> int:
+    """Bytes a job of *recipe* will at least write, as far as is cheaply known (else 0).
+
+    Mode ``add`` may hard-link most files from the previous version, so it counts 0.
+    """
+    if recipe["mode"] == "add" or not get_processor(recipe["processor"]["type"]).holds_source:
+        return 0
+    return get_source(recipe["source_kind"]).size_hint(recipe["source"])

@@ -16,6 +16,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .errors import InvalidInput, PayloadTooLarge
+from .text import check_text
 
 MAX_REQUIREMENTS_BYTES = 64 * 1024
 MAX_REQUIREMENTS_LINES = 1000
@@ -94,6 +95,7 @@ def parse_requirements(
     """Validate requirements text; raise InvalidInput naming every refused line."""
     if not isinstance(text, str):
         raise InvalidInput("The requirements must be text (the contents of a requirements.txt).")
+    check_text(text, f"the {source}")
     size = len(text.encode("utf-8"))
     if size > MAX_REQUIREMENTS_BYTES:
         raise PayloadTooLarge(

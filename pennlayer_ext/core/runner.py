@@ -10,6 +10,7 @@ on every path but success.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -23,6 +24,14 @@ from typing import Any
 from . import trash
 from .catalog import Catalog, utc_now
 from .digest import TreeSummary
+from .diskspace import (
+    DEFAULT_DISK_RESERVE,
+    DiskGuard,
+    is_disk_full,
+    parse_reserve,
+    stopped_reason,
+    too_big_reason,
+)
 from .jobs import end_job
 from .kernelspecs import sync_kernelspecs
 from .states import ACTIVE_JOB_STATES, JobState
@@ -61,6 +70,9 @@ class JobContext:
         self._stop: JobStopped | None = None
         self._last_progress: dict[str, Any] = {}
         self._counters: dict[str, Any] = {}
+        self.disk = DiskGuard(
+            self.store.root, parse_reserve(self.params.get("disk_reserve", DEFAULT_DISK_RESERVE))
+        )
 
     # -- signals -------------------------------------------------------------------------
 
@@ -84,20 +96,46 @@ class JobContext:
         # Raise here, so that a blocking read (a stalled download) stops at once too.
         raise self._stop
 
-    def check_stop(self) -> None:
+    def check_stop(self, written: int = 0, *, force_disk: bool = False) -> None:
+        """Raise if the job must stop: cancelled, orphaned, or the disk below the reserve.
+
+        *written*: bytes written since the last call, so the disk is looked at in step.
+        """
+        if self._stop is None:
+            reason = self.disk.check(written, force=force_disk)
+            if reason is not None:
+                self.stop_for_disk(reason)
         if self._stop is not None:
             raise self._stop
+
+    def stop_for_disk(self, reason: str) -> None:
+        """Fail the job: the store's disk dropped below the reserve (from any thread)."""
+        if self._stop is None:
+            self._stop = JobStopped(JobState.FAILED, reason)
+        if self._child is not None and self._child.poll() is None:
+            self._child.kill()
+
+    def ensure_room(self, size: int, what: str) -> None:
+        """Fail the job unless *size* more bytes (e.g. a download) leave the reserve free."""
+        space = self.disk.space()
+        if space.free - size < space.reserve or space.free < size:
+            raise StepFailed(too_big_reason(what, size, space))
 
     # -- reporting -----------------------------------------------------------------------
 
     def log(self, message: str) -> None:
-        print(f"==> {message}", flush=True)
+        # The log is on the store's disk: a full disk must not stop the job's ending.
+        with contextlib.suppress(OSError):
+            print(f"==> {message}", flush=True)
 
     def progress(
         self, phase: str, step: int, steps: int, message: str, quiet: bool = False, **extra: Any
     ) -> None:
-        """Record where the job is; *quiet* updates (byte counts) are not logged."""
-        self.check_stop()
+        """Record where the job is; *quiet* updates (byte counts) are not logged.
+
+        A new step (not *quiet*) looks at the free space of the store's disk first.
+        """
+        self.check_stop(force_disk=not quiet)
         if not quiet:
             self.log(message)
         # Byte and file counts stay in the progress once reported, through later steps.
@@ -134,8 +172,11 @@ class JobContext:
         layer = self.job["layer"]
         # The version must be on disk before the catalog says it exists.
         os.sync()
+        # The commit only renames: from here on the disk is no reason to stop.
+        self.disk.stop()
         with self.catalog.transaction(write=True) as conn:
-            self.check_stop()
+            if self._stop is not None:
+                raise self._stop
             version = commit_version(
                 self.catalog,
                 conn,
@@ -259,9 +300,36 @@ def _die_with_parent(sig: int) -> None:
 
 
 def finish_unsuccessfully(ctx: JobContext, state: JobState, error: str) -> None:
-    """End the job as failed or cancelled and put the layer back as it was."""
+    """End the job as failed or cancelled and put the layer back as it was.
+
+    Staging goes first: when the disk is full, that is what gives the catalog room.
+    """
+    ctx.disk.stop()
+    remove_tree(ctx.staging)
     with ctx.catalog.transaction(write=True) as conn:
         job = ctx.catalog.get_job(conn, ctx.job_id)
         if job is not None and job["state"] in ACTIVE_JOB_STATES:
             end_job(ctx.catalog, conn, job, state, error)
-    remove_tree(ctx.staging)
+
+
+def failure_reason(ctx: JobContext, exc: BaseException, default: str) -> str:
+    """What the user reads about a job that failed with *exc* (*default* if nothing better).
+
+    Looked at before the staging is freed: a full disk, or one below the reserve, is named
+    as the reason, whichever step ran into it (a write, the catalog, a tool that failed
+    on it and said so in its own words only).
+    """
+    try:
+        space = ctx.disk.space()
+    except OSError:
+        return default
+    if space.full or is_disk_full(exc, ctx.store.root):
+        return stopped_reason(space, full=True)
+    if space.low:
+        return stopped_reason(space, full=False)
+    if isinstance(exc, OSError):
+        return (
+            f"A file operation failed: {exc}. The job was stopped and its staging freed; the "
+            "layer's current version is untouched."
+        )
+    return default

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import trash
 from .catalog import Catalog, utc_now
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, DiskFull, InvalidInput, NotFound
 from .names import validate_name
 from .sandbox import Mount
 from .store import LayerStore, remove_stray_entries, remove_tree
@@ -51,6 +51,23 @@ def _pin_of(pins: Mapping[str, Any], name: str) -> tuple[int, str] | None:
     return None
 
 
+class VersionGone(Conflict):
+    """A version that had to be mounted exactly (a rerun) is no longer on this node."""
+
+    def __init__(self, layer: str, recorded: tuple[int, str], current: tuple[int, str] | None):
+        self.layer, self.recorded, self.current = layer, recorded, current
+        now = f"version {current[0]} ({_short(current[1])})" if current else "no version"
+        super().__init__(
+            f"Layer {layer!r}: version {recorded[0]} ({_short(recorded[1])}) is gone from "
+            f"this node; it now has {now}.",
+            details={
+                "layer": layer,
+                "recorded": {"version": recorded[0], "digest": recorded[1]},
+                "current": {"version": current[0], "digest": current[1]} if current else None,
+            },
+        )
+
+
 def _choose_version(
     catalog: Catalog,
     conn: Any,
@@ -59,7 +76,11 @@ def _choose_version(
     kind: str,
     pins: Mapping[str, Any],
     notices: list[str],
+    strict: bool = False,
 ) -> Mount:
+    """The version of *name* to mount: its pin in *pins* if that is still on the node, else
+    the current one (and a notice says so); with *strict*, a pin that is gone raises
+    :class:`VersionGone`."""
     layer = catalog.get_layer(conn, name)
     what = "environment" if kind == "environment" else "reference layer"
     if layer is None:
@@ -79,6 +100,9 @@ def _choose_version(
         if row is not None and row["digest"] == digest:
             _refuse_drift(what, name, row)
             return Mount(name, version, digest, store.version_dir(name, version))
+        if strict:
+            current = None if layer["version"] is None else (layer["version"], layer["digest"])
+            raise VersionGone(name, pin, current)
         if layer["version"] is not None:
             # The key facts first and short: notifications show only a message's start.
             notices.append(
@@ -118,6 +142,36 @@ def open_session(
     backend: str,
 ) -> OpenedSession:
     """Choose the versions to mount and record the session, in one transaction."""
+    with catalog.transaction(write=True) as conn:
+        return record_session(
+            catalog,
+            conn,
+            store,
+            kernel_id=kernel_id,
+            user=user,
+            notebook_path=notebook_path,
+            environment=environment,
+            layers=layers,
+            pins=pins,
+            backend=backend,
+        )
+
+
+def record_session(
+    catalog: Catalog,
+    conn: Any,
+    store: LayerStore,
+    *,
+    kernel_id: str,
+    user: str | None,
+    notebook_path: str | None,
+    environment: str,
+    layers: Iterable[str],
+    pins: Mapping[str, Any],
+    backend: str,
+    strict: bool = False,
+) -> OpenedSession:
+    """:func:`open_session` inside the caller's write transaction; *strict* pins."""
     names = list(dict.fromkeys(layers))
     if len(names) > MAX_LAYERS_PER_SESSION:
         raise InvalidInput(
@@ -129,29 +183,67 @@ def open_session(
         raise InvalidInput(f"{environment!r} is the environment; list only reference layers.")
     notices: list[str] = []
     session_id = uuid.uuid4().hex
-    with catalog.transaction(write=True) as conn:
-        env_mount = _choose_version(catalog, conn, store, environment, "environment", pins, notices)
-        references = [
-            _choose_version(catalog, conn, store, name, "reference", pins, notices)
-            for name in names
-        ]
-        mounts = {m.name: (m.version, m.digest) for m in [env_mount, *references]}
-        catalog.insert_session(
-            conn,
-            session_id=session_id,
-            kernel_id=kernel_id,
-            user=user,
-            notebook_path=notebook_path,
-            environment=environment,
-            backend=backend,
-            mounts=mounts,
-        )
-        now = utc_now()
-        for name in mounts:
-            catalog.update_layer_state(conn, name, last_accessed_at=now)
-        if notices:
-            catalog.set_session_notices(conn, session_id, notices)
+    env_mount = _choose_version(
+        catalog, conn, store, environment, "environment", pins, notices, strict
+    )
+    references = [
+        _choose_version(catalog, conn, store, name, "reference", pins, notices, strict)
+        for name in names
+    ]
+    mounts = {m.name: (m.version, m.digest) for m in [env_mount, *references]}
+    catalog.insert_session(
+        conn,
+        session_id=session_id,
+        kernel_id=kernel_id,
+        user=user,
+        notebook_path=notebook_path,
+        environment=environment,
+        backend=backend,
+        mounts=mounts,
+    )
+    now = utc_now()
+    for name in mounts:
+        catalog.update_layer_state(conn, name, last_accessed_at=now)
+    if notices:
+        catalog.set_session_notices(conn, session_id, notices)
     return OpenedSession(session_id, env_mount, references, notices)
+
+
+RUN_KERNEL_PREFIX = "run-"
+
+
+def adopt_run_session(
+    catalog: Catalog, store: LayerStore, session_id: str, *, kernel_id: str, environment: str
+) -> OpenedSession:
+    """The session a headless run opened for its kernel (see :mod:`.runs`), now that the
+    kernel starts: the versions were chosen, and kept, when the run was started."""
+    with catalog.transaction(write=True) as conn:
+        session = catalog.get_session(conn, session_id)
+        if (
+            session is None
+            or session["ended_at"] is not None
+            or not session["kernel_id"].startswith(RUN_KERNEL_PREFIX)
+        ):
+            raise InvalidInput(f"No run is waiting for a kernel in session {session_id!r}.")
+        if session["environment"] != environment:
+            raise InvalidInput(
+                f"The run's environment is {session['environment']!r}, but the kernelspec "
+                f"starts {environment!r}."
+            )
+        catalog.set_session_kernel(conn, session_id, kernel_id)
+    mounts = {
+        m["layer"]: Mount(
+            m["layer"], m["version"], m["digest"], store.version_dir(m["layer"], m["version"])
+        )
+        for m in session["mounts"]
+    }
+    environment_mount = mounts.pop(environment)
+    return OpenedSession(
+        session_id,
+        environment_mount,
+        sorted(mounts.values(), key=lambda m: m.name),
+        session["notices"] or [],
+    )
 
 
 def process_start_time(pid: int) -> str | None:
@@ -170,11 +262,14 @@ def record_process(catalog: Catalog, session_id: str, pid: int) -> None:
 
 
 def close_session(catalog: Catalog, store: LayerStore, session_id: str, reason: str) -> None:
-    """End the session, drop its overlay and collect versions nobody uses any more."""
+    """End the session, drop its overlay and collect versions nobody uses any more.
+
+    The overlay goes first: on a full disk, that is what gives the catalog room.
+    """
+    remove_tree(store.session_dir(session_id))
     with catalog.transaction(write=True) as conn:
         session = catalog.get_session(conn, session_id)
         catalog.end_session(conn, session_id, reason)
-    remove_tree(store.session_dir(session_id))
     if session is not None:
         retired = [
             path for m in session["mounts"] for path in collect_garbage(catalog, store, m["layer"])
@@ -200,12 +295,17 @@ def close_dead_sessions(
         if session["kernel_id"] in excluded:
             continue
         if session["pid"]:
-            alive = process_start_time(session["pid"]) == session["pid_start"]
+            # No start time recorded: the process was gone before it could be recorded.
+            recorded = session["pid_start"]
+            alive = recorded is not None and process_start_time(session["pid"]) == recorded
         else:
             started = datetime.fromisoformat(session["started_at"].replace("Z", "+00:00"))
             alive = (now - started).total_seconds() < STARTUP_GRACE_S
         if not alive:
-            close_session(catalog, store, session["id"], "the kernel process is gone")
+            try:
+                close_session(catalog, store, session["id"], "the kernel process is gone")
+            except DiskFull:
+                continue  # closed at a later look, once the disk has room
             closed.append(session["id"])
     # Overlays of sessions that were never recorded (a crash between the two steps).
     with catalog.transaction() as conn:

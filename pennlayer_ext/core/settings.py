@@ -9,6 +9,7 @@ from typing import Any
 
 from .addresses import check_allowed_hosts
 from .costs import DEFAULT_PRICES, validate_prices
+from .diskspace import DEFAULT_DISK_RESERVE, DiskReserve, parse_reserve
 
 # Byte limits are decimal, as every size pennlayer shows (1 TB = 1000**4 bytes).
 DEFAULT_MAX_DOWNLOAD_BYTES = 1000**4
@@ -16,6 +17,8 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 1000**4
 # weights, far below what an archive bomb declares.
 DEFAULT_MAX_UNPACKED_BYTES = 1000**4
 DEFAULT_MAX_UNPACKED_FILES = 10_000_000
+# How long the versions a finished run mounted stay on the node for reruns.
+DEFAULT_RUN_KEEP_VERSIONS_DAYS = 7.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class NodeSettings:
     loader_settings: dict[str, Any] = field(default_factory=dict)
     # Local sources must neither be, hold nor lie inside the store.
     store_root: Path | None = None
+    run_keep_versions_days: float = DEFAULT_RUN_KEEP_VERSIONS_DAYS
+    # Kept free on the store's disk: jobs are not started into it and stop on reaching it.
+    disk_reserve: DiskReserve = field(default_factory=lambda: parse_reserve(DEFAULT_DISK_RESERVE))
 
     @classmethod
     def build(
@@ -47,6 +53,8 @@ class NodeSettings:
         allowed_source_roots: Iterable[str] = (),
         loader_settings: Mapping[str, Any] | None = None,
         store_root: Path | str | None = None,
+        run_keep_versions_days: float = DEFAULT_RUN_KEEP_VERSIONS_DAYS,
+        disk_reserve: object = DEFAULT_DISK_RESERVE,
     ) -> NodeSettings:
         """Checked settings; what is left out takes its default.
 
@@ -72,4 +80,6 @@ class NodeSettings:
             allowed_source_roots=tuple(allowed_source_roots),
             loader_settings=loaders,
             store_root=Path(store_root) if store_root else default_uv_cache_dir.parent.parent,
+            run_keep_versions_days=max(0.0, float(run_keep_versions_days)),
+            disk_reserve=parse_reserve(disk_reserve),
         )

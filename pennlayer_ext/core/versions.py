@@ -143,7 +143,8 @@ def record_files(
 
 
 def collect_garbage(catalog: Catalog, store: LayerStore, layer: str) -> list[Path]:
-    """Retire versions of *layer* that are neither current nor mounted by a live session.
+    """Retire versions of *layer* that are neither current, mounted by a live session, nor
+    kept for reruns by a run (while it runs, and for ``run_keep_versions_days`` after).
 
     Their records go, the versions sharing files with them are re-accounted, and their
     folders (and strays without a record) move to the trash; the trash's remover frees
@@ -154,7 +155,11 @@ def collect_garbage(catalog: Catalog, store: LayerStore, layer: str) -> list[Pat
         record = catalog.get_layer(conn, layer)
         if record is None:
             return []
-        keep = catalog.versions_in_use(conn, layer) | {record["version"]}
+        keep = (
+            catalog.versions_in_use(conn, layer)
+            | catalog.versions_kept_for_runs(conn, layer)
+            | {record["version"]}
+        )
         retired = [
             version["version"]
             for version in catalog.list_versions(conn, layer)

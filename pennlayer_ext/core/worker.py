@@ -6,6 +6,7 @@ the same objects whether this module runs as ``__main__`` or not.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -13,8 +14,9 @@ import traceback
 from collections.abc import Sequence
 
 from .catalog import utc_now
+from .errors import DiskFull
 from .jobkinds import JOB_KINDS
-from .runner import JobContext, JobStopped, StepFailed, finish_unsuccessfully
+from .runner import JobContext, JobStopped, StepFailed, failure_reason, finish_unsuccessfully
 from .states import JobState
 from .store import remove_tree
 
@@ -34,7 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             conn, ctx.job_id, state=JobState.RUNNING, started_at=utc_now(), pid=os.getpid()
         )
     started = time.monotonic()
-    ctx.log(f"job {ctx.job_id}: {ctx.job['kind']} of layer {ctx.job['layer']}")
+    layer = f" of layer {ctx.job['layer']}" if ctx.job["layer"] else ""  # runs have none
+    ctx.log(f"job {ctx.job_id}: {ctx.job['kind']}{layer}")
+    # Tools run in subprocesses write without asking: a thread watches the free space.
+    ctx.disk.watch(ctx.stop_for_disk)
     try:
         remove_tree(ctx.staging)
         ctx.staging.mkdir(parents=True)
@@ -44,19 +49,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind.run(ctx)
     except JobStopped as stop:
         ctx.log(f"{stop.state}: {stop.reason}")
-        finish_unsuccessfully(ctx, stop.state, stop.reason)
-        return 1
+        return _end(ctx, stop.state, stop.reason)
     except StepFailed as exc:
         ctx.log(f"failed: {exc}")
-        finish_unsuccessfully(ctx, JobState.FAILED, str(exc))
-        return 1
-    except Exception as exc:  # a bug: record it, never leave the job hanging
-        traceback.print_exc()
-        finish_unsuccessfully(ctx, JobState.FAILED, f"internal error: {exc}")
-        return 1
+        return _end(ctx, JobState.FAILED, failure_reason(ctx, exc, str(exc)))
+    except Exception as exc:  # a file error or a bug: record it, never leave the job hanging
+        reason = failure_reason(ctx, exc, f"internal error: {exc}")
+        with contextlib.suppress(OSError):  # the log may be on a full disk
+            traceback.print_exc()
+        ctx.log(f"failed: {reason}")
+        return _end(ctx, JobState.FAILED, reason)
     ctx.log(f"succeeded in {time.monotonic() - started:.1f} s")
     remove_tree(ctx.staging)
     return 0
+
+
+def _end(ctx: JobContext, state: JobState, reason: str) -> int:
+    """End the job unsuccessfully; if even that cannot be recorded, say so and exit."""
+    try:
+        finish_unsuccessfully(ctx, state, reason)
+    except DiskFull as exc:
+        # Its staging is freed; the server's watcher ends the job once the catalog has room.
+        ctx.log(f"the job's end could not be recorded: {exc.message}")
+    return 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from tornado.web import HTTPError
 
 from ..core import LayerManagerAPI, PennLayerError, validate_name
 from ..core.errors import InvalidInput, PayloadTooLarge
+from ..core.text import MAX_JSON_DEPTH, check_json_value
 from ..events import EVENT_LAYER
 from ..schemas import request_schema
 
@@ -73,6 +74,12 @@ class PennLayerHandler(APIHandler):
             body = json.loads(self.request.body or b"")
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"The request body is not valid JSON: {exc}.") from exc
+        except RecursionError as exc:
+            # The decoder recurses once per level: far deeper than any request may be.
+            raise InvalidInput(
+                f"The request body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep."
+            ) from exc
+        check_json_value(body)
         if not isinstance(body, dict):
             raise InvalidInput("The request body must be a JSON object.")
         if "name" in body:
@@ -86,6 +93,21 @@ class PennLayerHandler(APIHandler):
             prefix = f"Invalid request body at '{where}'" if where else "Invalid request body"
             raise InvalidInput(f"{prefix}: {error.message}.")
         return body
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        """A path segment or query argument as text; 400 naming it if it is not UTF-8.
+
+        Percent-escapes can spell bytes that are no text at all (``%ED%A0%80`` is a lone
+        UTF-16 surrogate), and tornado's own message would show raw bytes.
+        """
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            where = f"The {name!r} in the URL" if name else "A part of the URL"
+            raise InvalidInput(
+                f"{where} is not valid UTF-8 text (it spells a lone UTF-16 surrogate or a "
+                "broken byte sequence); percent-encode the UTF-8 bytes of valid text."
+            ) from exc
 
     def user_name(self) -> str | None:
         user = self.current_user

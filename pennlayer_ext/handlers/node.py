@@ -29,6 +29,7 @@ def _versions() -> dict[str, str | None]:
         "python": platform.python_version(),
         "jupyter_server": _package_version("jupyter_server"),
         "jupyterlab": _package_version("jupyterlab"),
+        "papermill": _package_version("papermill"),
     }
 
 
@@ -44,6 +45,7 @@ class NodeHandler(PennLayerHandler):
             {
                 "sandbox": await self.call(app.sandbox_report),
                 "ia_after_days": app.ia_after_days,
+                "run_keep_versions_days": app.run_keep_versions_days,
                 "interpreters": [
                     {
                         "language": "python",

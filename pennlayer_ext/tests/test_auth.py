@@ -15,6 +15,10 @@ SAMPLE_PATHS = {
     r"/pennlayer/environments/?": "environments",
     r"/pennlayer/sessions/?": "sessions",
     r"/pennlayer/sessions/(?P<kernel_id>[^/]+)/?": "sessions/some-kernel",
+    r"/pennlayer/layers/(?P<name>[^/]+)/usage/?": "layers/some-layer/usage",
+    r"/pennlayer/runs/?": "runs",
+    r"/pennlayer/runs/(?P<run_id>[^/]+)/?": "runs/" + "0" * 32,
+    r"/pennlayer/runs/(?P<run_id>[^/]+)/rerun/?": "runs/" + "0" * 32 + "/rerun",
     r"/pennlayer/node/?": "node",
     r"/pennlayer/(?P<path>.*)": "anything-else",
 }

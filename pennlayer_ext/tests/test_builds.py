@@ -384,10 +384,15 @@ async def test_two_environments_with_one_stack_share_files_on_disk(
     assert os.stat(module).st_ino == os.stat(twin).st_ino  # hard-linked, not copied
 
     listed = (await pl_api("layers")).body
-    sizes = {layer["name"]: layer["size_bytes"] for layer in listed["layers"]}
-    total = listed["totals"]["size_bytes"]
-    assert sizes["twin-a"] + sizes["twin-b"] == total
-    assert total < alone * 1.05  # the second environment costs < 5% extra
+    layers = {layer["name"]: layer for layer in listed["layers"]}
+    totals = listed["totals"]
+    # Each environment's size is its own files; the node counts the shared ones once
+    assert layers["twin-a"]["size_bytes"] == alone
+    assert totals["layers_bytes"] == layers["twin-a"]["size_bytes"] + layers["twin-b"]["size_bytes"]
+    assert totals["size_bytes"] < alone * 1.05  # the second environment costs < 5% extra
+    assert totals["shared_savings_bytes"] == totals["layers_bytes"] - totals["size_bytes"]
+    # and deleting one would free only the little it does not share
+    assert layers["twin-b"]["unique_bytes"] < alone * 0.05
 
 
 def test_killing_the_server_during_a_build_fails_the_job_and_keeps_the_layer(

@@ -104,18 +104,28 @@ def test_a_relative_store_root_is_refused(value):
     assert PennLayerApp(store_root="~/layers").store_root == os.path.expanduser("~/layers")
 
 
-def test_the_cli_takes_a_relative_store_from_where_the_user_is(tmp_path):
+def _cli(tmp_path, *argv):
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
-    result = subprocess.run(
-        [sys.executable, "-m", "pennlayer_ext.cli", "list", "--store", "here", "--json"],
+    return subprocess.run(
+        [sys.executable, "-m", "pennlayer_ext.cli", *argv],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
+
+
+def test_the_cli_takes_a_relative_store_from_where_the_user_is(tmp_path):
+    # A mistyped --store is refused by every command but create, and nothing is made
+    listed = _cli(tmp_path, "list", "--store", "here")
+    assert listed.returncode == 1
+    assert f"There is no layer store at {tmp_path / 'here'}. Check --store" in listed.stderr
+    assert not (tmp_path / "here").exists()
+    created = _cli(tmp_path, "create", "genome", "--kind", "reference", "--store", "here")
+    assert created.returncode == 0, created.stderr
     assert (tmp_path / "here" / "catalog.sqlite").exists()
+    assert _cli(tmp_path, "list", "--store", "here").returncode == 0
 
 
 def test_the_cli_names_an_invalid_setting_of_the_config_file(tmp_path):

@@ -152,9 +152,9 @@ def test_version_sizes_show_in_layer_cost_and_totals(manager):
     manager.create_layer("sized", "reference")
     with manager.catalog.transaction(write=True) as conn:
         conn.execute(
-            "INSERT INTO layer_versions (layer, version, digest, size_bytes, file_count,"
-            " created_at) VALUES ('sized', 1, 'sha256:00', ?, 7, ?)",
-            (3 * BYTES_PER_GB, utc_now()),
+            "INSERT INTO layer_versions (layer, version, digest, size_bytes, apparent_bytes,"
+            " file_count, created_at) VALUES ('sized', 1, 'sha256:00', ?, ?, 7, ?)",
+            (3 * BYTES_PER_GB, 3 * BYTES_PER_GB, utc_now()),
         )
         conn.execute("UPDATE layers SET current_version = 1, status = 'READY' WHERE name='sized'")
     layer = manager.get_layer("sized")

@@ -32,6 +32,11 @@ CASES = [
         ["create", "ok", "--kind", "reference", "--description", "a\x07"],
     ),
     (
+        "a lone surrogate in the description (undecodable bytes on a command line)",
+        _rest("POST", ("layers",), {"name": "ok", "kind": "reference", "description": "a\udcff"}),
+        ["create", "ok", "--kind", "reference", "--description", "a\udcff"],
+    ),
+    (
         "description too long",
         _rest("POST", ("layers",), {"name": "ok", "kind": "reference", "description": "x" * 2001}),
         ["create", "ok", "--kind", "reference", "--description", "x" * 2001],
@@ -132,9 +137,25 @@ CASES = [
         ["populate", "genome", "--source", "https://10.0.0.7/x.tar"],
     ),
     (
+        "a lone surrogate in a source",
+        _rest("POST", ("layers", "genome", "populate"), {"source": "/data/\udcff"}),
+        ["populate", "genome", "--source", "/data/\udcff"],
+    ),
+    (
         "local source on a node that allows none",
         _rest("POST", ("layers", "genome", "populate"), {"source": "/etc"}),
         ["populate", "genome", "--source", "/etc"],
+    ),
+    (
+        "a run parameter that is not a Python name",
+        _rest("POST", ("runs",), {"notebook": "a.ipynb", "parameters": {"1x": 1}}),
+        ["run", "a.ipynb", "-p", "1x", "1"],
+    ),
+    ("rerun an unknown run", _rest("POST", ("runs", BAD_JOB, "rerun"), {}), ["rerun", BAD_JOB]),
+    (
+        "unknown run state",
+        _rest("GET", ("runs",), params={"state": "done"}),
+        ["runs", "--state", "done"],
     ),
 ]
 

@@ -81,3 +81,30 @@ async def test_a_restored_provisioner_ends_the_session_it_was_given(
     assert (ended["active"], ended["end_reason"]) == (False, "kernel stopped")
     assert not (pl_store / "sessions" / session["id"]).exists()
     await kernel.stop()
+
+
+def test_a_session_whose_kernel_died_before_it_was_recorded_is_closed(pl_manager):
+    import subprocess
+
+    from pennlayer_ext.core.sessions import open_session, record_process
+
+    # Given a session whose kernel process was already gone when its pid was recorded
+    pl_manager.create_layer("env", "environment")
+    add_reference_version(pl_manager, "env", {"bin/python": "#!"})
+    session = open_session(
+        pl_manager.catalog,
+        pl_manager.store,
+        kernel_id="k-gone",
+        user=None,
+        notebook_path=None,
+        environment="env",
+        layers=[],
+        pins={},
+        backend="none",
+    )
+    kernel = subprocess.Popen(["true"])
+    kernel.wait()
+    record_process(pl_manager.catalog, session.session_id, kernel.pid)
+    # When dead sessions are looked for, it is closed: it does not look alive forever
+    assert pl_manager.close_dead_sessions() == [session.session_id]
+    assert pl_manager.get_layer("env")["in_use"] == []

@@ -27,6 +27,7 @@ WORKERS = (
     "pennlayer_ext.core.runner",
     "pennlayer_ext.core.builder",
     "pennlayer_ext.core.loaders",
+    "pennlayer_ext.core.headless",
     "pennlayer_ext.core.jobkinds",
     "pennlayer_ext.core.sources",
     "pennlayer_ext.core.processors",
@@ -204,7 +205,7 @@ def test_the_facade_and_every_module_stay_small():
 @pytest.mark.parametrize(
     ("registry", "names"),
     [
-        ("pennlayer_ext.core.jobkinds:JOB_KINDS", {"build", "populate"}),
+        ("pennlayer_ext.core.jobkinds:JOB_KINDS", {"build", "populate", "run"}),
         ("pennlayer_ext.core.sources:SOURCES", {"local", "http", "s3"}),
         ("pennlayer_ext.core.processors:PROCESSORS", {"copy", "unpack", "command", "docker"}),
         ("pennlayer_ext.core.sandbox:BACKENDS", {"bwrap", "none"}),

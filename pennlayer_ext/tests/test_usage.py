@@ -6,6 +6,7 @@ import sys
 import time
 
 from pennlayer_ext.core import LayerManager
+from pennlayer_ext.core.catalog.migrations import MIGRATIONS
 from pennlayer_ext.core.trash import empty
 from pennlayer_ext.core.versions import collect_garbage
 
@@ -30,20 +31,53 @@ def _sizes(manager):
     return {layer["name"]: layer["size_bytes"] for layer in manager.list_layers()["layers"]}
 
 
-def test_shared_files_are_split_and_a_delete_gives_them_back(tmp_path):
+def _unique(manager):
+    return {layer["name"]: layer["unique_bytes"] for layer in manager.list_layers()["layers"]}
+
+
+def _disk(manager):
+    totals = manager.list_layers()["totals"]
+    return totals["size_bytes"], totals["layers_bytes"], totals["shared_savings_bytes"]
+
+
+def test_sizes_are_stable_unique_bytes_are_what_a_delete_frees_and_totals_count_once(
+    tmp_path,
+):
     # Given a layer with 1000 + 3000 bytes, and a second one hard-linking the 3000
     manager = LayerManager(tmp_path / "store")
     for name in ("first", "second", "other"):
         manager.create_layer(name, "reference")
     first = _commit(manager, "first", {"own.bin": "a" * 1000, "shared.bin": "b" * 3000})
     assert _sizes(manager)["first"] == 4000
+    assert _unique(manager)["first"] == 4000
     _commit(manager, "second", {"mine.bin": "c" * 500}, links={"s.bin": first / "shared.bin"})
-    # Then the shared file is split between them and the totals count it once
-    assert _sizes(manager) == {"first": 2500, "second": 2000, "other": 0}
-    assert manager.list_layers()["totals"]["size_bytes"] == 4500
-    # When the second layer goes, the first one holds the whole file again
+    # Then each layer's size is its own files, unmoved by the other
+    assert _sizes(manager) == {"first": 4000, "second": 3500, "other": 0}
+    # and its unique bytes are what deleting it would free
+    assert _unique(manager) == {"first": 1000, "second": 500, "other": 0}
+    # and the node counts the shared file once, saying what sharing saves
+    assert _disk(manager) == (4500, 7500, 3000)
+    assert manager.list_layers()["totals"]["size_bytes_by_storage_class"]["STANDARD"] == 4500
+    # When the second layer goes, the first one is the only holder again
     manager.delete_layer("second")
     assert _sizes(manager) == {"first": 4000, "other": 0}
+    assert _unique(manager) == {"first": 4000, "other": 0}
+    assert _disk(manager) == (4000, 4000, 0)
+
+
+def test_a_new_version_that_keeps_files_keeps_them_unique_to_its_layer(tmp_path):
+    # Given a layer whose second version hard-links a file of its first (add mode)
+    manager = LayerManager(tmp_path / "store")
+    manager.create_layer("genome", "reference")
+    first = _commit(manager, "genome", {"chr1.fa": "A" * 2000})
+    _commit(manager, "genome", {"chr2.fa": "C" * 300}, links={"chr1.fa": first / "chr1.fa"})
+    # Then both versions' files are unique to it, the kept file counted once on disk
+    assert _sizes(manager)["genome"] == 2300
+    assert _unique(manager)["genome"] == 2300
+    assert _disk(manager)[0] == 2300
+    # and once the old version is collected, nothing changes for the node but its record
+    collect_garbage(manager.catalog, manager.store, "genome")
+    assert (_unique(manager)["genome"], _disk(manager)) == (2300, (2300, 2300, 0))
 
 
 def test_a_commit_never_walks_layers_that_share_nothing_with_it(tmp_path):
@@ -67,17 +101,19 @@ def test_a_commit_moves_only_the_shares_of_the_files_it_shares(tmp_path):
     manager.create_layer("big", "reference")
     manager.create_layer("small", "reference")
     big = _commit(manager, "big", {"shared.bin": "s" * 1000, "other.bin": "o" * 9000})
-    assert _sizes(manager)["big"] == 10000
+    assert _disk(manager)[0] == 10000
     other = os.stat(big / "other.bin")
     with manager.catalog.transaction(write=True) as conn:
         conn.execute("UPDATE version_files SET size = 1 WHERE ino = ?", (other.st_ino,))
     # When a small layer hard-links one file of it, and is deleted again
     _commit(manager, "small", {"own.bin": "m" * 10}, links={"s.bin": big / "shared.bin"})
-    assert _sizes(manager) == {"big": 9500, "small": 510}
+    assert _disk(manager)[0] == 10010
+    assert _unique(manager) == {"big": 9000, "small": 10}
     manager.delete_layer("small")
-    # Then the big layer's share moved by the shared file alone: its other files' records
-    # were never summed again (a commit costs what it changes, not the sharer's size)
-    assert _sizes(manager)["big"] == 10000
+    # Then the figures moved by the shared file alone: the big layer's other files'
+    # records were never summed again (a commit costs what it changes, not the sharer's size)
+    assert _disk(manager)[0] == 10000
+    assert _unique(manager) == {"big": 10000}
 
 
 def test_incremental_shares_match_a_full_recount(tmp_path):
@@ -111,6 +147,11 @@ def test_incremental_shares_match_a_full_recount(tmp_path):
     assert incremental.keys() == recount.keys()
     for key, size in recount.items():
         assert abs(incremental[key] - size) <= 2, (key, incremental[key], size)
+    # and so do the unique bytes, against the migration's full recount
+    kept = _unique(manager)
+    with manager.catalog.transaction(write=True) as conn:
+        conn.execute(MIGRATIONS[6].split(";")[1])
+    assert _unique(manager) == kept
 
 
 def _version_sizes(manager):
@@ -129,13 +170,16 @@ def test_versions_from_before_the_files_table_are_recorded_once(tmp_path):
     with manager.catalog.transaction(write=True) as conn:
         conn.execute("DELETE FROM version_files")
         conn.execute("UPDATE layer_versions SET files_recorded = 0")
+        conn.execute("UPDATE layers SET unique_bytes = 0")  # as migration 7 finds them
         assert manager.catalog.versions_without_files(conn) == [("old", 1)]
     # When the store is opened again, its files are recorded, and sharing is accounted
     reopened = LayerManager(tmp_path / "store")
     with reopened.catalog.transaction() as conn:
         assert reopened.catalog.versions_without_files(conn) == []
     _commit(reopened, "new", links={"a.txt": version_dir / "a.txt"})
-    assert _sizes(reopened) == {"old": 350, "new": 350}
+    assert _sizes(reopened) == {"old": 700, "new": 700}
+    assert _unique(reopened) == {"old": 0, "new": 0}
+    assert _disk(reopened) == (700, 1400, 700)
 
 
 def _fill_trash(store_root, count):
@@ -181,3 +225,24 @@ async def test_a_delete_answers_at_once_and_the_remover_frees_the_disk(pl_api, p
     while any((pl_store / "trash").iterdir()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert list((pl_store / "trash").iterdir()) == []
+
+
+def test_the_cli_shows_unique_bytes_and_what_sharing_saves(tmp_path, capsys):
+    from pennlayer_ext.cli import main
+    from pennlayer_ext.core.units import human_bytes
+
+    manager = LayerManager(tmp_path / "store")
+    for name in ("first", "second"):
+        manager.create_layer(name, "reference")
+    first = _commit(manager, "first", {"own.bin": "a" * 1000, "shared.bin": "b" * 3000})
+    _commit(manager, "second", {"mine.bin": "c" * 500}, links={"s.bin": first / "shared.bin"})
+    store = str(tmp_path / "store")
+    assert main(["list", "--store", store]) == 0
+    listed = capsys.readouterr().out
+    assert (
+        f"2 layers · {human_bytes(4500)} on disk (shared between layers: "
+        f"-{human_bytes(3000)}) · 4 files" in listed
+    )
+    assert main(["show", "second", "--store", store]) == 0
+    shown = capsys.readouterr().out
+    assert f"Unique:        {human_bytes(500)} (what deleting it frees)" in shown

@@ -288,8 +288,7 @@ describe('LayersOverview in compact rows', () => {
       Array.from(totals.querySelectorAll('li')).map(li => li.textContent)
     ).toEqual([
       '2 layers',
-      '1.5 GB on disk',
-      '(shared between layers: \u22123.1 MB)',
+      '1.5 GB on disk (shared between layers: \u22123.1\u00a0MB)',
       '$0.45/month'
     ]);
     expect(

@@ -14,8 +14,10 @@ import {
 } from '../format';
 import { costTitle, sizeTitle, uniqueBytes } from '../sizes';
 import { getJobLog, getLayer, listActiveSessions, listJobs } from '../service';
+import { getLayerUsage } from '../runs';
 import { deleteBlockedReason } from '../tableState';
 import { IJob, ILayer, ILayerDetail, ISession } from '../tokens';
+import { LayerUsage } from './LayerUsage';
 
 /**
  * How often the log of a running job is asked for more text.
@@ -229,6 +231,12 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
           </ul>
         )}
       </Section>
+      <LayerUsage
+        name={layer.name}
+        fetchUsage={name => getLayerUsage(name, serverSettings)}
+        trans={trans}
+        refreshKey={`${layer.version}:${inUse}`}
+      />
       {lastJob && (
         <JobLog
           key={lastJob.id}

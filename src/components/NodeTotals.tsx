@@ -37,20 +37,28 @@ export function NodeTotals(props: INodeTotalsProps): JSX.Element {
       <div className="pennlayer-Facts-clip">
         <ul className="pennlayer-Facts pennlayer-NodeTotals-list">
           <li className="pennlayer-NodeTotals-count">{count}</li>
-          <li
-            className="pennlayer-NodeTotals-size"
-            title={totalSizeTitle(totals, trans)}
-          >
-            {trans.__('%1 on disk', formatBytes(totals.size_bytes))}
-          </li>
-          {saved !== null && (
-            <li
-              className="pennlayer-NodeTotals-shared pennlayer-mod-joined"
+          <li className="pennlayer-NodeTotals-disk">
+            <span
+              className="pennlayer-NodeTotals-size"
               title={totalSizeTitle(totals, trans)}
             >
-              {trans.__('(shared between layers: %1)', formatSaving(saved))}
-            </li>
-          )}
+              {trans.__('%1 on disk', formatBytes(totals.size_bytes))}
+            </span>
+            {saved !== null && (
+              <>
+                {' '}
+                <span
+                  className="pennlayer-NodeTotals-shared"
+                  title={totalSizeTitle(totals, trans)}
+                >
+                  {trans.__(
+                    '(shared between layers: %1)',
+                    formatSaving(saved).replace(' ', '\u00a0')
+                  )}
+                </span>
+              </>
+            )}
+          </li>
           <li
             className="pennlayer-NodeTotals-cost"
             title={totalCostTitle(totals, trans)}

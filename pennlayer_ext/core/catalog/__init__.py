@@ -1,4 +1,4 @@
-"""The SQLite catalog: layers, versions, jobs and sessions.
+"""The SQLite catalog: layers, versions, jobs, sessions and runs.
 
 One database file in the store root, in WAL mode, shared by every server process and
 CLI on the node. Each unit of work opens its own short-lived connection, so the catalog
@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from ..diskspace import DiskReserve, Space, is_disk_full
+from ..errors import DiskFull
 from .jobs import JobsMixin
 from .migrations import MIGRATIONS, SCHEMA_VERSION, split_sql
 from .records import (
@@ -28,7 +30,9 @@ from .records import (
     decode,
     utc_now,
 )
+from .runs import RunsMixin
 from .sessions import SessionsMixin
+from .shares import SharesMixin
 from .versions import VersionsMixin
 
 __all__ = [
@@ -42,7 +46,14 @@ __all__ = [
 ]
 
 
-class Catalog(JobsMixin, VersionsMixin, SessionsMixin):
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End the transaction, if SQLite has not ended it already (it does on a full disk)."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin, RunsMixin):
     """Access to the catalog database at *path*; creates and migrates it on first use."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -58,26 +69,106 @@ class Catalog(JobsMixin, VersionsMixin, SessionsMixin):
             self.path, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
         )
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
-        """A connection inside one transaction; ``write=True`` takes the write lock first."""
-        conn = self._connect()
+        """A connection inside one transaction; ``write=True`` takes the write lock first.
+
+        A write that fails because the store's disk is full raises DiskFull (a clear 409,
+        not a 500); a read works on a full disk too (see ``_reader``).
+        """
+        if write:
+            try:
+                conn = self._connect()
+            except sqlite3.Error as exc:
+                full = self._disk_full(exc)
+                if full is None:
+                    raise
+                raise full from exc
+        else:
+            conn = self._reader()
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if write:
+                conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
             conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            full = self._disk_full(exc) if write else None
+            if full is None:
+                raise
+            _rollback(conn)
+            raise full from exc
         finally:
             conn.close()
 
+    def _reader(self) -> sqlite3.Connection:
+        """A connection inside a read transaction, also when the disk is full.
+
+        Reading needs the WAL's shared-memory file, which SQLite creates (32 KiB) when the
+        first connection opens and removes when the last one closes: on a full disk it
+        cannot be created. When nothing waits in the WAL (it is gone or empty), the
+        database file alone is complete and is read as immutable instead.
+        """
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+            conn.execute("BEGIN")
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            if self._disk_full(exc) is None or self._wal_has_frames():
+                raise
+        conn = sqlite3.connect(
+            f"{self.path.absolute().as_uri()}?immutable=1",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("BEGIN")
+        return conn
+
+    def _wal_has_frames(self) -> bool:
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    def _disk_full(self, exc: BaseException) -> DiskFull | None:
+        """The DiskFull error to raise for *exc*, if the store's disk being full caused it."""
+        if not is_disk_full(exc, self.path.parent):
+            return None
+        try:
+            figures = Space.of(self.path.parent, DiskReserve()).figures()
+        except OSError:
+            figures = "nothing free"
+        return DiskFull(
+            f"The catalog cannot be written: the disk holding the store is full ({figures}). "
+            "Nothing was changed. Free space on that disk and try again."
+        )
+
     def _migrate(self) -> None:
+        # A catalog of this version needs no write to open, so that a store whose disk is
+        # full still opens (and its layers can be listed and used).
+        try:
+            with self.transaction() as reader:
+                if reader.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                    return
+        except sqlite3.DatabaseError:
+            pass  # said precisely below
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connect()
@@ -111,7 +202,7 @@ class Catalog(JobsMixin, VersionsMixin, SessionsMixin):
     # -- layers -------------------------------------------------------------------------
 
     _LAYER_SELECT = """
-        SELECT l.*, v.digest AS digest, v.size_bytes AS size_bytes,
+        SELECT l.*, v.digest AS digest, v.apparent_bytes AS size_bytes,
                v.file_count AS file_count, v.lock AS lock, v.packages AS packages,
                v.interpreter AS version_interpreter, v.verified_at AS verified_at,
                v.drift AS drift

@@ -109,6 +109,45 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE layer_versions ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: what deleting a layer frees (its files no other layer holds), kept incrementally
+    """
+    ALTER TABLE layers ADD COLUMN unique_bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE layers SET unique_bytes = IFNULL((
+        SELECT SUM(size) FROM (
+            SELECT MAX(f.size) AS size FROM version_files f WHERE f.layer = layers.name
+            GROUP BY f.dev, f.ino
+            HAVING NOT EXISTS (
+                SELECT 1 FROM version_files g
+                WHERE g.dev = f.dev AND g.ino = f.ino AND g.layer != layers.name
+            )
+        )
+    ), 0);
+    """,
+    # 8 (runs): headless runs of notebooks. A run is a job (its id is the job's id: state,
+    #    progress, log, times) and a session (the exact versions it mounted); this table
+    #    holds what only a run has. Versions a finished run mounted are kept for reruns
+    #    until keep_until; released marks runs whose kept versions were let go.
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        session_id TEXT,
+        user TEXT,
+        notebook TEXT NOT NULL,
+        output TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        layers TEXT NOT NULL,
+        parameters TEXT NOT NULL,
+        rerun_of TEXT,
+        notices TEXT,
+        failure TEXT,
+        live_installs TEXT,
+        keep_until TEXT,
+        released INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_session ON runs (session_id);
+    CREATE INDEX runs_to_release ON runs (released, keep_until);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -75,6 +75,9 @@ class SessionsMixin:
             "UPDATE sessions SET pid = ?, pid_start = ? WHERE id = ?", (pid, pid_start, session_id)
         )
 
+    def set_session_kernel(self, conn: sqlite3.Connection, session_id: str, kernel_id: str) -> None:
+        conn.execute("UPDATE sessions SET kernel_id = ? WHERE id = ?", (kernel_id, session_id))
+
     def set_session_notices(
         self, conn: sqlite3.Connection, session_id: str, notices: list[str]
     ) -> None:

@@ -91,68 +91,6 @@ class VersionsMixin:
             (layer, version),
         )
 
-    # -- shares of the disk, kept incrementally -------------------------------------------
-    #
-    # A file (inode) held by n versions counts size/n in each. A change (a commit adds a
-    # version's files, a delete or a garbage collection removes some) changes n only for
-    # the inodes it touches, so only their holders' shares move, by size/n_after -
-    # size/n_before each: the work grows with the change, never with the store.
-
-    def begin_share_change(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        versions: Iterable[tuple[str, int]] = (),
-        files: Iterable[tuple[int, int, int]] = (),
-    ) -> None:
-        """Note the inodes a change touches (those of *versions* and *files*) and how many
-        versions hold each now; :meth:`end_share_change` moves the shares after it."""
-        for statement in _SHARE_TABLES:
-            conn.execute(statement)
-        conn.executemany(
-            "INSERT OR IGNORE INTO temp.share_changed"
-            " SELECT dev, ino FROM version_files WHERE layer = ? AND version = ?",
-            versions,
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO temp.share_changed VALUES (?, ?)",
-            ((dev, ino) for dev, ino, _ in files),
-        )
-        conn.execute(
-            "INSERT INTO temp.share_before SELECT f.dev, f.ino, MAX(f.size), COUNT(*)"
-            " FROM temp.share_changed c CROSS JOIN version_files f"  # c first: it is small
-            " ON f.dev = c.dev AND f.ino = c.ino GROUP BY f.dev, f.ino"
-        )
-
-    def end_share_change(
-        self, conn: sqlite3.Connection, *, skip: tuple[str, int] | None = None
-    ) -> set[tuple[str, int]]:
-        """Move the shares of the versions that still hold a touched inode (all but *skip*,
-        a new version whose size its caller computes whole); returns those moved."""
-        rows = conn.execute(
-            "SELECT g.layer, g.version, SUM(b.size * (1.0 / a.n - 1.0 / b.n)) AS delta"
-            " FROM temp.share_before b"
-            " JOIN (SELECT f.dev, f.ino, COUNT(*) AS n FROM temp.share_changed c"
-            "       CROSS JOIN version_files f ON f.dev = c.dev AND f.ino = c.ino"
-            "       GROUP BY f.dev, f.ino) a ON a.dev = b.dev AND a.ino = b.ino"
-            " JOIN version_files g ON g.dev = b.dev AND g.ino = b.ino"
-            " WHERE a.n != b.n GROUP BY g.layer, g.version"
-        ).fetchall()
-        moved = set()
-        for row in rows:
-            key = (row["layer"], int(row["version"]))
-            if key == skip:
-                continue
-            conn.execute(
-                "UPDATE layer_versions SET size_bytes = MAX(0, CAST(ROUND(size_bytes + ?) AS"
-                " INTEGER)) WHERE layer = ? AND version = ?",
-                (row["delta"], *key),
-            )
-            moved.add(key)
-        conn.execute("DELETE FROM temp.share_changed")
-        conn.execute("DELETE FROM temp.share_before")
-        return moved
-
     def versions_without_files(self, conn: sqlite3.Connection) -> list[tuple[str, int]]:
         """Versions whose files are not recorded yet (made before migration 4, or by hand)."""
         rows = conn.execute(
@@ -247,13 +185,3 @@ class VersionsMixin:
             f"UPDATE layers SET {assignments} WHERE name = ?",  # noqa: S608
             (*fields.values(), name),
         )
-
-
-_SHARE_TABLES = (
-    "CREATE TEMP TABLE IF NOT EXISTS share_changed"
-    " (dev INTEGER NOT NULL, ino INTEGER NOT NULL, PRIMARY KEY (dev, ino)) WITHOUT ROWID",
-    "CREATE TEMP TABLE IF NOT EXISTS share_before (dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
-    " size INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (dev, ino)) WITHOUT ROWID",
-    "DELETE FROM temp.share_changed",
-    "DELETE FROM temp.share_before",
-)

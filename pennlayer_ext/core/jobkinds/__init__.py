@@ -9,10 +9,12 @@ from ..errors import InvalidInput
 from .base import JobKind
 from .build import BuildJob
 from .populate import PopulateJob
+from .run import RunJob
 
 JOB_KINDS: dict[str, type[JobKind]] = {
     BuildJob.name: BuildJob,
     PopulateJob.name: PopulateJob,
+    RunJob.name: RunJob,
 }
 
 
@@ -26,4 +28,4 @@ def job_kind(name: str) -> type[JobKind]:
         ) from None
 
 
-__all__ = ["JOB_KINDS", "BuildJob", "JobKind", "PopulateJob", "job_kind"]
+__all__ = ["JOB_KINDS", "BuildJob", "JobKind", "PopulateJob", "RunJob", "job_kind"]

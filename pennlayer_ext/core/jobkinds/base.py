@@ -19,6 +19,11 @@ class JobKind:
     verb: ClassVar[str]  # "built", "populated": for messages
 
     @classmethod
+    def needed_bytes(cls, params: dict[str, Any]) -> int:
+        """Disk space the job is known to need before it starts (0: unknown)."""
+        return int(params.get("estimated_bytes") or 0)
+
+    @classmethod
     def run(cls, ctx: JobContext) -> None:
         """Do the job in its worker process; end by committing a version or raising."""
         raise NotImplementedError

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from ..recipes import parse_recipe
+from ..recipes import estimated_bytes, parse_recipe
 from ..sandbox import bwrap_works
 from ..settings import NodeSettings
 from ..states import LayerStatus
@@ -48,6 +48,8 @@ class PopulateJob(JobKind):
             # The worker checks a local source against these again before reading it.
             "allowed_source_roots": list(settings.allowed_source_roots),
             "previous_version": layer["version"],
+            # For the free-space check at start: the local source's size, if it is known.
+            "estimated_bytes": estimated_bytes(recipe),
         }
 
     @classmethod

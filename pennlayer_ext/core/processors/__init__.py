@@ -48,12 +48,15 @@ class ProcessStep:
 class Processor:
     """One processor type: check its request object, then run it in a job's worker.
 
-    Subclasses set ``name`` (the ``type`` in requests, the key in ``PROCESSORS``) and
-    ``fields`` (the request fields it accepts besides ``type``).
+    Subclasses set ``name`` (the ``type`` in requests, the key in ``PROCESSORS``),
+    ``fields`` (the request fields it accepts besides ``type``) and ``holds_source`` (what
+    it writes is at least as big as the source: the free-space check before a job counts
+    the source's size).
     """
 
     name: ClassVar[str]
     fields: ClassVar[frozenset[str]] = frozenset()
+    holds_source: ClassVar[bool] = False
 
     def check(self, spec: Mapping[str, Any], *, backend_allows_command: bool) -> dict[str, Any]:
         """The checked request object with its defaults filled in, or raise InvalidInput.

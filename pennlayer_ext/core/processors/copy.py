@@ -39,6 +39,7 @@ class CopyProcessor(Processor):
     """The source's files unchanged: copied from a local source, moved from a fetched one."""
 
     name = "copy"
+    holds_source = True
 
     def run(self, step: ProcessStep) -> None:
         ctx, source, output = step.ctx, step.source, step.output

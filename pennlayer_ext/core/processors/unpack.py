@@ -43,6 +43,7 @@ class UnpackProcessor(Processor):
     """The contents of the source's one archive; ``format`` is guessed when ``auto``."""
 
     name = "unpack"
+    holds_source = True
     fields = frozenset({"format"})
 
     def check(self, spec: Mapping[str, Any], *, backend_allows_command: bool) -> dict[str, Any]:

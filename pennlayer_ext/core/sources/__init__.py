@@ -57,6 +57,13 @@ class Source:
         """
         raise NotImplementedError
 
+    def size_hint(self, source: str) -> int:
+        """Bytes the source is known to hold before fetching it (a lower bound), else 0.
+
+        Asked when a job starts, so it must be cheap; kinds that cannot know say 0.
+        """
+        return 0
+
     def options(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """The checked, normalised values of this kind's own fields in the request."""
         return {}

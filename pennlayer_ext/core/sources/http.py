@@ -150,6 +150,8 @@ class HttpSource(Source):
                         raise StepFailed(
                             f"{url} is {announced} bytes, over the download limit of {limit}."
                         )
+                    # Known only now: the disk must hold it and keep its reserve.
+                    ctx.ensure_room(announced, url)
                     progress.bytes_total = announced
                 # One byte past the limit at most: enough to know the file is over it.
                 while chunk := response.read(min(_CHUNK, limit + 1 - progress.bytes_done)):

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..diskspace import tree_bytes
 from ..errors import InvalidInput
 from ..runner import StepFailed
 from . import Source
@@ -100,6 +101,9 @@ class LocalSource(Source):
             raise InvalidInput(reason)
         if not os.path.exists(source):
             raise InvalidInput(f"The source {source!r} does not exist.")
+
+    def size_hint(self, source: str) -> int:
+        return tree_bytes(os.path.realpath(source))
 
     def fetch(
         self, ctx: JobContext, recipe: Mapping[str, Any], inbox: Path, settings: Mapping[str, Any]

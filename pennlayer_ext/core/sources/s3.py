@@ -88,6 +88,7 @@ class S3Source(Source):
             raise StepFailed(
                 f"{source} holds {progress.bytes_total} bytes, over the limit {limit}."
             )
+        ctx.ensure_room(progress.bytes_total, source)
         plan = _plan(objects, prefix, inbox)
         transfer = TransferConfig(
             max_concurrency=4, multipart_threshold=64 * 1024**2, multipart_chunksize=16 * 1024**2

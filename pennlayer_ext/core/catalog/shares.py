@@ -1,0 +1,130 @@
+"""Disk figures kept incrementally: each version's share, each layer's unique bytes.
+
+A file (inode) held by n versions counts size/n in each version's share
+(``layer_versions.size_bytes``), so the shares add up to the disk the layers use, with
+files shared between layers (hard links from the build cache, a loader's add mode)
+counted once. A layer's *unique* bytes (``layers.unique_bytes``) are the files no other
+layer holds: what deleting it frees.
+
+A change (a commit adds a version's files, a delete or a garbage collection removes
+some) changes n only for the inodes it touches, so only their holders' figures move:
+by size/n_after - size/n_before for a share, by a file's size for the layer that
+becomes, or stops being, its only holder. The work grows with the change, never with the
+store nor with the size of the versions that share a file with it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+_TABLES = (
+    "CREATE TEMP TABLE IF NOT EXISTS share_changed"
+    " (dev INTEGER NOT NULL, ino INTEGER NOT NULL, PRIMARY KEY (dev, ino)) WITHOUT ROWID",
+    # Per touched inode: its size, how many versions and how many layers hold it, and
+    # the (alphabetically first) layer holding it: the only one when layers = 1.
+    "CREATE TEMP TABLE IF NOT EXISTS share_before (dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, n INTEGER NOT NULL, layers INTEGER NOT NULL, sole TEXT,"
+    " PRIMARY KEY (dev, ino)) WITHOUT ROWID",
+    "CREATE TEMP TABLE IF NOT EXISTS share_after (dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, n INTEGER NOT NULL, layers INTEGER NOT NULL, sole TEXT,"
+    " PRIMARY KEY (dev, ino)) WITHOUT ROWID",
+    "DELETE FROM temp.share_changed",
+    "DELETE FROM temp.share_before",
+    "DELETE FROM temp.share_after",
+)
+
+# The changed inodes come first in the join: they are few, version_files may be huge.
+_HOLDERS = (
+    " SELECT f.dev, f.ino, MAX(f.size), COUNT(*), COUNT(DISTINCT f.layer), MIN(f.layer)"
+    " FROM temp.share_changed c CROSS JOIN version_files f"
+    " ON f.dev = c.dev AND f.ino = c.ino GROUP BY f.dev, f.ino"
+)
+
+
+class SharesMixin:
+    """Catalog methods for the incremental disk figures (see the module's text)."""
+
+    def begin_share_change(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        versions: Iterable[tuple[str, int]] = (),
+        files: Iterable[tuple[int, int, int]] = (),
+    ) -> None:
+        """Note the inodes a change touches (those of *versions* and *files*) and who
+        holds each now; :meth:`end_share_change` moves the figures after the change."""
+        for statement in _TABLES:
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT OR IGNORE INTO temp.share_changed"
+            " SELECT dev, ino FROM version_files WHERE layer = ? AND version = ?",
+            versions,
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO temp.share_changed VALUES (?, ?)",
+            ((dev, ino) for dev, ino, _ in files),
+        )
+        conn.execute("INSERT INTO temp.share_before" + _HOLDERS)
+
+    def end_share_change(
+        self, conn: sqlite3.Connection, *, skip: tuple[str, int] | None = None
+    ) -> set[tuple[str, int]]:
+        """Move the shares of the versions that still hold a touched inode (all but *skip*,
+        a new version whose share its caller computes whole) and the unique bytes of the
+        layers that became or stopped being a file's only holder; returns the versions
+        whose share moved."""
+        conn.execute("INSERT INTO temp.share_after" + _HOLDERS)
+        rows = conn.execute(
+            "SELECT g.layer, g.version, SUM(b.size * (1.0 / a.n - 1.0 / b.n)) AS delta"
+            " FROM temp.share_before b"
+            " JOIN temp.share_after a ON a.dev = b.dev AND a.ino = b.ino"
+            " JOIN version_files g ON g.dev = b.dev AND g.ino = b.ino"
+            " WHERE a.n != b.n GROUP BY g.layer, g.version"
+        ).fetchall()
+        moved = set()
+        for row in rows:
+            key = (row["layer"], int(row["version"]))
+            if key == skip:
+                continue
+            conn.execute(
+                "UPDATE layer_versions SET size_bytes = MAX(0, CAST(ROUND(size_bytes + ?) AS"
+                " INTEGER)) WHERE layer = ? AND version = ?",
+                (row["delta"], *key),
+            )
+            moved.add(key)
+        # A file stops counting for the layer that was its only holder, and starts
+        # counting for the layer that now is.
+        lost = conn.execute(
+            "SELECT b.sole AS layer, SUM(b.size) AS bytes FROM temp.share_before b"
+            " LEFT JOIN temp.share_after a ON a.dev = b.dev AND a.ino = b.ino"
+            " WHERE b.layers = 1 AND NOT (IFNULL(a.layers, 0) = 1 AND a.sole = b.sole)"
+            " GROUP BY b.sole"
+        ).fetchall()
+        gained = conn.execute(
+            "SELECT a.sole AS layer, SUM(a.size) AS bytes FROM temp.share_after a"
+            " LEFT JOIN temp.share_before b ON a.dev = b.dev AND a.ino = b.ino"
+            " WHERE a.layers = 1 AND NOT (IFNULL(b.layers, 0) = 1 AND b.sole = a.sole)"
+            " GROUP BY a.sole"
+        ).fetchall()
+        for rows_, sign in ((lost, -1), (gained, 1)):
+            conn.executemany(
+                "UPDATE layers SET unique_bytes = MAX(0, unique_bytes + ?) WHERE name = ?",
+                [(sign * int(row["bytes"]), row["layer"]) for row in rows_],
+            )
+        for table in ("share_changed", "share_before", "share_after"):
+            conn.execute(f"DELETE FROM temp.{table}")  # noqa: S608 (fixed names)
+        return moved
+
+    def disk_totals(self, conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+        """Per storage class: the disk its layers' versions use (shared files once) and
+        the bytes of their files (shared files in each holder)."""
+        rows = conn.execute(
+            "SELECT l.storage_class AS storage_class, SUM(v.size_bytes) AS disk,"
+            " SUM(v.apparent_bytes) AS files FROM layer_versions v"
+            " JOIN layers l ON l.name = v.layer GROUP BY l.storage_class"
+        ).fetchall()
+        return {
+            row["storage_class"]: {"disk": int(row["disk"] or 0), "files": int(row["files"] or 0)}
+            for row in rows
+        }

@@ -1,0 +1,265 @@
+"""The run job's steps, in its worker: execute the notebook, follow it, record the outcome.
+
+The notebook runs in another process, ``python -m pennlayer_ext.run_notebook`` (papermill
+and jupyter_client are Jupyter packages, which the core never imports), with a pennlayer
+kernel that takes the session the run opened. That process tells this one, on its
+stdout, how many code cells there are, which one starts, and which one failed; the rest
+of what it prints (papermill's log and the cells' outputs) goes to the job's log.
+
+Whatever the outcome, the run ends here: the output notebook's ``metadata.pennlayer``
+gets the status, the end time, the failing cell and the live installs; the versions the
+run mounted are kept for reruns (``run_keep_versions_days``); the session is closed,
+which frees the layers.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .catalog import utc_now
+from .kernelspecs import build_kernelspec, kernelspec_name
+from .runner import JobContext, JobStopped, StepFailed
+from .sessions import close_session
+from .states import JobState
+
+#: The process that executes the notebook, and the marker of its reports (run_notebook.py).
+EXECUTOR_MODULE = "pennlayer_ext.run_notebook"
+MARKER = "@pennlayer-run "
+KERNEL_START_TIMEOUT_S = 120
+STOP_GRACE_S = 15.0
+_EXIT_CELL_FAILED, _EXIT_ERROR, _EXIT_STOPPED = 1, 2, 3
+
+
+def run_notebook_job(ctx: JobContext) -> None:
+    """Execute the run's notebook; end the run (output, kept versions, session) always."""
+    with ctx.catalog.transaction() as conn:
+        run = ctx.catalog.get_run(conn, ctx.job_id)
+        if run is None:
+            raise StepFailed("the run's record is missing from the catalog")
+        session = ctx.catalog.get_session(conn, run["session_id"]) or {}
+        environment = ctx.catalog.get_layer(conn, run["environment"])
+    state, error, failure = JobState.FAILED, "", None
+    try:
+        if environment is None or environment["version"] is None:
+            raise StepFailed(f"the environment {run['environment']!r} is gone")
+        restore_archived_layers(ctx, run)
+        state, error, failure = _execute(ctx, run, session, environment)
+    except JobStopped as stop:
+        state, error = stop.state, stop.reason
+        raise
+    except StepFailed as exc:
+        error = str(exc)
+        raise
+    except Exception as exc:
+        error = f"internal error: {exc}"
+        raise
+    finally:
+        # Ending is short and must not be cut: a cancel from now on changes nothing.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        _end_run(ctx, run, state, error, failure)
+    if state != JobState.SUCCEEDED:
+        raise StepFailed(error)
+    with ctx.catalog.transaction(write=True) as conn:
+        ctx.catalog.update_job(conn, ctx.job_id, state=JobState.SUCCEEDED, finished_at=utc_now())
+
+
+def restore_archived_layers(ctx: JobContext, run: dict[str, Any]) -> None:
+    """Where archived (IA) layers will be restored before the kernel starts.
+
+    Storage tiers are not built yet: today a layer is always STANDARD, and starting a
+    run refuses an archived one (``sessions._choose_version``). When tiers land, that
+    check lets a run through, and this step restores each archived mount of *run*,
+    reporting its progress in the job's log, before the kernel mounts it.
+    """
+
+
+def _execute(
+    ctx: JobContext, run: dict[str, Any], session: dict[str, Any], environment: dict[str, Any]
+) -> tuple[JobState, str, dict[str, Any] | None]:
+    """Run the notebook's process and follow it: (state, error, failed cell)."""
+    notebook = Path(run["notebook"])
+    spec = {
+        "notebook": str(notebook),
+        "output": run["output"],
+        "parameters": run["parameters"],
+        "kernel_name": kernelspec_name(environment["name"]),
+        "kernelspec": build_kernelspec(environment, ctx.store, ctx.params.get("kernel_config")),
+        "language": environment["language"] or "python",
+        "cwd": str(notebook.parent),
+        "start_timeout": KERNEL_START_TIMEOUT_S,
+        "provenance": provenance(run, session),
+    }
+    spec_path = ctx.staging / "run.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    ctx.progress("kernel", 0, 0, f"starting a {environment['name']} kernel for {notebook.name}")
+    process = subprocess.Popen(
+        [sys.executable, "-m", EXECUTOR_MODULE, str(spec_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PENNLAYER_RUN_SESSION": run["session_id"], "PYTHONUNBUFFERED": "1"},
+    )
+    cells, failure, problem = 0, None, None
+    try:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace")
+            if not line.startswith(MARKER):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                continue
+            event = json.loads(line[len(MARKER) :])
+            if event["event"] == "cells":
+                cells = int(event["cells"])
+                ctx.progress("kernel", 0, cells, f"starting the kernel ({cells} code cells)")
+            elif event["event"] == "cell":
+                ctx.progress("cell", event["cell"], cells, f"cell {event['cell']} of {cells}")
+            elif event["event"] == "failed":
+                failure = {key: event.get(key) for key in _FAILURE_FIELDS}
+            elif event["event"] == "error":
+                problem = str(event.get("message") or "")
+        code = process.wait()
+    except JobStopped:
+        _stop(process)
+        raise
+    if code == 0:
+        return JobState.SUCCEEDED, "", None
+    if code == _EXIT_CELL_FAILED and failure is not None:
+        where = f"cell {failure['cell']} of {cells}" if failure.get("cell") else "a cell"
+        return JobState.FAILED, f"{where} failed: {failure['ename']}: {failure['evalue']}", failure
+    if code == _EXIT_ERROR and problem:
+        return JobState.FAILED, f"the notebook could not run: {problem}", None
+    if code == _EXIT_STOPPED:
+        return JobState.FAILED, "the notebook's process was stopped from outside the run", None
+    return JobState.FAILED, f"the notebook's process ended with status {code}; see the log", None
+
+
+_FAILURE_FIELDS = ("cell", "cells", "index", "source", "ename", "evalue", "traceback")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Let the notebook's process stop its kernel (it got the signal too); then kill it."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def provenance(run: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
+    """The output notebook's ``metadata.pennlayer``: what produced it, exactly.
+
+    ``environment``, ``layers`` and ``mounted`` are the keys every pennlayer notebook has
+    (reopening the output mounts the same versions); ``run`` says which run, with which
+    parameters, how it ended; ``live_installs`` what the run pip-installed on top.
+    """
+    return {
+        "environment": run["environment"],
+        "layers": list(run["layers"]),
+        "mounted": {
+            m["layer"]: {"version": m["version"], "digest": m["digest"]} for m in run["mounts"]
+        },
+        "live_installs": [],
+        "run": {
+            "id": run["id"],
+            "status": "running",
+            "parameters": run["parameters"],
+            "user": run["user"],
+            "notebook": run["notebook"],
+            "output": run["output"],
+            "started_at": utc_now(),
+            "ended_at": None,
+            "error": None,
+            "failed_cell": None,
+            "rerun_of": run["rerun_of"],
+            "notices": run["notices"] or [],
+            "backend": session.get("backend"),
+            "pennlayer": _pennlayer_version(),
+        },
+    }
+
+
+def _pennlayer_version() -> str | None:
+    try:
+        return importlib.metadata.version("pennlayer")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def live_installs(session_dir: Path) -> list[dict[str, str]]:
+    """Packages pip-installed into the session's overlay (``%pip install`` in the run)."""
+    found = []
+    for dist_info in sorted(session_dir.glob("venv/lib/python*/site-packages/*.dist-info")):
+        fields: dict[str, str] = {}
+        try:
+            with (dist_info / "METADATA").open(encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if not line.strip():
+                        break
+                    key, _, value = line.partition(":")
+                    if key in ("Name", "Version"):
+                        fields[key.lower()] = value.strip()
+        except OSError:
+            continue
+        if "name" in fields:
+            found.append({"name": fields["name"], "version": fields.get("version", "")})
+    return found
+
+
+def _end_run(
+    ctx: JobContext,
+    run: dict[str, Any],
+    state: JobState,
+    error: str,
+    failure: dict[str, Any] | None,
+) -> None:
+    """Record the outcome in the catalog and the output; keep the versions; free the layers."""
+    installs = live_installs(ctx.store.session_dir(run["session_id"]))
+    days = float(ctx.params.get("keep_days", 0))
+    keep_until = datetime.now(timezone.utc) + timedelta(days=days)
+    with ctx.catalog.transaction(write=True) as conn:
+        ctx.catalog.update_run(
+            conn,
+            run["id"],
+            failure=failure,
+            live_installs=installs,
+            keep_until=keep_until.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        )
+    _finish_output(Path(run["output"]), state, error, failure, installs)
+    close_session(ctx.catalog, ctx.store, run["session_id"], f"run {state}")
+    ctx.log(f"run {state}; output: {run['output']}")
+
+
+def _finish_output(
+    output: Path,
+    state: JobState,
+    error: str,
+    failure: dict[str, Any] | None,
+    installs: list[dict[str, str]],
+) -> None:
+    """Write how the run ended into the output notebook's ``metadata.pennlayer``."""
+    try:
+        notebook = json.loads(output.read_text(encoding="utf-8"))
+        record = notebook["metadata"]["pennlayer"]
+        record["run"].update(
+            status=str(state),
+            ended_at=utc_now(),
+            error=error or None,
+            failed_cell=None if failure is None else failure.get("cell"),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return  # no output (the run stopped before papermill wrote it), or not ours
+    record["live_installs"] = installs
+    partial = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    os.replace(partial, output)
