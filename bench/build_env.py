@@ -69,7 +69,7 @@ def pip_build(target: Path, requirements_file: Path, env: dict[str, str]) -> flo
 
 
 def mb(size: int) -> str:
-    return f"{size / 1024**2:,.1f} MB"
+    return f"{size / 1000**2:,.1f} MB"
 
 
 def main() -> None:

@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="pennlayer-bench-"))
     tree = workdir / "source" / "tree"
-    total = int(args.gb * 1024**3)
+    total = int(args.gb * 1000**3)
     print(f"making a {args.gb:g} GB tree of random files in {workdir} ...")
     make_tree(tree, total)
 
@@ -90,7 +90,7 @@ def main() -> None:
     drop_caches()
     add_s = populate(manager, "bench-tree", {"source": str(tree), "mode": "add"})
 
-    gb = total / 1024**3
+    gb = total / 1000**3
     print(f"\n{'':34}{'time':>9}{'GB/s':>8}")
     print(f"{'cp -r && sync':34}{cp_s:>8.2f}s{gb / cp_s:>8.2f}")
     print(f"{'pennlayer copy loader':34}{pl_s:>8.2f}s{gb / pl_s:>8.2f}")

@@ -844,7 +844,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"{setup['loadavg_after_load']:.2f} after it (other work on the machine skews results)"
     )
     print(
-        f"source trees: {setup['tree_files']:,} files, {setup['tree_bytes'] / 1024**2:,.1f} MB "
+        f"source trees: {setup['tree_files']:,} files, {setup['tree_bytes'] / 1000**2:,.1f} MB "
         f"written in {setup['tree_seconds']:.1f} s; server up in {setup['server_start_s']:.1f} s, "
         f"stopped in {setup['server_stop_s']:.1f} s{' (killed)' if setup['server_killed'] else ''}"
     )

@@ -22,7 +22,7 @@ _COLUMNS = (
     ("KIND", lambda layer: layer["kind"]),
     ("STATUS", lambda layer: layer["status"]),
     ("SIZE", lambda layer: human_bytes(layer["size_bytes"])),
-    ("FILES", lambda layer: str(layer["file_count"])),
+    ("FILES", lambda layer: f"{layer['file_count']:,}"),
     ("TIER", lambda layer: layer["storage_class"]),
     ("COST/MONTH", lambda layer: human_cost(layer["monthly_cost_usd"])),
     ("LAST ACCESS", lambda layer: human_age(layer["last_accessed_at"])),
@@ -38,20 +38,36 @@ def print_table(layers: list[dict[str, Any]], totals: dict[str, Any]) -> None:
         print(
             "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
         )
-    saved = totals.get("shared_savings_bytes") or 0
-    shared = f" (shared between layers: -{human_bytes(saved)})" if saved else ""
+    print(f"\n{totals_line(totals)}")
+
+
+def totals_line(totals: dict[str, Any]) -> str:
+    """The node totals as the Layers panel shows them, e.g.
+    ``3 layers · 1.2 GB on disk (shared between layers: -310 MB) · 41,200 files · $0.36/month``.
+    """
+    count = totals["layer_count"]
+    disk = f"{human_bytes(totals['size_bytes'])} on disk"
+    saved = totals.get("shared_savings_bytes")
+    if isinstance(saved, int) and saved > 0:
+        disk += f" (shared between layers: -{human_bytes(saved)})"
+    return " · ".join(
+        (
+            f"{count} layer{'' if count == 1 else 's'}",
+            disk,
+            _files(totals["file_count"]),
+            f"{human_cost(totals['monthly_cost_usd'])}/month",
+            *_archived(totals),
+        )
+    )
+
+
+def _archived(totals: dict[str, Any]) -> tuple[str, ...]:
+    """What IA holds and saves, when something is archived."""
     archived = (totals.get("size_bytes_by_storage_class") or {}).get("IA") or 0
-    ia = (
-        f"; IA: {human_bytes(archived)} of archives, saving "
-        f"{human_cost(totals.get('ia_savings_monthly_usd') or 0)}/month"
-        if archived
-        else ""
-    )
-    print(
-        f"\n{totals['layer_count']} layer(s), {human_bytes(totals['size_bytes'])} on disk"
-        f"{shared}, {totals['file_count']} file(s), "
-        f"{human_cost(totals['monthly_cost_usd'])}/month{ia}"
-    )
+    if not archived:
+        return ()
+    saving = human_cost(totals.get("ia_savings_monthly_usd") or 0)
+    return (f"IA: {human_bytes(archived)} of archives, saving {saving}/month",)
 
 
 def print_layer(layer: dict[str, Any]) -> None:
@@ -63,8 +79,8 @@ def print_layer(layer: dict[str, Any]) -> None:
         "Status": layer["status"],
         "Version": layer["version"],
         "Digest": layer["digest"],
-        "Size": f"{human_bytes(layer['size_bytes'])} ({layer['size_bytes']} bytes)",
-        "Unique": f"{human_bytes(layer.get('unique_bytes') or 0)} (what deleting it frees)",
+        "Size": f"{human_bytes(layer['size_bytes'])} ({layer['size_bytes']:,} bytes)",
+        "Unique": _unique(layer),
         "Files": layer["file_count"],
         "Storage class": layer["storage_class"]
         + (" (pinned to STANDARD)" if layer.get("pinned") else ""),
@@ -91,6 +107,18 @@ def print_layer(layer: dict[str, Any]) -> None:
             print(f"  {package['name']:<{name_width}}  {package['version']}")
     elif layer["requirements"]:
         print(f"\nRequirements:\n{layer['requirements']}")
+
+
+def _files(count: int) -> str:
+    return f"{count:,} file{'' if count == 1 else 's'}"
+
+
+def _unique(layer: dict[str, Any]) -> str | None:
+    """What deleting the layer frees, when the catalog knows it."""
+    unique = layer.get("unique_bytes")
+    if not isinstance(unique, int):
+        return None
+    return f"{human_bytes(unique)} (what deleting it frees)"
 
 
 def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
@@ -131,12 +159,15 @@ def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) 
             layer = manager.get_layer(job["layer"])
             print(
                 f"{layer['name']} version {layer['version']} is READY: "
-                f"{human_bytes(layer['size_bytes'])}, {layer['file_count']} files, "
+                f"{human_bytes(layer['size_bytes'])}, {_files(layer['file_count'])}, "
                 f"{layer['digest']}"
             )
         return 0
     if not as_json:
-        tail = manager.job_log(job["id"])["text"].splitlines()[-25:]
+        # The error is printed once, below: not also as the log's last line.
+        repeated = f"==> failed: {job['error']}"
+        lines = manager.job_log(job["id"])["text"].splitlines()[-25:]
+        tail = [line for line in lines if line != repeated]
         if tail and job["state"] == "failed":
             print("--- last lines of the job log ---", file=sys.stderr)
             print("\n".join(tail), file=sys.stderr)
@@ -157,7 +188,7 @@ def verify_progress(*, enabled: bool) -> Iterator[Callable[[int, int], None] | N
         desc="Verifying",
         unit="B",
         unit_scale=True,
-        unit_divisor=1024,
+        unit_divisor=1000,  # kB, MB, GB: the units sizes are shown in everywhere
         file=sys.stderr,
         disable=None,  # off when stderr is not a terminal
         leave=False,

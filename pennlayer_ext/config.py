@@ -139,10 +139,10 @@ class PennLayerConfig(LimitsConfig):
     )
 
     max_request_bytes = Int(
-        1024 * 1024,
+        1_000_000,
         config=True,
         help="Largest request body the REST API accepts, in bytes; larger ones get 413. "
-        "Default: 1 MiB.",
+        "Default: 1 MB (1,000,000 bytes).",
     )
 
     kernelspec_dir = Unicode(

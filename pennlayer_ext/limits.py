@@ -11,17 +11,21 @@ from traitlets.config import Configurable
 from .core import PennLayerError
 from .core.addresses import check_allowed_hosts
 from .core.diskspace import DEFAULT_DISK_RESERVE, parse_reserve
-from .core.settings import DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACKED_FILES
+from .core.settings import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_UNPACKED_BYTES,
+    DEFAULT_MAX_UNPACKED_FILES,
+)
 
 
 class LimitsConfig(Configurable):
     """Limits of loaders and jobs (set as ``PennLayerApp.<setting>``)."""
 
     max_download_bytes = Int(
-        1024**4,
+        DEFAULT_MAX_DOWNLOAD_BYTES,
         config=True,
         help="Largest http(s) download or S3 prefix a loader fetches, in bytes; a larger one "
-        "fails the job. Default: 1 TiB.",
+        "fails the job. Default: 1 TB (10**12 bytes).",
     )
 
     max_unpacked_bytes = Int(
@@ -31,8 +35,8 @@ class LimitsConfig(Configurable):
             "Most bytes the unpack processor writes from one archive: the sizes a tar or zip "
             "declares are added up before anything is written, and what is decompressed is "
             "counted while it is written, so an archive bomb fails the job, with this "
-            "setting named, and the layer keeps its previous version. Default: 1 TiB. "
-            "Keep it below the free space of the store's filesystem."
+            "setting named, and the layer keeps its previous version. Default: 1 TB "
+            "(10**12 bytes). Keep it below the free space of the store's filesystem."
         ),
     )
 

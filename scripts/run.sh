@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # Sets everything up and starts JupyterLab with pennlayer on its embedded default store,
-# with a demo environment and a demo reference layer. Extra arguments go to `jupyter lab`.
+# with a demo environment and a demo reference layer, in a workspace folder of its own
+# (not this checkout): $PENNLAYER_DEMO_WORKSPACE, by default ~/pennlayer-demo, with a
+# welcome notebook (welcome.ipynb) and a data folder the Layers panel may load.
+# Extra arguments go to `jupyter lab`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 export PATH="$ROOT/.venv/bin:$PATH"
 cd "$ROOT"
+
+# The workspace: JupyterLab's root folder. Files already there are kept as they are.
+export PENNLAYER_DEMO_WORKSPACE="${PENNLAYER_DEMO_WORKSPACE:-$HOME/pennlayer-demo}"
+mkdir -p "$PENNLAYER_DEMO_WORKSPACE"
+cp -R -n "$ROOT/scripts/demo-workspace/." "$PENNLAYER_DEMO_WORKSPACE/"
+# Loaders may read the workspace's data folder and this checkout's demo data.
+CONFIG="$ROOT/scripts/demo-config.py"
 
 jupyter pennlayer create demo-env --kind environment --exist-ok \
   --description "Demo environment: a small Python stack to try the environment picker."
@@ -18,11 +28,15 @@ jupyter pennlayer create demo-reference --kind reference --exist-ok \
   --description "Demo reference layer: the standard genetic code as a lookup table."
 if [[ "$(jupyter pennlayer show demo-reference --json | python -c 'import json,sys; print(json.load(sys.stdin)["version"])')" == "None" ]]; then
   jupyter pennlayer populate demo-reference --source "$ROOT/scripts/demo-data" \
-    --config "$ROOT/scripts/demo-config.py" \
+    --config "$CONFIG" \
     || echo "warning: the demo reference layer was not loaded (see above)" >&2
 fi
 jupyter pennlayer list
 
-args=(--no-browser)
+echo "Workspace: $PENNLAYER_DEMO_WORKSPACE (open welcome.ipynb)"
+cd "$PENNLAYER_DEMO_WORKSPACE"
+# The same configuration for JupyterLab: the panel may load the demo's folders too.
+args=(--no-browser --config "$CONFIG" --ServerApp.root_dir="$PENNLAYER_DEMO_WORKSPACE"
+  --LabApp.default_url=/lab/tree/welcome.ipynb)
 [[ $(id -u) == 0 ]] && args+=(--allow-root)
 exec jupyter lab "${args[@]}" "$@"

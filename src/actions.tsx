@@ -33,9 +33,11 @@ import {
   cancelJob,
   createLayer,
   deleteLayer,
+  getNode,
   populateLayer,
   updateLayer
 } from './service';
+import { IJobTexts, JobNotifier } from './jobNotifier';
 import { ILayer, ILayersModel, IJob } from './tokens';
 import { errorText, showForm } from './widgets/FormDialog';
 
@@ -48,6 +50,8 @@ export class LayerActions {
     this._model = options.model;
     this._settings = options.serverSettings;
     this._trans = options.trans;
+    this._notifier = options.notifier ?? null;
+    this._showLayer = options.showLayer;
   }
 
   /**
@@ -81,13 +85,18 @@ export class LayerActions {
       ),
       validate: value => newNameProblem(value.name, existing),
       submit: async value => {
-        await createLayer(environmentCreateBody(value), this._settings);
-        Notification.info(
-          value.requirements.trim()
-            ? trans.__('Building environment %1…', value.name.trim())
-            : trans.__('Created environment %1.', value.name.trim()),
-          { autoClose: 4000 }
+        const name = value.name.trim();
+        const created = await createLayer(
+          environmentCreateBody(value),
+          this._settings
         );
+        if (isJob(created)) {
+          this._follow(created, this._buildTexts(name, true));
+        } else {
+          Notification.info(trans.__('Created environment %1.', name), {
+            autoClose: 4000
+          });
+        }
         await this._model.refresh();
       }
     });
@@ -120,9 +129,10 @@ export class LayerActions {
   }
 
   /**
-   * Build a new version of an environment, prefilled with its requirements.
+   * Build a new version of an environment, prefilled with `requirements`
+   * (e.g. those of a failed build) or else with the layer's own.
    */
-  async build(layer: ILayer): Promise<boolean> {
+  async build(layer: ILayer, requirements?: string | null): Promise<boolean> {
     const trans = this._trans;
     return showForm<IBuildForm>({
       title:
@@ -131,7 +141,7 @@ export class LayerActions {
           : trans.__('Rebuild %1', layer.name),
       acceptLabel: trans.__('Build'),
       initial: {
-        requirements: layer.requirements ?? '',
+        requirements: requirements ?? layer.requirements ?? '',
         python: '',
         refresh: false
       },
@@ -143,7 +153,12 @@ export class LayerActions {
           ? null
           : trans.__('Give at least one requirement.'),
       submit: async value => {
-        await buildLayer(layer.name, buildBody(value), this._settings);
+        const job = await buildLayer(
+          layer.name,
+          buildBody(value),
+          this._settings
+        );
+        this._follow(job, this._buildTexts(layer.name, layer.version === null));
         await this._model.refresh();
       }
     });
@@ -154,16 +169,30 @@ export class LayerActions {
    */
   async populate(layer: ILayer): Promise<boolean> {
     const trans = this._trans;
+    // The folders the node allows, to say where a local source may be.
+    const allowedRoots = await getNode(this._settings)
+      .then(node => node.allowed_source_roots ?? null)
+      .catch(() => null);
     return showForm<IPopulateForm>({
       title: trans.__('Populate %1', layer.name),
       acceptLabel: trans.__('Run loader'),
       initial: populateFormFromRecipe(layer.recipe),
       render: (value, update) => (
-        <PopulateFormFields value={value} update={update} trans={trans} />
+        <PopulateFormFields
+          value={value}
+          update={update}
+          trans={trans}
+          allowedRoots={allowedRoots}
+        />
       ),
       validate: populateProblem,
       submit: async value => {
-        await populateLayer(layer.name, populateBody(value), this._settings);
+        const job = await populateLayer(
+          layer.name,
+          populateBody(value),
+          this._settings
+        );
+        this._follow(job, this._populateTexts(layer.name));
         await this._model.refresh();
       }
     });
@@ -175,7 +204,10 @@ export class LayerActions {
   async rerunLoader(layer: ILayer): Promise<boolean> {
     return this._run(
       trans => trans.__('Re-run loader of %1', layer.name),
-      () => populateLayer(layer.name, {}, this._settings)
+      async () => {
+        const job = await populateLayer(layer.name, {}, this._settings);
+        this._follow(job, this._populateTexts(layer.name));
+      }
     );
   }
 
@@ -241,6 +273,73 @@ export class LayerActions {
     );
   }
 
+  /**
+   * Follow a job with a notification that ends as "ready" or "failed".
+   */
+  private _follow(job: IJob, texts: IJobTexts): void {
+    if (!this._notifier) {
+      Notification.info(texts.running, { autoClose: 4000 });
+      return;
+    }
+    this._notifier.follow(job, texts, {
+      showLayer: this._showLayer,
+      retry:
+        job.kind === 'build'
+          ? {
+              label: this._trans.__('Build again'),
+              run: failed => {
+                const layer = this._model.layers.find(
+                  item => item.name === failed.layer
+                );
+                if (layer) {
+                  void this.build(layer, failed.requirements);
+                }
+              }
+            }
+          : job.kind === 'populate'
+            ? {
+                label: this._trans.__('Change the loader'),
+                run: failed => {
+                  const layer = this._model.layers.find(
+                    item => item.name === failed.layer
+                  );
+                  if (layer) {
+                    void this.populate(layer);
+                  }
+                }
+              }
+            : undefined
+    });
+  }
+
+  private _buildTexts(name: string, first: boolean): IJobTexts {
+    const trans = this._trans;
+    return {
+      running: first
+        ? trans.__('Building environment %1…', name)
+        : trans.__('Rebuilding environment %1…', name),
+      succeeded: trans.__(
+        'Environment %1 is ready: pick it in the Launcher or the kernel menu.',
+        name
+      ),
+      failed: trans.__('Building %1 failed', name),
+      cancelled: trans.__('The build of %1 was cancelled.', name)
+    };
+  }
+
+  private _populateTexts(name: string): IJobTexts {
+    const trans = this._trans;
+    return {
+      running: trans.__('Loading reference layer %1…', name),
+      succeeded: trans.__(
+        'Reference layer %1 is ready: mount it from "New notebook with layers…".',
+        name
+      ),
+      failed: trans.__('Loading %1 failed', name),
+      cancelled: trans.__('The loader of %1 was cancelled.', name)
+    };
+  }
+
   private async _run(
     title: (trans: TranslationBundle) => string,
     request: () => Promise<unknown>
@@ -257,6 +356,8 @@ export class LayerActions {
   }
 
   private _model: ILayersModel;
+  private _notifier: JobNotifier | null;
+  private _showLayer?: (name: string) => void;
   private _settings: ServerConnection.ISettings;
   private _trans: TranslationBundle;
 }
@@ -269,5 +370,16 @@ export namespace LayerActions {
     model: ILayersModel;
     serverSettings: ServerConnection.ISettings;
     trans: TranslationBundle;
+    /** Follows the jobs started here with notifications. */
+    notifier?: JobNotifier | null;
+    /** Shows a layer's details, for the notification of a failed job. */
+    showLayer?: (name: string) => void;
   }
+}
+
+/**
+ * Whether an answer of `createLayer` is the build job it started.
+ */
+function isJob(value: ILayer | IJob): value is IJob {
+  return 'state' in value && 'id' in value;
 }

@@ -1,7 +1,9 @@
 /**
  * Human-readable figures for sizes, costs and times.
  *
- * Sizes use decimal units (1 kB = 1000 B), as storage prices do.
+ * Sizes use decimal units (1 kB = 1000 B, 1 MB = 1000 kB, 1 GB = 1000 MB), as
+ * storage prices do, everywhere: the CLI and job messages print the same text
+ * (pennlayer_ext/core/units.py).
  */
 
 const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
@@ -22,13 +24,17 @@ export function formatBytes(bytes: number): string {
   if (unit === 0) {
     return `${Math.round(value)} B`;
   }
-  // Rounding 999.96 MB to one decimal gives 1000.0: move to the next unit.
-  if (Number(value.toFixed(1)) >= 1000 && unit < BYTE_UNITS.length - 1) {
-    value /= 1000;
-    unit += 1;
+  // One decimal below 100, none from 100 on; what rounds up to 1000 moves to
+  // the next unit (999.96 MB is 1.0 GB). pennlayer_ext/core/units.py agrees.
+  const tenths = value.toFixed(1);
+  if (Number(tenths) < 100) {
+    return `${tenths} ${BYTE_UNITS[unit]}`;
   }
-  const digits = value >= 100 ? 0 : 1;
-  return `${value.toFixed(digits)} ${BYTE_UNITS[unit]}`;
+  const whole = value.toFixed(0);
+  if (Number(whole) >= 1000 && unit < BYTE_UNITS.length - 1) {
+    return `${(value / 1000).toFixed(1)} ${BYTE_UNITS[unit + 1]}`;
+  }
+  return `${whole} ${BYTE_UNITS[unit]}`;
 }
 
 /**

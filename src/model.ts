@@ -4,10 +4,12 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import {
   EVENT_SCHEMA_PREFIX,
+  IJobEvent,
   ILayer,
   ILayerList,
   ILayersModel,
-  ILayerTotals
+  ILayerTotals,
+  JOB_EVENT_SCHEMA
 } from './tokens';
 
 /**
@@ -51,6 +53,10 @@ export class LayersModel implements ILayersModel {
 
   get changed(): ISignal<this, void> {
     return this._changed;
+  }
+
+  get jobChanged(): ISignal<this, IJobEvent> {
+    return this._jobChanged;
   }
 
   get layers(): readonly ILayer[] {
@@ -171,11 +177,16 @@ export class LayersModel implements ILayersModel {
       typeof event.schema_id === 'string' &&
       event.schema_id.startsWith(EVENT_SCHEMA_PREFIX)
     ) {
+      const job = LayersModel.jobEvent(event);
+      if (job) {
+        this._jobChanged.emit(job);
+      }
       void this.refresh();
     }
   }
 
   private _changed = new Signal<this, void>(this);
+  private _jobChanged = new Signal<this, IJobEvent>(this);
   private _events: Event.IManager | null;
   private _error: string | null = null;
   private _again = false;
@@ -238,6 +249,32 @@ export namespace LayersModel {
   } {
     const interval = toMilliseconds(seconds);
     return { interval, backoff: true, max: Math.max(interval, MAX_BACKOFF_MS) };
+  }
+
+  /**
+   * The job an event is about, or `null` for other events.
+   */
+  export function jobEvent(event: Event.Emission): IJobEvent | null {
+    const data = event as { [key: string]: unknown };
+    const schema = String(event.schema_id ?? '').replace(/\/v\d+$/, '');
+    if (
+      schema !== JOB_EVENT_SCHEMA ||
+      typeof data.id !== 'string' ||
+      typeof data.layer !== 'string' ||
+      typeof data.state !== 'string'
+    ) {
+      return null;
+    }
+    return {
+      id: data.id,
+      layer: data.layer,
+      kind: String(data.kind ?? 'build') as IJobEvent['kind'],
+      state: data.state as IJobEvent['state'],
+      phase: typeof data.phase === 'string' ? data.phase : undefined,
+      message: typeof data.message === 'string' ? data.message : undefined,
+      error:
+        typeof data.error === 'string' && data.error ? data.error : undefined
+    };
   }
 
   /**

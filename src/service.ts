@@ -175,6 +175,20 @@ export async function listJobs(
 }
 
 /**
+ * One job, as it is now.
+ */
+export function getJob(
+  id: string,
+  settings?: ServerConnection.ISettings
+): Promise<IJob> {
+  return requestAPI<IJob>(
+    `jobs/${encodeURIComponent(id)}`,
+    json('GET'),
+    settings
+  );
+}
+
+/**
  * Cancel a queued or running job.
  */
 export function cancelJob(

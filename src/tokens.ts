@@ -37,9 +37,16 @@ export interface ILayer {
   status: LayerStatus;
   version: number | null;
   digest: string | null;
+  /** The bytes of the current version's own files; other layers do not change it. */
   size_bytes: number;
+  /**
+   * The bytes deleting the layer frees: its files no other layer shares;
+   * `null` or absent when the server does not say.
+   */
+  unique_bytes?: number | null;
   file_count: number;
   storage_class: StorageClass;
+  /** `size_bytes` at the price of `storage_class`, per month. */
   monthly_cost_usd: number;
   /** ISO 8601 UTC time of the last mount, `null` if never mounted. */
   last_accessed_at: string | null;
@@ -131,9 +138,25 @@ export interface IJob {
     files_done?: number;
   } | null;
   error?: string | null;
+  /** Build jobs: the requirements the build was given, also when it failed. */
+  requirements?: string | null;
   created_at?: string | null;
   started_at?: string | null;
   finished_at?: string | null;
+}
+
+/**
+ * A job event of the server: a job was queued, moved on or ended.
+ */
+export interface IJobEvent {
+  id: string;
+  layer: string;
+  kind: IJob['kind'] | 'archive' | 'restore';
+  state: JobState;
+  phase?: string;
+  message?: string;
+  /** Why the job failed, if it did. */
+  error?: string;
 }
 
 /**
@@ -165,9 +188,15 @@ export interface IEnvironment {
  */
 export interface ILayerTotals {
   layer_count: number;
+  /** Disk used by all layers; files shared between layers count once. */
   size_bytes: number;
   file_count: number;
+  /** The cost of `size_bytes` per month. */
   monthly_cost_usd: number;
+  /** The sum of the layers' sizes; absent on older servers. */
+  layers_bytes?: number | null;
+  /** `layers_bytes - size_bytes`: what sharing files saves; absent on older servers. */
+  shared_savings_bytes?: number | null;
 }
 
 /**
@@ -208,6 +237,8 @@ export interface INodeInfo {
   prices: { [storageClass in StorageClass]: number };
   versions: { [component: string]: string };
   totals: ILayerTotals;
+  /** The folders loaders may read (`PennLayerApp.allowed_source_roots`). */
+  allowed_source_roots?: string[];
 }
 
 /**
@@ -281,6 +312,10 @@ export interface ILayersModel extends IDisposable {
    */
   readonly changed: ISignal<ILayersModel, void>;
   /**
+   * Emitted for each job event of the server, before the listing it causes.
+   */
+  readonly jobChanged: ISignal<ILayersModel, IJobEvent>;
+  /**
    * The layers of the last successful listing.
    */
   readonly layers: readonly ILayer[];
@@ -324,11 +359,18 @@ export const ILayersModel = new Token<ILayersModel>(
 export const EVENT_SCHEMA_PREFIX = 'https://events.pennlayer.dev/';
 
 /**
+ * The schema id of job events.
+ */
+export const JOB_EVENT_SCHEMA = `${EVENT_SCHEMA_PREFIX}job`;
+
+/**
  * The ids of every pennlayer command.
  */
 export namespace CommandIDs {
   export const openLayers = 'pennlayer:open-layers';
+  export const openLayersTable = 'pennlayer:open-layers-table';
   export const refreshLayers = 'pennlayer:refresh-layers';
+  export const showLayer = 'pennlayer:show-layer';
   export const newEnvironment = 'pennlayer:new-environment';
   export const newReference = 'pennlayer:new-reference';
   export const newNotebookWithLayers = 'pennlayer:new-notebook-with-layers';

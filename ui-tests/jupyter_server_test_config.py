@@ -25,4 +25,8 @@ _SOURCES = os.path.join(_ROOT, "sources")
 os.makedirs(os.path.join(_SOURCES, "genome"))
 with open(os.path.join(_SOURCES, "genome", "chr1.fa"), "w", encoding="utf-8") as sample:
     sample.write(">chr1 galata sample\nACGTACGTNNACGT\n")
+# A table of exactly 1,500 bytes, for sizes the snapshots can show ("1.5 kB").
+os.makedirs(os.path.join(_SOURCES, "table"))
+with open(os.path.join(_SOURCES, "table", "values.csv"), "w", encoding="utf-8") as table:
+    table.write("value\n" + "".join(f"{index:09d}\n" for index in range(149)) + "123\n")
 c.PennLayerApp.allowed_source_roots = [_SOURCES]  # noqa: F821

@@ -7,6 +7,8 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 module.exports = {
   ...baseConfig,
   reporter: [['list']],
+  // Every test talks to the one server and its layers: one at a time.
+  workers: 1,
   use: {
     ...baseConfig.use,
     video: 'off',

@@ -33,6 +33,8 @@ from .store import remove_tree
 from .versions import seal_tree
 
 STEPS = 5
+# What the log says when the cache-first attempt misses (uv's own error is not shown).
+NOT_CACHED = "Not in the local cache, resolving online"
 SOURCE_BUILDS_OFF = "source builds are off on this node (PennLayerApp.allow_source_builds)"
 # How uv names a requirement that needs a source build while builds are off (--no-build).
 _NO_WHEEL = re.compile(
@@ -232,12 +234,18 @@ def _install_wheels(
     if not ctx.params.get("refresh"):
         # Offline first: when the node's cache can satisfy the requirements, nothing is
         # fetched and the build takes a fraction of a second. Otherwise resolve online.
+        # A miss is no error: uv's complaint stays out of the log, which says what happens.
         ctx.progress("install", 2, STEPS, "Installing packages from the node's cache")
         try:
-            ctx.run([*wheels_only, "--offline"], env=env, what="Installing from the cache")
+            ctx.run(
+                [*wheels_only, "--offline"],
+                env=env,
+                what="Installing from the cache",
+                log_failure=False,
+            )
             return run
         except StepFailed:
-            ctx.log("Not everything is in the node's cache: resolving against the index")
+            ctx.log(NOT_CACHED)
     ctx.progress("install", 2, STEPS, "Resolving and installing packages")
     refresh = ["--refresh"] if ctx.params.get("refresh") else []
     try:

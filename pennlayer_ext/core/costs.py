@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .errors import InvalidInput
+from .units import BYTES_PER_GB
 
 STORAGE_CLASSES = ("STANDARD", "IA")
 # The price of reading archived data back (a restore), per GB retrieved: not a class.
@@ -14,7 +15,7 @@ RETRIEVAL_PRICE = "IA_RETRIEVAL"
 # Infrequent Access's per-GB retrieval price.
 DEFAULT_PRICES: dict[str, float] = {"STANDARD": 0.30, "IA": 0.016, RETRIEVAL_PRICE: 0.01}
 
-BYTES_PER_GB = 1024**3
+__all__ = ["BYTES_PER_GB", "DEFAULT_PRICES", "STORAGE_CLASSES", "monthly_cost", "validate_prices"]
 
 
 def validate_prices(prices: Mapping[str, object]) -> dict[str, float]:
@@ -39,7 +40,11 @@ def validate_prices(prices: Mapping[str, object]) -> dict[str, float]:
 
 
 def monthly_cost(size_bytes: int, storage_class: str, prices: Mapping[str, float]) -> float:
-    """Estimated USD per month for *size_bytes* in *storage_class*, rounded to a millicent."""
+    """Estimated USD per month for *size_bytes* in *storage_class*, rounded to a millicent.
+
+    A GB is 1000**3 bytes, the unit every size is shown in: a layer shown as 2.0 GB costs
+    twice the price per GB-month.
+    """
     return round(size_bytes / BYTES_PER_GB * prices[storage_class], 5)
 
 

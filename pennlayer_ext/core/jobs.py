@@ -55,7 +55,11 @@ def new_job_id() -> str:
 
 
 def serialize_job(record: dict[str, Any]) -> dict[str, Any]:
-    return {field: record.get(field) for field in JOB_FIELDS}
+    job = {field: record.get(field) for field in JOB_FIELDS}
+    if record.get("kind") == "build":
+        # What the build was asked for, so a failed build can be tried again as it was.
+        job["requirements"] = (record.get("params") or {}).get("requirements")
+    return job
 
 
 def require_job(catalog: Catalog, conn: sqlite3.Connection, job_id: object) -> dict[str, Any]:

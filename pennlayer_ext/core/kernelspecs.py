@@ -3,8 +3,10 @@
 Every READY environment is a kernelspec named ``pennlayer-<name>`` in a kernels folder
 on the Jupyter data path, so it shows in the Launcher, the kernel selector,
 ``jupyter kernelspec list``, nbconvert and papermill. Its metadata names pennlayer's
-kernel provisioner. Specs are plain files written atomically: listing kernels never
-waits for pennlayer. Only folders carrying pennlayer's marker are ever removed.
+kernel provisioner, and its folder holds pennlayer's logo (``logo-svg.svg``,
+``logo-64x64.png``, ``logo-32x32.png``), which the Launcher shows on its card. Specs are
+plain files written atomically: listing kernels never waits for pennlayer. Only folders
+carrying pennlayer's marker are ever removed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ KERNELSPEC_PREFIX = "pennlayer-"
 PROVISIONER_NAME = "pennlayer-provisioner"
 #: The kernel settings the node's configuration decides, not a kernelspec.
 NODE_KERNEL_SETTINGS = ("sandbox", "mount_root", "kernel_env_allow")
+#: The logo files every environment kernelspec carries (Jupyter's resource names).
+LOGO_DIR = Path(__file__).parent / "kernel_logo"
+LOGO_FILES = ("logo-svg.svg", "logo-64x64.png", "logo-32x32.png")
 
 
 def kernelspec_name(environment: str) -> str:
@@ -139,6 +144,25 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _write_logos(spec_dir: Path) -> bool:
+    """Put pennlayer's logo files in *spec_dir* where missing or different."""
+    changed = False
+    spec_dir.mkdir(exist_ok=True)
+    for name in LOGO_FILES:
+        data = (LOGO_DIR / name).read_bytes()
+        target = spec_dir / name
+        try:
+            if target.read_bytes() == data:
+                continue
+        except OSError:
+            pass
+        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        changed = True
+    return changed
+
+
 def sync_kernelspecs(
     catalog: Catalog,
     store: LayerStore,
@@ -163,8 +187,12 @@ def sync_kernelspecs(
         current = spec_dir / "kernel.json"
         if spec_dir.exists() and not _is_ours(spec_dir, store):
             continue  # somebody else's kernelspec of the same name: leave it alone
-        if not current.exists() or current.read_text(encoding="utf-8") != text:
+        changed = not current.exists() or current.read_text(encoding="utf-8") != text
+        if changed:
             spec_dir.mkdir(exist_ok=True)
+        changed |= _write_logos(spec_dir)
+        if changed:
+            # The spec last: a listing that finds it finds its logos too.
             _write_atomically(current, text)
             written.append(spec_name)
     for spec_dir in sorted(kernels_dir.glob(f"{KERNELSPEC_PREFIX}*")):

@@ -24,6 +24,7 @@ def describe_node(
         },
         "prices": dict(settings.prices),
         "storage_classes": list(STORAGE_CLASSES),
+        "allowed_source_roots": list(settings.allowed_source_roots),
         "cold_store": cold_store,
         "ia_after_days": settings.ia_after_days,
         "totals": listed["totals"],

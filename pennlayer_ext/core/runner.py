@@ -15,6 +15,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -235,24 +236,35 @@ class JobContext:
         env: dict[str, str] | None = None,
         capture: bool = False,
         what: str,
+        log_failure: bool = True,
     ) -> str:
-        """Run a tool; its output goes to the job log (or is returned with capture=True)."""
+        """Run a tool; its output goes to the job log (or is returned with capture=True).
+
+        With ``log_failure=False`` (an attempt that may fail and is retried another way)
+        the tool's output reaches the log only if it succeeds, so a failed attempt shows
+        no error in the log of a job that then succeeds.
+        """
         self.check_stop()
+        held = not log_failure
         self._child = subprocess.Popen(
             [os.fspath(arg) for arg in argv],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=None,
+            stdout=subprocess.PIPE if capture or held else None,
+            stderr=subprocess.PIPE if held else None,
             env=env,
         )
         try:
-            out, _ = self._child.communicate()
+            out, err = self._child.communicate()
         finally:
             code = self._child.returncode
             self._child = None
         self.check_stop()
+        if held and code == 0:
+            shown = (err or b"") + (b"" if capture else out or b"")
+            sys.stdout.write(shown.decode("utf-8", "replace"))
+            sys.stdout.flush()
         if code != 0:
-            reason = self._reason_from_log()
+            reason = self._reason_from_log() if log_failure else ""
             detail = f": {reason}" if reason else f" (exit status {code}); see the job log"
             raise StepFailed(f"{what} failed{detail}")
         return out.decode("utf-8", "replace") if capture else ""
@@ -274,8 +286,19 @@ class JobContext:
             if stripped.startswith(("error:", "cause:", "ERROR:", "\u00d7")) or (
                 picked and stripped and line.startswith("  ")
             ):
-                picked.append(stripped.removeprefix("error:").strip())
-        return " ".join(reversed(picked))[:1000]
+                picked.append(stripped)
+        picked.reverse()
+        # uv says why after "cause:" ("Because x was not found..."): that part, with the
+        # lines that continue it, is the reason, rather than the generic "No solution
+        # found" before it.
+        causes: list[str] = []
+        for line in picked:
+            if line.startswith("cause:"):
+                causes.append(line.removeprefix("cause:").strip())
+            elif causes and not line.startswith(("error:", "ERROR:", "\u00d7")):
+                causes.append(line)
+        shown = causes or [line.removeprefix("error:").strip() for line in picked]
+        return " ".join(shown)[:1000]
 
 
 def _die_with_parent(sig: int) -> None:

@@ -12,10 +12,11 @@ from .coldstore import check_cold_store
 from .costs import DEFAULT_PRICES, validate_prices
 from .diskspace import DEFAULT_DISK_RESERVE, DiskReserve, parse_reserve
 
-DEFAULT_MAX_DOWNLOAD_BYTES = 1024**4
+# Byte limits are decimal, as every size pennlayer shows (1 TB = 1000**4 bytes).
+DEFAULT_MAX_DOWNLOAD_BYTES = 1000**4
 # What the unpack processor may write from one archive: far above a genome or a model's
 # weights, far below what an archive bomb declares.
-DEFAULT_MAX_UNPACKED_BYTES = 1024**4
+DEFAULT_MAX_UNPACKED_BYTES = 1000**4
 DEFAULT_MAX_UNPACKED_FILES = 10_000_000
 # How long the versions a finished run mounted stay on the node for reruns.
 DEFAULT_RUN_KEEP_VERSIONS_DAYS = 7.0

@@ -1,27 +1,59 @@
-"""Human-readable figures shared by the CLI and the notebook magics."""
+"""Human-readable figures shared by the CLI, the notebook magics and job messages.
+
+One unit system everywhere (API docs, CLI, JupyterLab, messages): decimal units,
+1 kB = 1000 bytes, 1 MB = 1000 kB, 1 GB = 1000 MB, as storage prices count them. The
+JupyterLab extension's ``formatBytes`` (src/format.ts) gives the same text for the same
+count. The API itself always carries byte counts as integers.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
 
-_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
+_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
+
+#: The number of bytes in one GB, the unit prices are quoted in (USD per GB-month).
+BYTES_PER_GB = 1000**3
 
 
 def human_bytes(size: int) -> str:
-    """``1234567`` -> ``'1.2 MB'`` (powers of 1024, as ``du -h`` shows them)."""
+    """``1234567`` -> ``'1.2 MB'``, ``340_000_000`` -> ``'340 MB'`` (powers of 1000)."""
+    if size <= 0:
+        return "0 B"
     value = float(size)
-    for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    unit = 0
+    while value >= 1000 and unit < len(_UNITS) - 1:
+        value /= 1000
+        unit += 1
+    if unit == 0:
+        return f"{int(value)} B"
+    # One decimal below 100, none from 100 on; what rounds up to 1000 moves to the next
+    # unit (999.96 MB is 1.0 GB).
+    tenths = _round_half_up(value, 1)
+    if float(tenths) < 100:
+        return f"{tenths} {_UNITS[unit]}"
+    whole = _round_half_up(value, 0)
+    if int(whole) >= 1000 and unit < len(_UNITS) - 1:
+        return f"{_round_half_up(value / 1000, 1)} {_UNITS[unit + 1]}"
+    return f"{whole} {_UNITS[unit]}"
+
+
+def _round_half_up(value: float, digits: int) -> str:
+    """*value* with *digits* decimals, ties away from zero, as JavaScript's toFixed."""
+    step = Decimal(1).scaleb(-digits)
+    return str(Decimal(value).quantize(step, rounding=ROUND_HALF_UP))
 
 
 def human_cost(usd: float) -> str:
-    """Monthly cost with cents, or '<$0.01' for a tiny but non-zero amount."""
-    if 0 < usd < 0.005:
+    """Dollars with cents (``'$1,234.50'``), or ``'<$0.01'`` for a tiny but non-zero
+    amount, as JupyterLab shows it (half a cent rounds up)."""
+    if not usd > 0:
+        return "$0.00"
+    if usd < 0.01:
         return "<$0.01"
-    return f"${usd:,.2f}"
+    cents = Decimal(repr(usd)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"${cents:,}"
 
 
 def human_age(timestamp: str | None, now: datetime | None = None) -> str:

@@ -7,13 +7,20 @@ import platform
 import signal
 import subprocess
 import time
+import uuid
 
 import pytest
 
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.requirements import MAX_REQUIREMENTS_BYTES, MAX_REQUIREMENTS_LINES
 
-from .helpers import free_port, server_request, start_jupyter_server, wait_for_server
+from .helpers import (
+    free_port,
+    make_wheel,
+    server_request,
+    start_jupyter_server,
+    wait_for_server,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -77,6 +84,12 @@ async def test_a_build_makes_a_ready_version_with_lock_packages_and_a_kernelspec
     assert spec["metadata"]["kernel_provisioner"]["provisioner_name"] == "pennlayer-provisioner"
     assert spec["display_name"].startswith("fast-env (Python ")
     assert "pennlayer-fast-env" in jp_serverapp.kernel_spec_manager.find_kernel_specs()
+    # with pennlayer's logo, which the Launcher shows instead of a letter
+    # (the kernelspecs API offers every logo-* file of the folder as a resource)
+    spec_dir = jp_data_dir / "kernels" / "pennlayer-fast-env"
+    assert (spec_dir / "logo-svg.svg").read_text().startswith("<svg")
+    assert (spec_dir / "logo-64x64.png").read_bytes().startswith(b"\x89PNG")
+    assert (spec_dir / "logo-32x32.png").read_bytes().startswith(b"\x89PNG")
     environments = (await pl_api("environments")).body["environments"]
     assert [env["name"] for env in environments] == ["fast-env"]
     assert environments[0]["kernelspec"] == "pennlayer-fast-env"
@@ -179,14 +192,39 @@ async def test_a_failed_first_build_is_failed_with_the_reason_and_log(
     job = await pl_wait_job(job["id"])
     assert job["state"] == "failed"
     assert "plfast" in job["error"]
+    # The reason is uv's "why", first: short enough for a notification to show it.
+    assert job["error"].startswith("Installing the requirements failed: Because "), job
+    assert "No solution found" not in job["error"]
     layer = (await pl_api("layers", "doomed")).body
     assert layer["status"] == "FAILED"
     assert layer["version"] is None
     assert "plfast" in layer["error"]
     log = (await pl_api("jobs", job["id"], "log")).body["text"]
     assert "No solution found" in log
+    # once by uv, then in the job's ending line: the cache-first attempt's complaint
+    # is not in the log
+    assert log.partition("==> failed:")[0].count("No solution found") == 1, log
     assert _staging_entries(pl_store) == []
     assert (await pl_api("environments")).body["environments"] == []
+    # The job keeps what it was asked for, so "Build" can offer it again.
+    assert "plfast==9.9" in job["requirements"].splitlines()
+    listed = (await pl_api("jobs", params={"layer": "doomed"})).body["jobs"]
+    assert listed[0]["requirements"] == job["requirements"]
+
+
+async def test_a_build_missing_from_the_cache_logs_no_error(pl_api, pl_wait_job, local_index):
+    # A package no build of this test session has put in the node's cache.
+    name = f"plfresh{uuid.uuid4().hex[:8]}"
+    make_wheel(local_index.wheels, name, "1.0")
+    job = await _create_env(pl_api, "fresh", f"{name}==1.0\n")
+    job = await pl_wait_job(job["id"])
+    assert job["state"] == "succeeded", job
+    log = (await pl_api("jobs", job["id"], "log")).body["text"]
+    # The cache-first attempt missed; the log says so in words, not with uv's error.
+    assert "==> Not in the local cache, resolving online" in log
+    assert "error" not in log.lower(), log
+    assert "No solution found" not in log
+    assert f"+ {name}==1.0" in log
 
 
 async def test_a_failed_rebuild_leaves_the_previous_version_untouched(

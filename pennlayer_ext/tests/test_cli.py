@@ -44,7 +44,7 @@ def test_create_list_show_delete_with_json(tmp_path):
     table = run_cli(store, "list").stdout
     assert table.splitlines()[0].split()[:3] == ["NAME", "KIND", "STATUS"]
     assert "hg38" in table
-    assert "2 layer(s)" in table
+    assert "2 layers · 0 B on disk · 0 files · $0.00/month" in table
 
     shown = json.loads(run_cli(store, "show", "hg38", "--json").stdout)
     assert shown["description"] == "genome"
@@ -216,6 +216,29 @@ def test_sessions_lists_kernels_and_their_mounts(tmp_path):
     assert "running" in listed
     as_json = json.loads(run_cli(tmp_path, "sessions", "--active", "--json").stdout)
     assert [s["kernel_id"] for s in as_json["sessions"]] == ["k1"]
+
+
+def test_sizes_and_costs_read_in_decimal_units_as_in_jupyterlab(tmp_path):
+    # 1.5 million bytes: "1.5 MB" in decimal units (a binary count would say 1.4 MB).
+    source = tmp_path / "data"
+    source.mkdir()
+    (source / "big.bin").write_bytes(b"x" * 1_500_000)
+    config = tmp_path / "cfg"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps({"PennLayerApp": {"allowed_source_roots": [str(source)]}})
+    )
+    env = {"JUPYTER_CONFIG_DIR": str(config)}
+    store = tmp_path / "store"
+    run_cli(store, "create", "big", "--kind", "reference", env_extra=env)
+    loaded = run_cli(store, "populate", "big", "--source", str(source), env_extra=env)
+    assert "big version 1 is READY: 1.5 MB, 1 file," in loaded.stdout
+    table = run_cli(store, "list", env_extra=env).stdout
+    row = next(line for line in table.splitlines() if line.startswith("big "))
+    assert "  1.5 MB  " in row
+    assert "1 layer · 1.5 MB on disk · 1 file · <$0.01/month" in table
+    shown = run_cli(store, "show", "big", env_extra=env).stdout
+    assert "1.5 MB (1,500,000 bytes)" in shown
 
 
 def test_populate_from_a_local_folder_then_rerun(tmp_path):

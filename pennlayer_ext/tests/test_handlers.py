@@ -205,6 +205,25 @@ async def test_node_reports_store_sandbox_disk_prices_and_versions(pl_api, pl_st
     assert node["sandbox"]["configured"] == "auto"
     assert node["versions"]["pennlayer"]
     assert node["interpreters"][0]["language"] == "python"
+    # No local folder may be loaded unless an operator names it.
+    assert node["allowed_source_roots"] == []
+
+
+async def test_a_local_folder_is_refused_with_the_setting_that_allows_it(pl_api, tmp_path):
+    # The panel's "Populate" on a node that allows no local folder: the message says how
+    # an operator allows one.
+    assert (
+        await pl_api("layers", method="POST", json_body={"name": "mine", "kind": "reference"})
+    ).status == 201
+    response = await pl_api(
+        "layers", "mine", "populate", method="POST", json_body={"source": str(tmp_path)}
+    )
+    assert response.status == 400
+    message = response.body["message"]
+    assert "PennLayerApp.allowed_source_roots is empty" in message
+    assert (
+        "An operator allows a folder by adding it to PennLayerApp.allowed_source_roots" in message
+    )
 
 
 async def test_unknown_routes_under_pennlayer_are_json_404(pl_api):

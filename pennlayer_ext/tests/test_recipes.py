@@ -41,9 +41,16 @@ async def test_bad_sources_are_400_and_change_nothing(pl_api, source_root, sourc
     response = await populate(pl_api, "victim", body)
     assert response.status == 400, response.body
     assert message in response.body["message"]
+    if message == "outside the allowed source roots":
+        assert "adding it to PennLayerApp.allowed_source_roots" in response.body["message"]
     layer = (await pl_api("layers", "victim")).body
     assert (layer["status"], layer["version"], layer["recipe"]) == ("EMPTY", None, None)
     assert (await pl_api("jobs")).body["jobs"] == []
+
+
+async def test_the_node_lists_the_folders_loaders_may_read(pl_api, source_root):
+    node = (await pl_api("node")).body
+    assert node["allowed_source_roots"] == [str(source_root)]
 
 
 @pytest.mark.parametrize(

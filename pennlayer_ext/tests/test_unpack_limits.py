@@ -23,7 +23,8 @@ pytestmark = pytest.mark.timeout(300)
 MIB = 1024**2
 LIMIT_BYTES = 10 * MIB
 LIMIT_FILES = 50
-TOO_BIG = "unpacks to more than 10.0 MB, the limit set by PennLayerApp.max_unpacked_bytes"
+# 10 MiB is 10.5 MB: sizes read in decimal units.
+TOO_BIG = "unpacks to more than 10.5 MB, the limit set by PennLayerApp.max_unpacked_bytes"
 TOO_MANY = "holds more than 50 files, folders and links, the limit set by PennLayerApp."
 
 
@@ -207,14 +208,14 @@ async def test_archives_within_the_limits_unpack_with_progress(
 
 def test_the_limits_are_settings_checked_at_start(tmp_path):
     app = PennLayerApp()
-    assert (app.max_unpacked_bytes, app.max_unpacked_files) == (1024**4, 10_000_000)
+    assert (app.max_unpacked_bytes, app.max_unpacked_files) == (1000**4, 10_000_000)
     for setting in ("max_unpacked_bytes", "max_unpacked_files"):
         with pytest.raises(TraitError, match=f"PennLayerApp.{setting} must be 0 or more"):
             PennLayerApp(config=Config({"PennLayerApp": {setting: -1}}))
     # The core has the same defaults (the tests above lower them through the server's
     # configuration, so create_manager() passes them on).
     defaults = NodeSettings.build(default_uv_cache_dir=tmp_path / "cache" / "uv").loader_settings
-    assert (defaults["max_unpacked_bytes"], defaults["max_unpacked_files"]) == (1024**4, 10**7)
+    assert (defaults["max_unpacked_bytes"], defaults["max_unpacked_files"]) == (1000**4, 10**7)
 
 
 def test_the_entry_count_of_a_zip_is_read_from_its_end_record(tmp_path):

@@ -240,8 +240,8 @@ def test_the_cli_shows_unique_bytes_and_what_sharing_saves(tmp_path, capsys):
     assert main(["list", "--store", store]) == 0
     listed = capsys.readouterr().out
     assert (
-        f"2 layer(s), {human_bytes(4500)} on disk (shared between layers: "
-        f"-{human_bytes(3000)}), 4 file(s)" in listed
+        f"2 layers · {human_bytes(4500)} on disk (shared between layers: "
+        f"-{human_bytes(3000)}) · 4 files" in listed
     )
     assert main(["show", "second", "--store", store]) == 0
     shown = capsys.readouterr().out

@@ -171,3 +171,141 @@ describe('LayersOverview', () => {
     );
   });
 });
+
+describe('LayersOverview in compact rows', () => {
+  let container: HTMLElement;
+  let root: Root;
+
+  beforeEach(() => {
+    container = document.createElement('div');
+    document.body.appendChild(container);
+    root = createRoot(container);
+  });
+
+  afterEach(() => {
+    act(() => root.unmount());
+    container.remove();
+  });
+
+  const env: ILayer = {
+    ...hg38,
+    name: 'sci-stack',
+    kind: 'environment',
+    language: 'python',
+    size_bytes: 312_400_000,
+    unique_bytes: 3_100_000,
+    monthly_cost_usd: 0.0937,
+    last_accessed_at: null
+  };
+
+  function render(props: Partial<ILayersOverviewProps>): void {
+    act(() => {
+      root.render(
+        <LayersOverview
+          layers={[hg38, env]}
+          totals={null}
+          error={null}
+          loaded={true}
+          columns={[...LAYER_COLUMNS]}
+          layout="compact"
+          trans={trans}
+          now={now}
+          renderDetails={layer => <p>{`details of ${layer.name}`}</p>}
+          {...props}
+        />
+      );
+    });
+  }
+
+  function item(name: string): HTMLElement {
+    return container.querySelector(`[data-layer-name="${name}"]`)!;
+  }
+
+  it('shows name, status, kind, size, cost and last access of each layer', () => {
+    render({});
+    expect(container.querySelector('table')).toBeNull();
+    const row = item('sci-stack');
+    expect(row.querySelector('.pennlayer-LayerList-name')?.textContent).toBe(
+      'sci-stack'
+    );
+    expect(row.querySelector('.pennlayer-StatusChip')?.textContent).toBe(
+      'READY'
+    );
+    const facts = Array.from(row.querySelectorAll('.pennlayer-Facts > li')).map(
+      li => li.textContent
+    );
+    expect(facts).toEqual(['environment', '312 MB', '$0.09/mo', 'never used']);
+    expect(
+      item('hg38').querySelector('.pennlayer-LayerList-access')?.textContent
+    ).toBe('used 5 minutes ago');
+  });
+
+  it('explains in tooltips how size, unique bytes and cost are counted', () => {
+    render({});
+    const size = item('sci-stack').querySelector('.pennlayer-LayerList-size')!;
+    expect(size.getAttribute('title')).toContain('312,400,000 bytes');
+    expect(size.getAttribute('title')).toContain(
+      'does not change when other layers come or go'
+    );
+    expect(size.getAttribute('title')).toContain(
+      'Unique: 3.1 MB, what deleting it frees'
+    );
+    expect(size.getAttribute('title')).toContain('1 kB = 1,000 bytes');
+    // A server that does not say what is unique: no guess.
+    const other = item('hg38').querySelector('.pennlayer-LayerList-size')!;
+    expect(other.getAttribute('title')).not.toContain('Unique');
+    const cost = item('sci-stack').querySelector('.pennlayer-LayerList-cost')!;
+    expect(cost.getAttribute('title')).toContain(
+      'the size (312 MB) at the STANDARD price per GB-month'
+    );
+    expect(cost.getAttribute('title')).toContain('counts them once');
+  });
+
+  it('shows and hides the details below the row', () => {
+    render({});
+    const toggle = item('hg38').querySelector('button')!;
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    act(() => toggle.click());
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    expect(item('hg38').textContent).toContain('details of hg38');
+    act(() => toggle.click());
+    expect(item('hg38').textContent).not.toContain('details of hg38');
+  });
+
+  it('shows the node totals with what sharing saves', () => {
+    render({
+      totals: {
+        layer_count: 2,
+        size_bytes: 1_509_300_000,
+        file_count: 2000,
+        monthly_cost_usd: 0.45,
+        layers_bytes: 1_512_400_000,
+        shared_savings_bytes: 3_100_000
+      }
+    });
+    const totals = container.querySelector('[aria-label="Node totals"]')!;
+    expect(
+      Array.from(totals.querySelectorAll('li')).map(li => li.textContent)
+    ).toEqual([
+      '2 layers',
+      '1.5 GB on disk (shared between layers: \u22123.1\u00a0MB)',
+      '$0.45/month'
+    ]);
+    expect(
+      totals.querySelector('.pennlayer-NodeTotals-size')?.getAttribute('title')
+    ).toContain("The layers' sizes add up to 1.5 GB; sharing saves 3.1 MB.");
+  });
+
+  it('leaves out the saving when the server does not say it', () => {
+    render({
+      totals: {
+        layer_count: 1,
+        size_bytes: 1000,
+        file_count: 1,
+        monthly_cost_usd: 0
+      }
+    });
+    const totals = container.querySelector('[aria-label="Node totals"]')!;
+    expect(totals.textContent).toBe('1 layer1.0 kB on disk$0.00/month');
+  });
+});

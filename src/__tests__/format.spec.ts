@@ -3,8 +3,10 @@ import {
   formatCount,
   formatDate,
   formatMonthlyCost,
-  formatRelativeTime
+  formatRelativeTime,
+  formatUsd
 } from '../format';
+import figures from './figures.json';
 
 describe('formatBytes', () => {
   it.each([
@@ -22,6 +24,16 @@ describe('formatBytes', () => {
     [2.5e15, '2.5 PB']
   ])('formats %p bytes as %p', (bytes, expected) => {
     expect(formatBytes(bytes)).toBe(expected);
+  });
+});
+
+describe('the figures the CLI prints too (pennlayer_ext/tests/test_units.py)', () => {
+  it.each(figures.bytes)('formats %p bytes as %p', (bytes, expected) => {
+    expect(formatBytes(bytes as number)).toBe(expected);
+  });
+
+  it.each(figures.usd)('formats %p USD as %p', (usd, expected) => {
+    expect(formatUsd(usd as number)).toBe(expected);
   });
 });
 

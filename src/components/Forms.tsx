@@ -323,14 +323,40 @@ export function BuildFormFields(props: {
 const PROCESSORS: ProcessorType[] = ['copy', 'unpack', 'command', 'docker'];
 
 /**
+ * What a source may be on this node, naming the folders it allows.
+ */
+function sourceHelp(
+  roots: readonly string[] | null,
+  trans: TranslationBundle
+): string {
+  if (roots === null) {
+    return trans.__(
+      'A local path inside the allowed folders, an http(s) URL or s3://bucket/prefix.'
+    );
+  }
+  if (roots.length === 0) {
+    return trans.__(
+      'An http(s) URL or s3://bucket/prefix. No local folder may be loaded on this node: an operator allows one with PennLayerApp.allowed_source_roots.'
+    );
+  }
+  return trans.__(
+    'A path inside %1, an http(s) URL or s3://bucket/prefix.',
+    roots.join(', ')
+  );
+}
+
+/**
  * The fields of a loader: source, processor and its settings, mode.
  */
 export function PopulateFormFields(props: {
   value: IPopulateForm;
   update: (change: Partial<IPopulateForm>) => void;
   trans: TranslationBundle;
+  /** The local folders the node allows; `null` or absent when unknown. */
+  allowedRoots?: readonly string[] | null;
 }): JSX.Element {
   const { value, update, trans } = props;
+  const roots = props.allowedRoots ?? null;
   const isUrl = /^https?:\/\//i.test(value.source.trim());
   return (
     <div className="pennlayer-Form-fields">
@@ -338,10 +364,8 @@ export function PopulateFormFields(props: {
         label={trans.__('Source')}
         value={value.source}
         onChange={source => update({ source })}
-        placeholder={trans.__('/shared/genomes/hg38')}
-        help={trans.__(
-          'A local path inside the allowed folders, an http(s) URL or s3://bucket/prefix.'
-        )}
+        placeholder={roots?.[0] ?? trans.__('/shared/genomes/hg38')}
+        help={sourceHelp(roots, trans)}
       />
       {isUrl && (
         <TextField

@@ -4,7 +4,15 @@ import { Button } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import type { LayerActions } from '../actions';
-import { formatBytes, formatCount, formatDateTime } from '../format';
+import {
+  formatBytes,
+  formatCount,
+  formatDate,
+  formatDateTime,
+  formatMonthlyCost,
+  formatRelativeTime
+} from '../format';
+import { costTitle, sizeTitle, uniqueBytes } from '../sizes';
 import { getJobLog, getLayer, listActiveSessions, listJobs } from '../service';
 import { getLayerUsage } from '../runs';
 import { deleteBlockedReason } from '../tableState';
@@ -79,6 +87,17 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
     state.jobs.find(job => job.state === 'queued' || job.state === 'running') ??
     null;
   const lastJob = activeJob ?? state.jobs[0] ?? null;
+  // "Build" after a failed build offers what that build was given.
+  const failedBuild =
+    lastJob && lastJob.kind === 'build' && lastJob.state === 'failed'
+      ? lastJob
+      : null;
+  // The error of the last job is shown once, with its log.
+  const errorShownWithLog =
+    lastJob !== null &&
+    lastJob === state.jobs[0] &&
+    !!lastJob.error &&
+    lastJob.error === layer.error;
   const blocked = deleteBlockedReason(layer, state.jobs);
   const sessions = state.sessions.filter(
     session =>
@@ -106,9 +125,15 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
               title={
                 activeJob
                   ? trans.__('A build of %1 is running.', layer.name)
-                  : trans.__('Build a new version from requirements')
+                  : failedBuild?.requirements
+                    ? trans.__(
+                        'Build again, starting from the requirements of the failed build'
+                      )
+                    : trans.__('Build a new version from requirements')
               }
-              onClick={() => void actions.build(layer)}
+              onClick={() =>
+                void actions.build(layer, failedBuild?.requirements)
+              }
             >
               {layer.version === null ? trans.__('Build') : trans.__('Rebuild')}
             </Button>
@@ -168,7 +193,7 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
         <p className="pennlayer-LayerDetails-description">
           {layer.description || trans.__('No description.')}
         </p>
-        {layer.error && (
+        {layer.error && !errorShownWithLog && (
           <p className="pennlayer-LayerDetails-error">{layer.error}</p>
         )}
         {layer.drift && (
@@ -185,6 +210,7 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
       ) : (
         <Recipe layer={detail} trans={trans} />
       )}
+      <Storage layer={layer} trans={trans} />
       <Versions layer={detail} trans={trans} />
       <Section title={trans.__('Sessions using it')}>
         {sessions.length === 0 ? (
@@ -323,6 +349,58 @@ function Recipe(props: {
   );
 }
 
+/**
+ * Size, unique bytes, tier, cost and dates: every figure of the row and the
+ * ones a compact row leaves out.
+ */
+function Storage(props: {
+  layer: ILayer;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { layer, trans } = props;
+  const unique = uniqueBytes(layer);
+  return (
+    <Section title={trans.__('Size and cost')}>
+      <dl className="pennlayer-LayerDetails-recipe pennlayer-LayerDetails-storage">
+        <dt>{trans.__('Size')}</dt>
+        <dd title={sizeTitle(layer, trans)}>
+          {layer.file_count === 1
+            ? trans.__('%1 in 1 file', formatBytes(layer.size_bytes))
+            : trans.__(
+                '%1 in %2 files',
+                formatBytes(layer.size_bytes),
+                formatCount(layer.file_count)
+              )}
+          {unique !== null && (
+            <span className="pennlayer-LayerDetails-unique">
+              {' · '}
+              {trans.__('unique: %1', formatBytes(unique))}
+            </span>
+          )}
+        </dd>
+        <dt>{trans.__('Cost')}</dt>
+        <dd title={costTitle(layer, trans)}>
+          {trans.__(
+            '%1 (%2)',
+            formatMonthlyCost(layer.monthly_cost_usd),
+            layer.storage_class
+          )}
+        </dd>
+        <dt>{trans.__('Last access')}</dt>
+        <dd title={formatDateTime(layer.last_accessed_at) || undefined}>
+          {formatRelativeTime(layer.last_accessed_at, {
+            never: trans.__('never')
+          })}
+        </dd>
+        <dt>{trans.__('Created')}</dt>
+        <dd title={formatDateTime(layer.created_at) || undefined}>
+          {formatDate(layer.created_at)}
+        </dd>
+      </dl>
+    </Section>
+  );
+}
+
 function Versions(props: {
   layer: ILayerDetail;
   trans: TranslationBundle;
@@ -378,6 +456,18 @@ function Versions(props: {
       )}
     </Section>
   );
+}
+
+/**
+ * The log without its last line when that line only repeats the job's error,
+ * which is shown above the log already.
+ */
+function withoutEnding(text: string, error: string | null | undefined): string {
+  if (!error) {
+    return text;
+  }
+  const ending = `==> failed: ${error}\n`;
+  return text.endsWith(ending) ? text.slice(0, -ending.length) : text;
 }
 
 /**
@@ -452,7 +542,9 @@ function JobLog(props: {
         </p>
       )}
       {!active && job.error && (
-        <p className="pennlayer-LayerDetails-error">{job.error}</p>
+        <p className="pennlayer-LayerDetails-error" role="alert">
+          {job.error}
+        </p>
       )}
       <pre
         ref={preRef}
@@ -460,7 +552,7 @@ function JobLog(props: {
         aria-label={trans.__('Log of the %1 of %2', job.kind, job.layer)}
         tabIndex={0}
       >
-        {text ||
+        {withoutEnding(text, active ? null : job.error) ||
           (complete
             ? trans.__('(empty log)')
             : trans.__('Waiting for the log…'))}

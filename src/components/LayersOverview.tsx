@@ -1,7 +1,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
-import { LayerColumn } from '../columns';
+import { LayerColumn, LayersLayout } from '../columns';
 import {
   DEFAULT_SORT,
   filterLayers,
@@ -12,6 +12,7 @@ import {
 import { ILayer, ILayerTotals } from '../tokens';
 import { EmptyState } from './EmptyState';
 import { ErrorState } from './ErrorState';
+import { LayerList } from './LayerList';
 import { LayersTable } from './LayersTable';
 import { NodeTotals } from './NodeTotals';
 
@@ -24,12 +25,16 @@ export interface ILayersOverviewProps {
   error: string | null;
   loaded: boolean;
   columns: readonly LayerColumn[];
+  /** Compact rows or a table of `columns`; defaults to the table. */
+  layout?: LayersLayout;
   trans: TranslationBundle;
   onRetry?: () => void;
   /** The reference time of relative times, in ms; defaults to now. */
   now?: number;
   /** The details of an expanded layer; rows expand only when given. */
   renderDetails?: (layer: ILayer) => React.ReactNode;
+  /** A layer to show with its details; a new `nonce` asks again. */
+  reveal?: { name: string; nonce: number } | null;
 }
 
 /**
@@ -47,6 +52,29 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
     () => sortLayers(filterLayers(layers, query), sort),
     [layers, query, sort]
   );
+  const root = React.useRef<HTMLDivElement>(null);
+  const reveal = props.reveal ?? null;
+  const scrollTo = React.useRef<string | null>(null);
+
+  React.useEffect(() => {
+    if (!reveal) {
+      return;
+    }
+    setQuery('');
+    setExpanded(previous => new Set(previous).add(reveal.name));
+    scrollTo.current = reveal.name;
+  }, [reveal?.name, reveal?.nonce]);
+
+  React.useEffect(() => {
+    const name = scrollTo.current;
+    const row = name
+      ? root.current?.querySelector(`[data-layer-name="${name}"]`)
+      : null;
+    if (row) {
+      scrollTo.current = null;
+      row.scrollIntoView?.({ block: 'start' });
+    }
+  });
 
   if (!loaded) {
     return (
@@ -77,7 +105,7 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
     });
 
   return (
-    <div className="pennlayer-LayersOverview">
+    <div className="pennlayer-LayersOverview" ref={root}>
       {error !== null && (
         <ErrorState message={error} trans={trans} onRetry={onRetry} compact />
       )}
@@ -90,23 +118,37 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
             <input
               type="search"
               className="jp-mod-styled pennlayer-LayersOverview-filterInput"
-              placeholder={trans.__('Filter by name, kind or status')}
+              placeholder={trans.__('Filter layers')}
+              title={trans.__(
+                'Filter by name, kind or status; kind: and status: match that field only'
+              )}
               aria-label={trans.__('Filter layers')}
               value={query}
               onChange={event => setQuery(event.target.value)}
             />
           </div>
-          <LayersTable
-            layers={shown}
-            columns={columns}
-            trans={trans}
-            now={now}
-            sort={sort}
-            onSort={column => setSort(current => nextSort(current, column))}
-            expanded={expanded}
-            onToggle={props.renderDetails ? toggle : undefined}
-            renderDetails={props.renderDetails}
-          />
+          {props.layout === 'compact' ? (
+            <LayerList
+              layers={shown}
+              trans={trans}
+              now={now}
+              expanded={expanded}
+              onToggle={props.renderDetails ? toggle : undefined}
+              renderDetails={props.renderDetails}
+            />
+          ) : (
+            <LayersTable
+              layers={shown}
+              columns={columns}
+              trans={trans}
+              now={now}
+              sort={sort}
+              onSort={column => setSort(current => nextSort(current, column))}
+              expanded={expanded}
+              onToggle={props.renderDetails ? toggle : undefined}
+              renderDetails={props.renderDetails}
+            />
+          )}
           {shown.length === 0 && (
             <p className="pennlayer-EmptyState" role="status">
               {trans.__('No layer matches “%1”.', query)}

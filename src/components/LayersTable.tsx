@@ -1,7 +1,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
-import { LayerColumn } from '../columns';
+import { COLUMN_WIDTHS, LayerColumn } from '../columns';
 import {
   formatBytes,
   formatCount,
@@ -10,6 +10,7 @@ import {
   formatMonthlyCost,
   formatRelativeTime
 } from '../format';
+import { costTitle, sizeTitle } from '../sizes';
 import { ISortState } from '../tableState';
 import { ILayer } from '../tokens';
 import { DriftChip, DriftMark, StatusChip } from './StatusChip';
@@ -88,7 +89,7 @@ const COLUMN_SPECS: { [key in LayerColumn]: IColumnSpec } = {
     numeric: true,
     cell: (layer, trans) => ({
       content: formatBytes(layer.size_bytes),
-      title: trans.__('%1 bytes', formatCount(layer.size_bytes))
+      title: sizeTitle(layer, trans)
     })
   },
   files: {
@@ -110,7 +111,10 @@ const COLUMN_SPECS: { [key in LayerColumn]: IColumnSpec } = {
   monthly_cost: {
     label: trans => trans.__('Monthly cost'),
     numeric: true,
-    cell: layer => ({ content: formatMonthlyCost(layer.monthly_cost_usd) })
+    cell: (layer, trans) => ({
+      content: formatMonthlyCost(layer.monthly_cost_usd),
+      title: costTitle(layer, trans)
+    })
   },
   last_access: {
     label: trans => trans.__('Last access'),
@@ -159,6 +163,7 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
             <col
               key={column}
               className={`pennlayer-LayersTable-col-${column}`}
+              style={{ width: `${COLUMN_WIDTHS[column]}px` }}
             />
           ))}
         </colgroup>

@@ -1,7 +1,13 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
-import { formatBytes, formatCount, formatMonthlyCost } from '../format';
+import { formatBytes, formatUsd } from '../format';
+import {
+  formatSaving,
+  sharedSavings,
+  totalCostTitle,
+  totalSizeTitle
+} from '../sizes';
 import { ILayerTotals } from '../tokens';
 
 /**
@@ -13,44 +19,54 @@ export interface INodeTotalsProps {
 }
 
 /**
- * The node-wide figures: how many layers, how much disk, what it costs.
+ * The node-wide figures on one line that wraps:
+ * `N layers · X on disk (shared between layers: −Y) · $Z/month`.
  */
 export function NodeTotals(props: INodeTotalsProps): JSX.Element {
   const { totals, trans } = props;
-  // Each figure is a group named by its label, read together with its value.
-  const idPrefix = `pennlayer-NodeTotals${React.useId().replace(/:/g, '')}`;
-  const items: [string, string, string][] = [
-    ['count', trans.__('Layers'), formatCount(totals.layer_count)],
-    ['size', trans.__('Total size'), formatBytes(totals.size_bytes)],
-    [
-      'cost',
-      trans.__('Monthly cost'),
-      formatMonthlyCost(totals.monthly_cost_usd)
-    ]
-  ];
+  const saved = sharedSavings(totals);
+  const count =
+    totals.layer_count === 1
+      ? trans.__('1 layer')
+      : trans.__('%1 layers', totals.layer_count);
   return (
     <section
       className="pennlayer-NodeTotals"
       aria-label={trans.__('Node totals')}
     >
-      <dl className="pennlayer-NodeTotals-list">
-        {items.map(([key, label, value]) => (
-          <div
-            key={key}
-            role="group"
-            aria-labelledby={`${idPrefix}-${key}`}
-            className={`pennlayer-NodeTotals-item pennlayer-NodeTotals-${key}`}
-          >
-            <dt
-              id={`${idPrefix}-${key}`}
-              className="pennlayer-NodeTotals-label"
+      <div className="pennlayer-Facts-clip">
+        <ul className="pennlayer-Facts pennlayer-NodeTotals-list">
+          <li className="pennlayer-NodeTotals-count">{count}</li>
+          <li className="pennlayer-NodeTotals-disk">
+            <span
+              className="pennlayer-NodeTotals-size"
+              title={totalSizeTitle(totals, trans)}
             >
-              {label}
-            </dt>
-            <dd className="pennlayer-NodeTotals-value">{value}</dd>
-          </div>
-        ))}
-      </dl>
+              {trans.__('%1 on disk', formatBytes(totals.size_bytes))}
+            </span>
+            {saved !== null && (
+              <>
+                {' '}
+                <span
+                  className="pennlayer-NodeTotals-shared"
+                  title={totalSizeTitle(totals, trans)}
+                >
+                  {trans.__(
+                    '(shared between layers: %1)',
+                    formatSaving(saved).replace(' ', '\u00a0')
+                  )}
+                </span>
+              </>
+            )}
+          </li>
+          <li
+            className="pennlayer-NodeTotals-cost"
+            title={totalCostTitle(totals, trans)}
+          >
+            {trans.__('%1/month', formatUsd(totals.monthly_cost_usd))}
+          </li>
+        </ul>
+      </div>
     </section>
   );
 }

@@ -102,7 +102,16 @@ export const launcherPlugin: JupyterFrontEndPlugin<void> = {
 
     // An environment's kernel appears or goes with its first build or its
     // deletion: list the kernelspecs again at once, so the Launcher and the
-    // kernel selector follow without waiting for their own refresh.
+    // kernel selector follow without waiting for their own refresh. The server
+    // writes the kernelspec before it ends the build, so the job's event is
+    // enough; the listing that follows catches deletions and missed events.
+    const refreshSpecs = () =>
+      void serviceManager.kernelspecs.refreshSpecs().catch(() => undefined);
+    model.jobChanged.connect((_, job) => {
+      if (job.kind === 'build' && job.state === 'succeeded') {
+        refreshSpecs();
+      }
+    });
     let kernels = '';
     model.changed.connect(() => {
       const next = model.layers
@@ -112,7 +121,7 @@ export const launcherPlugin: JupyterFrontEndPlugin<void> = {
         .join('\n');
       if (next !== kernels) {
         kernels = next;
-        void serviceManager.kernelspecs.refreshSpecs().catch(() => undefined);
+        refreshSpecs();
       }
     });
 

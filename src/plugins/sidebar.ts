@@ -3,13 +3,17 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { addIcon, refreshIcon } from '@jupyterlab/ui-components';
+import type { LayersTablePanel } from '../widgets/LayersTablePanel';
 
 // eslint-disable-next-line jupyter/prefer-lazy-imports -- the actions back commands registered at start
 import { LayerActions } from '../actions';
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- follows the jobs the actions start
+import { JobNotifier } from '../jobNotifier';
 import { normalizeColumns } from '../columns';
 import { layersIcon } from '../icons';
 import { DEFAULT_REFRESH_INTERVAL } from '../model';
@@ -45,23 +49,37 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   description: 'Shows the layers of the node in the left sidebar.',
   autoStart: true,
   requires: [ILayersModel],
-  optional: [ISettingRegistry, ICommandPalette, ILayoutRestorer, ITranslator],
+  optional: [
+    ISettingRegistry,
+    ICommandPalette,
+    ILayoutRestorer,
+    ITranslator,
+    ILauncher
+  ],
   activate: (
     app: JupyterFrontEnd,
     model: ILayersModel,
     settingRegistry: ISettingRegistry | null,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    launcher: ILauncher | null
   ): void => {
     translator = translator ?? nullTranslator;
     const trans = translator.load('pennlayer');
     const { commands, shell } = app;
 
-    const actions = new LayerActions({
+    const notifier = new JobNotifier({
       model,
       serverSettings: app.serviceManager.serverSettings,
       trans
+    });
+    const actions = new LayerActions({
+      model,
+      serverSettings: app.serviceManager.serverSettings,
+      trans,
+      notifier,
+      showLayer: name => void commands.execute(CommandIDs.showLayer, { name })
     });
     const sidebar = new LayersSidebar({
       model,
@@ -80,6 +98,83 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       describedBy: { args: COMMAND_ARGS_SCHEMA },
       execute: () => {
         shell.activateById(sidebar.id);
+      }
+    });
+
+    // The main-area Layers table: one at most, restored with the layout.
+    const tables = new WidgetTracker<LayersTablePanel>({
+      namespace: 'pennlayer-layers-table'
+    });
+    commands.addCommand(CommandIDs.openLayersTable, {
+      label: args =>
+        args['isPalette'] || args['isLauncher']
+          ? trans.__('Layers Table')
+          : trans.__('Open the Layers table'),
+      caption: trans.__(
+        'Every layer of the node with every column, in the main area'
+      ),
+      icon: args => (args['isPalette'] ? undefined : layersIcon),
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            isPalette: { type: 'boolean' },
+            isLauncher: { type: 'boolean' }
+          }
+        }
+      },
+      execute: async () => {
+        const open = tables.currentWidget ?? tables.find(() => true);
+        if (open && !open.isDisposed) {
+          shell.activateById(open.id);
+          return open;
+        }
+        const { LayersTablePanel } =
+          await import('../widgets/LayersTablePanel');
+        const panel = new LayersTablePanel({
+          model,
+          commands,
+          translator: translator ?? nullTranslator,
+          actions,
+          serverSettings: app.serviceManager.serverSettings
+        });
+        void tables.add(panel);
+        shell.add(panel, 'main');
+        shell.activateById(panel.id);
+        return panel;
+      }
+    });
+    if (restorer) {
+      void restorer.restore(tables, {
+        command: CommandIDs.openLayersTable,
+        name: () => 'layers-table'
+      });
+    }
+    launcher?.add({
+      command: CommandIDs.openLayersTable,
+      category: trans.__('Other'),
+      rank: 10,
+      args: { isLauncher: true }
+    });
+
+    commands.addCommand(CommandIDs.showLayer, {
+      label: trans.__('Show Layer Details'),
+      caption: trans.__('Show a layer in the Layers sidebar, details open'),
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            name: { type: 'string', description: 'The name of the layer' }
+          },
+          required: ['name']
+        }
+      },
+      execute: args => {
+        const name = typeof args['name'] === 'string' ? args['name'] : '';
+        shell.activateById(sidebar.id);
+        if (name) {
+          sidebar.view.reveal(name);
+        }
       }
     });
 
@@ -117,6 +212,7 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
       const category = trans.__('Layers');
       for (const command of [
         CommandIDs.openLayers,
+        CommandIDs.openLayersTable,
         CommandIDs.refreshLayers,
         CommandIDs.newEnvironment,
         CommandIDs.newReference

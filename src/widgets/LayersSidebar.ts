@@ -2,6 +2,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { ServerConnection } from '@jupyterlab/services';
 import {
   addIcon,
+  launchIcon,
   refreshIcon,
   SidePanel,
   ToolbarButton
@@ -42,6 +43,15 @@ export class LayersSidebar extends SidePanel {
     heading.className = 'pennlayer-LayersSidebar-heading';
     heading.textContent = trans.__('Layers');
     this.header.addWidget(new Widget({ node: heading }));
+    const openTable = new ToolbarButton({
+      icon: launchIcon,
+      tooltip: trans.__('Open the Layers table in the main area'),
+      onClick: () => {
+        void options.commands.execute(CommandIDs.openLayersTable);
+      }
+    });
+    openTable.addClass('pennlayer-LayersSidebar-openTable');
+    this.header.addWidget(openTable);
 
     this.toolbar.addItem(
       'new-environment',

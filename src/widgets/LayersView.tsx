@@ -5,21 +5,29 @@ import {
 } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 
 import { ServerConnection } from '@jupyterlab/services';
 
 import type { LayerActions } from '../actions';
-import { LAYER_COLUMNS, LayerColumn } from '../columns';
+import {
+  LAYER_COLUMNS,
+  LayerColumn,
+  LayersLayout,
+  layoutFor
+} from '../columns';
 import { LayerDetails } from '../components/LayerDetails';
 import { LayersOverview } from '../components/LayersOverview';
 import { ILayersModel } from '../tokens';
 
 /**
- * The section of the Layers sidebar that shows the totals and the table.
+ * The totals, the filter and the layers, in the sidebar or the main area.
  *
- * It tells the model when it is on screen, so that polling only runs while
- * someone can see the result.
+ * With the `auto` layout (the sidebar's) it shows the table when every chosen
+ * column fits its width and compact rows otherwise, so nothing ever needs
+ * scrolling sideways. It tells the model when it is on screen, so that
+ * polling only runs while someone can see the result.
  */
 export class LayersView extends ReactWidget {
   constructor(options: LayersView.IOptions) {
@@ -29,6 +37,7 @@ export class LayersView extends ReactWidget {
     this._columns = [...(options.columns ?? LAYER_COLUMNS)];
     this._actions = options.actions ?? null;
     this._serverSettings = options.serverSettings;
+    this._arrangement = options.layout ?? 'auto';
     this.addClass('pennlayer-LayersView');
     this.title.label = this._trans.__('Layers');
   }
@@ -52,24 +61,78 @@ export class LayersView extends ReactWidget {
     this.update();
   }
 
+  /**
+   * How the layers are laid out now.
+   */
+  get shownLayout(): LayersLayout {
+    return this._arrangement === 'auto'
+      ? layoutFor(this._width, this._columns)
+      : this._arrangement;
+  }
+
+  /**
+   * Show a layer with its details open, scrolled into view.
+   */
+  reveal(name: string): void {
+    this._reveal = { name, nonce: (this._reveal?.nonce ?? 0) + 1 };
+    this.update();
+  }
+
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    this._model.visible = this.isVisible;
+    this._setShown(this.isVisible);
+    if (typeof ResizeObserver !== 'undefined' && this._arrangement === 'auto') {
+      this._observer = new ResizeObserver(() => this._measure());
+      this._observer.observe(this.node);
+    }
+    this._measure();
   }
 
   protected onBeforeDetach(msg: Message): void {
-    this._model.visible = false;
+    this._setShown(false);
+    this._observer?.disconnect();
+    this._observer = null;
     super.onBeforeDetach(msg);
+  }
+
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    this._measure();
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._model.visible = true;
+    this._setShown(true);
   }
 
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
-    this._model.visible = false;
+    this._setShown(false);
+  }
+
+  dispose(): void {
+    if (!this.isDisposed) {
+      this._setShown(false);
+    }
+    super.dispose();
+  }
+
+  /**
+   * The model polls while any of its views is on screen: the sidebar, the
+   * main-area table, or both.
+   */
+  private _setShown(shown: boolean): void {
+    let views = Private.shownViews.get(this._model);
+    if (!views) {
+      views = new Set();
+      Private.shownViews.set(this._model, views);
+    }
+    if (shown) {
+      views.add(this);
+    } else {
+      views.delete(this);
+    }
+    this._model.visible = views.size > 0;
   }
 
   render(): JSX.Element {
@@ -82,8 +145,10 @@ export class LayersView extends ReactWidget {
             error={this._model.error}
             loaded={this._model.loaded}
             columns={this._columns}
+            layout={this.shownLayout}
             trans={this._trans}
             onRetry={() => void this._model.refresh()}
+            reveal={this._reveal}
             renderDetails={layer => (
               <LayerDetails
                 layer={layer}
@@ -98,7 +163,26 @@ export class LayersView extends ReactWidget {
     );
   }
 
+  /**
+   * Re-render when the width crosses the point where the table fits.
+   */
+  private _measure(): void {
+    const width = this.node.clientWidth;
+    if (width === this._width) {
+      return;
+    }
+    const before = this.shownLayout;
+    this._width = width;
+    if (this.shownLayout !== before) {
+      this.update();
+    }
+  }
+
   private _actions: LayerActions | null;
+  private _arrangement: LayersLayout | 'auto';
+  private _observer: ResizeObserver | null = null;
+  private _reveal: { name: string; nonce: number } | null = null;
+  private _width = 0;
   private _columns: LayerColumn[];
   private _serverSettings?: ServerConnection.ISettings;
   private _model: ILayersModel;
@@ -118,6 +202,18 @@ export namespace LayersView {
     columns?: readonly LayerColumn[];
     /** The actions offered in the details of a layer. */
     actions?: LayerActions | null;
+    /**
+     * Compact rows, the table, or `auto` (the default): the table when every
+     * column fits the width, compact rows otherwise.
+     */
+    layout?: LayersLayout | 'auto';
     serverSettings?: ServerConnection.ISettings;
   }
+}
+
+namespace Private {
+  /**
+   * The views of each model that are on screen now.
+   */
+  export const shownViews = new WeakMap<ILayersModel, Set<LayersView>>();
 }

@@ -1,6 +1,6 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 
-import { FormDialog, LayersApi, LayersPanel } from './helpers/layersPanel';
+import { FormDialog, LayersPanel } from './helpers/layersPanel';
 import {
   BUILD_TIMEOUT_MS,
   EnvironmentsApi,
@@ -13,6 +13,12 @@ const UI_ENVIRONMENT = 'galata-ui-env';
 const PICK_ENVIRONMENT = 'galata-pick-env';
 const REFERENCE = 'galata-genome';
 const BUSY_ENVIRONMENT = 'galata-busy-env';
+const FAILING_ENVIRONMENT = 'galata-failing-env';
+
+/**
+ * How soon after READY a new environment must be in the Launcher.
+ */
+const LAUNCHER_DELAY_MS = 5 * 1000;
 
 /**
  * The sample folder loaders may read: `sources/genome` beside the layer store
@@ -88,8 +94,8 @@ async function savedLayers(
 }
 
 test.describe('Layer actions', () => {
-  // Wide enough for the sidebar to show every column of the table.
-  test.use({ viewport: { width: 1400, height: 900 } });
+  // The sidebar keeps JupyterLab's default width: compact rows.
+  test.use({ viewport: { width: 1440, height: 900 } });
 
   test.afterEach(async ({ page, request }) => {
     // A layer in use cannot be deleted: stop the kernels first.
@@ -99,7 +105,8 @@ test.describe('Layer actions', () => {
       UI_ENVIRONMENT,
       PICK_ENVIRONMENT,
       REFERENCE,
-      BUSY_ENVIRONMENT
+      BUSY_ENVIRONMENT,
+      FAILING_ENVIRONMENT
     ]) {
       await api.remove(name);
     }
@@ -111,6 +118,8 @@ test.describe('Layer actions', () => {
   }) => {
     test.setTimeout(BUILD_TIMEOUT_MS + 120 * 1000);
     await new EnvironmentsApi(request).remove(UI_ENVIRONMENT);
+    // A Launcher stays open in the main area while the environment builds.
+    await page.menu.clickMenuItem('File>New Launcher');
     const layers = new LayersPanel(page);
     await layers.open();
 
@@ -129,11 +138,30 @@ test.describe('Layer actions', () => {
     await form.field('Requirements (requirements.txt)').fill('six\n');
     await form.submit('Create');
 
-    // The status follows the build without a reload.
+    // The status follows the build without a reload, and the notification
+    // that said "Building…" says it is ready.
     await expect(layers.row(UI_ENVIRONMENT)).toBeVisible();
+    await expect(
+      page.getByText(`Building environment ${UI_ENVIRONMENT}…`)
+    ).toBeVisible();
     await expect(layers.status(UI_ENVIRONMENT)).toHaveText('READY', {
       timeout: BUILD_TIMEOUT_MS
     });
+    // The open Launcher offers the new environment within seconds, with
+    // pennlayer's logo rather than a letter.
+    const card = launcherCard(
+      page,
+      new RegExp(`${UI_ENVIRONMENT} \\(Python 3\\.\\d+\\)$`)
+    );
+    await expect(card).toBeVisible({ timeout: LAUNCHER_DELAY_MS });
+    await expect(card.locator('img.jp-LauncherCard-icon, img')).toHaveAttribute(
+      'src',
+      /kernelspecs\/pennlayer-galata-ui-env\/logo-/
+    );
+    await expect(
+      page.getByText(`Environment ${UI_ENVIRONMENT} is ready`)
+    ).toBeVisible();
+    await layers.expectFiguresInside([UI_ENVIRONMENT]);
 
     // The details list the packages of the build.
     await layers.expand(UI_ENVIRONMENT);
@@ -150,11 +178,7 @@ test.describe('Layer actions', () => {
     ).toHaveCount(1);
 
     // The environment is a kernel in the Launcher.
-    await page.menu.clickMenuItem('File>New Launcher');
-    await launcherCard(
-      page,
-      new RegExp(`${UI_ENVIRONMENT} \\(Python 3\\.\\d+\\)$`)
-    ).click();
+    await card.click();
     const notebook = new OpenNotebook(page, await currentNotebookPath(page));
     await notebook.waitForIdleKernel(kernelName(UI_ENVIRONMENT));
     const output = await runFirstCell(page, 'import six; print(six.__file__)');
@@ -184,41 +208,14 @@ test.describe('Layer actions', () => {
     await expect(details.getByText(genome, { exact: true })).toBeVisible();
     await expect(layers.action(REFERENCE, 'Re-run loader')).toBeEnabled();
 
-    // The sidebar with a READY environment and a READY reference layer.
     await layers.expand(REFERENCE);
     await layers
       .row(REFERENCE)
       .getByRole('button', { name: REFERENCE })
       .click();
     await expect(details).toBeHidden();
-    const changing = [
-      '.pennlayer-LayersTable-size',
-      '.pennlayer-LayersTable-files',
-      '.pennlayer-LayersTable-monthly_cost',
-      '.pennlayer-LayersTable-last_access',
-      '.pennlayer-LayersTable-created'
-    ]
-      .map(selector => layers.table.locator(`tbody ${selector}`))
-      .concat(layers.totals.getByRole('definition'));
-    // A fresh page: no toolbar button left pressed from the clicks above.
-    await page.reload();
-    await layers.open();
-    await page.sidebar.setWidth(960);
-    const names = await new LayersApi(request).names();
-    if (names.length === 2) {
-      await layers.panel.screenshot({
-        path: 'readme-layers-panel.png'
-      });
-      await expect(layers.panel).toHaveScreenshot('layers-actions-light.png', {
-        mask: changing
-      });
-      await page.theme.setDarkTheme();
-      await expect(layers.panel).toHaveScreenshot('layers-actions-dark.png', {
-        mask: changing
-      });
-      await page.theme.setLightTheme();
-    }
-    await page.sidebar.setWidth(400);
+    // Both READY layers show status, size and cost inside the sidebar.
+    await layers.expectFiguresInside([PICK_ENVIRONMENT, REFERENCE]);
 
     // "New notebook with layers…" from the Launcher.
     await page.menu.clickMenuItem('File>New Launcher');
@@ -297,6 +294,46 @@ test.describe('Layer actions', () => {
         { timeout: 60 * 1000 }
       )
       .toEqual([[PICK_ENVIRONMENT]]);
+  });
+
+  test('says why a build failed, once, and builds again from its requirements', async ({
+    page,
+    request
+  }) => {
+    test.setTimeout(BUILD_TIMEOUT_MS + 60 * 1000);
+    await new EnvironmentsApi(request).remove(FAILING_ENVIRONMENT);
+    const layers = new LayersPanel(page);
+    await layers.open();
+    await layers.createEnvironment(
+      FAILING_ENVIRONMENT,
+      'galata-no-such-package-pennlayer==1.0\n'
+    );
+
+    // The "Building…" notification turns into "failed", with the reason.
+    const failed = page
+      .locator('.Toastify__toast')
+      .filter({ hasText: `Building ${FAILING_ENVIRONMENT} failed:` });
+    await expect(failed).toBeVisible({ timeout: BUILD_TIMEOUT_MS });
+    await expect(failed).toContainText('galata-no-such-package-pennlayer');
+    await expect(layers.status(FAILING_ENVIRONMENT)).toHaveText('FAILED');
+
+    // "Show log": the details, where the error is shown once, and the log
+    // holds no error from the cache-first attempt.
+    await failed.getByRole('button', { name: 'Show log' }).click();
+    const details = layers.details(FAILING_ENVIRONMENT);
+    await expect(details).toBeVisible();
+    await expect(details.getByRole('alert')).toHaveCount(1);
+    await expect(
+      details.locator('pre.pennlayer-LayerDetails-log')
+    ).toContainText('Not in the local cache, resolving online');
+
+    // "Build" starts from the requirements that failed.
+    await layers.action(FAILING_ENVIRONMENT, 'Build').click();
+    const form = new FormDialog(page, `Build ${FAILING_ENVIRONMENT}`);
+    await expect(form.field('Requirements (requirements.txt)')).toHaveValue(
+      /^galata-no-such-package-pennlayer==1\.0\n/
+    );
+    await form.button('Cancel').click();
   });
 
   test('refuses to delete a layer in use and deletes it afterwards', async ({

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from ..runner import JobContext
 
 
+#: How a folder becomes loadable, said with every refusal of a folder outside the roots.
+HOW_TO_ALLOW = (
+    "An operator allows a folder by adding it to PennLayerApp.allowed_source_roots "
+    "(in jupyter_server_config.py) and restarting the server."
+)
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
@@ -81,13 +88,16 @@ class LocalSource(Source):
         roots = list(allowed_roots)
         if not roots:
             raise InvalidInput(
-                "Local sources are not allowed on this node (PennLayerApp.allowed_source_roots "
-                "is empty)."
+                "Local folders cannot be loaded on this node: PennLayerApp.allowed_source_roots "
+                f"is empty. {HOW_TO_ALLOW}"
             )
         if "\x00" in source:
             raise InvalidInput("The source path contains a NUL character.")
-        reason = refusal(source, os.path.realpath(source), roots, store_root)
+        resolved = os.path.realpath(source)
+        reason = refusal(source, resolved, roots, store_root)
         if reason is not None:
+            if not any(_inside(resolved, os.path.realpath(root)) for root in roots):
+                reason = f"{reason} {HOW_TO_ALLOW}"
             raise InvalidInput(reason)
         if not os.path.exists(source):
             raise InvalidInput(f"The source {source!r} does not exist.")

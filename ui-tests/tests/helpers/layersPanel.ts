@@ -17,7 +17,16 @@ export interface INewLayer {
 }
 
 /**
- * The Layers sidebar as a person sees it: tab, table, totals, toolbar.
+ * JupyterLab's default width of the left sidebar, in pixels.
+ */
+export const DEFAULT_SIDEBAR_WIDTH = 250;
+
+/**
+ * The Layers sidebar as a person sees it: tab, rows, totals, toolbar.
+ *
+ * At the default width the layers are compact rows (name and status, then
+ * kind, size, cost and last access); a sidebar wide enough for every chosen
+ * column shows the table. The locators below work for both.
  */
 export class LayersPanel {
   constructor(readonly page: IJupyterLabPageFixture) {}
@@ -30,14 +39,23 @@ export class LayersPanel {
   }
 
   /**
-   * The table of layers.
+   * The layers: the list of compact rows, or the table.
    */
   get table(): Locator {
-    return this.panel.getByRole('table', { name: 'Layers' });
+    return this.panel
+      .getByRole('list', { name: 'Layers', exact: true })
+      .or(this.panel.getByRole('table', { name: 'Layers' }));
   }
 
   /**
-   * The node totals above the table.
+   * Every row, in display order.
+   */
+  get rows(): Locator {
+    return this.panel.locator('[data-layer-name]');
+  }
+
+  /**
+   * The node totals above the rows.
    */
   get totals(): Locator {
     return this.panel.getByRole('region', { name: 'Node totals' });
@@ -60,21 +78,44 @@ export class LayersPanel {
   }
 
   /**
-   * The row of one layer, found by its name.
+   * The header button that opens the main-area Layers table.
    */
-  row(name: string): Locator {
-    return this.table.getByRole('row').filter({
-      has: this.page.getByRole('rowheader', { name, exact: true })
+  get openTableButton(): Locator {
+    return this.panel.getByRole('button', {
+      name: 'Open the Layers table in the main area'
     });
   }
 
   /**
-   * The value of one node total, found by its label.
+   * The row of one layer, found by its name.
    */
-  total(label: string): Locator {
-    return this.totals
-      .getByRole('group', { name: label, exact: true })
-      .getByRole('definition');
+  row(name: string): Locator {
+    return this.panel.locator(`[data-layer-name="${name}"]`);
+  }
+
+  /**
+   * One node total: `count` (N layers), `size` (on disk), `shared`, `cost`.
+   */
+  total(which: 'count' | 'size' | 'shared' | 'cost'): Locator {
+    return this.totals.locator(`.pennlayer-NodeTotals-${which}`);
+  }
+
+  /**
+   * The size shown in a layer's row.
+   */
+  size(name: string): Locator {
+    return this.row(name).locator(
+      '.pennlayer-LayerList-size, td.pennlayer-LayersTable-size'
+    );
+  }
+
+  /**
+   * The monthly cost shown in a layer's row.
+   */
+  cost(name: string): Locator {
+    return this.row(name).locator(
+      '.pennlayer-LayerList-cost, td.pennlayer-LayersTable-monthly_cost'
+    );
   }
 
   /**
@@ -99,10 +140,10 @@ export class LayersPanel {
   }
 
   /**
-   * The status cell of a layer's row.
+   * The status chip of a layer's row.
    */
   status(name: string): Locator {
-    return this.row(name).locator('.pennlayer-StatusChip');
+    return this.row(name).locator('.pennlayer-StatusChip').first();
   }
 
   /**
@@ -180,6 +221,128 @@ export class LayersPanel {
    */
   async refresh(): Promise<void> {
     await this.refreshButton.click();
+  }
+
+  /**
+   * Set the width of the left sidebar, also below JupyterLab's own minimum
+   * (250 px), as narrower layouts of JupyterLab allow.
+   */
+  async setWidth(width: number): Promise<void> {
+    if (width < DEFAULT_SIDEBAR_WIDTH) {
+      await this.page.addStyleTag({
+        content: `:root { --jp-sidebar-min-width: ${width}px !important; }`
+      });
+      await this.page.evaluate(() => {
+        (window.jupyterapp.shell as any)._leftHandler.stackedPanel.fit();
+      });
+    }
+    await this.page.sidebar.setWidth(width);
+    await expect
+      .poll(async () => (await this.panel.boundingBox())?.width)
+      .toBeCloseTo(width, -1);
+  }
+
+  /**
+   * Check that the status, size and cost of every row are on screen, inside
+   * the panel: nothing hidden behind sideways scrolling or clipped.
+   */
+  async expectFiguresInside(names: readonly string[]): Promise<void> {
+    const panel = await this.panel.boundingBox();
+    expect(panel).not.toBeNull();
+    for (const name of names) {
+      for (const figure of [
+        this.status(name),
+        this.size(name),
+        this.cost(name)
+      ]) {
+        await expect(figure).toBeVisible();
+        await expect(figure).toBeInViewport({ ratio: 1 });
+        const box = await figure.boundingBox();
+        expect(box, `${name}: ${await figure.textContent()}`).not.toBeNull();
+        expect(box!.x).toBeGreaterThanOrEqual(panel!.x);
+        expect(box!.x + box!.width).toBeLessThanOrEqual(
+          panel!.x + panel!.width
+        );
+        expect(box!.y + box!.height).toBeLessThanOrEqual(
+          panel!.y + panel!.height
+        );
+      }
+    }
+    // No row is wider than the panel: nothing to scroll sideways to.
+    const overflow = await this.panel.evaluate(node =>
+      Array.from(node.querySelectorAll<HTMLElement>('*')).some(
+        element =>
+          getComputedStyle(element).overflowX !== 'visible' &&
+          element.scrollWidth > element.clientWidth + 1 &&
+          element.closest('[data-layer-name]') !== null
+      )
+    );
+    expect(overflow).toBe(false);
+  }
+}
+
+/**
+ * The main-area Layers table.
+ */
+export class LayersTableTab {
+  constructor(readonly page: IJupyterLabPageFixture) {}
+
+  /**
+   * The tab's content.
+   */
+  get panel(): Locator {
+    return this.page.getByRole('region', { name: 'Layers table' });
+  }
+
+  /**
+   * The table.
+   */
+  get table(): Locator {
+    return this.panel.getByRole('table', { name: 'Layers' });
+  }
+
+  /**
+   * The tab in the main area's tab bar.
+   */
+  get tab(): Locator {
+    return this.page.locator(
+      '#jp-main-dock-panel .lm-TabBar-tab[data-id="pennlayer-layers-table"]'
+    );
+  }
+
+  /**
+   * The row of one layer, found by its name.
+   */
+  row(name: string): Locator {
+    return this.table.locator(`tr[data-layer-name="${name}"]`);
+  }
+
+  /**
+   * The names of the rows, in display order.
+   */
+  async names(): Promise<string[]> {
+    return this.table
+      .locator('tbody tr[data-layer-name]')
+      .evaluateAll(rows =>
+        rows.map(row => row.getAttribute('data-layer-name') ?? '')
+      );
+  }
+
+  /**
+   * The box that filters the rows.
+   */
+  get filter(): Locator {
+    return this.panel.getByRole('searchbox', { name: 'Filter layers' });
+  }
+
+  /**
+   * Click the header of a column to sort by it.
+   */
+  async sortBy(label: string): Promise<void> {
+    await this.table
+      .getByRole('columnheader', { name: label, exact: true })
+      .getByRole('button')
+      .click();
   }
 }
 

@@ -1,0 +1,155 @@
+import { ServerConnection } from '@jupyterlab/services';
+import { nullTranslator } from '@jupyterlab/translation';
+import * as React from 'react';
+import { act } from 'react';
+import { createRoot, Root } from 'react-dom/client';
+
+import type { LayerActions } from '../actions';
+import { LayerDetails } from '../components/LayerDetails';
+import { IJob, ILayer } from '../tokens';
+import { makeLayer } from './fixtures';
+
+(globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
+
+const trans = nullTranslator.load('pennlayer');
+
+const ERROR =
+  'Installing the requirements failed: no version of numpy==9.9 exists';
+
+const failedLayer: ILayer = makeLayer({
+  name: 'sci',
+  kind: 'environment',
+  language: 'python',
+  status: 'FAILED',
+  version: null,
+  digest: null,
+  requirements: null,
+  error: ERROR,
+  size_bytes: 0,
+  unique_bytes: null
+});
+
+const failedJob: IJob = {
+  id: 'b'.repeat(32),
+  layer: 'sci',
+  kind: 'build',
+  state: 'failed',
+  error: ERROR,
+  requirements: 'numpy==9.9\nipykernel\n'
+};
+
+/**
+ * A pennlayer server answering the requests of the details of `sci`.
+ */
+function server(): ServerConnection.ISettings {
+  const answers: [RegExp, unknown][] = [
+    [/\/pennlayer\/layers\/sci$/, { ...failedLayer, versions: [] }],
+    [/\/pennlayer\/sessions/, { sessions: [] }],
+    [/\/pennlayer\/jobs\?layer=sci/, { jobs: [failedJob] }],
+    [
+      /\/pennlayer\/jobs\/b+\/log/,
+      {
+        text: `==> Resolving and installing packages\nerror: no version of numpy==9.9\n==> failed: ${ERROR}\n`,
+        next_offset: 100,
+        complete: true
+      }
+    ]
+  ];
+  const fetch = async (input: RequestInfo): Promise<Response> => {
+    const url = typeof input === 'string' ? input : input.url;
+    const path = url.replace(/[?&]\d+$/, '');
+    const found = answers.find(([pattern]) => pattern.test(path));
+    return new Response(JSON.stringify(found ? found[1] : {}), {
+      status: found ? 200 : 404,
+      headers: { 'Content-Type': 'application/json' }
+    });
+  };
+  return ServerConnection.makeSettings({
+    baseUrl: 'http://localhost:8888/',
+    fetch: fetch as unknown as typeof window.fetch
+  });
+}
+
+async function settle(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) {
+    await act(() => new Promise(resolve => setTimeout(resolve, 5)));
+  }
+  expect(condition()).toBe(true);
+}
+
+describe('LayerDetails of a failed build', () => {
+  let container: HTMLElement;
+  let root: Root;
+  const build = jest.fn();
+
+  beforeEach(() => {
+    container = document.createElement('div');
+    document.body.appendChild(container);
+    root = createRoot(container);
+    build.mockReset();
+    act(() =>
+      root.render(
+        <LayerDetails
+          layer={failedLayer}
+          actions={{ build } as unknown as LayerActions}
+          serverSettings={server()}
+          trans={trans}
+        />
+      )
+    );
+  });
+
+  afterEach(() => {
+    act(() => root.unmount());
+    container.remove();
+  });
+
+  it('shows the error once, with the log', async () => {
+    await settle(
+      () =>
+        container.querySelector('.pennlayer-LayerDetails-log')?.textContent !==
+          'Waiting for the log…' &&
+        (container.textContent ?? '').includes('Last build: failed')
+    );
+    const text = container.textContent ?? '';
+    expect(text.split(ERROR).length - 1).toBe(1);
+    expect(
+      container.querySelector('.pennlayer-LayerDetails-log')?.textContent
+    ).toContain('error: no version of numpy==9.9');
+  });
+
+  it('builds again from the requirements of the failed build', async () => {
+    await settle(() => (container.textContent ?? '').includes('Last build'));
+    const button = Array.from(container.querySelectorAll('button')).find(
+      item => item.textContent === 'Build'
+    )!;
+    expect(button.title).toContain('requirements of the failed build');
+    act(() => button.click());
+    expect(build).toHaveBeenCalledWith(failedLayer, 'numpy==9.9\nipykernel\n');
+  });
+
+  it('shows size and cost, and unique bytes when known', async () => {
+    act(() =>
+      root.render(
+        <LayerDetails
+          layer={{
+            ...failedLayer,
+            status: 'READY',
+            error: null,
+            size_bytes: 56_234_123,
+            unique_bytes: 3_100_000,
+            file_count: 8500,
+            monthly_cost_usd: 0.0169
+          }}
+          actions={null}
+          serverSettings={server()}
+          trans={trans}
+        />
+      )
+    );
+    const storage = container.querySelector('.pennlayer-LayerDetails-storage');
+    expect(storage?.textContent).toContain('56.2 MB in 8,500 files');
+    expect(storage?.textContent).toContain('unique: 3.1 MB');
+    expect(storage?.textContent).toContain('$0.02/mo (STANDARD)');
+  });
+});

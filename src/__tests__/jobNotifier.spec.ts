@@ -1,0 +1,186 @@
+import { Notification } from '@jupyterlab/apputils';
+import type { Event } from '@jupyterlab/services';
+import { ServerConnection } from '@jupyterlab/services';
+import { nullTranslator } from '@jupyterlab/translation';
+import { Stream } from '@lumino/signaling';
+
+import { JobNotifier } from '../jobNotifier';
+import { LayersModel } from '../model';
+import { IJob, ILayer, ILayerList } from '../tokens';
+import { makeLayer } from './fixtures';
+
+const trans = nullTranslator.load('pennlayer');
+
+const TEXTS = {
+  running: 'Building environment sci…',
+  succeeded: 'Environment sci is ready.',
+  failed: 'Building sci failed',
+  cancelled: 'The build of sci was cancelled.'
+};
+
+function job(overrides: Partial<IJob> = {}): IJob {
+  return {
+    id: 'a'.repeat(32),
+    layer: 'sci',
+    kind: 'build',
+    state: 'running',
+    requirements: 'numpy==9.9\nipykernel\n',
+    ...overrides
+  };
+}
+
+function list(...layers: ILayer[]): ILayerList {
+  return {
+    layers,
+    totals: {
+      layer_count: layers.length,
+      size_bytes: 0,
+      file_count: 0,
+      monthly_cost_usd: 0
+    }
+  };
+}
+
+/**
+ * A server whose `GET /pennlayer/jobs/{id}` answers with `current()`.
+ */
+function server(current: () => IJob) {
+  const requests: string[] = [];
+  const fetch = async (input: RequestInfo): Promise<Response> => {
+    const url = typeof input === 'string' ? input : input.url;
+    requests.push(url);
+    return new Response(JSON.stringify(current()), {
+      status: 200,
+      headers: { 'Content-Type': 'application/json' }
+    });
+  };
+  const settings = ServerConnection.makeSettings({
+    baseUrl: 'http://localhost:8888/',
+    fetch: fetch as unknown as typeof window.fetch
+  });
+  return { settings, requests };
+}
+
+function makeEvents(): Event.IManager {
+  const manager = {} as { stream: Event.Stream };
+  manager.stream = new Stream<Event.IManager, Event.Emission>(
+    manager as unknown as Event.IManager
+  );
+  return manager as unknown as Event.IManager;
+}
+
+function notification(id: string) {
+  return Notification.manager.notifications.find(item => item.id === id);
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) {
+    await new Promise(resolve => setTimeout(resolve, 5));
+  }
+  expect(condition()).toBe(true);
+}
+
+describe('JobNotifier', () => {
+  let events: Event.IManager;
+  let model: LayersModel;
+  let layers: ILayer[];
+  let notifier: JobNotifier;
+
+  beforeEach(() => {
+    events = makeEvents();
+    layers = [
+      makeLayer({ name: 'sci', kind: 'environment', status: 'BUILDING' })
+    ];
+    model = new LayersModel({
+      fetchLayers: async () => list(...layers),
+      events,
+      autoStart: false
+    });
+  });
+
+  afterEach(() => {
+    notifier?.dispose();
+    model.dispose();
+    Notification.dismiss();
+  });
+
+  function emitJob(data: Partial<IJob> & { state: IJob['state'] }) {
+    (events.stream as Stream<Event.IManager, Event.Emission>).emit({
+      schema_id: 'https://events.pennlayer.dev/job',
+      version: '1',
+      id: 'a'.repeat(32),
+      layer: 'sci',
+      kind: 'build',
+      phase: '',
+      message: '',
+      ...data
+    } as unknown as Event.Emission);
+  }
+
+  it('turns "Building…" into "ready" when the job succeeds', async () => {
+    const { settings } = server(() => job());
+    notifier = new JobNotifier({ model, serverSettings: settings, trans });
+    const id = notifier.follow(job(), TEXTS);
+    expect(notification(id)?.message).toBe('Building environment sci…');
+    expect(notification(id)?.type).toBe('in-progress');
+    expect(notification(id)?.options.autoClose).toBe(false);
+
+    emitJob({ state: 'succeeded' });
+
+    expect(notification(id)?.message).toBe('Environment sci is ready.');
+    expect(notification(id)?.type).toBe('success');
+  });
+
+  it('turns it into "failed" with the reason and a way to build again', async () => {
+    const { settings } = server(() => job());
+    notifier = new JobNotifier({ model, serverSettings: settings, trans });
+    const shown: string[] = [];
+    const retried: IJob[] = [];
+    const id = notifier.follow(job(), TEXTS, {
+      showLayer: name => shown.push(name),
+      retry: {
+        label: trans.__('Build again'),
+        run: failed => retried.push(failed)
+      }
+    });
+
+    emitJob({ state: 'failed', error: 'numpy==9.9 does not exist' });
+
+    const failed = notification(id)!;
+    expect(failed.message).toBe(
+      'Building sci failed: numpy==9.9 does not exist'
+    );
+    expect(failed.type).toBe('error');
+    expect(failed.options.autoClose).toBe(false);
+    const actions = failed.options.actions ?? [];
+    expect(actions.map(action => action.label)).toEqual([
+      'Show log',
+      'Build again'
+    ]);
+    actions[0].callback(new MouseEvent('click'));
+    actions[1].callback(new MouseEvent('click'));
+    expect(shown).toEqual(['sci']);
+    expect(retried[0].requirements).toBe('numpy==9.9\nipykernel\n');
+    // One notification for one job: a later event changes nothing.
+    emitJob({ state: 'succeeded' });
+    expect(notification(id)?.type).toBe('error');
+  });
+
+  it('asks for the job when a listing shows the layer done without an event', async () => {
+    let current = job();
+    const { settings, requests } = server(() => current);
+    notifier = new JobNotifier({ model, serverSettings: settings, trans });
+    const id = notifier.follow(job(), TEXTS);
+    await until(() => requests.length === 1);
+    expect(notification(id)?.type).toBe('in-progress');
+
+    current = job({ state: 'succeeded' });
+    layers = [makeLayer({ name: 'sci', kind: 'environment', status: 'READY' })];
+    await model.refresh();
+
+    await until(() => notification(id)?.type === 'success');
+    for (const url of requests) {
+      expect(url).toContain(`/pennlayer/jobs/${'a'.repeat(32)}`);
+    }
+  });
+});

@@ -1,0 +1,130 @@
+import type { TranslationBundle } from '@jupyterlab/translation';
+
+import { formatBytes, formatCount, formatUsd } from './format';
+import { ILayer, ILayerTotals } from './tokens';
+
+/**
+ * How sizes, shared files and costs are counted, in words a person can
+ * check against the figures (see "What a layer shows" in the design).
+ */
+
+/**
+ * The bytes deleting a layer frees, or `null` when the server does not say.
+ */
+export function uniqueBytes(layer: ILayer): number | null {
+  const unique = layer.unique_bytes;
+  return typeof unique === 'number' && Number.isFinite(unique) ? unique : null;
+}
+
+/**
+ * The tooltip of a layer's size.
+ */
+export function sizeTitle(layer: ILayer, trans: TranslationBundle): string {
+  const lines = [
+    trans.__(
+      "Size: %1 (%2 bytes), the files of this layer's current version. It does not change when other layers come or go.",
+      formatBytes(layer.size_bytes),
+      formatCount(layer.size_bytes)
+    )
+  ];
+  const unique = uniqueBytes(layer);
+  if (unique !== null) {
+    lines.push(
+      trans.__(
+        'Unique: %1, what deleting it frees (files no other layer shares).',
+        formatBytes(unique)
+      )
+    );
+  }
+  lines.push(unitsNote(trans));
+  return lines.join('\n');
+}
+
+/**
+ * The tooltip of a layer's monthly cost.
+ */
+export function costTitle(layer: ILayer, trans: TranslationBundle): string {
+  const storageClass = layer.storage_class ?? 'STANDARD';
+  return [
+    trans.__(
+      'Estimated monthly cost: %1, the size (%2) at the %3 price per GB-month.',
+      formatUsd(layer.monthly_cost_usd),
+      formatBytes(layer.size_bytes),
+      storageClass
+    ),
+    trans.__(
+      'Files shared with other layers are in every sharer’s cost; the node total counts them once.'
+    ),
+    unitsNote(trans)
+  ].join('\n');
+}
+
+/**
+ * The bytes sharing saves on the node, or `null` when the server does not
+ * say (older servers) or nothing is shared.
+ */
+export function sharedSavings(totals: ILayerTotals): number | null {
+  const saved = totals.shared_savings_bytes;
+  return typeof saved === 'number' && Number.isFinite(saved) && saved > 0
+    ? saved
+    : null;
+}
+
+/**
+ * A saving as a negative size, e.g. `−3.1 MB` (with a real minus sign).
+ */
+export function formatSaving(bytes: number): string {
+  return `\u2212${formatBytes(bytes)}`;
+}
+
+/**
+ * The tooltip of the node's disk use.
+ */
+export function totalSizeTitle(
+  totals: ILayerTotals,
+  trans: TranslationBundle
+): string {
+  const lines = [
+    trans.__(
+      'On disk: %1 (%2 bytes) for all layers; a file shared between layers (hard links from the build cache) is counted once.',
+      formatBytes(totals.size_bytes),
+      formatCount(totals.size_bytes)
+    )
+  ];
+  const layersBytes = totals.layers_bytes;
+  const saved = sharedSavings(totals);
+  if (typeof layersBytes === 'number' && saved !== null) {
+    lines.push(
+      trans.__(
+        "The layers' sizes add up to %1; sharing saves %2.",
+        formatBytes(layersBytes),
+        formatBytes(saved)
+      )
+    );
+  }
+  lines.push(unitsNote(trans));
+  return lines.join('\n');
+}
+
+/**
+ * The tooltip of the node's monthly cost.
+ */
+export function totalCostTitle(
+  totals: ILayerTotals,
+  trans: TranslationBundle
+): string {
+  return [
+    trans.__(
+      'Estimated monthly cost of the disk the layers use: %1. Shared files are paid for once.',
+      formatUsd(totals.monthly_cost_usd)
+    ),
+    unitsNote(trans)
+  ].join('\n');
+}
+
+/**
+ * The one unit system, said once in every size tooltip.
+ */
+function unitsNote(trans: TranslationBundle): string {
+  return trans.__('1 kB = 1,000 bytes, 1 MB = 1,000 kB, 1 GB = 1,000 MB.');
+}
