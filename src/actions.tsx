@@ -28,13 +28,16 @@ import {
   populateProblem,
   referenceCreateBody
 } from './requestBodies';
+import { formatBytes, formatUsd } from './format';
 import {
+  archiveLayer,
   buildLayer,
   cancelJob,
   createLayer,
   deleteLayer,
   getNode,
   populateLayer,
+  restoreLayer,
   updateLayer
 } from './service';
 import { IJobTexts, JobNotifier } from './jobNotifier';
@@ -260,6 +263,76 @@ export class LayerActions {
     return this._run(
       trans => trans.__('Delete %1', layer.name),
       () => deleteLayer(layer.name, this._settings)
+    );
+  }
+
+  /**
+   * Archive a layer to the cold store (it becomes IA), after a confirmation.
+   */
+  async archive(layer: ILayer): Promise<boolean> {
+    const trans = this._trans;
+    const result = await showDialog({
+      title: trans.__('Archive %1?', layer.name),
+      body: trans.__(
+        'Its %1 of files are packed, checked and moved to the cold store; the layer then costs the infrequent-access price. Kernels cannot mount it until it is restored.',
+        formatBytes(layer.size_bytes)
+      ),
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.okButton({ label: trans.__('Archive') })
+      ]
+    });
+    if (!result.button.accept) {
+      return false;
+    }
+    return this._run(
+      trans => trans.__('Archive %1', layer.name),
+      async () => {
+        const job = await archiveLayer(layer.name, this._settings);
+        this._follow(job, {
+          running: trans.__('Archiving %1…', layer.name),
+          succeeded: trans.__('%1 is archived (IA).', layer.name),
+          failed: trans.__('Archiving %1 failed', layer.name),
+          cancelled: trans.__('Archiving %1 was cancelled.', layer.name)
+        });
+      }
+    );
+  }
+
+  /**
+   * Restore an archived layer, after showing what reading it back costs.
+   */
+  async restore(layer: ILayer): Promise<boolean> {
+    const trans = this._trans;
+    const result = await showDialog({
+      title: trans.__('Restore %1?', layer.name),
+      body: trans.__(
+        'Its archive (%1) is read back from the cold store, checked and put in place; the estimated retrieval cost is %2.',
+        formatBytes(layer.archive_bytes ?? 0),
+        formatUsd(layer.retrieval_cost_usd ?? 0)
+      ),
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.okButton({ label: trans.__('Restore') })
+      ]
+    });
+    if (!result.button.accept) {
+      return false;
+    }
+    return this._run(
+      trans => trans.__('Restore %1', layer.name),
+      async () => {
+        const job = await restoreLayer(layer.name, this._settings);
+        this._follow(job, {
+          running: trans.__('Restoring %1…', layer.name),
+          succeeded: trans.__(
+            '%1 is restored: kernels can mount it.',
+            layer.name
+          ),
+          failed: trans.__('Restoring %1 failed', layer.name),
+          cancelled: trans.__('Restoring %1 was cancelled.', layer.name)
+        });
+      }
     );
   }
 

@@ -129,6 +129,29 @@ export function populateLayer(
 }
 
 /**
+ * Archive a layer to the cold store: it becomes IA once the archive is checked.
+ *
+ * @throws {PennLayerRequestError} with status 409 while it is in use, a job
+ * runs, it is pinned or already archived
+ */
+export function archiveLayer(
+  name: string,
+  settings?: ServerConnection.ISettings
+): Promise<IJob> {
+  return requestAPI<IJob>(layerPath(name, 'archive'), json('POST'), settings);
+}
+
+/**
+ * Restore an archived (IA) layer: the same version, its digest checked.
+ */
+export function restoreLayer(
+  name: string,
+  settings?: ServerConnection.ISettings
+): Promise<IJob> {
+  return requestAPI<IJob>(layerPath(name, 'restore'), json('POST'), settings);
+}
+
+/**
  * Change a layer's description.
  */
 export function updateLayer(

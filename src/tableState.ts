@@ -153,3 +153,35 @@ export function deleteBlockedReason(
   }
   return null;
 }
+
+/**
+ * Why a layer cannot be archived now, or `null` if it can.
+ */
+export function archiveBlockedReason(
+  layer: ILayer,
+  jobs: readonly IJob[] = []
+): string | null {
+  if (layer.storage_class === 'IA') {
+    return `${layer.name} is archived already.`;
+  }
+  if (layer.pinned) {
+    return `${layer.name} is pinned to STANDARD by an operator.`;
+  }
+  if (layer.status !== 'READY' || layer.version === null) {
+    return `${layer.name} has no ready version to archive.`;
+  }
+  const sessions = layer.in_use?.length ?? 0;
+  if (sessions > 0) {
+    return `${layer.name} is in use by ${sessions === 1 ? 'a running kernel' : `${sessions} running kernels`}; it is archived once no kernel uses it.`;
+  }
+  if (
+    jobs.some(
+      job =>
+        job.layer === layer.name &&
+        (job.state === 'queued' || job.state === 'running')
+    )
+  ) {
+    return `A job of ${layer.name} is running; wait for it or cancel it.`;
+  }
+  return null;
+}

@@ -54,6 +54,12 @@ export interface ILayer {
   created_at: string;
   /** Ids of the sessions that have this layer mounted. */
   in_use: string[];
+  /** Kept on STANDARD by an operator: the tier policy never archives it. */
+  pinned?: boolean;
+  /** IA layers: the bytes of the archive in the cold store. */
+  archive_bytes?: number | null;
+  /** IA layers: what reading the archive back (a restore) costs once. */
+  retrieval_cost_usd?: number | null;
   interpreter?: string | null;
   requirements?: string | null;
   lock?: string | null;

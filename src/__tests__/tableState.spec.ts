@@ -1,4 +1,5 @@
 import {
+  archiveBlockedReason,
   deleteBlockedReason,
   filterLayers,
   nextSort,
@@ -131,5 +132,37 @@ describe('deleteBlockedReason', () => {
     expect(
       deleteBlockedReason(genome, [{ ...job, state: 'succeeded' }])
     ).toBeNull();
+  });
+});
+
+describe('archiveBlockedReason', () => {
+  const ready = layer({ name: 'genome', status: 'READY', version: 1 });
+
+  it('allows archiving an idle READY layer', () => {
+    expect(archiveBlockedReason(ready)).toBeNull();
+  });
+
+  it('gives the reason a layer cannot be archived now', () => {
+    expect(archiveBlockedReason({ ...ready, storage_class: 'IA' })).toBe(
+      'genome is archived already.'
+    );
+    expect(archiveBlockedReason({ ...ready, pinned: true })).toBe(
+      'genome is pinned to STANDARD by an operator.'
+    );
+    expect(archiveBlockedReason(atlas)).toBe(
+      'atlas has no ready version to archive.'
+    );
+    expect(archiveBlockedReason({ ...ready, in_use: ['s1'] })).toBe(
+      'genome is in use by a running kernel; it is archived once no kernel uses it.'
+    );
+    const job: IJob = {
+      id: 'j',
+      layer: 'genome',
+      kind: 'build',
+      state: 'running'
+    };
+    expect(archiveBlockedReason(ready, [job])).toBe(
+      'A job of genome is running; wait for it or cancel it.'
+    );
   });
 });

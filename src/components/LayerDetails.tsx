@@ -10,12 +10,13 @@ import {
   formatDate,
   formatDateTime,
   formatMonthlyCost,
-  formatRelativeTime
+  formatRelativeTime,
+  formatUsd
 } from '../format';
 import { costTitle, sizeTitle, uniqueBytes } from '../sizes';
 import { getJobLog, getLayer, listActiveSessions, listJobs } from '../service';
 import { getLayerUsage } from '../runs';
-import { deleteBlockedReason } from '../tableState';
+import { archiveBlockedReason, deleteBlockedReason } from '../tableState';
 import { IJob, ILayer, ILayerDetail, ISession } from '../tokens';
 import { LayerUsage } from './LayerUsage';
 
@@ -99,6 +100,8 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
     !!lastJob.error &&
     lastJob.error === layer.error;
   const blocked = deleteBlockedReason(layer, state.jobs);
+  const archiveBlocked = archiveBlockedReason(layer, state.jobs);
+  const archived = layer.storage_class === 'IA';
   const sessions = state.sessions.filter(
     session =>
       session.environment === layer.name ||
@@ -121,15 +124,17 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
           {layer.kind === 'environment' ? (
             <Button
               small
-              disabled={activeJob !== null}
+              disabled={activeJob !== null || archived}
               title={
-                activeJob
-                  ? trans.__('A build of %1 is running.', layer.name)
-                  : failedBuild?.requirements
-                    ? trans.__(
-                        'Build again, starting from the requirements of the failed build'
-                      )
-                    : trans.__('Build a new version from requirements')
+                archived
+                  ? trans.__('Restore the layer first')
+                  : activeJob
+                    ? trans.__('A build of %1 is running.', layer.name)
+                    : failedBuild?.requirements
+                      ? trans.__(
+                          'Build again, starting from the requirements of the failed build'
+                        )
+                      : trans.__('Build a new version from requirements')
               }
               onClick={() =>
                 void actions.build(layer, failedBuild?.requirements)
@@ -141,8 +146,12 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
             <>
               <Button
                 small
-                disabled={activeJob !== null}
-                title={trans.__('Fill the layer from a source')}
+                disabled={activeJob !== null || archived}
+                title={
+                  archived
+                    ? trans.__('Restore the layer first')
+                    : trans.__('Fill the layer from a source')
+                }
                 onClick={() => void actions.populate(detail)}
               >
                 {trans.__('Populate')}
@@ -150,11 +159,15 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
               {detail.recipe && (
                 <Button
                   small
-                  disabled={activeJob !== null}
-                  title={trans.__(
-                    'Run the stored recipe again: %1',
-                    detail.recipe.source
-                  )}
+                  disabled={activeJob !== null || archived}
+                  title={
+                    archived
+                      ? trans.__('Restore the layer first')
+                      : trans.__(
+                          'Run the stored recipe again: %1',
+                          detail.recipe.source
+                        )
+                  }
                   onClick={() => void actions.rerunLoader(layer)}
                 >
                   {trans.__('Re-run loader')}
@@ -169,6 +182,33 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
           >
             {trans.__('Edit description')}
           </Button>
+          {layer.storage_class === 'IA' ? (
+            <Button
+              small
+              disabled={activeJob !== null}
+              title={
+                activeJob
+                  ? trans.__('A job of %1 is running.', layer.name)
+                  : trans.__('Bring the layer back from the cold store')
+              }
+              onClick={() => void actions.restore(layer)}
+            >
+              {trans.__('Restore')}
+            </Button>
+          ) : (
+            <Button
+              small
+              disabled={archiveBlocked !== null}
+              title={
+                archiveBlocked ??
+                trans.__('Move the layer to the cheaper infrequent-access tier')
+              }
+              aria-description={archiveBlocked ?? undefined}
+              onClick={() => void actions.archive(layer)}
+            >
+              {trans.__('Archive')}
+            </Button>
+          )}
           <Button
             small
             className="pennlayer-LayerDetails-delete"
@@ -182,6 +222,14 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
           {blocked && (
             <span className="pennlayer-LayerDetails-reason">{blocked}</span>
           )}
+          {archiveBlocked &&
+            layer.storage_class !== 'IA' &&
+            layer.status === 'READY' &&
+            archiveBlocked !== blocked && (
+              <span className="pennlayer-LayerDetails-reason">
+                {archiveBlocked}
+              </span>
+            )}
         </div>
       )}
       {state.error && (
@@ -385,7 +433,25 @@ function Storage(props: {
             formatMonthlyCost(layer.monthly_cost_usd),
             layer.storage_class
           )}
+          {layer.pinned && (
+            <span className="pennlayer-LayerDetails-pinned">
+              {' · '}
+              {trans.__('pinned to STANDARD')}
+            </span>
+          )}
         </dd>
+        {layer.storage_class === 'IA' && (
+          <>
+            <dt>{trans.__('Archive')}</dt>
+            <dd>
+              {trans.__(
+                '%1 in the cold store; a restore costs about %2',
+                formatBytes(layer.archive_bytes ?? 0),
+                formatUsd(layer.retrieval_cost_usd ?? 0)
+              )}
+            </dd>
+          </>
+        )}
         <dt>{trans.__('Last access')}</dt>
         <dd title={formatDateTime(layer.last_accessed_at) || undefined}>
           {formatRelativeTime(layer.last_accessed_at, {

@@ -122,6 +122,16 @@ export function LayerList(props: ILayerListProps): JSX.Element {
                     {trans.__('IA')}
                   </li>
                 )}
+                {layer.pinned && (
+                  <li
+                    className="pennlayer-LayerList-tier"
+                    title={trans.__(
+                      'Pinned to STANDARD by an operator: never archived by the policy'
+                    )}
+                  >
+                    {trans.__('pinned')}
+                  </li>
+                )}
                 <li
                   className="pennlayer-LayerList-access"
                   title={formatDateTime(layer.last_accessed_at) || undefined}
