@@ -201,7 +201,7 @@ async def test_a_populate_that_fills_the_disk_fails_cleanly_and_the_server_keeps
     assert (await pl_api("layers", "ref")).body["version"] == 2
 
 
-@pytest.mark.parametrize("pl_extra_config", ["24MiB"], indirect=True)
+@pytest.mark.parametrize("pl_extra_config", ["24MB"], indirect=True)
 async def test_a_job_is_stopped_once_free_space_drops_below_the_reserve(
     pl_api, pl_wait_job, pl_store, sources, tmpfs
 ):
@@ -242,20 +242,20 @@ async def test_a_job_is_stopped_once_free_space_drops_below_the_reserve(
     layer = (await pl_api("layers", "ref")).body
     assert (layer["status"], layer["version"]) == ("FAILED", None)
     node = (await pl_api("node")).body
-    assert node["disk"]["reserve_bytes"] == 24 * MiB
+    assert node["disk"]["reserve_bytes"] == 24 * 1000**2
 
 
 def test_a_start_is_refused_when_the_job_and_the_reserve_do_not_fit(tmpfs, sources, pl_uv_cache):
     store = tmpfs / "store"
     manager = LayerManager(
-        store, uv_cache_dir=pl_uv_cache, allowed_source_roots=[str(sources)], disk_reserve="8MiB"
+        store, uv_cache_dir=pl_uv_cache, allowed_source_roots=[str(sources)], disk_reserve="8MB"
     )
     manager.create_layer("ref", "reference")
     # A local source bigger than the free space: refused, nothing recorded or staged
     with pytest.raises(DiskFull) as refused:
         manager.start_populate("ref", {"source": str(sources / "big")}, spawn=False)
     assert refused.value.status == 409
-    assert "this job needs about 96.0 MB plus the 8.0 MB that PennLayerApp.disk_reserve" in (
+    assert "this job needs about 101 MB plus the 8.0 MB that PennLayerApp.disk_reserve" in (
         refused.value.message
     )
     assert manager.list_jobs() == []
@@ -266,7 +266,7 @@ def test_a_start_is_refused_when_the_job_and_the_reserve_do_not_fit(tmpfs, sourc
 
     # A reserve bigger than the disk refuses every job, and a create with requirements
     # creates no layer either
-    tight = LayerManager(store, uv_cache_dir=pl_uv_cache, disk_reserve="70MiB", recover=False)
+    tight = LayerManager(store, uv_cache_dir=pl_uv_cache, disk_reserve="70MB", recover=False)
     with pytest.raises(DiskFull, match=r"jobs start only while the 70\.0 MB that PennLayerApp"):
         tight.create("env", "environment", requirements="plfast==1.0")
     assert [layer["name"] for layer in tight.list_layers()["layers"]] == ["ref"]
@@ -300,7 +300,7 @@ class _BigDownload(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.send_response(200)
-        self.send_header("Content-Length", str(200 * MiB))
+        self.send_header("Content-Length", str(200 * 1000**2))
         self.end_headers()
         with contextlib.suppress(OSError):
             self.wfile.write(bytes(MiB))
@@ -323,7 +323,7 @@ def test_a_download_announced_bigger_than_the_free_space_is_not_fetched(tmpfs, p
         server.shutdown()
         server.server_close()
     assert job["state"] == "failed"
-    assert job["error"].startswith(f"{url} is 200.0 MB, but the disk holding the store has ")
+    assert job["error"].startswith(f"{url} is 200 MB, but the disk holding the store has ")
     assert "nothing was written" in job["error"]
     assert list((tmpfs / "store" / "staging").iterdir()) == []
 
