@@ -5,7 +5,7 @@ import pytest
 
 from pennlayer_ext.core.sandbox import bwrap_works
 
-from .helpers import Kernel, LocalIndex, add_reference_version, make_wheel
+from .helpers import Kernel, LocalIndex, add_reference_version, make_wheel, start_s3_server
 
 
 @pytest.fixture
@@ -83,3 +83,31 @@ def start_kernel(jp_fetch, pl_serverapp):
     yield start
     for kernel in kernels:
         kernel.client.stop_channels()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on loopback, for the whole test session."""
+    started = start_s3_server()
+    if started is None:
+        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+    process, url = started
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    import boto3
+    from botocore.config import Config
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)  # the workers inherit them: boto3's standard chain
+    return boto3.client(
+        "s3", endpoint_url=s3_server, config=Config(s3={"addressing_style": "path"})
+    )

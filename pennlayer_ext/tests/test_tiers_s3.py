@@ -12,37 +12,10 @@ import pytest
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.events import EVENT_LAYER, EVENT_TIER
 
-from .helpers import add_reference_version, start_s3_server
+from .helpers import add_reference_version
 from .test_tiers import make_rich_layer, snapshot, wait_job
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    started = start_s3_server()
-    if started is None:
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-    process, url = started
-    yield url
-    process.terminate()
-    process.wait(10)
-
-
-@pytest.fixture
-def s3(s3_server, monkeypatch):
-    import boto3
-    from botocore.config import Config
-
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)  # the workers inherit them: boto3's standard chain
-    return boto3.client(
-        "s3", endpoint_url=s3_server, config=Config(s3={"addressing_style": "path"})
-    )
 
 
 def test_archive_and_restore_round_trip_on_s3(tmp_path, s3, s3_server):
