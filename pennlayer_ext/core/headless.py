@@ -6,6 +6,7 @@ kernel that takes the session the run opened. That process tells this one, on it
 stdout, how many code cells there are, which one starts, and which one failed; the rest
 of what it prints (papermill's log and the cells' outputs) goes to the job's log.
 
+Archived (IA) layers the run mounts are restored first (:func:`restore_archived_layers`).
 Whatever the outcome, the run ends here: the output notebook's ``metadata.pennlayer``
 gets the status, the end time, the failing cell and the live installs; the versions the
 run mounted are kept for reruns (``run_keep_versions_days``); the session is closed,
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import utc_now
+from .errors import Conflict
 from .kernelspecs import build_kernelspec, kernelspec_name
 from .runner import JobContext, JobStopped, StepFailed
 from .sessions import close_session
@@ -73,13 +75,32 @@ def run_notebook_job(ctx: JobContext) -> None:
 
 
 def restore_archived_layers(ctx: JobContext, run: dict[str, Any]) -> None:
-    """Where archived (IA) layers will be restored before the kernel starts.
+    """Restore the archived (IA) layers *run* mounts, and wait, before its kernel starts.
 
-    Storage tiers are not built yet: today a layer is always STANDARD, and starting a
-    run refuses an archived one (``sessions._choose_version``). When tiers land, that
-    check lets a run through, and this step restores each archived mount of *run*,
-    reporting its progress in the job's log, before the kernel mounts it.
+    The restores are jobs of their own (a kernel launch asking for the same layer shares
+    them); their progress goes to this run's log. The wait is bounded by
+    ``PennLayerApp.restore_wait_seconds``; a restore that fails or does not end in time
+    fails the run with the reason.
     """
+    names = [run["environment"], *run["layers"]]
+    try:
+        if ctx.restore_layers is not None:
+            for notice in ctx.restore_layers(names, log=ctx.log):
+                ctx.log(notice)
+    except Conflict as exc:
+        raise StepFailed(exc.message) from exc
+    with ctx.catalog.transaction() as conn:
+        archived = [
+            name
+            for name in names
+            if (layer := ctx.catalog.get_layer(conn, name)) is not None
+            and layer["storage_class"] != "STANDARD"
+        ]
+    if archived:
+        raise StepFailed(
+            f"Layer {archived[0]!r} is archived (IA) and restore on mount is off on this "
+            f"node; restore it first: jupyter pennlayer restore {archived[0]}"
+        )
 
 
 def _execute(

@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -73,6 +73,9 @@ class JobContext:
         self.disk = DiskGuard(
             self.store.root, parse_reserve(self.params.get("disk_reserve", DEFAULT_DISK_RESERVE))
         )
+        # Restores archived layers and waits (names, log=...) -> notices; the worker sets
+        # it (it starts jobs of its own, which job kinds cannot import: an import circle).
+        self.restore_layers: Callable[..., list[str]] | None = None
 
     # -- signals -------------------------------------------------------------------------
 

@@ -256,6 +256,8 @@ class RunService:
                     pins=pins,
                     backend=backend.name,
                     strict=strict,
+                    # IA layers are restored by the run's worker before its kernel starts
+                    archived_ok=self.settings.restore_wait_seconds > 0,
                 )
             except VersionGone as gone:
                 raise self._gone(gone, rerun_of) from None

@@ -77,6 +77,7 @@ def _choose_version(
     pins: Mapping[str, Any],
     notices: list[str],
     strict: bool = False,
+    archived_ok: bool = False,
 ) -> Mount:
     """The version of *name* to mount: its pin in *pins* if that is still on the node, else
     the current one (and a notice says so); with *strict*, a pin that is gone raises
@@ -87,7 +88,7 @@ def _choose_version(
         raise NotFound(f"The {what} {name!r} does not exist (any more) on this node.")
     if layer["kind"] != kind:
         raise InvalidInput(f"{name!r} is a {layer['kind']} layer, not a {what}.")
-    if layer["storage_class"] != "STANDARD":
+    if layer["storage_class"] != "STANDARD" and not archived_ok:
         raise Conflict(
             f"The {what} {name!r} is archived ({layer['storage_class']}); restore it first: "
             f"jupyter pennlayer restore {name}"
@@ -170,8 +171,11 @@ def record_session(
     pins: Mapping[str, Any],
     backend: str,
     strict: bool = False,
+    archived_ok: bool = False,
 ) -> OpenedSession:
-    """:func:`open_session` inside the caller's write transaction; *strict* pins."""
+    """:func:`open_session` inside the caller's write transaction; *strict* pins;
+    *archived_ok*: IA layers are recorded as they are (a run restores them before its
+    kernel starts)."""
     names = list(dict.fromkeys(layers))
     if len(names) > MAX_LAYERS_PER_SESSION:
         raise InvalidInput(
@@ -184,10 +188,10 @@ def record_session(
     notices: list[str] = []
     session_id = uuid.uuid4().hex
     env_mount = _choose_version(
-        catalog, conn, store, environment, "environment", pins, notices, strict
+        catalog, conn, store, environment, "environment", pins, notices, strict, archived_ok
     )
     references = [
-        _choose_version(catalog, conn, store, name, "reference", pins, notices, strict)
+        _choose_version(catalog, conn, store, name, "reference", pins, notices, strict, archived_ok)
         for name in names
     ]
     mounts = {m.name: (m.version, m.digest) for m in [env_mount, *references]}

@@ -7,12 +7,14 @@ the same objects whether this module runs as ``__main__`` or not.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
 import traceback
 from collections.abc import Sequence
 
+from .autorestore import restore_for_mount
 from .catalog import utc_now
 from .errors import DiskFull
 from .jobkinds import JOB_KINDS
@@ -27,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m pennlayer_ext.core.worker STORE JOB_ID", file=sys.stderr)
         return 2
     ctx = JobContext(args[0], args[1])
+    ctx.restore_layers = functools.partial(restore_for_mount, ctx.catalog, ctx.store)
     ctx.install_signal_handlers()
     with ctx.catalog.transaction(write=True) as conn:
         job = ctx.catalog.get_job(conn, ctx.job_id)

@@ -377,3 +377,45 @@ def test_the_runs_migration_keeps_an_older_catalog(tmp_path):
         assert catalog.list_runs(conn) == []
         assert [s["id"] for s in catalog.list_sessions(conn)] == ["s1"]
         assert catalog.layer_usage(conn, "any") == []
+
+
+def test_a_run_restores_the_archived_layers_it_mounts_first(env_and_layers, tmp_path):
+    from pennlayer_ext.core.autorestore import write_tier_settings
+
+    manager = env_and_layers
+    write_tier_settings(manager.store, manager.settings)  # as the server does at start
+    # Given a reference layer archived to the cold store (IA)
+    archived = manager.start_archive("genome")
+    assert wait_for_job(manager, archived)["state"] == "succeeded"
+    before = manager.get_layer("genome")
+    assert before["storage_class"] == "IA"
+    notebook = code_notebook(
+        tmp_path / "work", "ia.ipynb", ["print(open('/mnt/layers/genome/sub/readme').read())"]
+    )
+    # When a run asks for it
+    run = run_and_wait(
+        manager, {"notebook": str(notebook), "environment": "sci", "layers": ["genome"]}
+    )
+    # Then the layer was restored first (the same version), and the kernel read it
+    log = manager.job_log(run["id"])["text"]
+    assert run["state"] == "succeeded", (run, log)
+    assert "genome was archived (IA); it was restored for this kernel" in log
+    assert outputs_of(Path(run["output"]))[-1] == "v1\n"
+    after = manager.get_layer("genome")
+    assert (after["storage_class"], after["version"], after["digest"]) == (
+        "STANDARD",
+        before["version"],
+        before["digest"],
+    )
+
+
+def test_a_run_of_an_archived_layer_is_refused_when_restore_on_mount_is_off(
+    env_and_layers, tmp_path
+):
+    manager = env_and_layers
+    assert wait_for_job(manager, manager.start_archive("genome"))["state"] == "succeeded"
+    off = LayerManager(manager.store.root, restore_wait_seconds=0, recover=False)
+    notebook = code_notebook(tmp_path / "work", "off.ipynb", ["print(1)"])
+    with pytest.raises(Conflict, match=r"is archived \(IA\); restore it first: jupyter pennlayer"):
+        off.start_run({"notebook": str(notebook), "environment": "sci", "layers": ["genome"]})
+    assert off.list_runs() == []

@@ -223,9 +223,9 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
             <span className="pennlayer-LayerDetails-reason">{blocked}</span>
           )}
           {archiveBlocked &&
+            !blocked &&
             layer.storage_class !== 'IA' &&
-            layer.status === 'READY' &&
-            archiveBlocked !== blocked && (
+            layer.status === 'READY' && (
               <span className="pennlayer-LayerDetails-reason">
                 {archiveBlocked}
               </span>
