@@ -33,7 +33,7 @@ from .core.settings import (
     DEFAULT_RUN_KEEP_VERSIONS_DAYS,
 )
 from .core.store import LayerStore
-from .limits import LimitsConfig
+from .limits import LimitsConfig, not_negative
 
 STORE_ENV = "PENNLAYER_STORE"
 
@@ -332,9 +332,7 @@ class PennLayerConfig(LimitsConfig):
         "run_keep_versions_days",
     )
     def _validate_not_negative(self, proposal: Any) -> Any:
-        if proposal["value"] < 0:
-            raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
-        return proposal["value"]
+        return not_negative(proposal)
 
     @validate("cold_store")
     def _validate_cold_store(self, proposal: Any) -> str:

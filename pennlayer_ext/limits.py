@@ -18,6 +18,13 @@ from .core.settings import (
 )
 
 
+def not_negative(proposal: Any) -> Any:
+    """A traitlets validator's check that a PennLayerApp number is 0 or more."""
+    if proposal["value"] < 0:
+        raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
+    return proposal["value"]
+
+
 class LimitsConfig(Configurable):
     """Limits of loaders and jobs (set as ``PennLayerApp.<setting>``)."""
 
@@ -76,9 +83,7 @@ class LimitsConfig(Configurable):
 
     @validate("max_download_bytes", "max_unpacked_bytes", "max_unpacked_files")
     def _validate_limit(self, proposal: Any) -> Any:
-        if proposal["value"] < 0:
-            raise TraitError(f"PennLayerApp.{proposal['trait'].name} must be 0 or more.")
-        return proposal["value"]
+        return not_negative(proposal)
 
     @validate("allowed_source_hosts")
     def _validate_allowed_source_hosts(self, proposal: Any) -> list[str]:

@@ -4,13 +4,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { requestAPI } from './request';
-import {
-  EVENT_SCHEMA_PREFIX,
-  IJob,
-  IJobLog,
-  ISessionMount,
-  JobState
-} from './tokens';
+import { EVENT_SCHEMA_PREFIX, IJob, ISessionMount, JobState } from './tokens';
 
 /**
  * The ids of the commands about headless runs.
@@ -160,35 +154,6 @@ export function getLayerUsage(
 ): Promise<ILayerUsage> {
   return requestAPI<ILayerUsage>(
     `layers/${encodeURIComponent(name)}/usage`,
-    { method: 'GET' },
-    settings
-  );
-}
-
-/**
- * Cancel a run: its kernel stops and its layers are freed.
- */
-export function cancelRun(
-  id: string,
-  settings?: ServerConnection.ISettings
-): Promise<IJob> {
-  return requestAPI<IJob>(
-    `jobs/${encodeURIComponent(id)}`,
-    { method: 'DELETE' },
-    settings
-  );
-}
-
-/**
- * A piece of a run's log from byte `offset` on.
- */
-export function getRunLog(
-  id: string,
-  offset: number,
-  settings?: ServerConnection.ISettings
-): Promise<IJobLog> {
-  return requestAPI<IJobLog>(
-    `jobs/${encodeURIComponent(id)}/log?offset=${offset}`,
     { method: 'GET' },
     settings
   );

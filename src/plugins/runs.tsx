@@ -23,10 +23,9 @@ import { Widget } from '@lumino/widgets';
 import { environmentOfKernel } from '../notebookLayers';
 import { NOTEBOOK_METADATA_KEY } from '../provenance';
 import { PennLayerRequestError } from '../request';
+import { cancelJob, getJobLog } from '../service';
 // eslint-disable-next-line jupyter/prefer-lazy-imports -- the runs model starts with the plugin
 import {
-  cancelRun,
-  getRunLog,
   IRun,
   isActive,
   listRuns,
@@ -305,7 +304,7 @@ export const runsPlugin: JupyterFrontEndPlugin<void> = {
 
     const cancel = async (run: IRun): Promise<void> => {
       try {
-        await cancelRun(run.id, settings);
+        await cancelJob(run.id, settings); // a run's id is its job's
       } catch (reason) {
         await showErrorMessage(
           trans.__('The run was not cancelled'),
@@ -371,7 +370,7 @@ export const runsPlugin: JupyterFrontEndPlugin<void> = {
       onCancel: run => void cancel(run),
       onRerun: run => void rerunWithConfiguration(run),
       onOpenOutput: openOutput,
-      fetchLog: (id, offset) => getRunLog(id, offset, settings)
+      fetchLog: (id, offset) => getJobLog(id, offset, settings)
     });
     void app.restored.then(() => {
       const sidebar = find(

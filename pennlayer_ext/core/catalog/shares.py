@@ -69,11 +69,10 @@ class SharesMixin:
 
     def end_share_change(
         self, conn: sqlite3.Connection, *, skip: tuple[str, int] | None = None
-    ) -> set[tuple[str, int]]:
+    ) -> None:
         """Move the shares of the versions that still hold a touched inode (all but *skip*,
         a new version whose share its caller computes whole) and the unique bytes of the
-        layers that became or stopped being a file's only holder; returns the versions
-        whose share moved."""
+        layers that became or stopped being a file's only holder."""
         conn.execute("INSERT INTO temp.share_after" + _HOLDERS)
         rows = conn.execute(
             "SELECT g.layer, g.version, SUM(b.size * (1.0 / a.n - 1.0 / b.n)) AS delta"
@@ -82,7 +81,6 @@ class SharesMixin:
             " JOIN version_files g ON g.dev = b.dev AND g.ino = b.ino"
             " WHERE a.n != b.n GROUP BY g.layer, g.version"
         ).fetchall()
-        moved = set()
         for row in rows:
             key = (row["layer"], int(row["version"]))
             if key == skip:
@@ -92,7 +90,6 @@ class SharesMixin:
                 " INTEGER)) WHERE layer = ? AND version = ?",
                 (row["delta"], *key),
             )
-            moved.add(key)
         # A file stops counting for the layer that was its only holder, and starts
         # counting for the layer that now is.
         lost = conn.execute(
@@ -114,7 +111,6 @@ class SharesMixin:
             )
         for table in ("share_changed", "share_before", "share_after"):
             conn.execute(f"DELETE FROM temp.{table}")  # noqa: S608 (fixed names)
-        return moved
 
     def disk_totals(self, conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
         """Per storage class: the disk its layers' versions use (shared files once) and
