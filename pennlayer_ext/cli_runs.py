@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .cli_output import print_json
+from .cli_tiers import RestoreBars
 from .core import LayerManagerAPI
 from .core.jobs import JOB_STATES
 
@@ -139,8 +140,10 @@ def follow_run(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) 
         print(f"Running {name} in {run['environment']} (run {run['id']})", file=sys.stderr)
         for notice in run["notices"]:
             print(f"note: {notice}", file=sys.stderr)
-    # The bar appears once the number of code cells is known (the kernel is starting).
+    # The bar appears once the number of code cells is known (the kernel is starting);
+    # before, archived layers the run mounts may be restored: one bar each.
     bar: Any = None
+    restores = RestoreBars(manager, [run["environment"], *run["layers"]], interactive=interactive)
     last = ""
     try:
         while job["state"] in ("queued", "running"):
@@ -149,7 +152,10 @@ def follow_run(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) 
             job = manager.get_job(job["id"])
             progress = job["progress"] or {}
             steps, step = progress.get("steps") or 0, progress.get("step") or 0
+            if not steps and not as_json:
+                restores.update()
             if bar is None and steps and interactive:
+                restores.close()
                 bar = tqdm(desc=name, total=steps, unit="cell", file=sys.stderr, leave=True)
             if bar is not None:
                 running = progress.get("phase") == "cell"
@@ -165,6 +171,7 @@ def follow_run(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) 
         print("\nCancelling...", file=sys.stderr)
         job = manager.cancel_job(job["id"])
     finally:
+        restores.close()
         if bar is not None:
             bar.close()
     run = manager.get_run(job["id"])

@@ -71,6 +71,61 @@ def follow_tier_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: b
     return 1
 
 
+class RestoreBars:
+    """Bars for the restores a run waits for: its archived (IA) layers, restored by its
+    job before the kernel starts (a line every few seconds when stderr is no terminal)."""
+
+    def __init__(self, manager: LayerManagerAPI, names: list[str], *, interactive: bool) -> None:
+        self.manager = manager
+        self.names = list(dict.fromkeys(names))
+        self.interactive = interactive
+        self._bars: dict[str, Any] = {}
+        self._said: dict[str, float] = {}
+
+    def update(self) -> None:
+        """Show each running restore of the run's layers as far as it got."""
+        from tqdm import tqdm
+
+        for name in self.names:
+            jobs = [
+                job
+                for job in self.manager.list_jobs(layer=name)
+                if job["kind"] == "restore" and job["state"] in ("queued", "running")
+            ]
+            if not jobs:
+                continue
+            progress = jobs[0]["progress"] or {}
+            done, total = int(progress.get("bytes_done") or 0), progress.get("bytes_total")
+            if not self.interactive:
+                if time.monotonic() - self._said.get(name, 0.0) >= 5.0 and total:
+                    self._said[name] = time.monotonic()
+                    print(
+                        f"[restore] {name} (IA): {human_bytes(done)} of {human_bytes(total)}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                continue
+            bar = self._bars.get(name)
+            if bar is None:
+                bar = self._bars[name] = tqdm(
+                    desc=f"restoring {name} (IA)",
+                    unit="B",
+                    unit_scale=True,
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                )
+            if total and bar.total != total:
+                bar.total = total
+                bar.refresh()
+            if done > bar.n:
+                bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
+
+
 def _outcome(layer: dict[str, Any]) -> str:
     if layer["storage_class"] == "IA":
         return (

@@ -40,7 +40,7 @@ import {
   restoreLayer,
   updateLayer
 } from './service';
-import { IJobTexts, JobNotifier } from './jobNotifier';
+import { IJobTexts, JobNotifier, restoreTexts } from './jobNotifier';
 import { ILayer, ILayersModel, IJob } from './tokens';
 import { errorText, showForm } from './widgets/FormDialog';
 
@@ -323,15 +323,7 @@ export class LayerActions {
       trans => trans.__('Restore %1', layer.name),
       async () => {
         const job = await restoreLayer(layer.name, this._settings);
-        this._follow(job, {
-          running: trans.__('Restoring %1…', layer.name),
-          succeeded: trans.__(
-            '%1 is restored: kernels can mount it.',
-            layer.name
-          ),
-          failed: trans.__('Restoring %1 failed', layer.name),
-          cancelled: trans.__('Restoring %1 was cancelled.', layer.name)
-        });
+        this._follow(job, restoreTexts(layer.name, trans));
       }
     );
   }

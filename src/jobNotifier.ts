@@ -3,6 +3,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { IDisposable } from '@lumino/disposable';
 
+import { formatBytes } from './format';
 import { getJob } from './service';
 import { IJob, IJobEvent, ILayersModel, JobState } from './tokens';
 
@@ -12,11 +13,19 @@ import { IJob, IJobEvent, ILayersModel, JobState } from './tokens';
 const ENDED: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
 
 /**
+ * How often a followed job that moves bytes (archive, restore) is asked for
+ * its progress, in milliseconds.
+ */
+const PROGRESS_EVERY_MS = 1000;
+
+/**
  * What to say about one followed job.
  */
 export interface IJobTexts {
   /** Shown while the job runs, e.g. `Building environment x…`. */
   running: string;
+  /** Said after the running text and its progress, e.g. who waits for it. */
+  detail?: string;
   /** Shown when it succeeded, e.g. `Environment x is ready…`. */
   succeeded: string;
   /** Leads the error when it failed, e.g. `Building x failed`. */
@@ -42,6 +51,52 @@ interface IFollowed {
   actions: IFailureActions;
   checking: boolean;
   again: boolean;
+  /** The message shown last, so an unchanged progress is not shown again. */
+  shown: string;
+  /** The timer asking for the progress of a job that moves bytes. */
+  ticker: ReturnType<typeof setInterval> | null;
+}
+
+/**
+ * What to say about restoring `layer` from the archive (IA): whoever starts
+ * it, a person from the panel or a kernel launch that mounts the layer.
+ */
+export function restoreTexts(
+  layer: string,
+  trans: TranslationBundle
+): IJobTexts {
+  return {
+    running: trans.__('Restoring %1 from the archive (IA)…', layer),
+    detail: trans.__('Kernels that mount it start when it is back.'),
+    succeeded: trans.__('%1 is restored: kernels can mount it.', layer),
+    failed: trans.__('Restoring %1 failed', layer),
+    cancelled: trans.__('Restoring %1 was cancelled.', layer)
+  };
+}
+
+/**
+ * The running text with the bytes moved so far and the detail, e.g.
+ * `Restoring x from the archive (IA): 120 MB of 1.0 GB (12%). Kernels that…`.
+ */
+export function progressMessage(
+  texts: IJobTexts,
+  job: IJob,
+  trans: TranslationBundle
+): string {
+  const progress = job.progress ?? {};
+  const total = progress.bytes_total ?? 0;
+  let message = texts.running;
+  if (total > 0) {
+    const done = Math.min(Math.max(progress.bytes_done ?? 0, 0), total);
+    message = trans.__(
+      '%1: %2 of %3 (%4%).',
+      message.replace(/…$/, ''),
+      formatBytes(done),
+      formatBytes(total),
+      Math.floor((done / total) * 100)
+    );
+  }
+  return texts.detail ? `${message} ${texts.detail}` : message;
 }
 
 /**
@@ -50,12 +105,18 @@ interface IFollowed {
  *
  * The end is taken from the server's job events; when an event is missed, the
  * next listing that shows the layer no longer busy asks for the job itself.
+ * Jobs that move bytes (archive, restore) show how many, asked for every
+ * second. A restore that this person did not start (a kernel launch that
+ * mounts an archived layer waits for it) is followed as soon as its event
+ * arrives, so whoever waits for the kernel sees why and how far it is.
  */
 export class JobNotifier implements IDisposable {
   constructor(options: JobNotifier.IOptions) {
     this._model = options.model;
     this._settings = options.serverSettings;
     this._trans = options.trans;
+    this._restoreActions = options.restoreActions ?? {};
+    this._progressEveryMs = options.progressEveryMs ?? PROGRESS_EVERY_MS;
     this._model.jobChanged.connect(this._onJobChanged, this);
     this._model.changed.connect(this._onModelChanged, this);
   }
@@ -70,7 +131,16 @@ export class JobNotifier implements IDisposable {
    * @returns the id of the notification
    */
   follow(job: IJob, texts: IJobTexts, actions: IFailureActions = {}): string {
-    const notification = Notification.emit(texts.running, 'in-progress', {
+    const known = this._followed.get(job.id);
+    if (known) {
+      // Followed already (its event came before the answer that started it).
+      known.texts = texts;
+      known.actions = actions;
+      this._show(known, progressMessage(texts, job, this._trans));
+      return known.notification;
+    }
+    const shown = progressMessage(texts, job, this._trans);
+    const notification = Notification.emit(shown, 'in-progress', {
       autoClose: false
     });
     const followed: IFollowed = {
@@ -79,9 +149,17 @@ export class JobNotifier implements IDisposable {
       texts,
       actions,
       checking: false,
-      again: false
+      again: false,
+      shown,
+      ticker: null
     };
     this._followed.set(job.id, followed);
+    if (job.kind === 'archive' || job.kind === 'restore') {
+      followed.ticker = setInterval(
+        () => void this._check(followed),
+        this._progressEveryMs
+      );
+    }
     if (ENDED.includes(job.state)) {
       this._end(followed, job);
     } else {
@@ -98,10 +176,30 @@ export class JobNotifier implements IDisposable {
     this._isDisposed = true;
     this._model.jobChanged.disconnect(this._onJobChanged, this);
     this._model.changed.disconnect(this._onModelChanged, this);
+    for (const followed of this._followed.values()) {
+      this._stopTicker(followed);
+    }
     this._followed.clear();
   }
 
   private _onJobChanged(_: unknown, event: IJobEvent): void {
+    if (
+      event.kind === 'restore' &&
+      !this._followed.has(event.id) &&
+      !ENDED.includes(event.state)
+    ) {
+      this.follow(
+        {
+          id: event.id,
+          layer: event.layer,
+          kind: 'restore',
+          state: event.state
+        },
+        restoreTexts(event.layer, this._trans),
+        this._restoreActions
+      );
+      return;
+    }
     const followed = this._followed.get(event.id);
     if (followed && ENDED.includes(event.state)) {
       this._end(followed, {
@@ -143,6 +241,12 @@ export class JobNotifier implements IDisposable {
           this._end(followed, job);
           return;
         }
+        if (this._followed.get(job.id) === followed) {
+          this._show(
+            followed,
+            progressMessage(followed.texts, job, this._trans)
+          );
+        }
       } while (followed.again && !this._isDisposed);
     } catch {
       // The next listing or event tries again.
@@ -156,6 +260,7 @@ export class JobNotifier implements IDisposable {
       return;
     }
     this._followed.delete(job.id);
+    this._stopTicker(followed);
     const { texts, actions, notification } = followed;
     const trans = this._trans;
     if (job.state === 'succeeded') {
@@ -202,9 +307,34 @@ export class JobNotifier implements IDisposable {
     });
   }
 
+  /**
+   * Show `message` on a running job's notification, unless it is shown.
+   */
+  private _show(followed: IFollowed, message: string): void {
+    if (message === followed.shown) {
+      return;
+    }
+    followed.shown = message;
+    Notification.update({
+      id: followed.notification,
+      message,
+      type: 'in-progress',
+      autoClose: false
+    });
+  }
+
+  private _stopTicker(followed: IFollowed): void {
+    if (followed.ticker !== null) {
+      clearInterval(followed.ticker);
+      followed.ticker = null;
+    }
+  }
+
   private _followed = new Map<string, IFollowed>();
   private _isDisposed = false;
   private _model: ILayersModel;
+  private _restoreActions: IFailureActions;
+  private _progressEveryMs: number;
   private _settings?: ServerConnection.ISettings;
   private _trans: TranslationBundle;
 }
@@ -217,5 +347,9 @@ export namespace JobNotifier {
     model: ILayersModel;
     serverSettings?: ServerConnection.ISettings;
     trans: TranslationBundle;
+    /** What a failed restore that a kernel launch started offers. */
+    restoreActions?: IFailureActions;
+    /** How often the progress of an archive or restore is asked for (ms). */
+    progressEveryMs?: number;
   }
 }

@@ -113,10 +113,76 @@ export function totalCostTitle(
   totals: ILayerTotals,
   trans: TranslationBundle
 ): string {
+  const lines = [
+    trans.__(
+      'Estimated monthly cost of what the layers use: %1. Shared files are paid for once.',
+      formatUsd(totals.monthly_cost_usd)
+    )
+  ];
+  const bytes = totals.size_bytes_by_storage_class;
+  const costs = totals.monthly_cost_usd_by_storage_class;
+  if (bytes && costs && (bytes.IA ?? 0) > 0) {
+    lines.push(
+      trans.__(
+        'STANDARD: %1 on disk, %2/month.',
+        formatBytes(bytes.STANDARD ?? 0),
+        formatUsd(costs.STANDARD ?? 0)
+      ),
+      trans.__(
+        'IA: %1 of archives, %2/month.',
+        formatBytes(bytes.IA ?? 0),
+        formatUsd(costs.IA ?? 0)
+      )
+    );
+  }
+  lines.push(unitsNote(trans));
+  return lines.join('\n');
+}
+
+/**
+ * What IA holds and saves, or `null` when nothing is archived (or the server
+ * does not say).
+ */
+export function iaSavings(
+  totals: ILayerTotals
+): { archiveBytes: number; filesBytes: number; monthlyUsd: number } | null {
+  const archiveBytes = totals.size_bytes_by_storage_class?.IA;
+  const monthlyUsd = totals.ia_savings_monthly_usd;
+  if (
+    typeof archiveBytes !== 'number' ||
+    !(archiveBytes > 0) ||
+    typeof monthlyUsd !== 'number' ||
+    !Number.isFinite(monthlyUsd)
+  ) {
+    return null;
+  }
+  return {
+    archiveBytes,
+    filesBytes: totals.ia_files_bytes ?? 0,
+    monthlyUsd
+  };
+}
+
+/**
+ * The tooltip of what IA saves on the node.
+ */
+export function iaSavingsTitle(
+  totals: ILayerTotals,
+  trans: TranslationBundle
+): string {
+  const ia = iaSavings(totals);
+  if (ia === null) {
+    return '';
+  }
   return [
     trans.__(
-      'Estimated monthly cost of the disk the layers use: %1. Shared files are paid for once.',
-      formatUsd(totals.monthly_cost_usd)
+      'Archived (IA) layers: %1 of files kept as %2 of archives in the cold store.',
+      formatBytes(ia.filesBytes),
+      formatBytes(ia.archiveBytes)
+    ),
+    trans.__(
+      'IA saves %1 per month: those files at the STANDARD price less their archives at the IA price. Restoring a layer costs a retrieval fee (shown before you restore).',
+      formatUsd(ia.monthlyUsd)
     ),
     unitsNote(trans)
   ].join('\n');

@@ -132,7 +132,7 @@ export type JobState =
 export interface IJob {
   id: string;
   layer: string;
-  kind: 'build' | 'populate';
+  kind: 'build' | 'populate' | 'run' | 'archive' | 'restore';
   state: JobState;
   progress?: {
     phase?: string;
@@ -157,7 +157,7 @@ export interface IJob {
 export interface IJobEvent {
   id: string;
   layer: string;
-  kind: IJob['kind'] | 'archive' | 'restore';
+  kind: IJob['kind'];
   state: JobState;
   phase?: string;
   message?: string;
@@ -203,6 +203,16 @@ export interface ILayerTotals {
   layers_bytes?: number | null;
   /** `layers_bytes - size_bytes`: what sharing files saves; absent on older servers. */
   shared_savings_bytes?: number | null;
+  /** What each storage class holds: STANDARD its disk, IA its archives. */
+  size_bytes_by_storage_class?: Partial<Record<StorageClass, number>> | null;
+  /** The monthly cost of what each storage class holds. */
+  monthly_cost_usd_by_storage_class?: Partial<
+    Record<StorageClass, number>
+  > | null;
+  /** The bytes of the IA layers' files, which are not on the disk. */
+  ia_files_bytes?: number | null;
+  /** What IA saves per month against keeping those files on STANDARD. */
+  ia_savings_monthly_usd?: number | null;
 }
 
 /**

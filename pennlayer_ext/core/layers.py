@@ -353,16 +353,18 @@ class LayerService:
         by_class = {name: int(disk.get(name, {}).get("disk", 0)) for name in STORAGE_CLASSES}
         by_class["IA"] = int(archived.get("archive_bytes", 0))
         ia_files = int(archived.get("files_bytes", 0))
+        by_class_cost = {
+            name: round(monthly_cost(size, name, self.prices), 5) for name, size in by_class.items()
+        }
         return {
             "layer_count": len(layers),
             "size_bytes": on_disk,
             "layers_bytes": sum(layer["size_bytes"] for layer in layers),
             "shared_savings_bytes": max(0, files - on_disk),
             "file_count": sum(layer["file_count"] for layer in layers),
-            "monthly_cost_usd": round(
-                sum(monthly_cost(size, name, self.prices) for name, size in by_class.items()), 5
-            ),
+            "monthly_cost_usd": round(sum(by_class_cost.values()), 5),
             "size_bytes_by_storage_class": by_class,
+            "monthly_cost_usd_by_storage_class": by_class_cost,
             "ia_files_bytes": ia_files,
             "ia_savings_monthly_usd": round(
                 monthly_cost(ia_files, "STANDARD", self.prices)

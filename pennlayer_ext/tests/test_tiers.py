@@ -110,6 +110,13 @@ def test_archive_and_restore_round_trip_on_the_local_cold_store(tmp_path):
         "IA": archived["archive_bytes"],
     }
     assert totals["ia_files_bytes"] == layer["size_bytes"]
+    assert totals["monthly_cost_usd_by_storage_class"] == {
+        "STANDARD": 0,
+        "IA": archived["monthly_cost_usd"],
+    }
+    assert totals["ia_savings_monthly_usd"] == round(
+        layer["size_bytes"] / BYTES_PER_GB * prices["STANDARD"] - archived["monthly_cost_usd"], 5
+    )
     assert totals["ia_savings_monthly_usd"] > 0
     assert (
         manager.node_info()["totals"]["ia_savings_monthly_usd"] == totals["ia_savings_monthly_usd"]

@@ -296,6 +296,37 @@ describe('LayersOverview in compact rows', () => {
     ).toContain("The layers' sizes add up to 1.5 GB; sharing saves 3.1 MB.");
   });
 
+  it('shows what IA saves when layers are archived, with each class in the cost tooltip', () => {
+    render({
+      totals: {
+        layer_count: 3,
+        size_bytes: 2_000_000_000,
+        file_count: 10,
+        monthly_cost_usd: 0.4125,
+        size_bytes_by_storage_class: {
+          STANDARD: 2_000_000_000,
+          IA: 500_000_000
+        },
+        monthly_cost_usd_by_storage_class: { STANDARD: 0.4, IA: 0.0125 },
+        ia_files_bytes: 1_200_000_000,
+        ia_savings_monthly_usd: 0.2275
+      }
+    });
+    const totals = container.querySelector('[aria-label="Node totals"]')!;
+    const ia = totals.querySelector('.pennlayer-NodeTotals-ia')!;
+    expect(ia.textContent).toBe('IA saves $0.23/month');
+    expect(ia.getAttribute('title')).toContain(
+      'Archived (IA) layers: 1.2 GB of files kept as 500 MB of archives'
+    );
+    const cost = totals.querySelector('.pennlayer-NodeTotals-cost')!;
+    expect(cost.getAttribute('title')).toContain(
+      'STANDARD: 2.0 GB on disk, $0.40/month.'
+    );
+    expect(cost.getAttribute('title')).toContain(
+      'IA: 500 MB of archives, $0.01/month.'
+    );
+  });
+
   it('leaves out the saving when the server does not say it', () => {
     render({
       totals: {

@@ -166,6 +166,102 @@ describe('JobNotifier', () => {
     expect(notification(id)?.type).toBe('error');
   });
 
+  it('follows a restore a kernel launch started, with the bytes moved so far', async () => {
+    const id = 'b'.repeat(32);
+    let current: IJob = {
+      id,
+      layer: 'atlas',
+      kind: 'restore',
+      state: 'running',
+      progress: { phase: 'download', bytes_done: 0, bytes_total: 2_000_000_000 }
+    };
+    const { settings, requests } = server(() => current);
+    const shown: string[] = [];
+    notifier = new JobNotifier({
+      model,
+      serverSettings: settings,
+      trans,
+      progressEveryMs: 10,
+      restoreActions: { showLayer: name => shown.push(name) }
+    });
+    // Nobody here started it: its event is the first this page hears of it.
+    emitJob({ id, layer: 'atlas', kind: 'restore', state: 'queued' });
+    const restoring = () =>
+      Notification.manager.notifications.find(item =>
+        item.message.startsWith('Restoring atlas from the archive (IA)')
+      );
+    expect(restoring()?.type).toBe('in-progress');
+    current = {
+      ...current,
+      progress: { ...current.progress, bytes_done: 500_000_000 }
+    };
+    await until(() =>
+      (restoring()?.message ?? '').includes('500 MB of 2.0 GB (25%)')
+    );
+    expect(restoring()?.message).toBe(
+      'Restoring atlas from the archive (IA): 500 MB of 2.0 GB (25%). Kernels that mount it start when it is back.'
+    );
+    // The panel's Restore answer for the same job keeps the one notification.
+    const again = notifier.follow(current, {
+      running: 'Restoring atlas from the archive (IA)…',
+      succeeded: 'atlas is restored: kernels can mount it.',
+      failed: 'Restoring atlas failed',
+      cancelled: 'Restoring atlas was cancelled.'
+    });
+    expect(again).toBe(restoring()?.id);
+    current = { ...current, state: 'succeeded' };
+    await until(() => notification(again)?.type === 'success');
+    expect(notification(again)?.message).toBe(
+      'atlas is restored: kernels can mount it.'
+    );
+    // and it stops asking once the job ended
+    const asked = requests.length;
+    await new Promise(resolve => setTimeout(resolve, 50));
+    expect(requests.length).toBe(asked);
+  });
+
+  it('offers the log when a restore it did not start fails', async () => {
+    const id = 'c'.repeat(32);
+    const { settings } = server(() => ({
+      id,
+      layer: 'atlas',
+      kind: 'restore',
+      state: 'running'
+    }));
+    const shown: string[] = [];
+    notifier = new JobNotifier({
+      model,
+      serverSettings: settings,
+      trans,
+      restoreActions: { showLayer: name => shown.push(name) }
+    });
+    emitJob({ id, layer: 'atlas', kind: 'restore', state: 'running' });
+    emitJob({
+      id,
+      layer: 'atlas',
+      kind: 'restore',
+      state: 'failed',
+      error: 'the archive does not match its digest'
+    });
+    const failed = Notification.manager.notifications.find(
+      item => item.type === 'error'
+    )!;
+    expect(failed.message).toBe(
+      'Restoring atlas failed: the archive does not match its digest'
+    );
+    failed.options.actions![0].callback(new MouseEvent('click'));
+    expect(shown).toEqual(['atlas']);
+  });
+
+  it('does not follow archives or builds it did not start', () => {
+    const { settings } = server(() => job());
+    notifier = new JobNotifier({ model, serverSettings: settings, trans });
+    const before = Notification.manager.notifications.length;
+    emitJob({ id: 'd'.repeat(32), kind: 'archive', state: 'running' });
+    emitJob({ id: 'e'.repeat(32), kind: 'build', state: 'running' });
+    expect(Notification.manager.notifications.length).toBe(before);
+  });
+
   it('asks for the job when a listing shows the layer done without an event', async () => {
     let current = job();
     const { settings, requests } = server(() => current);

@@ -4,6 +4,8 @@ import * as React from 'react';
 import { formatBytes, formatUsd } from '../format';
 import {
   formatSaving,
+  iaSavings,
+  iaSavingsTitle,
   sharedSavings,
   totalCostTitle,
   totalSizeTitle
@@ -20,11 +22,13 @@ export interface INodeTotalsProps {
 
 /**
  * The node-wide figures on one line that wraps:
- * `N layers · X on disk (shared between layers: −Y) · $Z/month`.
+ * `N layers · X on disk (shared between layers: −Y) · $Z/month`, and when
+ * layers are archived, `IA saves $W/month`.
  */
 export function NodeTotals(props: INodeTotalsProps): JSX.Element {
   const { totals, trans } = props;
   const saved = sharedSavings(totals);
+  const ia = iaSavings(totals);
   const count =
     totals.layer_count === 1
       ? trans.__('1 layer')
@@ -65,6 +69,14 @@ export function NodeTotals(props: INodeTotalsProps): JSX.Element {
           >
             {trans.__('%1/month', formatUsd(totals.monthly_cost_usd))}
           </li>
+          {ia !== null && (
+            <li
+              className="pennlayer-NodeTotals-ia"
+              title={iaSavingsTitle(totals, trans)}
+            >
+              {trans.__('IA saves %1/month', formatUsd(ia.monthlyUsd))}
+            </li>
+          )}
         </ul>
       </div>
     </section>

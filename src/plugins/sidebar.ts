@@ -72,7 +72,10 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
     const notifier = new JobNotifier({
       model,
       serverSettings: app.serviceManager.serverSettings,
-      trans
+      trans,
+      restoreActions: {
+        showLayer: name => void commands.execute(CommandIDs.showLayer, { name })
+      }
     });
     const actions = new LayerActions({
       model,
