@@ -206,7 +206,7 @@ def s3_in_namespace(work: Path, size: int) -> dict[str, Any] | str:
     if missing:
         return (
             f"S3 part skipped: {' and '.join(missing)} missing; install the iproute2 package "
-            "(apt-get install iproute2, or scripts/setup.sh --bench)"
+            "(apt-get install iproute2)"
         )
     if shutil.which("moto_server") is None:
         return "S3 part skipped: moto_server is not installed (pip install 'moto[server]')"
