@@ -3,8 +3,9 @@
 Archive: the current version is packed (tar + zstd, :mod:`.packing`) into staging, read
 back as it is written (decompressed and hashed in a second thread) and checked against
 the version's digest, and put into the cold store under its content-addressed key; an
-object already there for the same content is checked and reused instead. Only then, in one catalog transaction, the layer becomes IA; its files
-go to the trash after that commit. Restore: the archive is fetched (read in place from
+object already there for the same content is checked and reused instead. Only then, in
+one catalog transaction, the layer becomes IA; its files go to the trash after that
+commit. Restore: the archive is fetched (read in place from
 a local cold store), unpacked into staging while its digest is computed, and, if the
 digest is the version's, renamed into place as the SAME version in one transaction.
 
