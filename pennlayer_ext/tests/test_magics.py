@@ -7,6 +7,8 @@ import urllib.request
 
 import pytest
 
+from pennlayer_ext.core.errors import InvalidName
+
 from .helpers import make_wheel, write_notebook
 
 pytestmark = pytest.mark.timeout(600)
@@ -43,7 +45,7 @@ async def call(url, token, path, method="GET", scheme="PennLayer-Session"):
 
 
 def _call(url, token, path, method, scheme):
-    request = urllib.request.Request(url + path, method=method)
+    request = urllib.request.Request(url + path, method=method)  # noqa: S310 (loopback http)
     request.add_header("Authorization", f"{scheme} {token}")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
@@ -138,7 +140,9 @@ async def test_the_magics_in_a_kernel(env_and_layers, start_kernel, jp_root_dir)
     assert text.splitlines()[0].split()[:3] == ["Name", "Kind", "Status"]
     assert any(line.split()[:3] == ["sci", "environment", "READY"] for line in text.splitlines())
     assert "3 layers" in text
-    assert "<table" in html and "var(--jp-ui-font-color1)" in html and ">genome<" in html
+    assert "<table" in html
+    assert "var(--jp-ui-font-color1)" in html
+    assert ">genome<" in html
 
     status, _, shown, errors = await run(kernel, "%layer info sci")
     assert status == "ok", errors
@@ -161,19 +165,21 @@ async def test_the_magics_in_a_kernel(env_and_layers, start_kernel, jp_root_dir)
 
     # Errors: one line, the API's message, no traceback; the cell fails
     status, _, _, errors = await run(kernel, "%layer info Bad_Name")
-    api = env_and_layers  # the same message as the API
-    with pytest.raises(Exception) as raised:
-        api.get_layer("Bad_Name")
+    with pytest.raises(InvalidName) as raised:  # the same message as the API
+        env_and_layers.get_layer("Bad_Name")
     assert (status, errors) == ("error", [raised.value.message])
     status, _, _, errors = await run(kernel, "%layer info nope")
     assert (status, errors) == ("error", ["No layer named 'nope'."])
     status, _, _, errors = await run(kernel, "%layer path secret")
-    assert status == "error" and len(errors) == 1
+    assert status == "error"
+    assert len(errors) == 1
     assert errors[0].startswith("Layer 'secret' is not mounted in this session")
     status, _, _, errors = await run(kernel, "%layer frobnicate")
     assert (status, errors) == ("error", ["Unknown %layer command 'frobnicate'; see %layer help."])
     status, _, _, errors = await run(kernel, "%%layer build sci\nplfast==1.0 ; ; nonsense\n")
-    assert status == "error" and len(errors) == 1 and "Traceback" not in errors[0]
+    assert status == "error"
+    assert len(errors) == 1
+    assert "Traceback" not in errors[0]
 
     status, _, shown, _ = await run(kernel, "%layer help")
     assert "%layer save NEW-NAME" in shown["text/plain"]
@@ -214,7 +220,8 @@ async def test_interrupting_a_build_offers_to_cancel_and_cancels(
     await interrupter
     local_index.released.set()
     assert status == "ok", (out, errors)
-    assert asked and asked[0].startswith("Interrupted. Cancel the build job")
+    assert asked
+    assert asked[0].startswith("Interrupted. Cancel build job")
     assert "cancelled" in shown["text/plain"]
     jobs = env_and_layers.list_jobs(layer="slow")
     assert [job["state"] for job in jobs] == ["cancelled"]
@@ -251,7 +258,8 @@ async def test_save_turns_live_installs_into_a_new_environment(
     assert "Change Kernel" in shown["text/plain"]
     layer = env_and_layers.get_layer("sci-live")
     assert layer["description"] == "with pllive"
-    assert "pllive==1.0" in layer["requirements"] and "plfast==1.0" in layer["requirements"]
+    assert "pllive==1.0" in layer["requirements"]
+    assert "plfast==1.0" in layer["requirements"]
 
     # Then a new kernel in it imports the package that was live
     await kernel.stop()
