@@ -121,7 +121,8 @@ def _log_html(tail: list[str]) -> str:
     if not tail:
         return ""
     return (
-        '<pre style="margin:4px 0;max-height:12em;overflow:auto;font-size:var('
+        # TAIL_LINES lines at most: all of them show, the last one included.
+        '<pre style="margin:4px 0;overflow-x:auto;font-size:var('
         '--jp-code-font-size,12px);color:var(--jp-ui-font-color2)">'
         + esc("\n".join(tail))
         + "</pre>"
