@@ -5,32 +5,13 @@ import {
   EnvironmentsApi,
   kernelName,
   OpenNotebook,
-  putNotebook
+  putNotebook,
+  sampleGenomeFolder,
+  waitForJob
 } from './helpers/notebookLayers';
 
 const ENVIRONMENT = 'galata-restore-env';
 const REFERENCE = 'galata-archived';
-
-/**
- * Wait for job `id` to end, and expect it to have succeeded.
- */
-async function waitForJob(
-  request: import('@playwright/test').APIRequestContext,
-  id: string
-): Promise<void> {
-  await expect
-    .poll(
-      async () => {
-        const answer = await request.get(
-          `/pennlayer/jobs/${encodeURIComponent(id)}`
-        );
-        const job = (await answer.json()) as { state: string; error?: string };
-        return job.state === 'failed' ? `failed: ${job.error}` : job.state;
-      },
-      { message: `job ${id}`, timeout: 60 * 1000, intervals: [250, 500] }
-    )
-    .toBe('succeeded');
-}
 
 test.describe('Restore on launch', () => {
   test.afterEach(async ({ page, request }) => {
@@ -52,10 +33,7 @@ test.describe('Restore on launch', () => {
     await environments.create(ENVIRONMENT, 'six\n');
 
     // A reference layer, filled from the sample genome and archived (IA).
-    const node = (await (await request.get('/pennlayer/node')).json()) as {
-      store_root: string;
-    };
-    const genome = `${node.store_root.replace(/\/+$/, '').replace(/\/[^/]*$/, '')}/sources/genome`;
+    const genome = await sampleGenomeFolder(request);
     let answer = await request.post('/pennlayer/layers', {
       data: { name: REFERENCE, kind: 'reference' }
     });
