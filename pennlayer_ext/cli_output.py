@@ -176,23 +176,22 @@ def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) 
     return 1
 
 
+def bytes_bar(desc: str = "", **options: Any) -> Any:
+    """A tqdm bar of bytes on stderr (done, total, rate, time left) in the decimal units
+    sizes are shown in everywhere (kB, MB, GB)."""
+    from tqdm import tqdm
+
+    return tqdm(desc=desc, unit="B", unit_scale=True, unit_divisor=1000, file=sys.stderr, **options)
+
+
 @contextlib.contextmanager
 def verify_progress(*, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A bytes progress bar (done, total, rate, time left) on stderr, for digest checks."""
     if not enabled:
         yield None
         return
-    from tqdm import tqdm
-
-    with tqdm(
-        desc="Verifying",
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1000,  # kB, MB, GB: the units sizes are shown in everywhere
-        file=sys.stderr,
-        disable=None,  # off when stderr is not a terminal
-        leave=False,
-    ) as bar:
+    # disable=None: off when stderr is not a terminal
+    with bytes_bar("Verifying", disable=None, leave=False) as bar:
 
         def update(done: int, total: int) -> None:
             if bar.total != total:

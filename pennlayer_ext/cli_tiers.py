@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .cli_output import print_json
+from .cli_output import bytes_bar, print_json
 from .core import LayerManagerAPI
 from .core.units import human_bytes, human_cost
 
@@ -23,17 +23,8 @@ ManagerFactory = Callable[[argparse.Namespace], LayerManagerAPI]
 
 def follow_tier_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
     """Show an archive or restore job's progress until it ends; exit 0 only on success."""
-    from tqdm import tqdm
-
     interactive = sys.stderr.isatty() and not as_json
-    bar = tqdm(
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        file=sys.stderr,
-        disable=not interactive,
-        dynamic_ncols=True,
-    )
+    bar = bytes_bar(disable=not interactive, dynamic_ncols=True)
     step_seen = None
     try:
         while job["state"] in ("queued", "running"):
@@ -84,8 +75,6 @@ class RestoreBars:
 
     def update(self) -> None:
         """Show each running restore of the run's layers as far as it got."""
-        from tqdm import tqdm
-
         for name in self.names:
             jobs = [
                 job
@@ -107,13 +96,7 @@ class RestoreBars:
                 continue
             bar = self._bars.get(name)
             if bar is None:
-                bar = self._bars[name] = tqdm(
-                    desc=f"restoring {name} (IA)",
-                    unit="B",
-                    unit_scale=True,
-                    file=sys.stderr,
-                    dynamic_ncols=True,
-                )
+                bar = self._bars[name] = bytes_bar(f"restoring {name} (IA)", dynamic_ncols=True)
             if total and bar.total != total:
                 bar.total = total
                 bar.refresh()

@@ -68,7 +68,7 @@ class ChangeWatcher:
                 active = job["state"] in ("queued", "running")
                 if job["id"] in self._jobs or active or self._primed:
                     events.append((EVENT_JOB, job_event(job)))
-                    finished |= job["state"] not in ("queued", "running")
+                    finished |= not active
                 self._jobs[job["id"]] = key
         self._primed = True
         layers = self.manager.list_layers()["layers"]

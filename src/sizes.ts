@@ -164,16 +164,12 @@ export function iaSavings(
 }
 
 /**
- * The tooltip of what IA saves on the node.
+ * The tooltip of what IA saves on the node (`ia` from `iaSavings`).
  */
 export function iaSavingsTitle(
-  totals: ILayerTotals,
+  ia: NonNullable<ReturnType<typeof iaSavings>>,
   trans: TranslationBundle
 ): string {
-  const ia = iaSavings(totals);
-  if (ia === null) {
-    return '';
-  }
   return [
     trans.__(
       'Archived (IA) layers: %1 of files kept as %2 of archives in the cold store.',

@@ -72,7 +72,7 @@ export function NodeTotals(props: INodeTotalsProps): JSX.Element {
           {ia !== null && (
             <li
               className="pennlayer-NodeTotals-ia"
-              title={iaSavingsTitle(totals, trans)}
+              title={iaSavingsTitle(ia, trans)}
             >
               {trans.__('IA saves %1/month', formatUsd(ia.monthlyUsd))}
             </li>
