@@ -28,6 +28,7 @@ from jupyterhub.services.auth import HubAuth
 from tornado.web import HTTPError
 from traitlets import Instance, Unicode, default
 
+from .app import PennLayerApp
 from .core import LayerManager
 from .handlers.base import AUTH_RESOURCE, PennLayerHandler
 from .scopes import NOT_YET, has_scope, required_scope, route_of
@@ -202,6 +203,14 @@ class NodeServiceApp(ServerApp):
         # Only pennlayer: no extension that other config files on the node enable.
         kwargs["find_extensions"] = False
         super().initialize(list(argv) if argv is not None else None, **kwargs)
+        if not any(
+            isinstance(point.app, PennLayerApp) and hasattr(point.app, "_manager")
+            for point in self.extension_manager.extension_points.values()
+        ):
+            # A Jupyter server goes on without an extension that failed; this service is
+            # nothing without it (the reason is logged above).
+            self.log.critical("pennlayer: the node service stops: pennlayer did not load.")
+            self.exit(1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
