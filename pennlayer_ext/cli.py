@@ -53,7 +53,7 @@ def _manager(args: argparse.Namespace) -> LayerManagerAPI:
         app = PennLayerApp(config=loader.config)
         if args.node_service:
             if args.store:
-                raise PennLayerError(
+                raise InvalidInput(
                     "Give --store or --node-service, not both: the node service owns its store."
                 )
             app.node_service_url = args.node_service

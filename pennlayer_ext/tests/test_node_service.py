@@ -6,6 +6,12 @@ group 'scientists'), mona (custom:pennlayer:manage), ada (a Hub admin: the node'
 and nobody (no pennlayer scope).
 """
 
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -13,6 +19,7 @@ import pytest
 from pennlayer_ext.client import NodeServiceClient, ServiceError
 from pennlayer_ext.core import Conflict, InvalidInput, LayerManager, NotFound
 
+from .helpers import free_port, jupyter_server_argv, server_request, wait_for_server
 from .hub import RealHub
 
 MANAGE_NEEDED = "needs the scope custom:pennlayer:manage, which JupyterHub user"
@@ -208,3 +215,171 @@ def test_the_client_gives_the_core_errors_and_messages_of_the_local_manager(
         NodeServiceClient(hub.service_url, token=tokens["ursula"]).delete_layer("dup")
     assert refused.value.status == 403
     assert MANAGE_NEEDED in refused.value.message
+
+
+# -- the extension and the CLI over the client ----------------------------------------------
+
+# Times differ between two stores; the owner is the caller: the Hub user through the
+# service (checked below), a token's random name in the local test server.
+DIFFERENT = ("created_at", "last_accessed_at", "finished_at", "updated_at", "owner")
+
+
+def _same(status, body):
+    """An answer without what differs between two stores (times, owner)."""
+    if isinstance(body, dict):
+        body = {key: _same(0, value)[1] for key, value in body.items() if key not in DIFFERENT}
+    elif isinstance(body, list):
+        body = [_same(0, value)[1] for value in body]
+    return status, body
+
+
+def _hold(manager, layer):
+    with manager.catalog.transaction(write=True) as conn:
+        manager.catalog.insert_session(
+            conn,
+            session_id="sess-1",
+            kernel_id="k1",
+            user="alice",
+            notebook_path="a.ipynb",
+            environment=None,
+            backend="bwrap",
+            mounts={layer: (1, "sha256:00")},
+        )
+
+
+def _release(manager, *_):
+    with manager.catalog.transaction(write=True) as conn:
+        manager.catalog.end_session(conn, "sess-1", "done")
+
+
+CHECKS = [
+    ("POST", "layers", {"name": "Bad Name", "kind": "reference"}),
+    ("POST", "layers", {"name": "same-a", "kind": "reference", "description": "d"}),
+    ("POST", "layers", {"name": "same-a", "kind": "reference"}),
+    ("GET", "layers/same-a", None),
+    ("GET", "layers?kind=reference", None),
+    ("PATCH", "layers/same-a", {"description": "changed"}),
+    ("POST", "layers/same-a/build", {"requirements": "numpy\n"}),
+    ("POST", "layers", {"name": "same-env", "kind": "environment", "requirements": "-e .\n"}),
+    ("POST", "layers", {"name": "same-b", "kind": "reference", "extra": 1}),
+    ("GET", "layers/nope", None),
+    ("GET", "layers/BadName", None),
+    ("GET", "jobs/" + "0" * 32, None),
+    ("GET", "jobs?state=nonsense", None),
+    ("HOLD", "same-a", None),
+    ("DELETE", "layers/same-a", None),
+    ("RELEASE", "same-a", None),
+    ("DELETE", "layers/same-a", None),
+    ("GET", "layers/same-a", None),
+]
+
+
+async def test_the_extension_answers_the_same_over_the_node_service(
+    hub, tokens, pl_api, pl_manager, tmp_path, sources
+):
+    # Given a Jupyter server whose pennlayer is a client of the node service (as mona)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PENNLAYER_NODE_SERVICE_TOKEN": tokens["mona"],
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
+    argv = jupyter_server_argv(port, None, f"--PennLayerApp.node_service_url={hub.service_url}")
+    server = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    service_manager = LayerManager(hub.store)
+    try:
+        wait_for_server(port)
+        # When the same requests go to it and to a server that owns its store
+        through_service, local = [], []
+        for method, path, body in CHECKS:
+            if method in ("HOLD", "RELEASE"):
+                for manager in (service_manager, pl_manager):
+                    (_hold if method == "HOLD" else _release)(manager, path)
+                continue
+            answer = await asyncio.to_thread(
+                server_request, port, method, f"pennlayer/{path}", body
+            )
+            through_service.append((method, path, *_same(*answer)))
+            parts = path.split("?")[0].split("/")
+            params = dict([path.split("?")[1].split("=")]) if "?" in path else None
+            response = await pl_api(*parts, method=method, json_body=body, params=params)
+            local.append((method, path, *_same(response.status, response.body)))
+        # Then every answer is the same, errors and their details included
+        assert through_service == local
+        statuses = [status for _, _, status, _ in local]
+        assert statuses == [
+            400,
+            201,
+            409,
+            200,
+            200,
+            200,
+            400,
+            400,
+            400,
+            404,
+            400,
+            404,
+            400,
+            409,
+            204,
+            404,
+        ]
+        assert local[-3][3]["sessions"] == ["sess-1"]
+        # And the node's own details come from the service, not from the client's server
+        _, node = await asyncio.to_thread(server_request, port, "GET", "pennlayer/node")
+        assert node["store_root"] == str(hub.store)
+        assert node["allowed_source_roots"] == [str(sources)]
+        assert node["sandbox"]["configured"] == "auto"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def _cli(*args, token, url=None):
+    env = {**os.environ, "PENNLAYER_NODE_SERVICE_TOKEN": token}
+    if url:
+        env["PENNLAYER_NODE_SERVICE"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "pennlayer_ext.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_cli_works_through_the_node_service(hub, tokens):
+    url = hub.service_url
+    # A scientist lists, by flag or by environment variable
+    listed = _cli("list", "--json", "--node-service", url, token=tokens["ursula"])
+    assert listed.returncode == 0, listed.stderr
+    assert "layers" in json.loads(listed.stdout)
+    # but cannot create: the service's message, the CLI's exit code for refusals
+    refused = _cli("create", "cli-made", "--kind", "reference", token=tokens["ursula"], url=url)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: POST /pennlayer/layers " + MANAGE_NEEDED)
+    # A manager creates and deletes
+    made = _cli("create", "cli-made", "--kind", "reference", token=tokens["mona"], url=url)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip() == "Created reference layer cli-made (EMPTY)."
+    shown = _cli("show", "cli-made", "--json", token=tokens["ursula"], url=url)
+    assert json.loads(shown.stdout)["name"] == "cli-made"
+    gone = _cli("delete", "cli-made", token=tokens["mona"], url=url)
+    assert gone.returncode == 0, gone.stderr
+    # Commands only the owning process can run say so
+    verify = _cli("verify", token=tokens["ada"], url=url)
+    assert verify.returncode == 2
+    assert "'verify' is not available through the node service" in verify.stderr
+    # The service down: a clear message, not a traceback
+    down = _cli("list", token=tokens["mona"], url=f"http://127.0.0.1:{free_port()}/")
+    assert down.returncode == 1
+    assert "cannot be reached" in down.stderr
+    both = _cli("list", "--store", "/tmp", "--node-service", url, token=tokens["mona"])
+    assert both.returncode == 2
+    assert "not both" in both.stderr
