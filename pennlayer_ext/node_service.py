@@ -30,6 +30,7 @@ from traitlets import Instance, Unicode, default
 
 from .app import PennLayerApp
 from .core import LayerManager
+from .core.store import LayerStore
 from .handlers.base import AUTH_RESOURCE, PennLayerHandler
 from .scopes import NOT_YET, has_scope, required_scope, route_of
 
@@ -203,14 +204,36 @@ class NodeServiceApp(ServerApp):
         # Only pennlayer: no extension that other config files on the node enable.
         kwargs["find_extensions"] = False
         super().initialize(list(argv) if argv is not None else None, **kwargs)
-        if not any(
-            isinstance(point.app, PennLayerApp) and hasattr(point.app, "_manager")
+        apps = [
+            point.app
             for point in self.extension_manager.extension_points.values()
-        ):
+            if isinstance(point.app, PennLayerApp) and hasattr(point.app, "_manager")
+        ]
+        if not apps:
             # A Jupyter server goes on without an extension that failed; this service is
             # nothing without it (the reason is logged above).
             self.log.critical("pennlayer: the node service stops: pennlayer did not load.")
             self.exit(1)
+        keep_private(apps[0].store_root)
+
+
+def keep_private(store_root: str) -> None:
+    """Make the store's records the service user's alone: the catalog (sessions name
+    people's notebooks), job logs, staging, trash and caches. Layers stay readable by
+    everyone, as their kernels mount them; nobody but the service user writes anywhere."""
+    store = LayerStore(store_root)
+    catalog = str(store.catalog_path)
+    for path in (catalog, f"{catalog}-wal", f"{catalog}-shm"):
+        if os.path.exists(path):
+            os.chmod(path, 0o600)
+    for folder in (
+        store.job_dir("x").parent,
+        store.staging_root,
+        store.trash_dir,
+        store.root / "cache",
+    ):
+        if folder.is_dir():
+            folder.chmod(0o700)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,17 +9,20 @@ and nobody (no pennlayer scope).
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
 from pennlayer_ext.client import NodeServiceClient, ServiceError
 from pennlayer_ext.core import Conflict, InvalidInput, LayerManager, NotFound
 
-from .helpers import free_port, jupyter_server_argv, server_request, wait_for_server
+from .helpers import as_nobody, free_port, jupyter_server_argv, server_request, wait_for_server
 from .hub import RealHub
 
 MANAGE_NEEDED = "needs the scope custom:pennlayer:manage, which JupyterHub user"
@@ -36,19 +39,24 @@ def sources(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, sources):
     folder = tmp_path_factory.mktemp("hub")
+    # The store where other local users can reach it, as on a node (pytest's folders are
+    # root's alone).
+    shared = Path(tempfile.mkdtemp(prefix="pennlayer-node-", dir="/tmp"))
+    shared.chmod(0o755)  # others must reach the layers
     hub = RealHub(
         folder,
         service_args=(f"--PennLayerApp.allowed_source_roots={sources}",),
         service_env={
-            "PENNLAYER_STORE": str(folder / "store"),
+            "PENNLAYER_STORE": str(shared / "store"),
             "JUPYTER_DATA_DIR": str(folder / "data"),
             "JUPYTER_CONFIG_DIR": str(folder / "config"),
             "JUPYTER_RUNTIME_DIR": str(folder / "runtime"),
         },
     )
-    hub.store = folder / "store"
+    hub.store = shared / "store"
     yield hub
     hub.stop()
+    shutil.rmtree(shared, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +156,23 @@ def test_manage_creates_populates_and_deletes_and_the_service_records_who(hub, t
     job = _wait_job(hub, token, job["id"])
     assert job["state"] == "succeeded", job
     # The job ran in the service: its store holds the layer, read-only for everyone else.
-    layer = LayerManager(hub.store).get_layer("genome")
+    manager = LayerManager(hub.store)
+    layer = manager.get_layer("genome")
     assert layer["status"] == "READY"
     assert layer["file_count"] == 1
+    # Another local user reads the layer but writes nothing and reads no records.
+    version = manager.store.version_dir("genome", layer["version"])
+    assert as_nobody(["cat", str(version / "chr1.fa")]).stdout == ">chr1\nACGT\n"
+    for argv in (
+        ["touch", str(version / "mine")],
+        ["touch", str(hub.store / "layers" / "mine")],
+        ["touch", str(hub.store / "mine")],
+        ["cat", str(manager.store.catalog_path)],
+        ["ls", str(manager.store.job_dir(job["id"]))],
+    ):
+        refused = as_nobody(argv)
+        assert refused.returncode != 0, argv
+        assert "Permission denied" in refused.stderr, (argv, refused.stderr)
     status, body = hub.service_request("DELETE", "layers/genome", token)
     assert status == 204, body
     assert hub.service_request("GET", "layers/genome", token)[0] == 404
