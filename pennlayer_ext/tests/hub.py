@@ -8,6 +8,7 @@ memory (configurable-http-proxy is a node program these tests do not need).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -90,6 +91,7 @@ class RealHub:
         service_env: dict[str, str] | None = None,
     ) -> None:
         self.folder = folder
+        self.service_env = service_env or {}
         folder.mkdir(parents=True, exist_ok=True)
         self.hub_port = free_port()
         self.service_port = free_port()
@@ -152,6 +154,12 @@ class RealHub:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        # A service the Hub did not stop in time: its runtime file names it (a server
+        # removes the file when it stops).
+        runtime = self.service_env.get("JUPYTER_RUNTIME_DIR")
+        for info in Path(runtime).glob("jpserver-*.json") if runtime else ():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                os.kill(int(json.loads(info.read_text())["pid"]), signal.SIGTERM)
 
     # -- requests ------------------------------------------------------------------------
 
