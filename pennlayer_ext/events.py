@@ -47,6 +47,9 @@ class ChangeWatcher:
         self._statuses: dict[str, str] | None = None
         self._classes: dict[str, str] = {}
         self._drifts: dict[str, str | None] = {}
+        # After the first look, a job seen for the first time is new, also when it ended
+        # between two looks (a quick restore a kernel launch started): its end is told.
+        self._primed = False
 
     def poll(self) -> list[tuple[str, dict[str, Any]]]:
         self.manager.reap_workers()
@@ -62,10 +65,12 @@ class ChangeWatcher:
             progress = job.get("progress") or {}
             key = (job["state"], progress.get("phase"), progress.get("step"), job["error"])
             if self._jobs.get(job["id"]) != key:
-                if job["id"] in self._jobs or job["state"] in ("queued", "running"):
+                active = job["state"] in ("queued", "running")
+                if job["id"] in self._jobs or active or self._primed:
                     events.append((EVENT_JOB, job_event(job)))
                     finished |= job["state"] not in ("queued", "running")
                 self._jobs[job["id"]] = key
+        self._primed = True
         layers = self.manager.list_layers()["layers"]
         statuses = {layer["name"]: layer["status"] for layer in layers}
         for layer in layers:

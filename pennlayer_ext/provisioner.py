@@ -52,6 +52,7 @@ from .core.sandbox import (
     resolve_backend,
 )
 from .core.sandbox.setid import write_setid_filter
+from .core.session_tokens import issue_token
 from .core.sessions import (
     OpenedSession,
     adopt_run_session,
@@ -62,6 +63,19 @@ from .core.sessions import (
 from .core.store import LayerStore
 
 MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
+# The %layer magics: copied into each session's overlay, loaded with ``--ext``.
+MAGICS_MODULE = "pennlayer_magics"
+
+
+def magics_files() -> tuple[tuple[str, Path], ...]:
+    """The magics' modules (stdlib, IPython and ipywidgets only) and the shared units."""
+    here = Path(__file__).parent
+    files = [(f"{MAGICS_MODULE}/{p.name}", p) for p in sorted((here / "magics").glob("*.py"))]
+    return (*files, (f"{MAGICS_MODULE}/units.py", here / "core" / "units.py"))
+
+
+# Addresses a server listens on that a kernel (which shares its network) reaches on loopback.
+_LOOPBACK_NAMES = ("", "0.0.0.0", "::", "localhost", "127.0.0.1")  # noqa: S104
 
 
 def notebook_selection(path: str | None) -> dict[str, Any] | None:
@@ -215,7 +229,8 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         self._session_id = opened.session_id
         opened.notices.extend(restored)
         try:
-            return self._prepare(kwargs, env, store, opened, backend, settings)
+            server = self._server_for_kernel(catalog, opened.session_id)
+            return self._prepare(kwargs, env, store, opened, backend, settings, server)
         except BaseException:
             close_session(catalog, store, opened.session_id, "the kernel could not start")
             self._session_id = None
@@ -229,6 +244,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         opened: OpenedSession,
         backend: SandboxBackend,
         settings: dict[str, Any],
+        server: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         workdir = Path(kwargs.get("cwd") or os.getcwd()).resolve()
         if workdir == Path("/"):
@@ -251,18 +267,45 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             hidden=(store_root, *_connection_folder(connection_file), *jupyter_folders()),
             env_allow=tuple(name for name in settings["kernel_env_allow"] if isinstance(name, str)),
             setid_filter=write_setid_filter(store.setid_filter_path),
+            site_files=magics_files(),
+            server=server,
         )
         backend.prepare(layout)
 
         notices = [*backend.notices(), *opened.notices]
         kernel_cmd = list(kwargs["cmd"])
         kernel_cmd[0] = f"{backend.overlay_path(layout)}/bin/python"
+        kernel_cmd.append(f"--ext={MAGICS_MODULE}")
         if notices:
             kernel_cmd.append(f"--IPKernelApp.exec_lines={notice_exec_line()}")
         kwargs["env"] = backend.environment(layout, env, "\n".join(notices))
         kwargs["cmd"] = backend.command(layout, kernel_cmd, kwargs["env"])
         kwargs["cwd"] = str(workdir)
         return kwargs
+
+    def _jupyter_server(self) -> Any:
+        """The Jupyter server that started this kernel, if it runs pennlayer's routes."""
+        node = self.parent
+        while node is not None:
+            web_app = getattr(node, "web_app", None)
+            if web_app is not None:
+                return node if "pennlayer_app" in web_app.settings else None
+            node = getattr(node, "parent", None)
+        return None
+
+    def _server_for_kernel(self, catalog: Catalog, session_id: str) -> dict[str, str] | None:
+        """Where and how the kernel reaches pennlayer's routes: the server's URL on loopback
+        and a new token of this session (see core/session_tokens.py); None without a
+        server (a kernel started by papermill or nbclient alone) or on a unix socket."""
+        server = self._jupyter_server()
+        if server is None or getattr(server, "sock", ""):
+            return None
+        host = server.ip if server.ip not in _LOOPBACK_NAMES else "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        scheme = "https" if getattr(server, "certfile", "") else "http"
+        url = f"{scheme}://{host}:{server.port}{server.base_url}"
+        token = issue_token(catalog, session_id, getpass.getuser())
+        return {"url": url, "token": token, "kernel_id": str(self.kernel_id), "session": session_id}
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         info = await super().launch_kernel(cmd, **kwargs)

@@ -19,6 +19,7 @@ REQUEST_SCHEMAS = (
     "layer-patch",
     "run-start",
     "run-rerun",
+    "session-save",
 )
 
 

@@ -41,6 +41,9 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/pennlayer/environments"): USE,
     ("GET", "/pennlayer/sessions"): USE,
     ("GET", "/pennlayer/sessions/{kernel_id}"): USE,
+    ("GET", "/pennlayer/sessions/{kernel_id}/changes"): USE,
+    # save creates an environment layer: a change of the node
+    ("POST", "/pennlayer/sessions/{kernel_id}/save"): MANAGE,
     ("GET", "/pennlayer/runs"): USE,
     ("POST", "/pennlayer/runs"): USE,
     ("GET", "/pennlayer/runs/{run_id}"): USE,

@@ -186,14 +186,16 @@ export class JobNotifier implements IDisposable {
     if (
       event.kind === 'restore' &&
       !this._followed.has(event.id) &&
-      !ENDED.includes(event.state)
+      !this._ended.has(event.id)
     ) {
+      // Running, or ended before a look of the server saw it run: told either way.
       this.follow(
         {
           id: event.id,
           layer: event.layer,
           kind: 'restore',
-          state: event.state
+          state: event.state,
+          error: event.error ?? null
         },
         restoreTexts(event.layer, this._trans),
         this._restoreActions
@@ -260,6 +262,7 @@ export class JobNotifier implements IDisposable {
       return;
     }
     this._followed.delete(job.id);
+    this._ended.add(job.id);
     this._stopTicker(followed);
     const { texts, actions, notification } = followed;
     const trans = this._trans;
@@ -331,6 +334,8 @@ export class JobNotifier implements IDisposable {
   }
 
   private _followed = new Map<string, IFollowed>();
+  /** The jobs whose end was shown: a late event does not show it again. */
+  private _ended = new Set<string>();
   private _isDisposed = false;
   private _model: ILayersModel;
   private _restoreActions: IFailureActions;

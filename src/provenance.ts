@@ -110,14 +110,48 @@ export function layersToRecord(
     current.environment === mounted.environment &&
     isNameList(current.layers) &&
     sameList(current.layers, layers) &&
-    sameMounted(current.mounted, mounted.mounted)
+    sameMounted(current.mounted, mounted.mounted) &&
+    sameInstalls(current.live_installs, mounted.live_installs)
   ) {
     return null;
   }
-  return {
+  const next: RecordedLayers = {
     ...current,
     environment: mounted.environment,
     layers,
     mounted: copyMounted(mounted.mounted)
   };
+  if (mounted.live_installs?.length) {
+    next.live_installs = mounted.live_installs.map(({ name, version }) => ({
+      name,
+      version
+    }));
+  } else {
+    delete next.live_installs;
+  }
+  return next;
+}
+
+/**
+ * Whether the recorded live installs are the session's (none recorded and
+ * none made count as the same, so a notebook without any stays clean).
+ */
+function sameInstalls(
+  recorded: unknown,
+  installs: INotebookLayers['live_installs']
+): boolean {
+  const made = installs ?? [];
+  if (recorded === undefined) {
+    return made.length === 0;
+  }
+  return (
+    Array.isArray(recorded) &&
+    recorded.length === made.length &&
+    made.every(
+      (p, i) =>
+        isPlainObject(recorded[i]) &&
+        recorded[i].name === p.name &&
+        recorded[i].version === p.version
+    )
+  );
 }

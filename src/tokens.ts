@@ -278,6 +278,8 @@ export interface INotebookLayers {
   layers: string[];
   /** The version and digest of every mounted layer, environment included. */
   mounted: { [layer: string]: IMountedVersion };
+  /** What the session pip-installed on top of its environment (`%pip install`). */
+  live_installs?: IPackage[];
 }
 
 /**

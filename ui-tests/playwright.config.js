@@ -4,6 +4,10 @@
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
+// The server's port: 8888, or PENNLAYER_GALATA_PORT when that one is taken.
+const port = process.env.PENNLAYER_GALATA_PORT || '8888';
+process.env.TARGET_URL = process.env.TARGET_URL || `http://localhost:${port}`;
+
 module.exports = {
   ...baseConfig,
   reporter: [['list']],
@@ -26,9 +30,8 @@ module.exports = {
     }
   },
   webServer: {
-    command:
-      'jupyter lab --no-browser --allow-root --config jupyter_server_test_config.py',
-    url: 'http://localhost:8888/lab',
+    command: `jupyter lab --no-browser --allow-root --port ${port} --config jupyter_server_test_config.py`,
+    url: `http://localhost:${port}/lab`,
     timeout: 120 * 1000,
     reuseExistingServer: !process.env.CI
   }

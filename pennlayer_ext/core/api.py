@@ -113,6 +113,22 @@ class LayerManagerAPI(Protocol):
 
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]: ...
 
+    def session_of_token(self, token: str) -> dict[str, Any]:
+        """The active session a kernel's session token belongs to (401 when revoked)."""
+        ...
+
+    def session_changes(self, kernel_id: str) -> dict[str, Any]:
+        """What the kernel's active session pip-installed, upgraded, downgraded or removed
+        against its environment."""
+        ...
+
+    def save_session(
+        self, kernel_id: str, name: str, *, description: object = None, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Build environment *name* from the session's environment plus its live installs:
+        ``{"layer", "job", "requirements", "changes"}``."""
+        ...
+
     # -- runs ----------------------------------------------------------------------------
 
     def start_run(

@@ -1,10 +1,11 @@
 """Archive and restore pipelines: what the archive and restore jobs' workers do.
 
 Archive: the current version is packed (tar + zstd, :mod:`.packing`) into staging, read
-back and checked against the version's digest, and put into the cold store under its
-content-addressed key; an object already there for the same content is checked and
-reused instead. Only then, in one catalog transaction, the layer becomes IA; its files
-go to the trash after that commit. Restore: the archive is fetched (read in place from
+back as it is written (decompressed and hashed in a second thread) and checked against
+the version's digest, and put into the cold store under its content-addressed key; an
+object already there for the same content is checked and reused instead. Only then, in
+one catalog transaction, the layer becomes IA; its files go to the trash after that
+commit. Restore: the archive is fetched (read in place from
 a local cold store), unpacked into staging while its digest is computed, and, if the
 digest is the version's, renamed into place as the SAME version in one transaction.
 
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 from . import trash
 from .catalog import utc_now
 from .coldstore import ColdStore, ColdStoreError, StoredObject, archive_key, open_cold_store
-from .packing import ArchiveError, ArchiveLimits, pack_tree, read_archive
+from .packing import READ_BACK, ArchiveError, ArchiveLimits, pack_tree, read_archive
 from .runner import StepFailed
 from .states import LayerStatus
 from .units import human_bytes
@@ -100,13 +101,9 @@ def _limits(ctx: JobContext) -> ArchiveLimits:
     )
 
 
-# Reading an archive back writes nothing: only its digest says whether it is the version.
-_READ_BACK = ArchiveLimits(max_bytes=2**63, max_files=2**63, max_entries=2**63)
-
-
 def _digest_of(path: Path, meter: _Meter) -> str:
     with path.open("rb") as handle:
-        summary = read_archive(handle, _READ_BACK, None, meter)
+        summary = read_archive(handle, READ_BACK, None, meter)
     meter.finish()
     return summary.digest
 
@@ -126,7 +123,7 @@ def run_archive(ctx: JobContext) -> None:
             size = _pack_check_store(ctx, cold, key, digest)
     except ColdStoreError as exc:
         raise StepFailed(f"{exc}. The layer stays on STANDARD.") from exc
-    ctx.progress("commit", 4, 4, "Moving the layer to IA", bytes_done=0, bytes_total=0)
+    ctx.progress("commit", 3, 3, "Moving the layer to IA", bytes_done=0, bytes_total=0)
     _commit_archive(ctx, layer, version, key, size)
     ctx.log(f"{layer} is IA: its archive {key} ({human_bytes(size)}) is in {cold.label()}")
     ctx.succeed()
@@ -154,7 +151,7 @@ def _stored_matches(
         # service checks uploads: the digest recorded beside it vouches for it.
         return found.digest == digest
     total = int(ctx.params["apparent_bytes"])  # the bytes of the files read out of it
-    meter = _Meter(ctx, "verify", 1, 4, "Checking the archive in the cold store", total)
+    meter = _Meter(ctx, "verify", 1, 3, "Checking the archive in the cold store", total)
     try:
         return _digest_of(local, meter) == digest
     except ArchiveError as exc:
@@ -167,13 +164,13 @@ def _pack_check_store(ctx: JobContext, cold: ColdStore, key: str, digest: str) -
     total = int(ctx.params["apparent_bytes"])
     archive = ctx.staging / key
     ctx.ensure_room(total, "the archive of the version")
-    meter = _Meter(ctx, "pack", 1, 4, "Packing (tar + zstd)", total)
+    # The archive is read back (decompressed and hashed) while it is written; the cold
+    # store flushes it to disk (a folder) or checks its upload (S3) when it stores it.
+    meter = _Meter(ctx, "pack", 1, 3, "Packing (tar + zstd) and checking the archive", total)
     meter.writes = True
     try:
         with archive.open("wb") as out:
-            pack_tree(ctx.store.version_dir(layer, version), out, meter)
-            out.flush()
-            os.fsync(out.fileno())
+            found = pack_tree(ctx.store.version_dir(layer, version), out, meter).digest
     except ArchiveError as exc:
         raise StepFailed(f"Version {version} cannot be archived: {exc}") from exc
     except FileNotFoundError as exc:
@@ -183,11 +180,6 @@ def _pack_check_store(ctx: JobContext, cold: ColdStore, key: str, digest: str) -
         ) from exc
     meter.finish()
     size = archive.stat().st_size
-    meter = _Meter(ctx, "verify", 2, 4, "Reading the archive back", total)
-    try:
-        found = _digest_of(archive, meter)
-    except ArchiveError as exc:
-        raise StepFailed(f"The new archive cannot be read back: {exc}.") from exc
     if found != digest:
         raise StepFailed(
             f"The archive of version {version} does not match the version's digest (recorded "
@@ -195,7 +187,7 @@ def _pack_check_store(ctx: JobContext, cold: ColdStore, key: str, digest: str) -
             f"Nothing was archived; run 'jupyter pennlayer verify {layer}'."
         )
     ctx.log(f"the archive matches the digest: {human_bytes(total)} packed into {human_bytes(size)}")
-    meter = _Meter(ctx, "upload", 3, 4, f"Storing the archive in {cold.label()}", size)
+    meter = _Meter(ctx, "upload", 2, 3, f"Storing the archive in {cold.label()}", size)
     cold.put(archive, key, digest, meter)
     meter.finish()
     return size

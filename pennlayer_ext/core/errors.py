@@ -37,6 +37,20 @@ class InvalidName(InvalidInput):
     code = "invalid_name"
 
 
+class Unauthorized(PennLayerError):
+    """A credential that is not (or no longer) valid: a revoked session token."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(PennLayerError):
+    """Valid credentials that may not do this (a kernel's token on another session)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(PennLayerError):
     """An unknown layer, job or session (HTTP 404)."""
 

@@ -18,22 +18,18 @@ from typing import TYPE_CHECKING, Any
 from . import trash
 from .autorestore import write_tier_settings
 from .catalog import Catalog
+from .creating import create_layer
 from .errors import DiskFull
 from .job_service import JobService
 from .jobkinds import BuildJob, PopulateJob
 from .kernelspecs import sync_kernelspecs, write_kernel_settings
-from .layers import (
-    LayerService,
-    check_built_from_requirements,
-    check_description,
-    check_kind,
-    check_language,
-    require_layer,
-)
+from .layers import LayerService, require_layer
 from .names import validate_name
 from .node import describe_node
 from .runs import RunService
-from .sessions import SessionService
+from .saving import LiveService
+from .session_tokens import session_of_token
+from .sessions import SessionService, serialize_session
 from .settings import NodeSettings
 from .store import LayerStore
 from .tiering import TierService
@@ -61,6 +57,7 @@ class LayerManager:
         self.sessions = SessionService(self.catalog, self.store)
         self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
         self.tiers = TierService(self.catalog, self.store, self.settings, self.jobs)
+        self.live = LiveService(self.catalog, self.store, self.settings, self.layers, self.jobs)
         self.resealed: list[str] = []  # versions of an older store sealed at this start
         self.notices: list[str] = []  # what could not be done at this start, and why
         if recover:
@@ -107,27 +104,19 @@ class LayerManager:
         refresh: object = False,
         owner: str | None = None,
     ) -> dict[str, Any]:
-        # Check everything before anything is created, so a bad request loses nothing.
-        validate_name(name)
-        kind = check_kind(kind)
-        check_description(description)
-        check_language(kind, language)
-        check_built_from_requirements(kind, requirements)
-        params = None
-        if requirements is not None:
-            params = BuildJob.params(self.settings, requirements, python=python, refresh=refresh)
-            self.jobs.check_room(BuildJob, params)  # a refused build creates no layer either
-        layer = self.layers.create(name, kind, description, language, owner)
-        job = None
-        if params is not None:
-            try:
-                job = self.jobs.start(name, BuildJob, params, owner=owner)
-            except BaseException:
-                # A create that answers an error leaves nothing behind: no record, no folder.
-                self.layers.discard_new(name)
-                raise
-        self.empty_trash()  # a stale folder of an interrupted delete may have gone there
-        return {"layer": layer if job is None else self.get_layer(name), "job": job}
+        return create_layer(
+            self.layers,
+            self.jobs,
+            self.settings,
+            name,
+            kind,
+            description=description,
+            language=language,
+            requirements=requirements,
+            python=python,
+            refresh=refresh,
+            owner=owner,
+        )
 
     def update_layer(
         self, name: str, *, description: object = None, pinned: object = None
@@ -225,6 +214,17 @@ class LayerManager:
 
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
         return self.sessions.of_kernel(kernel_id)
+
+    def session_of_token(self, token: str) -> dict[str, Any]:
+        return serialize_session(session_of_token(self.catalog, token), self.store)
+
+    def session_changes(self, kernel_id: str) -> dict[str, Any]:
+        return self.live.changes(kernel_id)
+
+    def save_session(
+        self, kernel_id: str, name: str, *, description: object = None, owner: str | None = None
+    ) -> dict[str, Any]:
+        return self.live.save(kernel_id, name, description=description, owner=owner)
 
     def start_run(
         self, request: Mapping[str, Any], *, owner: str | None = None, root_dir: str | None = None

@@ -20,6 +20,7 @@ from typing import Any
 from . import trash
 from .catalog import Catalog, utc_now
 from .errors import Conflict, DiskFull, InvalidInput, NotFound
+from .live import overlay_installs
 from .names import validate_name
 from .sandbox import Mount
 from .store import LayerStore, remove_stray_entries, remove_tree
@@ -270,9 +271,12 @@ def close_session(catalog: Catalog, store: LayerStore, session_id: str, reason: 
 
     The overlay goes first: on a full disk, that is what gives the catalog room.
     """
+    installs = overlay_installs(store.session_dir(session_id))
     remove_tree(store.session_dir(session_id))
     with catalog.transaction(write=True) as conn:
         session = catalog.get_session(conn, session_id)
+        if session is not None and session["ended_at"] is None:
+            catalog.set_session_live_installs(conn, session_id, installs)
         catalog.end_session(conn, session_id, reason)
     if session is not None:
         retired = [
@@ -333,9 +337,17 @@ SESSION_FIELDS = (
 )
 
 
-def serialize_session(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A session as the API shows it, with the notebook metadata that reproduces it."""
+def serialize_session(record: Mapping[str, Any], store: LayerStore | None = None) -> dict[str, Any]:
+    """A session as the API shows it, with the notebook metadata that reproduces it.
+
+    ``live_installs``: what it pip-installed on top of its environment (read from its
+    overlay while it runs when *store* is given; recorded when it ended).
+    """
     session = {field: record.get(field) for field in SESSION_FIELDS}
+    installs = record.get("live_installs")
+    if record.get("ended_at") is None and store is not None:
+        installs = overlay_installs(store.session_dir(record["id"]))
+    session["live_installs"] = installs or []
     session["notices"] = record.get("notices") or []
     session["active"] = record.get("ended_at") is None
     mounts = record.get("mounts") or []
@@ -346,6 +358,7 @@ def serialize_session(record: Mapping[str, Any]) -> dict[str, Any]:
         "environment": record.get("environment"),
         "layers": [m["layer"] for m in mounts if m["layer"] != record.get("environment")],
         "mounted": {m["layer"]: {"version": m["version"], "digest": m["digest"]} for m in mounts},
+        "live_installs": session["live_installs"],
     }
     return session
 
@@ -368,7 +381,7 @@ class SessionService:
             raise InvalidInput(f"active must be 'true' or 'false', not {active!r}.")
         with self.catalog.transaction() as conn:
             records = self.catalog.list_sessions(conn, active=active)
-        return [serialize_session(record) for record in records]
+        return [serialize_session(record, self.store) for record in records]
 
     def of_kernel(self, kernel_id: str) -> dict[str, Any]:
         """The latest session of a kernel (a restarted kernel has one per start)."""
@@ -378,7 +391,7 @@ class SessionService:
             sessions = self.catalog.list_sessions(conn, kernel_id=kernel_id, limit=1)
         if not sessions:
             raise NotFound(f"No session for kernel {kernel_id!r}.")
-        return serialize_session(sessions[0])
+        return serialize_session(sessions[0], self.store)
 
     def close_dead(self, exclude_kernels: Iterable[str] = ()) -> list[str]:
         return close_dead_sessions(self.catalog, self.store, exclude_kernels)

@@ -20,6 +20,7 @@ from .layers import (
 )
 from .node import NodeHandler, NotFoundHandler
 from .runs import LayerUsageHandler, RerunHandler, RunHandler, RunsHandler
+from .sessions import SessionChangesHandler, SessionSaveHandler
 
 # The path segment a layer name may occupy in a URL. It is deliberately wider than the
 # naming rule, so that a bad name reaches the validator and gets its message (400),
@@ -27,6 +28,7 @@ from .runs import LayerUsageHandler, RerunHandler, RunHandler, RunsHandler
 _NAME = r"(?P<name>[^/]+)"
 _JOB = r"(?P<job_id>[^/]+)"
 _RUN = r"(?P<run_id>[^/]+)"
+_KERNEL = r"(?P<kernel_id>[^/]+)"
 
 default_handlers = [
     (r"/pennlayer/layers/?", LayersHandler),
@@ -41,7 +43,9 @@ default_handlers = [
     (rf"/pennlayer/jobs/{_JOB}/log/?", JobLogHandler),
     (r"/pennlayer/environments/?", EnvironmentsHandler),
     (r"/pennlayer/sessions/?", SessionsHandler),
-    (r"/pennlayer/sessions/(?P<kernel_id>[^/]+)/?", KernelSessionHandler),
+    (rf"/pennlayer/sessions/{_KERNEL}/?", KernelSessionHandler),
+    (rf"/pennlayer/sessions/{_KERNEL}/changes/?", SessionChangesHandler),
+    (rf"/pennlayer/sessions/{_KERNEL}/save/?", SessionSaveHandler),
     (r"/pennlayer/runs/?", RunsHandler),
     (rf"/pennlayer/runs/{_RUN}/?", RunHandler),
     (rf"/pennlayer/runs/{_RUN}/rerun/?", RerunHandler),

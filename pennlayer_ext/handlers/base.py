@@ -10,11 +10,14 @@ from http.client import responses
 from typing import Any, TypeVar
 
 import jsonschema
+from jupyter_server.auth.identity import User
+from jupyter_server.base.call_context import CallContext
 from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError
 
 from ..core import LayerManagerAPI, PennLayerError, validate_name
-from ..core.errors import InvalidInput, PayloadTooLarge
+from ..core.errors import Forbidden, InvalidInput, PayloadTooLarge
+from ..core.session_tokens import SCHEME as SESSION_SCHEME
 from ..core.text import MAX_JSON_DEPTH, check_json_value
 from ..events import EVENT_LAYER
 from ..schemas import request_schema
@@ -34,9 +37,40 @@ _STATUS_CODES = {
 
 
 class PennLayerHandler(APIHandler):
-    """Base of every pennlayer REST handler."""
+    """Base of every pennlayer REST handler.
+
+    Requests are authenticated by Jupyter's identity provider, or by a kernel's session
+    token (``Authorization: PennLayer-Session <token>``, see core/session_tokens.py): that
+    scheme is known here only, so Jupyter's own routes never accept it. A token acts as
+    its session's user, on the verbs a handler lists in ``kernel_may`` only, and on no
+    other kernel's session.
+    """
 
     auth_resource = AUTH_RESOURCE
+    #: The HTTP methods a kernel's session token may call on this route.
+    kernel_may: frozenset[str] = frozenset()
+    #: The session whose token authenticated this request (None: a Jupyter login).
+    kernel_session: dict[str, Any] | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != SESSION_SCHEME.lower():
+            await super().prepare()
+            return
+        CallContext.set(CallContext.JUPYTER_HANDLER, self)
+        if not self.check_host():
+            raise HTTPError(403)
+        session = await self.call(self.manager.session_of_token, token.strip())
+        if self.request.method not in self.kernel_may:
+            raise Forbidden(
+                f"A kernel's session token cannot {self.request.method} {self.request.path}."
+            )
+        kernel_id = self.path_kwargs.get("kernel_id")
+        if kernel_id is not None and kernel_id != session["kernel_id"]:
+            raise Forbidden("A kernel's session token reaches its own session only.")
+        self.kernel_session = session
+        user = User(username=session["user"] or "pennlayer-kernel")
+        self.current_user = self._jupyter_current_user = user
 
     @property
     def manager(self) -> LayerManagerAPI:

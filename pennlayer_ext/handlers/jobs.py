@@ -11,6 +11,8 @@ from .base import PennLayerHandler
 class JobsHandler(PennLayerHandler):
     """GET: recent jobs, newest first, optionally for one layer or in one state."""
 
+    kernel_may = frozenset({"GET"})
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -24,6 +26,8 @@ class JobsHandler(PennLayerHandler):
 
 class JobHandler(PennLayerHandler):
     """GET: one job. DELETE: cancel it (the layer goes back to its previous state)."""
+
+    kernel_may = frozenset({"GET", "DELETE"})
 
     @web.authenticated
     @authorized
@@ -39,6 +43,8 @@ class JobHandler(PennLayerHandler):
 class JobLogHandler(PennLayerHandler):
     """GET: the job's log from ``offset``; poll with ``next_offset`` to tail it."""
 
+    kernel_may = frozenset({"GET"})
+
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
@@ -48,6 +54,8 @@ class JobLogHandler(PennLayerHandler):
 
 class EnvironmentsHandler(PennLayerHandler):
     """GET: environments that can run a kernel, for the environment picker."""
+
+    kernel_may = frozenset({"GET"})
 
     @web.authenticated
     @authorized
@@ -69,6 +77,8 @@ class SessionsHandler(PennLayerHandler):
 
 class KernelSessionHandler(PennLayerHandler):
     """GET: the latest session of a kernel, with its mounts and notebook metadata."""
+
+    kernel_may = frozenset({"GET"})
 
     @web.authenticated
     @authorized

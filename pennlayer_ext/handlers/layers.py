@@ -11,6 +11,8 @@ from .base import PennLayerHandler
 class LayersHandler(PennLayerHandler):
     """GET: list layers with node totals. POST: create a layer (and start its first build)."""
 
+    kernel_may = frozenset({"GET", "POST"})
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -46,6 +48,8 @@ class LayersHandler(PennLayerHandler):
 class BuildHandler(PennLayerHandler):
     """POST: build a new version of an environment from requirements (202 + job)."""
 
+    kernel_may = frozenset({"POST"})
+
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
@@ -64,6 +68,8 @@ class BuildHandler(PennLayerHandler):
 class PopulateHandler(PennLayerHandler):
     """POST: run a loader into a reference layer (202 + job); ``{}`` re-runs its recipe."""
 
+    kernel_may = frozenset({"POST"})
+
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
@@ -75,6 +81,8 @@ class PopulateHandler(PennLayerHandler):
 class ArchiveHandler(PennLayerHandler):
     """POST: archive a layer to the cold store; it becomes IA (202 + job)."""
 
+    kernel_may = frozenset({"POST"})
+
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
@@ -84,6 +92,8 @@ class ArchiveHandler(PennLayerHandler):
 class RestoreHandler(PennLayerHandler):
     """POST: restore an IA layer from the cold store to STANDARD (202 + job)."""
 
+    kernel_may = frozenset({"POST"})
+
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
@@ -92,6 +102,8 @@ class RestoreHandler(PennLayerHandler):
 
 class LayerHandler(PennLayerHandler):
     """GET: a layer's details. PATCH: edit its description or pin. DELETE: remove it."""
+
+    kernel_may = frozenset({"GET"})
 
     @web.authenticated
     @authorized

@@ -36,6 +36,8 @@ def _versions() -> dict[str, str | None]:
 class NodeHandler(PennLayerHandler):
     """GET: the store, sandbox backends, disk space, prices, interpreters and versions."""
 
+    kernel_may = frozenset({"GET"})
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -65,6 +67,8 @@ class NodeHandler(PennLayerHandler):
 
 class NotFoundHandler(PennLayerHandler):
     """Any other path under /pennlayer/: a JSON 404 for signed-in users."""
+
+    kernel_may = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
     def _not_found(self, path: str) -> None:
         raise web.HTTPError(404, f"No such pennlayer route: /pennlayer/{path}")

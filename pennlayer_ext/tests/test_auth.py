@@ -17,6 +17,8 @@ SAMPLE_PATHS = {
     r"/pennlayer/environments/?": "environments",
     r"/pennlayer/sessions/?": "sessions",
     r"/pennlayer/sessions/(?P<kernel_id>[^/]+)/?": "sessions/some-kernel",
+    r"/pennlayer/sessions/(?P<kernel_id>[^/]+)/changes/?": "sessions/some-kernel/changes",
+    r"/pennlayer/sessions/(?P<kernel_id>[^/]+)/save/?": "sessions/some-kernel/save",
     r"/pennlayer/layers/(?P<name>[^/]+)/usage/?": "layers/some-layer/usage",
     r"/pennlayer/runs/?": "runs",
     r"/pennlayer/runs/(?P<run_id>[^/]+)/?": "runs/" + "0" * 32,

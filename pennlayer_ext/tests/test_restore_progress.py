@@ -73,3 +73,25 @@ def test_no_bar_when_nothing_is_restored(tmp_path, monkeypatch):
     bars.update()
     bars.close()
     assert err.getvalue() == ""
+
+
+def test_a_restore_that_ends_between_two_looks_is_still_told(tmp_path):
+    """JupyterLab learns of a kernel launch's restore from its job event; a restore that
+    is quicker than the watcher's interval must be told too (its end), old jobs not."""
+    from pennlayer_ext.events import EVENT_JOB, ChangeWatcher
+
+    manager = LayerManager(tmp_path / "store")
+    make_rich_layer(manager, "genome")
+    archive = wait_job(manager, manager.start_archive("genome", owner="ops"))
+    watcher = ChangeWatcher(manager)
+    first = [data for schema, data in watcher.poll() if schema == EVENT_JOB]
+    assert first == []  # what ended before the server looked is history, not news
+
+    restore = wait_job(manager, manager.start_restore("genome", owner=None))
+    assert restore["state"] == "succeeded"
+    told = [data for schema, data in watcher.poll() if schema == EVENT_JOB]
+    assert [(event["id"], event["kind"], event["state"]) for event in told] == [
+        (restore["id"], "restore", "succeeded")
+    ]
+    assert archive["id"] not in {event["id"] for event in told}
+    assert [data for schema, data in watcher.poll() if schema == EVENT_JOB] == []

@@ -99,6 +99,7 @@ async def test_sessions_record_versions_keep_layers_in_use_and_end_with_the_kern
             "genome": {"version": genome["version"], "digest": genome["digest"]},
             "sci": {"version": sci["version"], "digest": sci["digest"]},
         },
+        "live_installs": [],
     }
     assert genome["in_use"] == [session["id"]]
     assert genome["last_accessed_at"] is not None

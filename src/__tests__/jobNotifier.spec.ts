@@ -253,6 +253,19 @@ describe('JobNotifier', () => {
     expect(shown).toEqual(['atlas']);
   });
 
+  it('tells a quick restore that ended before it was seen running, once', () => {
+    const id = 'f'.repeat(32);
+    const { settings } = server(() => job());
+    notifier = new JobNotifier({ model, serverSettings: settings, trans });
+    emitJob({ id, layer: 'atlas', kind: 'restore', state: 'succeeded' });
+    emitJob({ id, layer: 'atlas', kind: 'restore', state: 'succeeded' });
+    const told = Notification.manager.notifications.filter(
+      item => item.message === 'atlas is restored: kernels can mount it.'
+    );
+    expect(told.length).toBe(1);
+    expect(told[0].type).toBe('success');
+  });
+
   it('does not follow archives or builds it did not start', () => {
     const { settings } = server(() => job());
     notifier = new JobNotifier({ model, serverSettings: settings, trans });

@@ -157,6 +157,35 @@ describe('layersToRecord', () => {
     });
   });
 
+  it('records the live installs of the session, and only when there are some', () => {
+    const live = {
+      ...mountedBy([], { sci: SCI_V1 }),
+      live_installs: [{ name: 'pllive', version: '1.0' }]
+    };
+    const next = layersToRecord({}, live);
+    expect(next).toEqual({
+      environment: 'sci',
+      layers: [],
+      mounted: { sci: SCI_V1 },
+      live_installs: [{ name: 'pllive', version: '1.0' }]
+    });
+    expect(next!.live_installs).not.toBe(live.live_installs);
+    expect(layersToRecord(next, live)).toBeNull();
+    // A new session without live installs drops the old ones.
+    expect(layersToRecord(next, mountedBy([], { sci: SCI_V1 }))).toEqual({
+      environment: 'sci',
+      layers: [],
+      mounted: { sci: SCI_V1 }
+    });
+    const none = { ...mountedBy([], { sci: SCI_V1 }), live_installs: [] };
+    expect(
+      layersToRecord(
+        { environment: 'sci', layers: [], mounted: { sci: SCI_V1 } },
+        none
+      )
+    ).toBeNull();
+  });
+
   it('never shares objects with the session or the notebook', () => {
     const recorded = { environment: 'sci', layers: ['genome', 'table'] };
     const next = layersToRecord(recorded, session);

@@ -8,7 +8,11 @@ import {
   Notification,
   showDialog
 } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import {
+  INotebookTracker,
+  NotebookActions,
+  NotebookPanel
+} from '@jupyterlab/notebook';
 import { Kernel, ServerConnection } from '@jupyterlab/services';
 import {
   ITranslator,
@@ -32,6 +36,11 @@ import { ISession } from '../tokens';
  */
 const SESSION_ATTEMPTS = 10;
 const SESSION_RETRY_MS = 500;
+
+/**
+ * Code that may change what the session installed live.
+ */
+const LIVE_INSTALL_CODE = /\bpip\b|%layer|\buv\b/;
 
 /**
  * Records in each notebook the exact layers its kernel mounted.
@@ -111,11 +120,33 @@ class NotebookLayersRecorder {
       this._onConnectionStatusChanged,
       this
     );
+    // `%pip install` changes the session's live installs: record them once the
+    // cell that may have made them has run.
+    NotebookActions.executed.connect(this._onExecuted, this);
     _panel.disposed.connect(() => {
       this._generation++;
       Signal.clearData(this);
     });
     this._recordIfStarted();
+  }
+
+  private _onExecuted(
+    _: unknown,
+    args: {
+      notebook: unknown;
+      cell: { model: { sharedModel: { getSource(): string } } };
+    }
+  ): void {
+    const kernel = this._panel.sessionContext.session?.kernel;
+    if (
+      args.notebook !== this._panel.content ||
+      !kernel ||
+      !this._recordedSession ||
+      !LIVE_INSTALL_CODE.test(args.cell.model.sharedModel.getSource())
+    ) {
+      return;
+    }
+    void this._record(kernel, this._generation, null);
   }
 
   private _onKernelChanged(): void {

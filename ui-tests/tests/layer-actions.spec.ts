@@ -6,7 +6,8 @@ import {
   EnvironmentsApi,
   kernelName,
   OpenNotebook,
-  putNotebook
+  putNotebook,
+  sampleGenomeFolder
 } from './helpers/notebookLayers';
 
 const UI_ENVIRONMENT = 'galata-ui-env';
@@ -19,19 +20,6 @@ const FAILING_ENVIRONMENT = 'galata-failing-env';
  * How soon after READY a new environment must be in the Launcher.
  */
 const LAUNCHER_DELAY_MS = 5 * 1000;
-
-/**
- * The sample folder loaders may read: `sources/genome` beside the layer store
- * (see jupyter_server_test_config.py).
- */
-async function sampleGenomeFolder(
-  page: IJupyterLabPageFixture
-): Promise<string> {
-  const response = await page.request.get('/pennlayer/node');
-  expect(response.status()).toBe(200);
-  const { store_root } = (await response.json()) as { store_root: string };
-  return `${store_root.replace(/\/+$/, '').replace(/\/[^/]*$/, '')}/sources/genome`;
-}
 
 /**
  * The path of the notebook in the main area's current tab.
@@ -199,7 +187,7 @@ test.describe('Layer actions', () => {
     await layers.open();
     await layers.createReference(REFERENCE, 'sample genome');
     await expect(layers.status(REFERENCE)).toHaveText('EMPTY');
-    const genome = await sampleGenomeFolder(page);
+    const genome = await sampleGenomeFolder(page.request);
     await layers.populate(REFERENCE, genome);
     await expect(layers.status(REFERENCE)).toHaveText('READY', {
       timeout: 60 * 1000

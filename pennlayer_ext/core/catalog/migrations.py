@@ -155,6 +155,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE layer_versions ADD COLUMN archive_key TEXT;
     ALTER TABLE layer_versions ADD COLUMN archive_bytes INTEGER;
     """,
+    # 10 (magics): each interactive session's token for its kernel (only its sha256 is
+    #    kept; revoked_at is set when the session ends), and what the session
+    #    pip-installed on top of its environment, recorded when it ends
+    """
+    CREATE TABLE session_tokens (
+        token_hash TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        user TEXT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX session_tokens_by_session ON session_tokens (session_id);
+    ALTER TABLE sessions ADD COLUMN live_installs TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -111,7 +111,7 @@ class SessionsMixin:
         return [self._session_from_row(conn, row) for row in rows]
 
     def _session_from_row(self, conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-        record = decode(row, ("notices",))
+        record = decode(row, ("notices", "live_installs"))
         mounts = conn.execute(
             "SELECT layer, version, digest FROM session_mounts WHERE session_id = ? ORDER BY layer",
             (record["id"],),
@@ -120,7 +120,42 @@ class SessionsMixin:
         return record
 
     def end_session(self, conn: sqlite3.Connection, session_id: str, reason: str) -> None:
+        """End a session and revoke its tokens (in the caller's transaction)."""
+        now = utc_now()
         conn.execute(
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
-            (utc_now(), reason, session_id),
+            (now, reason, session_id),
         )
+        conn.execute(
+            "UPDATE session_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL",
+            (now, session_id),
+        )
+
+    def set_session_live_installs(
+        self, conn: sqlite3.Connection, session_id: str, installs: list[dict[str, str]]
+    ) -> None:
+        conn.execute(
+            "UPDATE sessions SET live_installs = ? WHERE id = ?", (json.dumps(installs), session_id)
+        )
+
+    # -- session tokens (see core/session_tokens.py) --------------------------------------
+
+    def insert_session_token(
+        self, conn: sqlite3.Connection, token_hash: str, session_id: str, user: str | None
+    ) -> None:
+        conn.execute(
+            "INSERT INTO session_tokens (token_hash, session_id, user, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            (token_hash, session_id, user, utc_now()),
+        )
+
+    def session_of_token_hash(
+        self, conn: sqlite3.Connection, token_hash: str
+    ) -> dict[str, Any] | None:
+        """The active session a token that is not revoked belongs to, else None."""
+        row = conn.execute(
+            "SELECT s.* FROM session_tokens t JOIN sessions s ON s.id = t.session_id"
+            " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND s.ended_at IS NULL",
+            (token_hash,),
+        ).fetchone()
+        return None if row is None else self._session_from_row(conn, row)

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from .records import utc_now
+from .records import decode, utc_now
 
 
 class VersionsMixin:
@@ -72,6 +72,17 @@ class VersionsMixin:
             (layer,),
         ).fetchall()
         return [dict(row) for row in rows]
+
+    def version_lock(
+        self, conn: sqlite3.Connection, layer: str, version: int
+    ) -> dict[str, Any] | None:
+        """An environment version's interpreter, lock (pip freeze) and package list."""
+        row = conn.execute(
+            "SELECT interpreter, lock, packages FROM layer_versions"
+            " WHERE layer = ? AND version = ?",
+            (layer, version),
+        ).fetchone()
+        return None if row is None else decode(row, ("packages",))
 
     def insert_version_files(
         self,

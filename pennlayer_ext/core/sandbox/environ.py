@@ -44,6 +44,8 @@ SESSION_VARIABLES = frozenset(
         "PENNLAYER_LAYERS",
         "PENNLAYER_BACKEND",
         "PENNLAYER_NOTICE",
+        "PENNLAYER_URL",
+        "PENNLAYER_SESSION_FILE",
     }
 )
 

@@ -8,7 +8,9 @@ session.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from ..errors import PennLayerError
 from .environ import allowed_environment
 
 DEFAULT_MOUNT_ROOT = "/mnt/layers"
+SESSION_FILE = "pennlayer-session.json"
 
 
 class SandboxError(PennLayerError):
@@ -59,6 +62,12 @@ class SessionLayout:
     env_allow: tuple[str, ...] = ()
     # The compiled seccomp filter that refuses set-id bits (see setid.py), if any.
     setid_filter: Path | None = None
+    # Files copied into the overlay's site-packages (relative path -> source file): the
+    # %layer magics, importable by the environment's interpreter without pennlayer.
+    site_files: tuple[tuple[str, Path], ...] = ()
+    # What the kernel needs to reach pennlayer's routes ({"url", "token", ...}): written
+    # to SESSION_FILE in the overlay, readable by the kernel only (never in an argv).
+    server: Mapping[str, str] | None = None
 
     @property
     def overlay_dir(self) -> Path:
@@ -151,6 +160,15 @@ def prepare_overlay(layout: SessionLayout, environment_path: str) -> None:
     (site_packages / "_pennlayer_environment.pth").write_text(
         f"import site; site.addsitedir({env_site!r})\n"
     )
+    for relative, source in layout.site_files:
+        target = site_packages / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    if layout.server is not None:
+        # Made 0600 before the token is written: no other account on the node reads it.
+        fd = os.open(overlay / SESSION_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(dict(layout.server), handle)
 
 
 def kernel_environment(
@@ -178,6 +196,12 @@ def kernel_environment(
     env["PENNLAYER_ENVIRONMENT"] = layout.environment.name
     env["PENNLAYER_LAYERS"] = ",".join(mount.name for mount in layout.references)
     env["PENNLAYER_BACKEND"] = backend
+    if layout.server is not None:
+        env["PENNLAYER_URL"] = layout.server["url"]
+        env["PENNLAYER_SESSION_FILE"] = f"{overlay}/{SESSION_FILE}"
+    else:
+        env.pop("PENNLAYER_URL", None)
+        env.pop("PENNLAYER_SESSION_FILE", None)
     # The server's own PYTHONPATH/PYTHONHOME would put its packages before the layer's.
     env.pop("PYTHONPATH", None)
     env.pop("PYTHONHOME", None)

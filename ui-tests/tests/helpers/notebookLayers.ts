@@ -40,6 +40,44 @@ export function kernelName(environment: string): string {
 }
 
 /**
+ * The sample folder loaders may read: `sources/genome` beside the layer store
+ * (see jupyter_server_test_config.py).
+ */
+export async function sampleGenomeFolder(
+  request: APIRequestContext
+): Promise<string> {
+  const response = await request.get('/pennlayer/node');
+  expect(response.status()).toBe(200);
+  const { store_root } = (await response.json()) as { store_root: string };
+  return `${store_root.replace(/\/+$/, '').replace(/\/[^/]*$/, '')}/sources/genome`;
+}
+
+/**
+ * Wait for job `id` to end, and expect it to have succeeded.
+ */
+export async function waitForJob(
+  request: APIRequestContext,
+  id: string,
+  what = `job ${id}`
+): Promise<void> {
+  let job: IJob | null = null;
+  await expect
+    .poll(
+      async () => {
+        const answer = await request.get(
+          `/pennlayer/jobs/${encodeURIComponent(id)}`
+        );
+        expect(answer.status()).toBe(200);
+        job = (await answer.json()) as IJob;
+        return job.state;
+      },
+      { message: what, timeout: BUILD_TIMEOUT_MS, intervals: [500, 1000] }
+    )
+    .toMatch(/^(succeeded|failed|cancelled)$/);
+  expect(job!.state, job!.error ?? '').toBe('succeeded');
+}
+
+/**
  * Environment layers built and removed through the real REST API.
  */
 export class EnvironmentsApi {
@@ -69,25 +107,7 @@ export class EnvironmentsApi {
   }
 
   private async waitForJob(id: string, name: string): Promise<void> {
-    let job: IJob | null = null;
-    await expect
-      .poll(
-        async () => {
-          const answer = await this.request.get(
-            `/pennlayer/jobs/${encodeURIComponent(id)}`
-          );
-          expect(answer.status()).toBe(200);
-          job = (await answer.json()) as IJob;
-          return job.state;
-        },
-        {
-          message: `build of ${name}`,
-          timeout: BUILD_TIMEOUT_MS,
-          intervals: [500, 1000]
-        }
-      )
-      .toMatch(/^(succeeded|failed|cancelled)$/);
-    expect(job!.state, job!.error ?? '').toBe('succeeded');
+    await waitForJob(this.request, id, `build of ${name}`);
   }
 
   /**

@@ -1,0 +1,444 @@
+"""Storage tiers: archive and restore by pennlayer vs `tar | zstd` and `zstd -d | tar -x`.
+
+In one run, on about 1 GB of reference data (half FASTA text, half already compressed
+data such as BAM: random bytes):
+- pennlayer's pack with its digest check (the archive decompressed and hashed as it is
+  written) vs `tar -c | zstd -T0`, and its unpack with the digest check vs `zstd -d | tar
+  -x`, best of --runs; then the whole archive and restore jobs (a worker process, the
+  cold store folder, the catalog commit, files flushed to disk) vs the pipelines
+  followed by `sync`. Times, speed ratios and compression ratios.
+- S3 with a realistic network (needs root, `ip` and `tc` from iproute2): the bench
+  makes a network namespace whose loopback has 10 ms of delay each way (20 ms round
+  trip), runs moto's S3 server there and itself again inside it, and compares
+  pennlayer's cold store upload and download (parallel multipart) and the S3 loader
+  (a 1 GB object) with one boto3 stream (`put_object`, `get_object` read in one go).
+
+    sudo python bench/tiering.py [--size 1] [--s3-size 1] [--runs 3] [--no-s3] [--json]
+
+Targets (issue "Storage tiers", item 8): archive and restore at least as fast as the
+commands with the same or better compression ratio; S3 transfers >= 3x one stream.
+moto keeps objects in memory: the S3 part needs about 3 x --s3-size of free memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pennlayer_ext.core import LayerManager
+from pennlayer_ext.core.digest import summarize_tree
+from pennlayer_ext.core.packing import READ_BACK, pack_tree, read_archive
+
+GB = 1000**3
+_ACGT = bytes(b"ACGT"[i % 4] for i in range(256))
+
+
+# -- the data -----------------------------------------------------------------------------
+
+
+def _fasta(path: Path, size: int, name: str) -> None:
+    with path.open("wb") as out:
+        written = out.write(f">{name} synthetic\n".encode())
+        while written < size:
+            sequence = os.urandom(60 * 65536).translate(_ACGT)
+            lines = b"\n".join(sequence[i : i + 60] for i in range(0, len(sequence), 60))
+            written += out.write((lines + b"\n")[: size - written])
+
+
+def _random(path: Path, size: int) -> None:
+    with path.open("wb") as out:
+        while size > 0:
+            size -= out.write(os.urandom(min(size, 16 * 1024**2)))
+
+
+def make_data(root: Path, total: int) -> None:
+    """Half FASTA (chromosomes of several sizes, small annotation files), half already
+    compressed data (BAM-like files and their small indexes): random bytes."""
+    half = total // 2
+    (root / "genome").mkdir(parents=True)
+    (root / "alignments").mkdir()
+    (root / "annotation").mkdir()
+    small = min(half // 20, 200 * 1024)  # 40 small text files, 40 small binary files
+    chromosomes = [0.35, 0.25, 0.2, 0.1, 0.05, 0.05]
+    text_left = half - 40 * small
+    for index, share in enumerate(chromosomes):
+        _fasta(root / "genome" / f"chr{index + 1}.fa", int(text_left * share), f"chr{index + 1}")
+    for index in range(40):
+        _fasta(root / "annotation" / f"genes-{index:02d}.fa", small, f"gene{index}")
+        _random(root / "alignments" / f"sample-{index:02d}.bai", small)
+    binary_left = half - 40 * small
+    for index, share in enumerate([0.4, 0.3, 0.2, 0.1]):
+        _random(root / "alignments" / f"sample-{index:02d}.bam", int(binary_left * share))
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+# -- local: the pipelines -------------------------------------------------------------------
+
+
+def _timed(function: Any) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def _shell(command: str) -> float:
+    return _timed(lambda: subprocess.run(command, shell=True, check=True))
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.sync()  # dirty pages of the previous run are not this run's to write
+    return folder
+
+
+def pipelines(data: Path, work: Path, runs: int) -> dict[str, Any]:
+    """Best of *runs* for each, alternating pennlayer and the commands."""
+    want = summarize_tree(data).digest
+    cli_archive, pl_archive = work / "cli.tar.zst", work / "pl.tar.zst"
+    times: dict[str, list[float]] = {
+        "cli_pack": [],
+        "pl_pack": [],
+        "cli_unpack": [],
+        "pl_unpack": [],
+    }
+    for _ in range(runs):
+        for path in (cli_archive, pl_archive):
+            path.unlink(missing_ok=True)
+        os.sync()
+        command = f"tar -c -C '{data}' . | zstd -T0 -q -o '{cli_archive}'"
+        times["cli_pack"].append(_shell(command))
+        os.sync()
+
+        def pack() -> None:
+            with pl_archive.open("wb") as out:
+                if pack_tree(data, out).digest != want:
+                    sys.exit("pennlayer's archive does not match the data's digest")
+
+        times["pl_pack"].append(_timed(pack))
+        out = _fresh(work / "cli-out")
+        command = f"zstd -d -q -c '{cli_archive}' | tar -x -C '{out}'"
+        times["cli_unpack"].append(_shell(command))
+        out = _fresh(work / "pl-out")
+
+        def unpack(out: Path = out) -> None:
+            with pl_archive.open("rb") as handle:
+                if read_archive(handle, READ_BACK, out).digest != want:
+                    sys.exit("pennlayer's restore does not match the data's digest")
+
+        times["pl_unpack"].append(_timed(unpack))
+    shutil.rmtree(work / "cli-out")
+    shutil.rmtree(work / "pl-out")
+    result: dict[str, Any] = {key: min(values) for key, values in times.items()}
+    result["cli_archive_bytes"] = cli_archive.stat().st_size
+    result["pl_archive_bytes"] = pl_archive.stat().st_size
+    cli_archive.unlink()
+    pl_archive.unlink()
+    return result
+
+
+# -- local: the jobs ------------------------------------------------------------------------
+
+
+def _wait(manager: LayerManager, job: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    while job["state"] in ("queued", "running"):
+        time.sleep(0.01)
+        job = manager.get_job(job["id"])
+    elapsed = time.perf_counter() - started
+    if job["state"] != "succeeded":
+        sys.exit(f"{job['kind']} job {job['state']}: {job['error']}")
+    manager.wait_for_workers()
+    return elapsed
+
+
+def jobs(data: Path, work: Path) -> dict[str, float]:
+    """The archive and restore jobs (cold store: a folder) vs the commands and `sync`."""
+    manager = LayerManager(work / "store", allowed_source_roots=[str(data.parent)])
+    manager.create_layer("reference", "reference")
+    _wait(manager, manager.start_populate("reference", {"source": str(data)}))
+    os.sync()
+    archive = work / "cli.tar.zst"
+    command = f"tar -c -C '{data}' . | zstd -T0 -q -o '{archive}' && sync"
+    cli_archive = _shell(command)
+    os.sync()
+    pl_archive = _wait(manager, manager.start_archive("reference"))
+    out = _fresh(work / "cli-out")
+    command = f"zstd -d -q -c '{archive}' | tar -x -C '{out}' && sync"
+    cli_restore = _shell(command)
+    shutil.rmtree(out)
+    archive.unlink()
+    os.sync()
+    pl_restore = _wait(manager, manager.start_restore("reference"))
+    shutil.rmtree(work / "store", ignore_errors=True)
+    return {
+        "cli_archive_sync": cli_archive,
+        "pl_archive_job": pl_archive,
+        "cli_restore_sync": cli_restore,
+        "pl_restore_job": pl_restore,
+    }
+
+
+# -- S3 behind a 20 ms round trip ---------------------------------------------------------
+
+
+def s3_in_namespace(work: Path, size: int) -> dict[str, Any] | str:
+    """Run the S3 part inside a fresh network namespace; its figures, or why not."""
+    if os.geteuid() != 0:
+        return "S3 part skipped: it needs root (a network namespace and tc netem)"
+    missing = [tool for tool in ("ip", "tc") if shutil.which(tool) is None]
+    if missing:
+        return (
+            f"S3 part skipped: {' and '.join(missing)} missing; install the iproute2 package "
+            "(apt-get install iproute2)"
+        )
+    if shutil.which("moto_server") is None:
+        return "S3 part skipped: moto_server is not installed (pip install 'moto[server]')"
+    namespace = f"pennlayer-bench-{os.getpid()}"
+    result = work / "s3.json"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        inside = ["ip", "netns", "exec", namespace]
+        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
+        netem = ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "10ms"]
+        delay = "netem"
+        if subprocess.run([*inside, *netem], capture_output=True, check=False).returncode:
+            # A kernel built without sch_netem: a relay in the namespace delays instead.
+            delay = "relay"
+        command = [sys.executable, __file__, "--inside", str(work), "--s3-size", str(size / GB)]
+        subprocess.run([*inside, *command, "--delay", delay], check=True)
+        return dict(json.loads(result.read_text()))
+    finally:
+        subprocess.run(["ip", "netns", "del", namespace], check=False)
+
+
+def delay_relay(listen: socket.socket, upstream: tuple[str, int], delay: float) -> None:
+    """Forward every connection to *upstream*, each byte *delay* seconds late each way,
+    with at most WINDOW bytes in flight per direction (as a TCP window would)."""
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        waiting: queue.Queue[tuple[float, bytes]] = queue.Queue(WINDOW // 65536)
+
+        def send() -> None:
+            while True:
+                due, data = waiting.get()
+                time.sleep(max(0.0, due - time.monotonic()))
+                if not data:
+                    with contextlib.suppress(OSError):
+                        sink.shutdown(socket.SHUT_WR)
+                    return
+                with contextlib.suppress(OSError):
+                    sink.sendall(data)
+
+        threading.Thread(target=send, daemon=True).start()
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            waiting.put((time.monotonic() + delay, data))
+            if not data:
+                return
+
+    while True:
+        client, _ = listen.accept()
+        server = socket.create_connection(upstream)
+        for pair in ((client, server), (server, client)):
+            threading.Thread(target=pump, args=pair, daemon=True).start()
+
+
+WINDOW = 4 * 1024**2
+
+
+def s3_inside(work: Path, size: int, delay: str) -> None:
+    """In the namespace: the S3 server, one stream vs pennlayer's transfers."""
+    import boto3
+    from botocore.config import Config
+
+    from pennlayer_ext.core.coldstore import S3ColdStore
+    from pennlayer_ext.tests.helpers import start_s3_server
+
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    process, url = start_s3_server() or sys.exit("moto_server is missing")
+    if delay == "relay":
+        listen = socket.create_server(("127.0.0.1", 0))
+        port = urlsplit(url).port or 80
+        relay = (listen, ("127.0.0.1", port), 0.010)
+        threading.Thread(target=delay_relay, args=relay, daemon=True).start()
+        url = f"http://127.0.0.1:{listen.getsockname()[1]}"
+    try:
+        rtt = _round_trip_ms(url)
+        client = boto3.client(
+            "s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"})
+        )
+        client.create_bucket(Bucket="bench")
+        blob = work / "blob.bin"
+        _random(blob, size)
+        figures: dict[str, Any] = {"rtt_ms": rtt, "bytes": size, "delay": delay}
+
+        def single_put() -> None:
+            with blob.open("rb") as body:
+                client.put_object(Bucket="bench", Key="single/blob.bin", Body=body)
+
+        def single_get() -> None:
+            body = client.get_object(Bucket="bench", Key="single/blob.bin")["Body"]
+            with (work / "single.bin").open("wb") as out:
+                shutil.copyfileobj(body, out, 1024**2)
+
+        figures["single_put"] = _timed(single_put)
+        figures["single_get"] = _timed(single_get)
+        (work / "single.bin").unlink()
+        cold = S3ColdStore("s3://bench/cold", {"s3_endpoint_url": url})
+        figures["cold_put"] = _timed(lambda: cold.put(blob, "blob.tar.zst", "sha256:bench"))
+        figures["cold_get"] = _timed(lambda: cold.get("blob.tar.zst", work / "cold.bin"))
+        (work / "cold.bin").unlink()
+        blob.unlink()
+        manager = LayerManager(work / "s3-store")
+        manager.settings.loader_settings["s3_endpoint_url"] = url
+        manager.create_layer("from-s3", "reference")
+        job = manager.start_populate("from-s3", {"source": "s3://bench/single/blob.bin"})
+        figures["loader"] = _wait(manager, job)
+        shutil.rmtree(work / "s3-store", ignore_errors=True)
+    finally:
+        process.terminate()
+        process.wait(10)
+    (work / "s3.json").write_text(json.dumps(figures))
+
+
+def _round_trip_ms(url: str) -> float:
+    """The best of 5 round trips: a byte sent to the server and its answer back."""
+    parts = urlsplit(url)
+    best = 1e9
+    for _ in range(5):
+        started = time.perf_counter()
+        with socket.create_connection((parts.hostname, parts.port), timeout=5) as conn:
+            conn.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            conn.recv(1)
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def report(results: dict[str, Any]) -> None:
+    size = results["data_bytes"]
+    gb = size / GB
+    pipes = results["pipelines"]
+    print(f"\n{gb:.2f} GB: half FASTA text, half already compressed (random) data")
+    print(f"{'':44}{'time':>9}{'GB/s':>7}{'ratio':>8}")
+    rows = [
+        ("tar -c | zstd -T0", pipes["cli_pack"], size / pipes["cli_archive_bytes"]),
+        ("pennlayer pack + digest check", pipes["pl_pack"], size / pipes["pl_archive_bytes"]),
+        ("zstd -d | tar -x", pipes["cli_unpack"], None),
+        ("pennlayer unpack + digest check", pipes["pl_unpack"], None),
+    ]
+    if "jobs" in results:
+        job = results["jobs"]
+        rows += [
+            ("tar -c | zstd -T0 && sync", job["cli_archive_sync"], None),
+            ("pennlayer archive job (cold store folder)", job["pl_archive_job"], None),
+            ("zstd -d | tar -x && sync", job["cli_restore_sync"], None),
+            ("pennlayer restore job", job["pl_restore_job"], None),
+        ]
+    for label, seconds, ratio in rows:
+        shown = f"{ratio:>8.3f}" if ratio else ""
+        print(f"{label:44}{seconds:>8.2f}s{gb / seconds:>7.2f}{shown}")
+    print(f"\npack vs tar | zstd: {pipes['cli_pack'] / pipes['pl_pack']:.2f}x (target >= 1)")
+    print(f"unpack vs zstd -d | tar: {pipes['cli_unpack'] / pipes['pl_unpack']:.2f}x (target >= 1)")
+    print(
+        f"compression ratio: pennlayer {size / pipes['pl_archive_bytes']:.3f}, "
+        f"zstd {size / pipes['cli_archive_bytes']:.3f}"
+    )
+    if "jobs" in results:
+        job = results["jobs"]
+        for step in ("archive", "restore"):
+            ratio = job[f"cli_{step}_sync"] / job[f"pl_{step}_job"]
+            print(f"{step} job vs the commands && sync: {ratio:.2f}x")
+    s3 = results.get("s3")
+    if isinstance(s3, str) or s3 is None:
+        print(f"\n{s3 or 'S3 part skipped (--no-s3)'}")
+        return
+    s3_gb = s3["bytes"] / GB
+    how = "netem on loopback" if s3["delay"] == "netem" else "a delaying relay: no netem here"
+    print(f"\nS3, {s3_gb:.2f} GB object, round trip {s3['rtt_ms']:.1f} ms ({how})")
+    print(f"{'':44}{'time':>9}{'MB/s':>7}{'speed-up':>10}")
+    pairs = [
+        ("upload: boto3 put_object, one stream", "single_put", "single_put"),
+        ("upload: pennlayer cold store (parallel)", "cold_put", "single_put"),
+        ("download: boto3 get_object, one stream", "single_get", "single_get"),
+        ("download: pennlayer cold store (parallel)", "cold_get", "single_get"),
+        ("S3 loader: whole populate job", "loader", "single_get"),
+    ]
+    for label, key, baseline in pairs:
+        seconds = s3[key]
+        speed = s3[baseline] / seconds
+        print(f"{label:44}{seconds:>8.2f}s{s3['bytes'] / 1e6 / seconds:>7.0f}{speed:>9.2f}x")
+    print("target: each pennlayer transfer >= 3x one stream")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=float, default=1.0, help="GB of reference data")
+    parser.add_argument("--s3-size", type=float, default=1.0, help="GB of the S3 object")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each pipeline (best)")
+    parser.add_argument("--no-s3", action="store_true", help="skip the S3 part")
+    parser.add_argument("--no-jobs", action="store_true", help="skip the whole jobs")
+    parser.add_argument("--workdir", help="where the temporary folder goes (default /tmp)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--inside", help=argparse.SUPPRESS)  # the S3 part, in its namespace
+    parser.add_argument("--delay", default="netem", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside:
+        s3_inside(Path(args.inside), int(args.s3_size * GB), args.delay)
+        return
+    for tool in ("tar", "zstd"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (apt-get install {tool})")
+    work = Path(tempfile.mkdtemp(prefix="pennlayer-tiering-", dir=args.workdir))
+    try:
+        data = work / "source" / "reference"
+        print(f"making {args.size:g} GB of reference data in {work} ...", flush=True)
+        make_data(data, int(args.size * GB))
+        results: dict[str, Any] = {"data_bytes": tree_bytes(data)}
+        print(f"pack and unpack, best of {args.runs} ...", flush=True)
+        results["pipelines"] = pipelines(data, work, args.runs)
+        if not args.no_jobs:
+            print("archive and restore jobs ...", flush=True)
+            results["jobs"] = jobs(data, work)
+        shutil.rmtree(work / "source")
+        if not args.no_s3:
+            print("S3 behind a 20 ms round trip ...", flush=True)
+            results["s3"] = s3_in_namespace(work, int(args.s3_size * GB))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        report(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Live installs: what a session pip-installed on top of its environment, and saving it.
+
+``%pip install`` in a kernel lands in the session's overlay (see ``sandbox/layout.py``).
+The kernel writes that folder, so the server reads it as hostile: it follows no
+symbolic link and reads only the names of the ``*.dist-info`` folders
+(``name-version.dist-info``), never a file in them (a file could be a FIFO that blocks,
+or gigabytes long). What the environment had comes from the catalog (the version's
+package list, what its build recorded) and from the names of the dist-info folders in
+the version itself; the store is the server's, so that listing is trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+MAX_DIST_INFOS = 10000
+# A distribution name and version as they may appear in a requirement line, nothing more.
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_]*")
+
+
+def _real_dirs(folder: Path) -> Iterator[os.DirEntry[str]]:
+    """The sub-folders of *folder* that are folders themselves (links are not followed)."""
+    try:
+        with os.scandir(folder) as entries:
+            for count, entry in enumerate(entries):
+                if count >= MAX_DIST_INFOS:
+                    return
+                if entry.is_dir(follow_symlinks=False):
+                    yield entry
+    except OSError:
+        return
+
+
+def _site_packages(prefix: Path) -> list[Path]:
+    """``<prefix>/lib/python*/site-packages`` folders reached without following a link."""
+    if not prefix.is_dir() or prefix.is_symlink():
+        return []
+    found = []
+    for lib in _real_dirs(prefix):
+        if lib.name != "lib":
+            continue
+        for python in _real_dirs(Path(lib.path)):
+            if python.name.startswith("python"):
+                found += [
+                    Path(site.path)
+                    for site in _real_dirs(Path(python.path))
+                    if site.name == "site-packages"
+                ]
+    return found
+
+
+def installed_distributions(prefix: Path) -> dict[str, dict[str, str]]:
+    """``{canonical name: {"name", "version"}}`` of the dist-info folders under *prefix*.
+
+    Folder names that do not spell a plain name and version are skipped.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for site in _site_packages(prefix):
+        for entry in _real_dirs(site):
+            if not entry.name.endswith(".dist-info"):
+                continue
+            name, _, version = entry.name[: -len(".dist-info")].rpartition("-")
+            if _NAME.fullmatch(name) and _VERSION.fullmatch(version):
+                found[canonicalize_name(name)] = {
+                    "name": name.replace("_", "-"),
+                    "version": version,
+                }
+    return found
+
+
+def overlay_installs(session_dir: Path) -> list[dict[str, str]]:
+    """What the session pip-installed into its overlay, sorted by name."""
+    installed = installed_distributions(session_dir / "venv")
+    return [installed[key] for key in sorted(installed)]
+
+
+def _is_newer(new: str, old: str) -> bool:
+    try:
+        return Version(new) > Version(old)
+    except InvalidVersion:
+        return new > old
+
+
+def changes(
+    environment_packages: Sequence[Mapping[str, Any]],
+    environment_present: Mapping[str, Any] | None,
+    overlay: Sequence[Mapping[str, str]],
+) -> dict[str, list[dict[str, str]]]:
+    """What the overlay changed against the environment's packages.
+
+    *environment_present* is what the environment's folder holds now (None: not known);
+    a package of the lock missing there was removed (possible only where the sandbox
+    does not enforce read-only).
+    """
+    base = {canonicalize_name(str(p["name"])): p for p in environment_packages}
+    result: dict[str, list[dict[str, str]]] = {
+        "installed": [],
+        "upgraded": [],
+        "downgraded": [],
+        "removed": [],
+    }
+    for package in overlay:
+        key = canonicalize_name(package["name"])
+        before = base.get(key)
+        if before is None:
+            result["installed"].append({"name": package["name"], "version": package["version"]})
+        elif str(before["version"]) != package["version"]:
+            kind = (
+                "upgraded"
+                if _is_newer(package["version"], str(before["version"]))
+                else ("downgraded")
+            )
+            result[kind].append(
+                {
+                    "name": str(before["name"]),
+                    "from": str(before["version"]),
+                    "version": package["version"],
+                }
+            )
+    if environment_present is not None:
+        overlaid = {canonicalize_name(p["name"]) for p in overlay}
+        for key, package in sorted(base.items()):
+            if key not in environment_present and key not in overlaid:
+                result["removed"].append(
+                    {"name": str(package["name"]), "version": str(package["version"])}
+                )
+    return result
+
+
+def saved_requirements(lock: str, diff: Mapping[str, list[Mapping[str, str]]]) -> str:
+    """The environment's lock with the session's changes: the requirements of a save."""
+    changed = {
+        canonicalize_name(p["name"]): p["version"]
+        for kind in ("upgraded", "downgraded")
+        for p in diff[kind]
+    }
+    removed = {canonicalize_name(p["name"]) for p in diff["removed"]}
+    lines = []
+    for line in lock.splitlines():
+        stripped = line.strip()
+        name = re.split(r"[\s=<>!~;@\[]", stripped, maxsplit=1)[0] if stripped else ""
+        key = canonicalize_name(name) if name and not stripped.startswith("#") else None
+        if key in removed:
+            continue
+        if key in changed:
+            lines.append(f"{name}=={changed[key]}")
+            continue
+        lines.append(line)
+    lines += [f"{p['name']}=={p['version']}" for p in diff["installed"]]
+    return "\n".join(lines).strip() + "\n"

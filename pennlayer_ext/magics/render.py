@@ -1,0 +1,192 @@
+"""What the magics show: rich HTML that follows the JupyterLab theme, and plain text.
+
+Every result is a :class:`Rich` object: JupyterLab renders its HTML (styled with the
+theme's CSS variables, so light and dark both read well, in the sidebar's table style);
+terminals, ``jupyter console`` and nbconvert's text formats use its plain text.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+try:
+    from . import units  # the copy next to the magics in a session's overlay
+except ImportError:  # the package itself (the server's tests)
+    from ..core import units
+
+_TABLE = (
+    "border-collapse:collapse;font-family:var(--jp-ui-font-family);"
+    "font-size:var(--jp-ui-font-size1,13px);color:var(--jp-ui-font-color1);"
+)
+_CELL = (
+    "padding:2px 10px 2px 0;text-align:left;border-bottom:1px solid var(--jp-border-color2,#ddd);"
+)
+_HEAD = _CELL + "font-weight:600;color:var(--jp-ui-font-color2);"
+_NOTE = "color:var(--jp-ui-font-color2);font-size:var(--jp-ui-font-size0,11px);margin:4px 0;"
+_STATUS_COLORS = {
+    "READY": "var(--jp-success-color1,#388e3c)",
+    "FAILED": "var(--jp-error-color1,#d32f2f)",
+    "BUILDING": "var(--jp-warn-color1,#f57c00)",
+    "POPULATING": "var(--jp-warn-color1,#f57c00)",
+}
+
+
+class Rich:
+    """A result with an HTML and a plain-text form."""
+
+    def __init__(self, html_text: str, text: str, value: Any = None) -> None:
+        self.html, self.text, self.value = html_text, text, value
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def esc(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def status_html(status: str) -> str:
+    color = _STATUS_COLORS.get(status, "var(--jp-ui-font-color2)")
+    return f'<span style="color:{color};font-weight:600">{esc(status)}</span>'
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], note: str = "") -> Rich:
+    """A table as HTML and as aligned text columns (*note* under it)."""
+    rows = [["" if cell is None else cell for cell in row] for row in rows]
+    head = "".join(f'<th style="{_HEAD}">{esc(h)}</th>' for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="{_CELL}">{cell.html if isinstance(cell, Rich) else esc(cell)}</td>'
+            for cell in row
+        )
+        + "</tr>"
+        for row in rows
+    )
+    markup = (
+        f'<div class="pennlayer-magic"><table style="{_TABLE}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+        + (f'<p style="{_NOTE}">{esc(note)}</p>' if note else "")
+        + "</div>"
+    )
+    plain = [[str(h) for h in headers]] + [[_text(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in plain) for i in range(len(headers))]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in plain
+    ]
+    if note:
+        lines += ["", note]
+    return Rich(markup, "\n".join(lines))
+
+
+def _text(cell: object) -> str:
+    return cell.text if isinstance(cell, Rich) else str(cell)
+
+
+def status_cell(status: str) -> Rich:
+    return Rich(status_html(status), status)
+
+
+def layers_table(listing: dict[str, Any]) -> Rich:
+    layers = listing.get("layers") or []
+    rows = [
+        [
+            layer["name"],
+            layer["kind"],
+            status_cell(layer["status"]),
+            "-" if layer.get("version") is None else layer["version"],
+            units.human_bytes(layer.get("size_bytes") or 0),
+            f"{layer.get('file_count') or 0:,}",
+            layer.get("storage_class") or "",
+            units.human_cost(layer.get("monthly_cost_usd") or 0),
+            units.human_age(layer.get("last_accessed_at")),
+        ]
+        for layer in layers
+    ]
+    totals = listing.get("totals") or {}
+    count = len(layers)
+    note = " · ".join(
+        [
+            f"{count} layer{'' if count == 1 else 's'}",
+            f"{units.human_bytes(totals.get('size_bytes') or 0)} on disk",
+            f"{units.human_cost(totals.get('monthly_cost_usd') or 0)}/month",
+        ]
+    )
+    headers = ["Name", "Kind", "Status", "Version", "Size", "Files", "Tier", "Cost/month"]
+    return table([*headers, "Last access"], rows, note)
+
+
+def layer_info(layer: dict[str, Any]) -> Rich:
+    fields: list[tuple[str, object]] = [
+        ("Name", layer["name"]),
+        ("Kind", layer["kind"]),
+        ("Status", status_cell(layer["status"])),
+        ("Description", layer.get("description") or "-"),
+        ("Version", layer.get("version")),
+        ("Digest", layer.get("digest")),
+        ("Size", units.human_bytes(layer.get("size_bytes") or 0)),
+        ("Files", f"{layer.get('file_count') or 0:,}"),
+        ("Tier", layer.get("storage_class")),
+        ("Cost/month", units.human_cost(layer.get("monthly_cost_usd") or 0)),
+        ("Last access", units.human_age(layer.get("last_accessed_at"))),
+        ("Created", (layer.get("created_at") or "")[:10]),
+        ("In use by", f"{len(layer.get('in_use') or [])} session(s)"),
+    ]
+    if layer["kind"] == "environment":
+        fields.append(("Interpreter", layer.get("interpreter")))
+        packages = layer.get("packages") or []
+        fields.append(("Packages", ", ".join(f"{p['name']}=={p['version']}" for p in packages)))
+    elif layer.get("recipe"):
+        fields.append(("Recipe", layer["recipe"]))
+    if layer.get("error"):
+        fields.append(("Error", layer["error"]))
+    return table(["Field", "Value"], [[k, "-" if v is None else v] for k, v in fields])
+
+
+def mounted_table(session: dict[str, Any], mount_root: str) -> Rich:
+    environment = session.get("environment")
+    rows = [
+        [
+            mount["layer"],
+            "environment" if mount["layer"] == environment else "reference",
+            mount["version"],
+            (mount.get("digest") or "")[:19],
+            f"{mount_root}/{mount['layer']}",
+        ]
+        for mount in session.get("mounts") or []
+    ]
+    installs = session.get("live_installs") or []
+    note = (
+        "Live installs: " + ", ".join(f"{p['name']}=={p['version']}" for p in installs)
+        if installs
+        else "No live installs (%pip install) in this session."
+    )
+    return table(["Layer", "Kind", "Version", "Digest", "Path"], rows, note)
+
+
+def changes_table(diff: dict[str, Any]) -> Rich:
+    rows = [["installed", p["name"], "", p["version"]] for p in diff["installed"]]
+    rows += [
+        [kind, p["name"], p["from"], p["version"]]
+        for kind in ("upgraded", "downgraded")
+        for p in diff[kind]
+    ]
+    rows += [["removed", p["name"], p["version"], ""] for p in diff["removed"]]
+    base = f"against {diff['environment']} version {diff['version']}"
+    if not rows:
+        return Rich(
+            f'<p style="{_NOTE}">No live changes {esc(base)}.</p>', f"No live changes {base}."
+        )
+    return table(["Change", "Package", "Environment", "Session"], rows, f"Changes {base}.")
+
+
+def message(text: str) -> Rich:
+    return Rich(
+        f'<p style="margin:4px 0">{esc(text)}</p>',
+        text,
+    )
