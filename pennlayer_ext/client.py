@@ -21,7 +21,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .core import PennLayerError, validate_name
-from .core.errors import Conflict, DiskFull, InvalidInput, InvalidName, NotFound, PayloadTooLarge
+from .core.errors import (
+    Conflict,
+    DiskFull,
+    InvalidInput,
+    InvalidName,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
 
 NODE_SERVICE_ENV = "PENNLAYER_NODE_SERVICE"
 TOKEN_ENV = "PENNLAYER_NODE_SERVICE_TOKEN"  # noqa: S105 (a variable name)
@@ -276,6 +284,28 @@ class NodeServiceClient:
 
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = self._get(f"sessions/{_segment(kernel_id)}")
+        return answer
+
+    def session_of_token(self, token: str) -> dict[str, Any]:
+        # Kernels' session tokens live in the service's catalog; a user's server cannot
+        # check them through the REST API (kernels through the service: shared node item 3).
+        raise Unauthorized(
+            "A kernel's session token is not accepted through a pennlayer node service yet."
+        )
+
+    def session_changes(self, kernel_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._get(f"sessions/{_segment(kernel_id)}/changes")
+        return answer
+
+    def save_session(
+        self, kernel_id: str, name: str, *, description: object = None, owner: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        answer: dict[str, Any] = self._request(
+            "POST", f"sessions/{_segment(kernel_id)}/save", body=body
+        )[1]
         return answer
 
     # -- runs ----------------------------------------------------------------------------
