@@ -90,9 +90,9 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
 
     def initialize_settings(self) -> None:
         manager = self.create_manager()
-        for line in manager.resealed:
+        for line in getattr(manager, "resealed", ()):
             self.log.info("pennlayer: %s", line)
-        for line in manager.notices:
+        for line in getattr(manager, "notices", ()):
             self.log.warning("pennlayer: %s", line)
         manager.sync_kernelspecs()
         for path in event_schema_paths():
@@ -110,13 +110,18 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
         self.core_executor = ThreadPoolExecutor(
             max_workers=max(1, self.core_threads), thread_name_prefix="pennlayer-core"
         )
-        self.log.info("pennlayer: store at %s", manager.store.root)
+        if self.owns_store:
+            self.log.info("pennlayer: store at %s", self.store_root)
+        else:
+            self.log.info("pennlayer: the layers of the node service at %s", self.node_service_url)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await super()._start_jupyter_server_extension(serverapp)
         if not hasattr(self, "_manager"):
             return  # not loaded (an invalid setting): jupyter_server starts it all the same
         self._watcher = asyncio.create_task(self._watch())
+        if not self.owns_store:
+            return  # the node service checks and tiers its store itself
         self._verifier = asyncio.create_task(self._verify_periodically())
         self._tierer = asyncio.create_task(self._tier_periodically())
 
@@ -140,7 +145,7 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
         """Check every mountable version's digest now and then, in a separate process."""
         if self.verify_interval_hours <= 0:
             return
-        store = str(self._manager.store.root)
+        store = self.store_root
         while True:
             await asyncio.sleep(self.verify_interval_hours * 3600)
             process = await asyncio.create_subprocess_exec(

@@ -51,6 +51,12 @@ def _manager(args: argparse.Namespace) -> LayerManagerAPI:
     loader.load_config_file(suppress_errors=False)
     try:
         app = PennLayerApp(config=loader.config)
+        if args.node_service:
+            if args.store:
+                raise InvalidInput(
+                    "Give --store or --node-service, not both: the node service owns its store."
+                )
+            app.node_service_url = args.node_service
         if args.store:
             # Typed on the command line: relative to the folder the user is in.
             app.store_root = os.path.abspath(os.path.expanduser(args.store))
@@ -264,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--config", metavar="FILE", help="a Jupyter config file to read instead of the defaults"
     )
+    common.add_argument(
+        "--node-service",
+        metavar="URL",
+        help="work through the pennlayer node service at URL, with the JupyterHub token in "
+        "PENNLAYER_NODE_SERVICE_TOKEN or JUPYTERHUB_API_TOKEN (default: "
+        "PennLayerApp.node_service_url or PENNLAYER_NODE_SERVICE; none: use the store)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="jupyter pennlayer",
@@ -379,10 +392,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_commands(sub, common, _manager)  # run, rerun, runs
     add_tier_commands(sub, common, _manager)
+
+    p = sub.add_parser(
+        "serve",
+        add_help=False,
+        help="run the node service that owns this node's store, for JupyterHub's users "
+        "(options: those of a Jupyter server, see 'jupyter pennlayer serve --help')",
+    )
+    p.add_argument("server_args", nargs=argparse.REMAINDER)  # main() hands them on
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # every option after it is the server's, also those argparse knows
+        from .node_service import main as serve
+
+        return serve(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -24,7 +24,7 @@ from traitlets import (
     validate,
 )
 
-from .core import LayerManager, PennLayerError
+from .core import LayerManager, LayerManagerAPI, PennLayerError
 from .core.coldstore import check_cold_store
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
@@ -34,6 +34,7 @@ from .core.settings import (
 )
 from .core.store import LayerStore
 from .limits import LimitsConfig, not_negative
+from .manager_config import ManagerConfig
 
 STORE_ENV = "PENNLAYER_STORE"
 
@@ -43,7 +44,7 @@ def default_store_root() -> str:
     return os.environ.get(STORE_ENV) or os.path.join(jupyter_data_dir(), "pennlayer")
 
 
-class PennLayerConfig(LimitsConfig):
+class PennLayerConfig(ManagerConfig, LimitsConfig):
     """The settings of pennlayer on this node (set as ``PennLayerApp.<setting>``)."""
 
     store_root = Unicode(
@@ -352,9 +353,12 @@ class PennLayerConfig(LimitsConfig):
             roots.append(os.path.realpath(os.path.expanduser(root)))
         return roots
 
-    def create_manager(self) -> LayerManager:
-        """A LayerManager over this configuration (used by the server and the CLI)."""
-        return LayerManager(
+    def create_manager(self) -> LayerManagerAPI:
+        """The manager this configuration asks for (used by the server and the CLI)."""
+        cls = self.manager_class
+        if not issubclass(cls, LayerManager):
+            return self.create_client()
+        return cls(
             self.store_root,
             prices=self.storage_prices,
             uv_cache_dir=self.uv_cache_dir,

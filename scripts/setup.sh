@@ -59,7 +59,7 @@ if [[ "$(cat .venv/.pennlayer-setup 2>/dev/null || true)" != "$stamp" ]] \
   jlpm install --immutable >/dev/null
   say "Installing pennlayer (editable) and building the JupyterLab extension"
   extras=""
-  [[ $WITH_TESTS == 1 ]] && extras="[test]"
+  [[ $WITH_TESTS == 1 ]] && extras="[hub,test]"
   python -m pip install -q --no-build-isolation -e ".${extras}"
   # An editable install ships only install.json; link the built extension in its place.
   jupyter-builder develop --overwrite . >/dev/null

@@ -43,23 +43,25 @@ class NodeHandler(PennLayerHandler):
     async def get(self) -> None:
         app = self.pennlayer_app
         info = await self.call(self.manager.node_info)
-        info.update(
-            {
-                "sandbox": await self.call(app.sandbox_report),
-                "ia_after_days": app.ia_after_days,
-                "run_keep_versions_days": app.run_keep_versions_days,
-                "tier_interval_hours": app.tier_interval_hours,
-                "restore_wait_seconds": app.restore_wait_seconds,
-                "interpreters": [
-                    {
-                        "language": "python",
-                        "version": platform.python_version(),
-                        "path": sys.executable,
-                    }
-                ],
-                "versions": await self.call(_versions),
-            }
-        )
+        if app.owns_store:
+            # A node service's client got all of this from the service: its store, its jobs.
+            info.update(
+                {
+                    "sandbox": await self.call(app.sandbox_report),
+                    "ia_after_days": app.ia_after_days,
+                    "run_keep_versions_days": app.run_keep_versions_days,
+                    "tier_interval_hours": app.tier_interval_hours,
+                    "restore_wait_seconds": app.restore_wait_seconds,
+                    "interpreters": [
+                        {
+                            "language": "python",
+                            "version": platform.python_version(),
+                            "path": sys.executable,
+                        }
+                    ],
+                    "versions": await self.call(_versions),
+                }
+            )
         self.finish_json(info)
 
 

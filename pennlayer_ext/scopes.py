@@ -1,0 +1,98 @@
+"""Who may do what through the node service: one JupyterHub scope per route.
+
+``custom:pennlayer:use`` lets a person list and show layers, jobs, sessions and runs, and
+mount layers and run notebooks; ``custom:pennlayer:manage`` lets them change layers:
+create, edit, build, populate, archive, restore, delete, and cancel jobs. A manager may
+use too. Hub admins are the node's owners and may do everything. Every route of
+schema/openapi.yaml is in the table (tests/test_node_scopes.py checks it both ways); a
+route that is not refuses everyone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .handlers import default_handlers
+
+USE = "custom:pennlayer:use"
+MANAGE = "custom:pennlayer:manage"
+OWNER_SCOPE = "admin:users"  # what JupyterHub's admin role grants; see is_owner
+SCOPES = {
+    USE: "list and show layers, jobs, sessions and runs; mount layers, run notebooks",
+    MANAGE: "create, edit, build, populate, archive, restore and delete layers; cancel jobs",
+}
+
+ROUTE_SCOPES: dict[tuple[str, str], str] = {
+    ("GET", "/pennlayer/layers"): USE,
+    ("POST", "/pennlayer/layers"): MANAGE,
+    ("GET", "/pennlayer/layers/{name}"): USE,
+    ("PATCH", "/pennlayer/layers/{name}"): MANAGE,
+    ("DELETE", "/pennlayer/layers/{name}"): MANAGE,
+    ("POST", "/pennlayer/layers/{name}/build"): MANAGE,
+    ("POST", "/pennlayer/layers/{name}/populate"): MANAGE,
+    ("GET", "/pennlayer/layers/{name}/usage"): USE,
+    ("POST", "/pennlayer/layers/{name}/archive"): MANAGE,
+    ("POST", "/pennlayer/layers/{name}/restore"): MANAGE,
+    ("GET", "/pennlayer/jobs"): USE,
+    ("GET", "/pennlayer/jobs/{job_id}"): USE,
+    ("DELETE", "/pennlayer/jobs/{job_id}"): MANAGE,
+    ("GET", "/pennlayer/jobs/{job_id}/log"): USE,
+    ("GET", "/pennlayer/environments"): USE,
+    ("GET", "/pennlayer/sessions"): USE,
+    ("GET", "/pennlayer/sessions/{kernel_id}"): USE,
+    ("GET", "/pennlayer/sessions/{kernel_id}/changes"): USE,
+    # save creates an environment layer: a change of the node
+    ("POST", "/pennlayer/sessions/{kernel_id}/save"): MANAGE,
+    ("GET", "/pennlayer/runs"): USE,
+    ("POST", "/pennlayer/runs"): USE,
+    ("GET", "/pennlayer/runs/{run_id}"): USE,
+    ("POST", "/pennlayer/runs/{run_id}/rerun"): USE,
+    ("GET", "/pennlayer/node"): USE,
+}
+
+# Routes the node service refuses for now, whoever asks, and why.
+NOT_YET: dict[tuple[str, str], str] = {
+    route: (
+        "Headless runs through the node service are not available yet: the run would "
+        "execute the notebook as the service user. Run it in your own Jupyter server "
+        "or ask the node's owner."
+    )
+    for route in (("POST", "/pennlayer/runs"), ("POST", "/pennlayer/runs/{run_id}/rerun"))
+}
+
+
+def route_template(pattern: str) -> str | None:
+    """A handler's URL pattern as its OpenAPI path; None for the catch-all 404 route."""
+    if "(?P<path>" in pattern:
+        return None
+    return re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern).removesuffix("/?")
+
+
+_TEMPLATES: dict[type, str | None] = {
+    handler: route_template(pattern) for pattern, handler in default_handlers
+}
+
+
+def route_of(handler: Any) -> tuple[str, str | None]:
+    """(method, OpenAPI path) of the request a handler serves; path None: no such route."""
+    return handler.request.method.upper(), _TEMPLATES.get(type(handler))
+
+
+def required_scope(method: str, template: str | None) -> str | None:
+    """The scope a route needs; USE for a path that is no route (a 404 to those who may
+    use); None for a route missing from the table (then nobody may call it)."""
+    if template is None:
+        return USE
+    return ROUTE_SCOPES.get((method, template))
+
+
+def is_owner(scopes: set[str]) -> bool:
+    """A Hub admin's token: it carries the unfiltered admin scope of JupyterHub's admin role
+    (a token an admin limited to fewer scopes is not an owner's)."""
+    return OWNER_SCOPE in scopes
+
+
+def has_scope(scopes: set[str], needed: str) -> bool:
+    """Whether unfiltered *scopes* grant *needed* (manage includes use; owners have all)."""
+    return is_owner(scopes) or needed in scopes or (needed == USE and MANAGE in scopes)

@@ -1,0 +1,56 @@
+"""Every route of the REST contract has its scope in the node service's one table."""
+
+import pytest
+import yaml
+
+from pennlayer_ext.handlers import default_handlers
+from pennlayer_ext.schemas import openapi_path
+from pennlayer_ext.scopes import MANAGE, NOT_YET, ROUTE_SCOPES, USE, has_scope, route_template
+
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture(scope="module")
+def spec_routes():
+    with openapi_path().open(encoding="utf-8") as handle:
+        spec = yaml.safe_load(handle)
+    return {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+def test_every_route_of_the_contract_has_a_scope_and_every_scope_a_route(spec_routes):
+    assert set(ROUTE_SCOPES) == spec_routes
+    assert set(ROUTE_SCOPES.values()) == {USE, MANAGE}
+    assert set(NOT_YET) <= set(ROUTE_SCOPES)
+
+
+def test_every_handler_route_resolves_to_the_table():
+    for pattern, handler in default_handlers:
+        template = route_template(pattern)
+        methods = {m.upper() for m in HTTP_METHODS if m in vars(handler)}
+        if template is None:
+            continue  # the catch-all 404
+        assert methods, pattern
+        for method in methods:
+            assert (method, template) in ROUTE_SCOPES, (method, template)
+
+
+def test_what_changes_layers_needs_manage_and_reading_needs_use():
+    for (method, path), scope in ROUTE_SCOPES.items():
+        if method == "GET":
+            assert scope == USE, path
+        elif not path.startswith("/pennlayer/runs"):
+            assert scope == MANAGE, (method, path)
+
+
+def test_manage_includes_use_and_owners_have_everything():
+    assert has_scope({MANAGE}, USE)
+    assert not has_scope({USE}, MANAGE)
+    assert has_scope({"admin:users"}, MANAGE)
+    # A filtered scope grants nothing here: pennlayer's scopes have no filters.
+    assert not has_scope({"custom:pennlayer:manage!user=mona", "admin:users!user=x"}, USE)
+    assert not has_scope(set(), USE)
