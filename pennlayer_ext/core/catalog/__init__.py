@@ -244,9 +244,16 @@ class Catalog(
         kind: str | None = None,
         status: str | None = None,
         language: str | None = None,
+        storage_class: str | None = None,
     ) -> list[dict[str, Any]]:
         clauses, params = [], []
-        for column, value in (("kind", kind), ("status", status), ("language", language)):
+        filters = (
+            ("kind", kind),
+            ("status", status),
+            ("language", language),
+            ("storage_class", storage_class),
+        )
+        for column, value in filters:
             if value is not None:
                 clauses.append(f"l.{column} = ?")
                 params.append(value)

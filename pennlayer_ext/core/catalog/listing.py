@@ -97,10 +97,29 @@ class ListingMixin:
         direction = "DESC" if descending else "ASC"
         nulls = f"{key} IS NULL, " if sort in _NULLABLE else ""
         order = f" ORDER BY {nulls}{key} {direction}, l.name ASC"
-        page = " LIMIT ? OFFSET ?" if limit is not None else " LIMIT -1 OFFSET ?"
-        page_params: list[Any] = [limit, offset] if limit is not None else [offset]
+        if limit is None:
+            rows = conn.execute(
+                self._LAYER_SELECT + where + order + " LIMIT -1 OFFSET ?",
+                [*params, *key_params, offset],
+            ).fetchall()
+            return [self._layer_from_row(row) for row in rows], int(count)
+        # A page: order narrow rows (names) first, then read the page's layers whole.
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT l.name FROM layers l LEFT JOIN layer_versions v"
+                " ON v.layer = l.name AND v.version = l.current_version"
+                + where
+                + order
+                + " LIMIT ? OFFSET ?",
+                [*params, *key_params, limit, offset],
+            )
+        ]
+        if not names:
+            return [], int(count)
         rows = conn.execute(
-            self._LAYER_SELECT + where + order + page,
-            [*params, *key_params, *page_params],
+            self._LAYER_SELECT + f" WHERE l.name IN ({', '.join('?' for _ in names)})",
+            names,
         ).fetchall()
-        return [self._layer_from_row(row) for row in rows], int(count)
+        by_name = {row["name"]: row for row in rows}
+        return [self._layer_from_row(by_name[name]) for name in names], int(count)
