@@ -104,17 +104,9 @@ class ListingMixin:
             ).fetchall()
             return [self._layer_from_row(row) for row in rows], int(count)
         # A page: order narrow rows (names) first, then read the page's layers whole.
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT l.name FROM layers l LEFT JOIN layer_versions v"
-                " ON v.layer = l.name AND v.version = l.current_version"
-                + where
-                + order
-                + " LIMIT ? OFFSET ?",
-                [*params, *key_params, limit, offset],
-            )
-        ]
+        narrow = "SELECT l.name FROM layers l LEFT JOIN layer_versions v ON v.layer = l.name"
+        narrow += " AND v.version = l.current_version" + where + order + " LIMIT ? OFFSET ?"
+        names = [row[0] for row in conn.execute(narrow, [*params, *key_params, limit, offset])]
         if not names:
             return [], int(count)
         rows = conn.execute(
