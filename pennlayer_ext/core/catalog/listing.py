@@ -86,10 +86,12 @@ class ListingMixin:
         if sort == "monthly_cost_usd":
             # The price of each class is a setting: a CASE over the known classes.
             cases = " ".join("WHEN ? THEN ?" for _ in prices)
+            # The cost as the API shows it (rounded the same way), so its order is the
+            # order of the figures a reader sees.
             key = (
-                "(CASE WHEN l.storage_class = 'IA' THEN IFNULL(v.archive_bytes, 0)"
-                " ELSE IFNULL(v.apparent_bytes, 0) END)"
-                f" * (CASE l.storage_class {cases} ELSE 0 END)"
+                "ROUND((CASE WHEN l.storage_class = 'IA' THEN IFNULL(v.archive_bytes, 0)"
+                " ELSE IFNULL(v.apparent_bytes, 0) END) / 1000000000.0"
+                f" * (CASE l.storage_class {cases} ELSE 0 END), 5)"
             )
             key_params: list[Any] = [item for pair in prices.items() for item in pair]
         else:
