@@ -7,6 +7,7 @@ unpaged list by the same rule, and every page walk against the whole list.
 
 import pytest
 
+from pennlayer_ext.core.errors import InvalidInput
 from pennlayer_ext.core.listing import SORT_KEYS
 
 from .seed import seed_layers
@@ -36,7 +37,8 @@ async def walk(pl_api, limit, **params):
     while offset is not None:
         page = await pl_api("layers", params={**params, "limit": limit, "offset": offset})
         assert page.status == 200, page.body
-        assert page.body["limit"] == limit and page.body["offset"] == offset
+        assert page.body["limit"] == limit
+        assert page.body["offset"] == offset
         assert len(page.body["layers"]) <= limit
         names += [layer["name"] for layer in page.body["layers"]]
         offset = page.body["next_offset"]
@@ -71,7 +73,8 @@ async def test_pages_walk_the_whole_list_once_in_order(pl_api, seeded):
         (await pl_api("layers")).body["layers"], "size_bytes", True
     )
     past = await pl_api("layers", params={"limit": 10, "offset": LAYERS + 5})
-    assert past.body["layers"] == [] and past.body["next_offset"] is None
+    assert past.body["layers"] == []
+    assert past.body["next_offset"] is None
     assert past.body["count"] == LAYERS
 
 
@@ -168,9 +171,9 @@ async def test_the_limits_themselves_are_accepted(pl_api, seeded):
 def test_the_manager_takes_the_same_parameters_and_gives_the_same_messages(pl_manager):
     seed_layers(pl_manager.store.root, 12)
     page = pl_manager.list_layers(limit=5, offset=10, sort="file_count", order="desc")
-    assert page["count"] == 12 and len(page["layers"]) == 2 and page["next_offset"] is None
-    from pennlayer_ext.core.errors import InvalidInput
-
+    assert page["count"] == 12
+    assert len(page["layers"]) == 2
+    assert page["next_offset"] is None
     for bad in ({"limit": 0}, {"limit": True}, {"offset": -3}, {"sort": 3}, {"q": 5}):
         with pytest.raises(InvalidInput):
             pl_manager.list_layers(**bad)
