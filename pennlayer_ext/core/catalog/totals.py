@@ -238,14 +238,20 @@ class TotalsMixin:
 
     def change_cursor(self, conn: sqlite3.Connection) -> int:
         """The newest change's number (0: none yet)."""
-        row = conn.execute("SELECT MAX(seq) FROM layer_changes").fetchone()
-        return int(row[0] or 0)
+        # AUTOINCREMENT keeps the highest number ever given, also once pruned.
+        row = conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'layer_changes'"
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def changed_layers(self, conn: sqlite3.Connection, since: int) -> tuple[int, list[str]] | None:
         """``(cursor, names)`` of the layers changed after *since*; None when changes
         after *since* were already pruned (the reader then looks at every layer)."""
+        latest = self.change_cursor(conn)
+        if latest <= since:
+            return latest, []
         oldest = conn.execute("SELECT MIN(seq) FROM layer_changes").fetchone()[0]
-        if oldest is not None and oldest > since + 1:
+        if oldest is None or oldest > since + 1:
             return None
         rows = conn.execute(
             "SELECT seq, layer FROM layer_changes WHERE seq > ? ORDER BY seq", (since,)
