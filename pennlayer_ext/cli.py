@@ -18,17 +18,17 @@ from jupyter_core.application import JupyterApp
 from traitlets import TraitError
 
 from . import __version__
+from .cli_list import add_list_command
 from .cli_output import (
     follow_job,
     print_json,
     print_layer,
-    print_table,
     print_verification,
     verify_progress,
 )
 from .cli_runs import add_run_commands
 from .cli_tiers import add_tier_commands
-from .core import LAYER_KINDS, STATUSES, InvalidInput, LayerManagerAPI, NotFound, PennLayerError
+from .core import LAYER_KINDS, InvalidInput, LayerManagerAPI, NotFound, PennLayerError
 from .core.jobs import JOB_STATES
 from .core.processors import DEFAULT_PROCESSOR, PROCESSORS
 from .core.processors.unpack import UNPACK_FORMATS
@@ -76,17 +76,6 @@ def _refuse_a_new_store_unless_creating(args: argparse.Namespace, root: str) -> 
         f"There is no layer store at {root}. Check --store, or make one there with "
         "'jupyter pennlayer create NAME --kind reference --store ...'."
     )
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    result = _manager(args).list_layers(kind=args.kind, status=args.status)
-    if args.json:
-        print_json(result)
-    elif not result["layers"] and not (args.kind or args.status):
-        print("No layers yet. Create one with: jupyter pennlayer create NAME --kind reference")
-    else:
-        print_table(result["layers"], result["totals"])
-    return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -286,10 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pennlayer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("list", parents=[common], help="list layers with node totals")
-    p.add_argument("--kind", help=f"only layers of this kind: {', '.join(LAYER_KINDS)}")
-    p.add_argument("--status", help=f"only layers in this status: {', '.join(STATUSES)}")
-    p.set_defaults(func=cmd_list)
+    add_list_command(sub, common, _manager)  # list
 
     p = sub.add_parser("show", parents=[common], help="show one layer in full")
     p.add_argument("name")

@@ -31,14 +31,26 @@ _COLUMNS = (
 
 
 def print_table(layers: list[dict[str, Any]], totals: dict[str, Any]) -> None:
+    print_rows(layers, table_widths(layers), header=True)
+    print(f"\n{totals_line(totals)}")
+
+
+def table_widths(layers: list[dict[str, Any]], widths: list[int] | None = None) -> list[int]:
+    """Each column's width for *layers* (and the header), at least *widths*."""
     rows = [[header for header, _ in _COLUMNS]]
     rows += [[cell(layer) for _, cell in _COLUMNS] for layer in layers]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    found = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    return found if widths is None else [max(pair) for pair in zip(found, widths, strict=True)]
+
+
+def print_rows(layers: list[dict[str, Any]], widths: list[int], *, header: bool) -> None:
+    """The table's rows for *layers* (the column names first with *header*)."""
+    rows = [[name for name, _ in _COLUMNS]] if header else []
+    rows += [[cell(layer) for _, cell in _COLUMNS] for layer in layers]
     for row in rows:
         print(
             "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
         )
-    print(f"\n{totals_line(totals)}")
 
 
 def totals_line(totals: dict[str, Any]) -> str:
