@@ -11,8 +11,10 @@ Each of its decisions is returned, so that the caller reports it (an event, a li
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from . import trash
@@ -189,7 +191,18 @@ class TierService:
         commit, or during a restore, leaves some)."""
         with self.catalog.transaction() as conn:
             archived = [
-                layer["name"] for layer in self.catalog.list_layers(conn, storage_class="IA")
+                layer["name"]
+                for layer in self.catalog.list_layers(conn, storage_class="IA")
+                # Most IA layers hold nothing on disk: look before taking the write lock.
+                if _holds_anything(self.store.layer_dir(layer["name"]))
             ]
         if any([sweep_archived(self.catalog, self.store, name) for name in archived]):
             trash.request_removal(self.store)
+
+
+def _holds_anything(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except (FileNotFoundError, NotADirectoryError):
+        return False

@@ -72,7 +72,9 @@ def seed_layers(store_root: Path | str, count: int, *, prefix: str = "ref") -> l
             catalog.insert_version_files(conn, name, 1, [])
             fields: dict[str, object] = {"status": LayerStatus.READY, "current_version": 1}
             if index % 3 == 0:
-                accessed = now - timedelta(minutes=(index * 37) % 100_000)
+                # Within the last 28 days: the tier policy (IA after 30 idle days by
+                # default) leaves them where they are.
+                accessed = now - timedelta(minutes=(index * 37) % 40_000)
                 fields["last_accessed_at"] = accessed.isoformat(timespec="milliseconds").replace(
                     "+00:00", "Z"
                 )
