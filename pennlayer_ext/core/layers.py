@@ -7,6 +7,7 @@ same bad input.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from .catalog import Catalog
 from .costs import STORAGE_CLASSES, monthly_cost, retrieval_cost
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, DiskFull, InvalidInput, NotFound
 from .kernelspecs import display_name, kernelspec_name
 from .listing import ListQuery
 from .names import validate_name
@@ -201,8 +202,8 @@ class LayerService:
             latest, names = found
             states = self.catalog.layer_states(conn, names) if names else []
         if cursor is not None and latest // 10_000 != cursor // 10_000:
-            with self.catalog.transaction(write=True) as conn:
-                self.catalog.prune_changes(conn)
+            with contextlib.suppress(DiskFull), self.catalog.transaction(write=True) as conn:
+                self.catalog.prune_changes(conn)  # on a full disk: at the next 10,000
         present = {state["name"] for state in states}
         return {
             "cursor": latest,

@@ -61,6 +61,9 @@ def check_query(value: object) -> str | None:
     if not isinstance(value, str):
         raise InvalidInput(f"q must be text, not {value!r}.")
     check_text(value, "q")
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in value) or "\x7f" in value:
+        # Names and descriptions hold none, and SQLite's LIKE would stop at a NUL.
+        raise InvalidInput("q contains control characters.")
     if len(value) > MAX_QUERY_LENGTH:
         raise InvalidInput(
             f"q is {len(value)} characters long; at most {MAX_QUERY_LENGTH} are allowed."

@@ -147,6 +147,8 @@ async def test_search_filters_and_pages_combine(pl_api, pl_manager, seeded):
         ({"sort": "NAME"}, ["sort"]),
         ({"order": "up"}, ["order", "asc, desc"]),
         ({"q": "x" * 201}, ["q", "201", "200"]),
+        ({"q": "a\x00b"}, ["q", "control characters"]),
+        ({"q": "\x1b[2J"}, ["q", "control characters"]),
         ({"kind": "dataset"}, ["kind"]),
     ],
 )
