@@ -147,8 +147,6 @@ async def test_search_filters_and_pages_combine(pl_api, pl_manager, seeded):
         ({"sort": "NAME"}, ["sort"]),
         ({"order": "up"}, ["order", "asc, desc"]),
         ({"q": "x" * 201}, ["q", "201", "200"]),
-        ({"q": "a\x00b"}, ["q", "control characters"]),
-        ({"q": "\x1b[2J"}, ["q", "control characters"]),
         ({"kind": "dataset"}, ["kind"]),
     ],
 )
@@ -176,6 +174,15 @@ def test_the_manager_takes_the_same_parameters_and_gives_the_same_messages(pl_ma
     assert page["count"] == 12
     assert len(page["layers"]) == 2
     assert page["next_offset"] is None
-    for bad in ({"limit": 0}, {"limit": True}, {"offset": -3}, {"sort": 3}, {"q": 5}):
+    # (tornado drops control characters from query arguments; a command line has them)
+    for bad in (
+        {"limit": 0},
+        {"limit": True},
+        {"offset": -3},
+        {"sort": 3},
+        {"q": 5},
+        {"q": "a\x00b"},
+        {"q": "\x1b[2J"},
+    ):
         with pytest.raises(InvalidInput):
             pl_manager.list_layers(**bad)
