@@ -165,10 +165,10 @@ class NodeServiceClient:
         status: str | None = None,
         language: str | None = None,
         q: object = None,
-        sort: object = None,
-        order: object = None,
+        sort: object = "name",
+        order: object = "asc",
         limit: object = None,
-        offset: object = None,
+        offset: object = 0,
     ) -> dict[str, Any]:
         answer: dict[str, Any] = self._get(
             "layers",

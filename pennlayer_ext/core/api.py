@@ -27,10 +27,10 @@ class LayerManagerAPI(Protocol):
         status: str | None = None,
         language: str | None = None,
         q: object = None,
-        sort: object = None,
-        order: object = None,
+        sort: object = "name",
+        order: object = "asc",
         limit: object = None,
-        offset: object = None,
+        offset: object = 0,
     ) -> dict[str, Any]:
         """``{"layers", "totals", "count", "offset", "limit", "next_offset"}``: one page of
         the layers matching the filters (*q*: a case-insensitive substring of the name or

@@ -143,10 +143,10 @@ class LayerService:
         status: str | None = None,
         language: str | None = None,
         q: object = None,
-        sort: object = None,
-        order: object = None,
+        sort: object = "name",
+        order: object = "asc",
         limit: object = None,
-        offset: object = None,
+        offset: object = 0,
     ) -> dict[str, Any]:
         """One page of the layers matching the filters, sorted; node totals over the whole
         store. Without *limit*, every matching layer (see core/listing.py)."""

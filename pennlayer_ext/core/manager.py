@@ -78,8 +78,8 @@ class LayerManager:
 
     def list_layers(
         self, *, kind: str | None = None, status: str | None = None, language: str | None = None,
-        q: object = None, sort: object = None, order: object = None, limit: object = None,
-        offset: object = None,
+        q: object = None, sort: object = "name", order: object = "asc", limit: object = None,
+        offset: object = 0,
     ) -> dict[str, Any]:  # fmt: skip
         return self.layers.list_layers(
             kind=kind, status=status, language=language, q=q, sort=sort, order=order,
