@@ -37,7 +37,8 @@ def _integer(name: str, value: object, low: int, high: int, accepts: str) -> int
     elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:
         number = int(value)
     if number is None or not low <= number <= high:
-        raise InvalidInput(f"{name} must be {accepts}, not {value!r}.")
+        # The value as text: a number from Python and the same from a URL read alike.
+        raise InvalidInput(f"{name} must be {accepts}, not {str(value)!r}.")
     return number
 
 
@@ -75,7 +76,7 @@ def check_one_of(name: str, value: object, choices: tuple[str, ...], default: st
     if value is None:
         return default
     if value not in choices:
-        raise InvalidInput(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+        raise InvalidInput(f"{name} must be one of {', '.join(choices)}, not {str(value)!r}.")
     assert isinstance(value, str)
     return value
 

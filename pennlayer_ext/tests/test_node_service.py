@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -221,6 +222,9 @@ def test_the_client_gives_the_core_errors_and_messages_of_the_local_manager(
             lambda m: m.start_build("dup", "numpy\n"),
             lambda m: m.start_populate("dup", {"source": "/etc"}),
             lambda m: m.get_job("0" * 32),
+            lambda m: m.list_layers(limit=0),
+            lambda m: m.list_layers(sort="bogus", order="desc"),
+            lambda m: m.list_layers(offset=-1),
         ):
             with pytest.raises((Conflict, InvalidInput, NotFound)) as info:
                 call(manager)
@@ -229,6 +233,16 @@ def test_the_client_gives_the_core_errors_and_messages_of_the_local_manager(
     assert errors[0] == errors[1]
     assert client.get_layer("dup").keys() == local.get_layer("dup").keys()
     assert client.list_layers()["layers"][0]["name"] == "dup"
+    for manager in (client, local):
+        manager.create("dup-2", "reference", description="the second")
+    pages = [
+        manager.list_layers(q="SECOND", sort="name", order="desc", limit=1)
+        for manager in (client, local)
+    ]
+    assert [page["count"] for page in pages] == [1, 1]
+    assert pages[0]["layers"][0]["name"] == pages[1]["layers"][0]["name"] == "dup-2"
+    assert pages[0]["next_offset"] is pages[1]["next_offset"] is None
+    client.delete_layer("dup-2")
     client.delete_layer("dup")
     with pytest.raises(NotFound):
         client.get_layer("dup")
@@ -280,6 +294,9 @@ CHECKS = [
     ("POST", "layers", {"name": "same-a", "kind": "reference"}),
     ("GET", "layers/same-a", None),
     ("GET", "layers?kind=reference", None),
+    ("GET", "layers?limit=1&sort=size_bytes&order=desc&q=SAME", None),
+    ("GET", "layers?limit=0", None),
+    ("GET", "layers?sort=bogus", None),
     ("PATCH", "layers/same-a", {"description": "changed"}),
     ("POST", "layers/same-a/build", {"requirements": "numpy\n"}),
     ("POST", "layers", {"name": "same-env", "kind": "environment", "requirements": "-e .\n"}),
@@ -327,7 +344,7 @@ async def test_the_extension_answers_the_same_over_the_node_service(
             )
             through_service.append((method, path, *_same(*answer)))
             parts = path.split("?")[0].split("/")
-            params = dict([path.split("?")[1].split("=")]) if "?" in path else None
+            params = dict(urllib.parse.parse_qsl(path.split("?")[1])) if "?" in path else None
             response = await pl_api(*parts, method=method, json_body=body, params=params)
             local.append((method, path, *_same(response.status, response.body)))
         # Then every answer is the same, errors and their details included
@@ -339,6 +356,9 @@ async def test_the_extension_answers_the_same_over_the_node_service(
             409,
             200,
             200,
+            200,
+            400,
+            400,
             200,
             400,
             400,
