@@ -222,8 +222,12 @@ class LayerService:
 
     def detail(self, name: str) -> dict[str, Any]:
         """The layer with every version still on the node and whether a session uses it."""
-        layer = self.get(name)
-        with self.catalog.transaction() as conn:
+        validate_name(name)
+        with self.catalog.transaction() as conn:  # one transaction: a refresh reads it often
+            layer = self.serialize(
+                require_layer(self.catalog, conn, name),
+                self.catalog.active_sessions_using(conn, name),
+            )
             in_use = self.catalog.versions_in_use(conn, name)
             versions = self.catalog.list_versions(conn, name)
         layer["versions"] = [
