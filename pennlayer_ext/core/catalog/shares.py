@@ -111,16 +111,3 @@ class SharesMixin:
             )
         for table in ("share_changed", "share_before", "share_after"):
             conn.execute(f"DELETE FROM temp.{table}")  # noqa: S608 (fixed names)
-
-    def disk_totals(self, conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
-        """Per storage class: the disk its layers' versions use (shared files once) and
-        the bytes of their files (shared files in each holder)."""
-        rows = conn.execute(
-            "SELECT l.storage_class AS storage_class, SUM(v.size_bytes) AS disk,"
-            " SUM(v.apparent_bytes) AS files FROM layer_versions v"
-            " JOIN layers l ON l.name = v.layer GROUP BY l.storage_class"
-        ).fetchall()
-        return {
-            row["storage_class"]: {"disk": int(row["disk"] or 0), "files": int(row["files"] or 0)}
-            for row in rows
-        }

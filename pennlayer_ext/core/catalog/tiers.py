@@ -58,18 +58,3 @@ class TiersMixin:
             (layer, version),
         ).fetchone()
         return {"archive_key": None, "archive_bytes": None} if row is None else dict(row)
-
-    def archive_totals(self, conn: sqlite3.Connection) -> dict[str, int]:
-        """What the IA layers hold: the bytes of their archives (an archive shared by
-        layers of equal content once) and the bytes of their files when restored."""
-        row = conn.execute(
-            "SELECT IFNULL(SUM(bytes), 0) FROM (SELECT DISTINCT v.archive_key,"
-            " v.archive_bytes AS bytes FROM layer_versions v JOIN layers l ON l.name = v.layer"
-            " AND v.version = l.current_version WHERE l.storage_class = 'IA')"
-        ).fetchone()
-        files = conn.execute(
-            "SELECT IFNULL(SUM(v.apparent_bytes), 0) FROM layer_versions v JOIN layers l"
-            " ON l.name = v.layer AND v.version = l.current_version"
-            " WHERE l.storage_class = 'IA'"
-        ).fetchone()
-        return {"archive_bytes": int(row[0]), "files_bytes": int(files[0])}
