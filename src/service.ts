@@ -43,7 +43,10 @@ export function listQuery(filters: ILayerFilters): string {
     'offset'
   ] as const) {
     const value = filters[key];
-    if ((typeof value === 'string' && value !== '') || typeof value === 'number') {
+    if (
+      (typeof value === 'string' && value !== '') ||
+      typeof value === 'number'
+    ) {
       query.set(key, String(value));
     }
   }

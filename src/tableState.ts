@@ -48,7 +48,9 @@ export const COLUMN_SORT_KEYS: { readonly [key in LayerColumn]: LayerSortKey } =
 /**
  * The server's sort parameters for a table order.
  */
-export function sortQuery(sort: ISortState): Pick<ILayerQuery, 'sort' | 'order'> {
+export function sortQuery(
+  sort: ISortState
+): Pick<ILayerQuery, 'sort' | 'order'> {
   return {
     sort: COLUMN_SORT_KEYS[sort.column],
     order: sort.direction === 'ascending' ? 'asc' : 'desc'

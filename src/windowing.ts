@@ -145,7 +145,11 @@ export function pagesFor(
   }
   const pages: number[] = [];
   const last = Math.floor((end - 1) / pageSize);
-  for (let page = Math.floor(Math.max(0, start) / pageSize); page <= last; page++) {
+  for (
+    let page = Math.floor(Math.max(0, start) / pageSize);
+    page <= last;
+    page++
+  ) {
     pages.push(page);
   }
   return pages;

@@ -245,7 +245,7 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
                 >
                   <td
                     colSpan={columns.length}
-                    className="pennlayer-LayersTable-cell"
+                    className="pennlayer-LayersTable-cell pennlayer-LayersTable-loading"
                   >
                     {trans.__('Loading…')}
                   </td>
