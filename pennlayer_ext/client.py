@@ -159,10 +159,39 @@ class NodeServiceClient:
     # -- layers --------------------------------------------------------------------------
 
     def list_layers(
-        self, *, kind: str | None = None, status: str | None = None, language: str | None = None
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        language: str | None = None,
+        q: object = None,
+        sort: object = None,
+        order: object = None,
+        limit: object = None,
+        offset: object = None,
     ) -> dict[str, Any]:
-        answer: dict[str, Any] = self._get("layers", kind=kind, status=status, language=language)
+        answer: dict[str, Any] = self._get(
+            "layers",
+            kind=kind,
+            status=status,
+            language=language,
+            q=q,
+            sort=sort,
+            order=order,
+            limit=limit,
+            offset=offset,
+        )
         return answer
+
+    def layer_changes(self, cursor: int | None = None) -> dict[str, Any]:
+        """The service has no route for its change log: every layer, each time, as the
+        whole list (the service's own watcher reads the log of its store)."""
+        layers = self.list_layers()["layers"]
+        states = [
+            {key: layer.get(key) for key in ("name", "status", "storage_class", "drift")}
+            for layer in layers
+        ]
+        return {"cursor": 0, "complete": True, "layers": states, "deleted": []}
 
     def get_layer(self, name: str) -> dict[str, Any]:
         layer = self.get_layer_detail(name)

@@ -47,6 +47,7 @@ class ChangeWatcher:
         self._statuses: dict[str, str] | None = None
         self._classes: dict[str, str] = {}
         self._drifts: dict[str, str | None] = {}
+        self._cursor: int | None = None
         # After the first look, a job seen for the first time is new, also when it ended
         # between two looks (a quick restore a kernel launch started): its end is told.
         self._primed = False
@@ -71,51 +72,65 @@ class ChangeWatcher:
                     finished |= not active
                 self._jobs[job["id"]] = key
         self._primed = True
-        layers = self.manager.list_layers()["layers"]
-        statuses = {layer["name"]: layer["status"] for layer in layers}
-        for layer in layers:
+        events += self._layer_events()
+        if finished:
+            self.manager.sync_kernelspecs()
+        # Whatever sessions, jobs or deletes moved to the trash is freed by its remover.
+        self.manager.empty_trash()
+        return events
+
+    def _layer_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """Status, drift, tier and deleted events of the layers changed since the last
+        look (the catalog's change log): a tick reads the changes, never every layer."""
+        changes = self.manager.layer_changes(self._cursor)
+        self._cursor = changes["cursor"]
+        first = self._statuses is None
+        statuses = self._statuses if self._statuses is not None else {}
+        seen = {layer["name"]: layer for layer in changes["layers"]}
+        gone = set(changes["deleted"])
+        if changes["complete"]:
+            gone |= set(statuses) - set(seen)
+        events: list[tuple[str, dict[str, Any]]] = []
+        for name, layer in seen.items():
             # A version found drifted by a check in any process: tell the front ends.
             drift = layer.get("drift")
-            if drift and self._drifts.get(layer["name"]) != drift:
+            if drift and self._drifts.get(name) != drift:
                 events.append(
                     (
                         EVENT_LAYER,
                         {
                             "action": "drift",
-                            "name": layer["name"],
+                            "name": name,
                             "status": layer["status"],
                             "message": drift,
                         },
                     )
                 )
-            self._drifts[layer["name"]] = drift
-        if self._statuses is not None:
-            for name, status in statuses.items():
-                if self._statuses.get(name) != status:
-                    events.append(
-                        (EVENT_LAYER, {"action": "status", "name": name, "status": status})
-                    )
-            for name in set(self._statuses) - set(statuses):
-                events.append((EVENT_LAYER, {"action": "deleted", "name": name}))
-        self._statuses = statuses
-        for layer in layers:
+            self._drifts[name] = drift
+            if not first and statuses.get(name) != layer["status"]:
+                events.append(
+                    (EVENT_LAYER, {"action": "status", "name": name, "status": layer["status"]})
+                )
+            statuses[name] = layer["status"]
             # Archived to IA or restored (by a job in any process, or the tier policy).
-            known = self._classes.get(layer["name"])
+            known = self._classes.get(name)
             if known is not None and known != layer["storage_class"]:
                 events.append(
                     (
                         EVENT_LAYER,
                         {
                             "action": "tier",
-                            "name": layer["name"],
+                            "name": name,
                             "status": layer["status"],
                             "storage_class": layer["storage_class"],
                         },
                     )
                 )
-            self._classes[layer["name"]] = layer["storage_class"]
-        if finished:
-            self.manager.sync_kernelspecs()
-        # Whatever sessions, jobs or deletes moved to the trash is freed by its remover.
-        self.manager.empty_trash()
+            self._classes[name] = layer["storage_class"]
+        for name in sorted(gone):
+            if statuses.pop(name, None) is not None:
+                events.append((EVENT_LAYER, {"action": "deleted", "name": name}))
+            self._drifts.pop(name, None)
+            self._classes.pop(name, None)
+        self._statuses = statuses
         return events

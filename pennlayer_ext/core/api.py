@@ -21,9 +21,27 @@ class LayerManagerAPI(Protocol):
     # -- layers --------------------------------------------------------------------------
 
     def list_layers(
-        self, *, kind: str | None = None, status: str | None = None, language: str | None = None
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        language: str | None = None,
+        q: object = None,
+        sort: object = None,
+        order: object = None,
+        limit: object = None,
+        offset: object = None,
     ) -> dict[str, Any]:
-        """``{"layers": [...], "totals": {...}}``; totals always cover the whole node."""
+        """``{"layers", "totals", "count", "offset", "limit", "next_offset"}``: one page of
+        the layers matching the filters (*q*: a case-insensitive substring of the name or
+        description), sorted by *sort* (default name; ties by name; NULLs last) in *order*
+        (asc, desc); *limit* 1..1000 (None: every match) from *offset*. ``count``: how many
+        match; ``totals`` always cover the whole node."""
+        ...
+
+    def layer_changes(self, cursor: int | None = None) -> dict[str, Any]:
+        """The layers changed since *cursor* (see LayerService.changes): what the server's
+        watcher reads each tick instead of every layer."""
         ...
 
     def get_layer(self, name: str) -> dict[str, Any]: ...

@@ -8,7 +8,7 @@ same bad input.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from .catalog import Catalog
 from .costs import STORAGE_CLASSES, monthly_cost, retrieval_cost
 from .errors import Conflict, InvalidInput, NotFound
 from .kernelspecs import display_name, kernelspec_name
+from .listing import ListQuery
 from .names import validate_name
 from .states import LayerStatus
 from .store import LayerStore
@@ -135,25 +136,80 @@ class LayerService:
         self.prices = prices
 
     def list_layers(
-        self, *, kind: str | None = None, status: str | None = None, language: str | None = None
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        language: str | None = None,
+        q: object = None,
+        sort: object = None,
+        order: object = None,
+        limit: object = None,
+        offset: object = None,
     ) -> dict[str, Any]:
-        """Layers matching the filters, with node totals over the whole store."""
+        """One page of the layers matching the filters, sorted; node totals over the whole
+        store. Without *limit*, every matching layer (see core/listing.py)."""
         check_choice("kind", kind, LAYER_KINDS)
         check_choice("status", status, STATUSES)
+        query = ListQuery.from_request(q=q, sort=sort, order=order, limit=limit, offset=offset)
+        return self.page(query, kind=kind, status=status, language=language)
+
+    def page(self, query: ListQuery, **filters: str | None) -> dict[str, Any]:
         with self.catalog.transaction() as conn:
-            in_use = self.catalog.active_sessions_by_layer(conn)
-            every = self.catalog.list_layers(conn)
-            disk = self.catalog.disk_totals(conn)
-            archived = self.catalog.archive_totals(conn)
-        layers = [self.serialize(record, in_use.get(record["name"], [])) for record in every]
-        shown = [
-            layer
-            for layer in layers
-            if (kind is None or layer["kind"] == kind)
-            and (status is None or layer["status"] == status)
-            and (language is None or layer["language"] == language)
-        ]
-        return {"layers": shown, "totals": self.totals(layers, disk, archived)}
+            records, count = self.catalog.page_of_layers(
+                conn,
+                filters=filters,
+                q=query.q,
+                sort=query.sort,
+                descending=query.descending,
+                limit=query.limit,
+                offset=query.offset,
+                prices=self.prices,
+            )
+            in_use = self.catalog.active_sessions_by_layer(conn) if records else {}
+            totals = self.catalog.node_totals(conn)
+        return {
+            "layers": [
+                self.serialize(record, in_use.get(record["name"], [])) for record in records
+            ],
+            "totals": self.totals(totals),
+            "count": count,
+            "offset": query.offset,
+            "limit": query.limit,
+            "next_offset": query.next_offset(len(records), count),
+        }
+
+    def node_totals(self) -> dict[str, Any]:
+        """The node's totals alone (kept by the catalog: nothing is summed here)."""
+        with self.catalog.transaction() as conn:
+            return self.totals(self.catalog.node_totals(conn))
+
+    def changes(self, cursor: int | None) -> dict[str, Any]:
+        """What changed since *cursor* (a former answer's): ``{"cursor", "complete",
+        "layers", "deleted"}``; each layer as ``{"name", "status", "storage_class",
+        "drift"}``. ``complete``: *cursor* is None or too old, and ``layers`` holds every
+        layer (the caller compares them all once)."""
+        with self.catalog.transaction() as conn:
+            found = None if cursor is None else self.catalog.changed_layers(conn, cursor)
+            if found is None:
+                return {
+                    "cursor": self.catalog.change_cursor(conn),
+                    "complete": True,
+                    "layers": self.catalog.layer_states(conn),
+                    "deleted": [],
+                }
+            latest, names = found
+            states = self.catalog.layer_states(conn, names) if names else []
+        if cursor is not None and latest // 10_000 != cursor // 10_000:
+            with self.catalog.transaction(write=True) as conn:
+                self.catalog.prune_changes(conn)
+        present = {state["name"] for state in states}
+        return {
+            "cursor": latest,
+            "complete": False,
+            "layers": states,
+            "deleted": [name for name in names if name not in present],
+        }
 
     def get(self, name: str) -> dict[str, Any]:
         validate_name(name)
@@ -335,33 +391,37 @@ class LayerService:
             )
         return layer
 
-    def totals(
-        self,
-        layers: list[dict[str, Any]],
-        disk: Mapping[str, Mapping[str, int]],
-        archived: Mapping[str, int],
-    ) -> dict[str, Any]:
+    def totals(self, figures: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
         """Node totals: the disk every version uses, files shared between layers counted
         once (and what that sharing saves), its monthly cost, and the layers' own sizes.
 
         IA holds archives, not files: its figure is their size (an archive that layers of
         equal content share once), and what it saves is what those layers' files would
-        cost on STANDARD less what their archives cost on IA.
+        cost on STANDARD less what their archives cost on IA. *figures* are the catalog's
+        per-class sums (catalog/totals.py), kept as rows change.
         """
-        on_disk = sum(int(figures.get("disk", 0)) for figures in disk.values())
-        files = sum(int(figures.get("files", 0)) for name, figures in disk.items() if name != "IA")
-        by_class = {name: int(disk.get(name, {}).get("disk", 0)) for name in STORAGE_CLASSES}
-        by_class["IA"] = int(archived.get("archive_bytes", 0))
-        ia_files = int(archived.get("files_bytes", 0))
+
+        def total(key: str, classes: Iterable[str] | None = None) -> int:
+            return sum(
+                int(row.get(key, 0))
+                for name, row in figures.items()
+                if classes is None or name in classes
+            )
+
+        on_disk = total("disk_bytes")
+        files = total("files_bytes", [name for name in figures if name != "IA"])
+        by_class = {name: total("disk_bytes", [name]) for name in STORAGE_CLASSES}
+        by_class["IA"] = total("archive_bytes", ["IA"])
+        ia_files = total("current_bytes", ["IA"])
         by_class_cost = {
             name: round(monthly_cost(size, name, self.prices), 5) for name, size in by_class.items()
         }
         return {
-            "layer_count": len(layers),
+            "layer_count": total("layers"),
             "size_bytes": on_disk,
-            "layers_bytes": sum(layer["size_bytes"] for layer in layers),
+            "layers_bytes": total("current_bytes"),
             "shared_savings_bytes": max(0, files - on_disk),
-            "file_count": sum(layer["file_count"] for layer in layers),
+            "file_count": total("current_files"),
             "monthly_cost_usd": round(sum(by_class_cost.values()), 5),
             "size_bytes_by_storage_class": by_class,
             "monthly_cost_usd_by_storage_class": by_class_cost,

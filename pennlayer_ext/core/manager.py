@@ -77,9 +77,17 @@ class LayerManager:
     # -- layers --------------------------------------------------------------------------
 
     def list_layers(
-        self, *, kind: str | None = None, status: str | None = None, language: str | None = None
-    ) -> dict[str, Any]:
-        return self.layers.list_layers(kind=kind, status=status, language=language)
+        self, *, kind: str | None = None, status: str | None = None, language: str | None = None,
+        q: object = None, sort: object = None, order: object = None, limit: object = None,
+        offset: object = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        return self.layers.list_layers(
+            kind=kind, status=status, language=language, q=q, sort=sort, order=order,
+            limit=limit, offset=offset,
+        )  # fmt: skip
+
+    def layer_changes(self, cursor: int | None = None) -> dict[str, Any]:
+        return self.layers.changes(cursor)
 
     def get_layer(self, name: str) -> dict[str, Any]:
         return self.layers.get(name)
@@ -105,18 +113,10 @@ class LayerManager:
         owner: str | None = None,
     ) -> dict[str, Any]:
         return create_layer(
-            self.layers,
-            self.jobs,
-            self.settings,
-            name,
-            kind,
-            description=description,
-            language=language,
-            requirements=requirements,
-            python=python,
-            refresh=refresh,
+            self.layers, self.jobs, self.settings, name, kind, description=description,
+            language=language, requirements=requirements, python=python, refresh=refresh,
             owner=owner,
-        )
+        )  # fmt: skip
 
     def update_layer(
         self, name: str, *, description: object = None, pinned: object = None
@@ -134,7 +134,7 @@ class LayerManager:
     def node_info(self) -> dict[str, Any]:
         """Store location, disk space, prices and totals of this node."""
         return describe_node(
-            self.store, self.settings, self.tiers.cold_store().label(), self.list_layers()
+            self.store, self.settings, self.tiers.cold_store().label(), self.layers.node_totals()
         )
 
     # -- jobs ----------------------------------------------------------------------------
@@ -152,8 +152,7 @@ class LayerManager:
         """Check *requirements* and start building a new version of environment *name*.
 
         Packages come from the node's cache when it can satisfy the requirements; with
-        *refresh*, the package index is asked for the newest matching versions.
-        """
+        *refresh*, from the package index (the newest matching versions)."""
         validate_name(name)
         params = BuildJob.params(self.settings, requirements, python=python, refresh=refresh)
         return self.jobs.start(name, BuildJob, params, owner=owner, spawn=spawn)

@@ -11,9 +11,9 @@ from .store import LayerStore
 
 
 def describe_node(
-    store: LayerStore, settings: NodeSettings, cold_store: str, listed: dict[str, Any]
+    store: LayerStore, settings: NodeSettings, cold_store: str, totals: dict[str, Any]
 ) -> dict[str, Any]:
-    """The node's figures; *listed* is a layer listing (for its totals)."""
+    """The node's figures; *totals* are the layers' (see LayerService.node_totals)."""
     disk = shutil.disk_usage(store.root)
     return {
         "store_root": str(store.root),
@@ -27,5 +27,5 @@ def describe_node(
         "allowed_source_roots": list(settings.allowed_source_roots),
         "cold_store": cold_store,
         "ia_after_days": settings.ia_after_days,
-        "totals": listed["totals"],
+        "totals": totals,
     }

@@ -12,7 +12,7 @@ Each of its decisions is returned, so that the caller reports it (an event, a li
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import trash
@@ -128,8 +128,15 @@ class TierService:
         self.sweep()
         now = now or datetime.now(timezone.utc)
         limit = self.settings.ia_after_days
+        # A day of margin: the timestamps' text compares like time, and the exact check
+        # below decides.
+        before = (
+            (now - timedelta(days=limit - 1))
+            .astimezone(timezone.utc)
+            .isoformat(timespec="milliseconds")
+        )
         with self.catalog.transaction() as conn:
-            layers = self.catalog.list_layers(conn)
+            layers = self.catalog.idle_layers(conn, before.replace("+00:00", "Z"))
             in_use = self.catalog.active_sessions_by_layer(conn)
             busy: dict[str, list[str]] = {}
             for job in self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES):
@@ -182,9 +189,7 @@ class TierService:
         commit, or during a restore, leaves some)."""
         with self.catalog.transaction() as conn:
             archived = [
-                layer["name"]
-                for layer in self.catalog.list_layers(conn)
-                if layer["storage_class"] == "IA"
+                layer["name"] for layer in self.catalog.list_layers(conn, storage_class="IA")
             ]
         if any([sweep_archived(self.catalog, self.store, name) for name in archived]):
             trash.request_removal(self.store)

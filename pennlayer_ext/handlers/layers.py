@@ -7,19 +7,21 @@ from tornado import web
 
 from .base import PennLayerHandler
 
+LIST_PARAMETERS = ("kind", "status", "language", "q", "sort", "order", "limit", "offset")
+
 
 class LayersHandler(PennLayerHandler):
-    """GET: list layers with node totals. POST: create a layer (and start its first build)."""
+    """GET: a page of layers (filtered, searched, sorted) with node totals. POST: create a
+    layer (and start its first build)."""
 
     kernel_may = frozenset({"GET", "POST"})
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        filters = {
-            key: self.get_query_argument(key, None) for key in ("kind", "status", "language")
-        }
-        self.finish_json(await self.call(self.manager.list_layers, **filters))
+        # Values go to core as text: it checks them (the CLI gets the same messages).
+        query = {key: self.get_query_argument(key, None) for key in LIST_PARAMETERS}
+        self.finish_json(await self.call(self.manager.list_layers, **query))
 
     @web.authenticated
     @authorized

@@ -20,6 +20,7 @@ from typing import Any
 from ..diskspace import DiskReserve, Space, is_disk_full
 from ..errors import DiskFull
 from .jobs import JobsMixin
+from .listing import ListingMixin
 from .migrations import MIGRATIONS, SCHEMA_VERSION, split_sql
 from .records import (
     ACTIVE_JOB_STATES,
@@ -34,6 +35,7 @@ from .runs import RunsMixin
 from .sessions import SessionsMixin
 from .shares import SharesMixin
 from .tiers import TiersMixin
+from .totals import TotalsMixin
 from .versions import VersionsMixin
 
 __all__ = [
@@ -54,7 +56,16 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin, RunsMixin, TiersMixin):
+class Catalog(
+    JobsMixin,
+    VersionsMixin,
+    SharesMixin,
+    SessionsMixin,
+    RunsMixin,
+    TiersMixin,
+    TotalsMixin,
+    ListingMixin,
+):
     """Access to the catalog database at *path*; creates and migrates it on first use."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -233,9 +244,16 @@ class Catalog(JobsMixin, VersionsMixin, SharesMixin, SessionsMixin, RunsMixin, T
         kind: str | None = None,
         status: str | None = None,
         language: str | None = None,
+        storage_class: str | None = None,
     ) -> list[dict[str, Any]]:
         clauses, params = [], []
-        for column, value in (("kind", kind), ("status", status), ("language", language)):
+        filters = (
+            ("kind", kind),
+            ("status", status),
+            ("language", language),
+            ("storage_class", storage_class),
+        )
+        for column, value in filters:
             if value is not None:
                 clauses.append(f"l.{column} = ?")
                 params.append(value)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+from .totals import TOTALS_MIGRATION
+
 # Numbered, additive migrations. Never edit a released entry: append a new one.
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -169,10 +173,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX session_tokens_by_session ON session_tokens (session_id);
     ALTER TABLE sessions ADD COLUMN live_installs TEXT;
     """,
+    # 11 (paging): indexes for the paged list's filters and sort keys; the node totals
+    #    kept by triggers (catalog/totals.py); a log of changed layers for the watcher
+    TOTALS_MIGRATION,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def split_sql(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
+    """The statements of *script*; a trigger's body (``BEGIN ...; ...; END``) stays whole."""
+    statements, pending = [], ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            statement = pending.strip().removesuffix(";").strip()
+            if statement:
+                statements.append(statement)
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip().removesuffix(";").strip())
+    return statements

@@ -18,6 +18,8 @@ class TiersMixin:
     # The share bookkeeping lives in SharesMixin; Catalog combines both.
     begin_share_change: Any
     end_share_change: Any
+    _LAYER_SELECT: str
+    _layer_from_row: Any
 
     def set_pinned(self, conn: sqlite3.Connection, name: str, pinned: bool) -> None:
         conn.execute("UPDATE layers SET pinned = ? WHERE name = ?", (int(pinned), name))
@@ -36,6 +38,18 @@ class TiersMixin:
         )
         self.end_share_change(conn)
         conn.execute("UPDATE layers SET storage_class = 'IA' WHERE name = ?", (layer,))
+
+    def idle_layers(self, conn: sqlite3.Connection, before: str) -> list[dict[str, Any]]:
+        """STANDARD layers with a version, not mounted (or, never mounted, not created)
+        since *before* (a timestamp as utc_now writes them): the tier policy's candidates,
+        found by SQLite, not by reading every layer."""
+        rows = conn.execute(
+            self._LAYER_SELECT + " WHERE l.storage_class = 'STANDARD'"
+            " AND l.current_version IS NOT NULL"
+            " AND COALESCE(l.last_accessed_at, l.created_at) <= ? ORDER BY l.name",
+            (before,),
+        ).fetchall()
+        return [self._layer_from_row(row) for row in rows]
 
     def archive_of(self, conn: sqlite3.Connection, layer: str, version: int) -> dict[str, Any]:
         """``{"archive_key", "archive_bytes"}`` of a version (None where it has none)."""
