@@ -85,9 +85,9 @@ test.describe('A node with 10,000 layers', () => {
       expect(url.searchParams.get('limit'), url.search).not.toBeNull();
       expect(Number(url.searchParams.get('limit'))).toBeLessThanOrEqual(50);
     }
-    expect(
-      lists.some(url => url.searchParams.get('q') === 'ref-04242')
-    ).toBe(true);
+    expect(lists.some(url => url.searchParams.get('q') === 'ref-04242')).toBe(
+      true
+    );
   });
 
   test('the main-area table sorts by size on the server', async ({
