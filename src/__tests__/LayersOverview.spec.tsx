@@ -173,6 +173,56 @@ describe('LayersOverview', () => {
     expect(onRetry).toHaveBeenCalledTimes(1);
   });
 
+  it('renders a window of rows, not every layer, and shows a layer it was asked to reveal', async () => {
+    const many: ILayer[] = Array.from({ length: 500 }, (_, index) => ({
+      ...hg38,
+      name: `ref-${String(index).padStart(5, '0')}`
+    }));
+    const server = serveLayers(() => many);
+    const pages = new LayerPages({ fetch: server.fetch });
+    const props = {
+      pages,
+      totals: null,
+      error: null,
+      loaded: true,
+      columns: [...LAYER_COLUMNS],
+      trans,
+      now,
+      searchDelay: 0,
+      renderDetails: (layer: ILayer) => (
+        <p className="details">{`details of ${layer.name}`}</p>
+      )
+    };
+    await act(async () => {
+      root.render(<LayersOverview {...props} />);
+      await settle();
+    });
+    const rows = () => container.querySelectorAll('tbody tr[data-layer-name]');
+    // jsdom lays nothing out: a first screen of rows (and a few more), from
+    // the first pages only.
+    expect(rows().length).toBeLessThanOrEqual(60);
+    expect(server.requests.map(request => request.offset)).toEqual([0, 50]);
+    expect(
+      container.querySelector('table')?.getAttribute('aria-rowcount')
+    ).toBe('501');
+
+    await act(async () => {
+      root.render(
+        <LayersOverview {...props} reveal={{ name: 'ref-00420', nonce: 1 }} />
+      );
+      await settle();
+    });
+    expect(server.requests[server.requests.length - 1]).toMatchObject({
+      q: 'ref-00420'
+    });
+    expect(
+      Array.from(rows()).map(row => row.getAttribute('data-layer-name'))
+    ).toEqual(['ref-00420']);
+    expect(container.querySelector('.details')?.textContent).toBe(
+      'details of ref-00420'
+    );
+  });
+
   it('says it is loading before the first answer', async () => {
     await render({ loaded: false });
     expect(container.querySelector('[role="status"]')?.textContent).toBe(
