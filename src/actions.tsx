@@ -67,7 +67,9 @@ export class LayerActions {
    */
   async newEnvironment(): Promise<boolean> {
     const trans = this._trans;
-    const existing = this._model.layers.map(layer => layer.name);
+    // The names in the pages fetched so far: a quick hint; the server
+    // refuses any other name that is taken.
+    const existing = this._model.knownNames();
     const initial: IEnvironmentForm = {
       name: '',
       description: '',
@@ -110,7 +112,9 @@ export class LayerActions {
    */
   async newReference(): Promise<boolean> {
     const trans = this._trans;
-    const existing = this._model.layers.map(layer => layer.name);
+    // The names in the pages fetched so far: a quick hint; the server
+    // refuses any other name that is taken.
+    const existing = this._model.knownNames();
     return showForm<IReferenceForm>({
       title: trans.__('New reference layer'),
       acceptLabel: trans.__('Create'),
@@ -352,10 +356,10 @@ export class LayerActions {
         job.kind === 'build'
           ? {
               label: this._trans.__('Build again'),
-              run: failed => {
-                const layer = this._model.layers.find(
-                  item => item.name === failed.layer
-                );
+              run: async failed => {
+                const layer = await this._model
+                  .getLayer(failed.layer)
+                  .catch(() => null);
                 if (layer) {
                   void this.build(layer, failed.requirements);
                 }
@@ -364,10 +368,10 @@ export class LayerActions {
           : job.kind === 'populate'
             ? {
                 label: this._trans.__('Change the loader'),
-                run: failed => {
-                  const layer = this._model.layers.find(
-                    item => item.name === failed.layer
-                  );
+                run: async failed => {
+                  const layer = await this._model
+                    .getLayer(failed.layer)
+                    .catch(() => null);
                   if (layer) {
                     void this.populate(layer);
                   }

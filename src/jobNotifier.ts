@@ -214,9 +214,8 @@ export class JobNotifier implements IDisposable {
 
   private _onModelChanged(): void {
     for (const followed of this._followed.values()) {
-      const layer = this._model.layers.find(
-        item => item.name === followed.job.layer
-      );
+      // A layer in no fetched page is unknown here: ask for the job then.
+      const layer = this._model.layer(followed.job.layer);
       const busy =
         layer?.status === 'BUILDING' || layer?.status === 'POPULATING';
       if (!busy) {

@@ -11,7 +11,12 @@ import {
   runnableEnvironments
 } from './notebookLayers';
 import { listEnvironments } from './service';
-import { IEnvironment, ILayersModel } from './tokens';
+import { IEnvironment, ILayer, ILayersModel } from './tokens';
+
+/**
+ * The most reference layers the picker offers (the server's largest page).
+ */
+const MAX_PICKER_REFERENCES = 1000;
 import { errorText, FormBody } from './widgets/FormDialog';
 
 /**
@@ -30,17 +35,24 @@ export async function pickLayers(options: {
 }): Promise<ILayerSelection | null> {
   const { trans } = options;
   let environments: IEnvironment[];
+  let references: ILayer[];
   try {
-    const [listed] = await Promise.all([
+    const [listed, referenceList] = await Promise.all([
       listEnvironments(options.language, options.serverSettings),
-      options.model.refresh()
+      // The server sorts and filters; a node with more reference layers than
+      // one request takes offers the first ones by name.
+      options.model.listLayers({
+        kind: 'reference',
+        sort: 'name',
+        limit: MAX_PICKER_REFERENCES
+      })
     ]);
     environments = runnableEnvironments(listed);
+    references = mountableReferences(referenceList.layers);
   } catch (reason) {
     await showErrorMessage(options.title, errorText(reason));
     return null;
   }
-  const references = mountableReferences(options.model.layers);
   const body = new FormBody<ILayerSelection>({
     initial: initialSelection(environments, references, options.initial),
     render: (value, update) => (

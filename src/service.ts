@@ -27,19 +27,41 @@ function json(method: string, body?: Body): RequestInit {
 }
 
 /**
- * List the node's layers and their totals, optionally filtered.
+ * The query string of a list request: every filter that is set, in a fixed
+ * order (so equal requests have equal URLs).
+ */
+export function listQuery(filters: ILayerFilters): string {
+  const query = new URLSearchParams();
+  for (const key of [
+    'q',
+    'kind',
+    'status',
+    'language',
+    'sort',
+    'order',
+    'limit',
+    'offset'
+  ] as const) {
+    const value = filters[key];
+    if (
+      (typeof value === 'string' && value !== '') ||
+      typeof value === 'number'
+    ) {
+      query.set(key, String(value));
+    }
+  }
+  return query.toString();
+}
+
+/**
+ * List the node's layers and their totals: filtered, sorted and paged by the
+ * server (`limit` and `offset`; every match when `limit` is absent).
  */
 export function listLayers(
   filters: ILayerFilters = {},
   settings?: ServerConnection.ISettings
 ): Promise<ILayerList> {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(filters)) {
-    if (typeof value === 'string' && value !== '') {
-      query.set(key, value);
-    }
-  }
-  const search = query.toString();
+  const search = listQuery(filters);
   return requestAPI<ILayerList>(
     search ? `layers?${search}` : 'layers',
     { method: 'GET' },

@@ -1,5 +1,12 @@
 import { LayerColumn } from './columns';
-import { ILayer, IJob } from './tokens';
+import {
+  IJob,
+  ILayer,
+  ILayerQuery,
+  LayerKind,
+  LayerSortKey,
+  LayerStatus
+} from './tokens';
 
 /**
  * Which way a sorted column runs.
@@ -22,56 +29,32 @@ export const DEFAULT_SORT: ISortState = {
   direction: 'ascending'
 };
 
-type SortValue = string | number;
-
-function sortValue(layer: ILayer, column: LayerColumn): SortValue {
-  switch (column) {
-    case 'name':
-      return layer.name;
-    case 'kind':
-      return layer.kind;
-    case 'status':
-      return layer.status;
-    case 'size':
-      return layer.size_bytes ?? 0;
-    case 'files':
-      return layer.file_count ?? 0;
-    case 'tier':
-      return layer.storage_class ?? '';
-    case 'monthly_cost':
-      return layer.monthly_cost_usd ?? 0;
-    case 'last_access':
-      // Never accessed sorts before any access.
-      return layer.last_accessed_at ? Date.parse(layer.last_accessed_at) : -1;
-    case 'created':
-      return layer.created_at ? Date.parse(layer.created_at) : -1;
-  }
-}
-
-function compare(first: SortValue, second: SortValue): number {
-  if (typeof first === 'number' && typeof second === 'number') {
-    return first - second;
-  }
-  return String(first).localeCompare(String(second));
-}
+/**
+ * The server's sort key of each column.
+ */
+export const COLUMN_SORT_KEYS: { readonly [key in LayerColumn]: LayerSortKey } =
+  {
+    name: 'name',
+    kind: 'kind',
+    status: 'status',
+    size: 'size_bytes',
+    files: 'file_count',
+    tier: 'storage_class',
+    monthly_cost: 'monthly_cost_usd',
+    last_access: 'last_accessed_at',
+    created: 'created_at'
+  };
 
 /**
- * The layers sorted by one column; ties are broken by name, always a to z,
- * so rows never swap places between two refreshes.
+ * The server's sort parameters for a table order.
  */
-export function sortLayers(
-  layers: readonly ILayer[],
+export function sortQuery(
   sort: ISortState
-): ILayer[] {
-  const sign = sort.direction === 'ascending' ? 1 : -1;
-  return [...layers].sort(
-    (first, second) =>
-      sign *
-        compare(
-          sortValue(first, sort.column),
-          sortValue(second, sort.column)
-        ) || first.name.localeCompare(second.name)
-  );
+): Pick<ILayerQuery, 'sort' | 'order'> {
+  return {
+    sort: COLUMN_SORT_KEYS[sort.column],
+    order: sort.direction === 'ascending' ? 'asc' : 'desc'
+  };
 }
 
 /**
@@ -88,40 +71,53 @@ export function nextSort(current: ISortState, column: LayerColumn): ISortState {
   return { column, direction: 'ascending' };
 }
 
+const KINDS: readonly LayerKind[] = ['environment', 'reference'];
+const STATUSES: readonly LayerStatus[] = [
+  'EMPTY',
+  'BUILDING',
+  'POPULATING',
+  'READY',
+  'FAILED'
+];
+
 /**
- * The layers whose name, kind or status contains every word of `query`
- * (case-insensitive); `kind:` and `status:` prefixes match that field only.
+ * The server's filters for the text of the filter box: `kind:` and `status:`
+ * words pick a kind or status by the start of its name (`kind:env`,
+ * `status:ready`); the other words are searched for, as one piece of text,
+ * in names and descriptions. A `kind:` or `status:` that names none matches
+ * no layer (`none` is true).
  */
-export function filterLayers(
-  layers: readonly ILayer[],
-  query: string
-): ILayer[] {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-  if (words.length === 0) {
-    return [...layers];
+export function parseFilter(
+  text: string
+): Pick<ILayerQuery, 'q' | 'kind' | 'status'> & { none: boolean } {
+  const words: string[] = [];
+  const result: Pick<ILayerQuery, 'q' | 'kind' | 'status'> & {
+    none: boolean;
+  } = { none: false };
+  for (const word of text.trim().split(/\s+/).filter(Boolean)) {
+    const match = /^(kind|status):(.*)$/i.exec(word);
+    if (!match) {
+      words.push(word);
+      continue;
+    }
+    const value = match[2].toLowerCase();
+    if (match[1].toLowerCase() === 'kind') {
+      const kind = KINDS.find(item => value && item.startsWith(value));
+      result.kind = kind;
+      result.none ||= kind === undefined;
+    } else {
+      const status = STATUSES.find(
+        item => value && item.toLowerCase().startsWith(value)
+      );
+      result.status = status;
+      result.none ||= status === undefined;
+    }
   }
-  return layers.filter(layer =>
-    words.every(word => {
-      const [field, value] = word.includes(':')
-        ? (word.split(':', 2) as [string, string])
-        : ['', word];
-      const name = layer.name.toLowerCase();
-      const kind = layer.kind.toLowerCase();
-      const status = layer.status.toLowerCase();
-      switch (field) {
-        case 'name':
-          return name.includes(value);
-        case 'kind':
-          return kind.startsWith(value);
-        case 'status':
-          return status.startsWith(value);
-        default:
-          return (
-            name.includes(word) || kind.includes(word) || status.includes(word)
-          );
-      }
-    })
-  );
+  const q = words.join(' ');
+  if (q) {
+    result.q = q;
+  }
+  return result;
 }
 
 /**

@@ -216,20 +216,90 @@ export interface ILayerTotals {
 }
 
 /**
- * The answer of `GET /pennlayer/layers`.
+ * The answer of `GET /pennlayer/layers`: one page of the layers that match.
+ *
+ * `count`, `offset`, `limit` and `next_offset` come from servers that page the
+ * list; an older server answers every layer and leaves them out.
  */
 export interface ILayerList {
   layers: ILayer[];
+  /** The whole node's totals, not only the page's. */
   totals: ILayerTotals;
+  /** How many layers match the filters. */
+  count?: number;
+  offset?: number;
+  limit?: number | null;
+  /** The offset of the next page; `null` on the last one. */
+  next_offset?: number | null;
 }
 
 /**
- * Optional filters of `GET /pennlayer/layers`.
+ * The keys the server sorts the list by.
  */
-export interface ILayerFilters {
+export type LayerSortKey =
+  | 'name'
+  | 'kind'
+  | 'status'
+  | 'created_at'
+  | 'last_accessed_at'
+  | 'size_bytes'
+  | 'file_count'
+  | 'monthly_cost_usd'
+  | 'storage_class';
+
+/**
+ * What a list of layers shows: which layers, in which order.
+ */
+export interface ILayerQuery {
+  /** A case-insensitive substring of the name or the description. */
+  q?: string;
   kind?: LayerKind;
   status?: LayerStatus;
+  sort?: LayerSortKey;
+  order?: 'asc' | 'desc';
+}
+
+/**
+ * Optional filters, order and page of `GET /pennlayer/layers`.
+ */
+export interface ILayerFilters extends ILayerQuery {
   language?: string;
+  /** At most this many layers (1 to 1000); every match when absent. */
+  limit?: number;
+  offset?: number;
+}
+
+/**
+ * A layer that changed on the server: its new state, or `null` once gone.
+ */
+export interface ILayerChange {
+  name: string;
+  layer: ILayer | null;
+}
+
+/**
+ * One list of layers as a view shows it, fetched page by page.
+ *
+ * Rows are addressed by their position in the whole (server-side sorted and
+ * filtered) list; a row not fetched yet is `undefined`.
+ */
+export interface ILayerPages extends IDisposable {
+  /** Emitted when rows, the count or the query change. */
+  readonly changed: ISignal<ILayerPages, void>;
+  /** What the list shows; setting it starts again from the first page. */
+  query: ILayerQuery;
+  /** How many layers match the query; `null` before the first answer. */
+  readonly count: number | null;
+  /** Whether the rows held belong to an older query (a new one is on its way). */
+  readonly stale: boolean;
+  /** The row at `index`, if its page was fetched. */
+  row(index: number): ILayer | undefined;
+  /** The position of a fetched row, or -1. */
+  indexOf(name: string): number;
+  /** The rows on screen now: fetch the pages they are on. */
+  show(start: number, end: number): void;
+  /** Fetch the pages on screen again and forget the others. */
+  reload(): Promise<void>;
 }
 
 /**
@@ -323,34 +393,37 @@ export interface IServerError {
 
 /**
  * The client-side state of the node's layers, shared by every view.
+ *
+ * It never holds the whole list: each view opens its own pages
+ * (`openPages`), and a server event refreshes the one layer it names.
  */
 export interface ILayersModel extends IDisposable {
   /**
-   * Emitted whenever layers, totals, error or loading state change.
+   * Emitted whenever the totals, the error or the loading state change.
    */
   readonly changed: ISignal<ILayersModel, void>;
   /**
-   * Emitted for each job event of the server, before the listing it causes.
+   * Emitted for each job event of the server, before the layer is fetched.
    */
   readonly jobChanged: ISignal<ILayersModel, IJobEvent>;
   /**
-   * The layers of the last successful listing.
+   * Emitted when one layer was fetched again after an event, or is gone.
    */
-  readonly layers: readonly ILayer[];
+  readonly layerChanged: ISignal<ILayersModel, ILayerChange>;
   /**
-   * The node totals of the last successful listing, `null` before the first.
+   * The node totals of the last successful answer, `null` before the first.
    */
   readonly totals: ILayerTotals | null;
   /**
-   * The message of the last failed listing, `null` once a listing succeeds.
+   * The message of the last failed request, `null` once one succeeds.
    */
   readonly error: string | null;
   /**
-   * Whether at least one listing has finished, successfully or not.
+   * Whether at least one answer has come, successfully or not.
    */
   readonly loaded: boolean;
   /**
-   * Seconds between two listings while a view is visible and no event arrives.
+   * Seconds between two refreshes while a view is visible and no event arrives.
    */
   refreshInterval: number;
   /**
@@ -358,9 +431,32 @@ export interface ILayersModel extends IDisposable {
    */
   visible: boolean;
   /**
-   * List the layers now. Never rejects: a failure ends up in `error`.
+   * Fetch the totals and the pages on screen again. Never rejects: a failure
+   * ends up in `error`.
    */
   refresh(): Promise<void>;
+  /**
+   * A list of layers fetched page by page, kept up to date by the model's
+   * events until it is disposed.
+   */
+  openPages(query?: ILayerQuery): ILayerPages;
+  /**
+   * The last copy of a layer seen in any page or fetch, or `null`.
+   */
+  layer(name: string): ILayer | null;
+  /**
+   * The names of the layers seen in any open page.
+   */
+  knownNames(): string[];
+  /**
+   * Fetch one layer now (and update the rows that show it); `null` when the
+   * server does not know it.
+   */
+  getLayer(name: string): Promise<ILayer | null>;
+  /**
+   * One request of the list (e.g. the reference layers for a picker).
+   */
+  listLayers(filters: ILayerFilters): Promise<ILayerList>;
 }
 
 /**

@@ -8,7 +8,9 @@ import {
   ILayersOverviewProps,
   LayersOverview
 } from '../components/LayersOverview';
+import { LayerPages } from '../paging';
 import { ILayer } from '../tokens';
+import { serveLayers, settle } from './fixtures';
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -47,30 +49,37 @@ describe('LayersOverview', () => {
     container.remove();
   });
 
-  function render(props: Partial<ILayersOverviewProps>): void {
-    act(() => {
+  async function render(
+    props: Partial<ILayersOverviewProps> & { layers?: ILayer[] }
+  ): Promise<void> {
+    const { layers, ...rest } = props;
+    const pages = new LayerPages({
+      fetch: serveLayers(() => layers ?? []).fetch
+    });
+    await act(async () => {
       root.render(
         <LayersOverview
-          layers={[]}
+          pages={pages}
           totals={null}
           error={null}
           loaded={true}
           columns={[...LAYER_COLUMNS]}
           trans={trans}
           now={now}
-          {...props}
+          {...rest}
         />
       );
+      await settle();
     });
   }
 
-  it('marks a layer whose current version drifted, and only that one', () => {
+  it('marks a layer whose current version drifted, and only that one', async () => {
     const drifted: ILayer = {
       ...hg38,
       name: 'hg19',
       drift: 'the files of version 2 no longer match its digest'
     };
-    render({ layers: [hg38, drifted] });
+    await render({ layers: [drifted, hg38] });
 
     const rows = Array.from(container.querySelectorAll('tbody tr'));
     const marks = rows.map(row =>
@@ -86,8 +95,8 @@ describe('LayersOverview', () => {
     expect(nameMarks).toEqual(['Integrity check failed', undefined]);
   });
 
-  it('shows one row per layer with formatted cells', () => {
-    render({
+  it('shows one row per layer with formatted cells', async () => {
+    await render({
       layers: [hg38],
       totals: {
         layer_count: 1,
@@ -130,16 +139,16 @@ describe('LayersOverview', () => {
     expect(totals?.textContent).toContain('$0.36/mo');
   });
 
-  it('honours the chosen columns and their order', () => {
-    render({ layers: [hg38], columns: ['size', 'name'] });
+  it('honours the chosen columns and their order', async () => {
+    await render({ layers: [hg38], columns: ['size', 'name'] });
     const headers = Array.from(container.querySelectorAll('thead th')).map(
       th => th.textContent
     );
     expect(headers).toEqual(['Size', 'Name']);
   });
 
-  it('shows the empty state with the create command', () => {
-    render({
+  it('shows the empty state with the create command', async () => {
+    await render({
       totals: {
         layer_count: 0,
         size_bytes: 0,
@@ -153,9 +162,9 @@ describe('LayersOverview', () => {
     );
   });
 
-  it("shows the server's message and retries on request", () => {
+  it("shows the server's message and retries on request", async () => {
     const onRetry = jest.fn();
-    render({ error: 'The catalog is locked.', onRetry });
+    await render({ error: 'The catalog is locked.', onRetry });
     const alert = container.querySelector('[role="alert"]');
     expect(alert?.textContent).toContain('The catalog is locked.');
     act(() => {
@@ -164,8 +173,58 @@ describe('LayersOverview', () => {
     expect(onRetry).toHaveBeenCalledTimes(1);
   });
 
-  it('says it is loading before the first answer', () => {
-    render({ loaded: false });
+  it('renders a window of rows, not every layer, and shows a layer it was asked to reveal', async () => {
+    const many: ILayer[] = Array.from({ length: 500 }, (_, index) => ({
+      ...hg38,
+      name: `ref-${String(index).padStart(5, '0')}`
+    }));
+    const server = serveLayers(() => many);
+    const pages = new LayerPages({ fetch: server.fetch });
+    const props = {
+      pages,
+      totals: null,
+      error: null,
+      loaded: true,
+      columns: [...LAYER_COLUMNS],
+      trans,
+      now,
+      searchDelay: 0,
+      renderDetails: (layer: ILayer) => (
+        <p className="details">{`details of ${layer.name}`}</p>
+      )
+    };
+    await act(async () => {
+      root.render(<LayersOverview {...props} />);
+      await settle();
+    });
+    const rows = () => container.querySelectorAll('tbody tr[data-layer-name]');
+    // jsdom lays nothing out: a first screen of rows (and a few more), from
+    // the first pages only.
+    expect(rows().length).toBeLessThanOrEqual(60);
+    expect(server.requests.map(request => request.offset)).toEqual([0, 50]);
+    expect(
+      container.querySelector('table')?.getAttribute('aria-rowcount')
+    ).toBe('501');
+
+    await act(async () => {
+      root.render(
+        <LayersOverview {...props} reveal={{ name: 'ref-00420', nonce: 1 }} />
+      );
+      await settle();
+    });
+    expect(server.requests[server.requests.length - 1]).toMatchObject({
+      q: 'ref-00420'
+    });
+    expect(
+      Array.from(rows()).map(row => row.getAttribute('data-layer-name'))
+    ).toEqual(['ref-00420']);
+    expect(container.querySelector('.details')?.textContent).toBe(
+      'details of ref-00420'
+    );
+  });
+
+  it('says it is loading before the first answer', async () => {
+    await render({ loaded: false });
     expect(container.querySelector('[role="status"]')?.textContent).toBe(
       'Loading layers…'
     );
@@ -198,11 +257,14 @@ describe('LayersOverview in compact rows', () => {
     last_accessed_at: null
   };
 
-  function render(props: Partial<ILayersOverviewProps>): void {
-    act(() => {
+  async function render(props: Partial<ILayersOverviewProps>): Promise<void> {
+    const pages = new LayerPages({
+      fetch: serveLayers(() => [hg38, env]).fetch
+    });
+    await act(async () => {
       root.render(
         <LayersOverview
-          layers={[hg38, env]}
+          pages={pages}
           totals={null}
           error={null}
           loaded={true}
@@ -214,6 +276,7 @@ describe('LayersOverview in compact rows', () => {
           {...props}
         />
       );
+      await settle();
     });
   }
 
@@ -221,8 +284,8 @@ describe('LayersOverview in compact rows', () => {
     return container.querySelector(`[data-layer-name="${name}"]`)!;
   }
 
-  it('shows name, status, kind, size, cost and last access of each layer', () => {
-    render({});
+  it('shows name, status, kind, size, cost and last access of each layer', async () => {
+    await render({});
     expect(container.querySelector('table')).toBeNull();
     const row = item('sci-stack');
     expect(row.querySelector('.pennlayer-LayerList-name')?.textContent).toBe(
@@ -234,14 +297,14 @@ describe('LayersOverview in compact rows', () => {
     const facts = Array.from(row.querySelectorAll('.pennlayer-Facts > li')).map(
       li => li.textContent
     );
-    expect(facts).toEqual(['environment', '312 MB', '$0.09/mo', 'never used']);
+    expect(facts).toEqual(['312 MB', '$0.09/mo', 'environment', 'never used']);
     expect(
       item('hg38').querySelector('.pennlayer-LayerList-access')?.textContent
     ).toBe('used 5 minutes ago');
   });
 
-  it('explains in tooltips how size, unique bytes and cost are counted', () => {
-    render({});
+  it('explains in tooltips how size, unique bytes and cost are counted', async () => {
+    await render({});
     const size = item('sci-stack').querySelector('.pennlayer-LayerList-size')!;
     expect(size.getAttribute('title')).toContain('312,400,000 bytes');
     expect(size.getAttribute('title')).toContain(
@@ -261,8 +324,8 @@ describe('LayersOverview in compact rows', () => {
     expect(cost.getAttribute('title')).toContain('counts them once');
   });
 
-  it('shows and hides the details below the row', () => {
-    render({});
+  it('shows and hides the details below the row', async () => {
+    await render({});
     const toggle = item('hg38').querySelector('button')!;
     expect(toggle.getAttribute('aria-expanded')).toBe('false');
     act(() => toggle.click());
@@ -272,8 +335,8 @@ describe('LayersOverview in compact rows', () => {
     expect(item('hg38').textContent).not.toContain('details of hg38');
   });
 
-  it('shows the node totals with what sharing saves', () => {
-    render({
+  it('shows the node totals with what sharing saves', async () => {
+    await render({
       totals: {
         layer_count: 2,
         size_bytes: 1_509_300_000,
@@ -296,8 +359,8 @@ describe('LayersOverview in compact rows', () => {
     ).toContain("The layers' sizes add up to 1.5 GB; sharing saves 3.1 MB.");
   });
 
-  it('shows what IA saves when layers are archived, with each class in the cost tooltip', () => {
-    render({
+  it('shows what IA saves when layers are archived, with each class in the cost tooltip', async () => {
+    await render({
       totals: {
         layer_count: 3,
         size_bytes: 2_000_000_000,
@@ -327,8 +390,8 @@ describe('LayersOverview in compact rows', () => {
     );
   });
 
-  it('leaves out the saving when the server does not say it', () => {
-    render({
+  it('leaves out the saving when the server does not say it', async () => {
+    await render({
       totals: {
         layer_count: 1,
         size_bytes: 1000,

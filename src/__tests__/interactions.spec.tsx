@@ -7,12 +7,17 @@ import { LAYER_COLUMNS } from '../columns';
 import { EnvironmentFormFields } from '../components/Forms';
 import { LayersOverview } from '../components/LayersOverview';
 import { IEnvironmentForm } from '../requestBodies';
+import { LayerPages } from '../paging';
 import { ILayer } from '../tokens';
-import { makeLayer } from './fixtures';
+import { makeLayer, serveLayers, settle, totalsOf } from './fixtures';
 
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 
 const trans = nullTranslator.load('pennlayer');
+
+function last<T>(items: readonly T[]): T | undefined {
+  return items[items.length - 1];
+}
 
 function layer(name: string, overrides: Partial<ILayer> = {}): ILayer {
   return makeLayer({ name, ...overrides });
@@ -50,57 +55,102 @@ describe('interactions', () => {
     });
   }
 
-  it('sorts by a clicked header, and back', () => {
-    act(() =>
+  async function setSearch(input: HTMLInputElement, value: string) {
+    setInput(input, value);
+    await act(async () => {
+      await settle();
+    });
+  }
+
+  it('asks the server for the order of a clicked header, and back', async () => {
+    const server = serveLayers(() => [
+      layer('b', { size_bytes: 1 }),
+      layer('a', { size_bytes: 5 }),
+      layer('c', { size_bytes: 3 })
+    ]);
+    const pages = new LayerPages({ fetch: server.fetch });
+    await act(async () => {
       root.render(
         <LayersOverview
-          layers={[
-            layer('b', { size_bytes: 1 }),
-            layer('a', { size_bytes: 5 }),
-            layer('c', { size_bytes: 3 })
-          ]}
+          pages={pages}
           totals={null}
           error={null}
           loaded={true}
           columns={[...LAYER_COLUMNS]}
           trans={trans}
         />
-      )
-    );
+      );
+      await settle();
+    });
     expect(rowNames()).toEqual(['a', 'b', 'c']);
     const sizeHeader = Array.from(container.querySelectorAll('thead th')).find(
       th => th.textContent === 'Size'
     )!;
-    act(() => sizeHeader.querySelector('button')!.click());
+    await act(async () => {
+      sizeHeader.querySelector('button')!.click();
+      await settle();
+    });
     expect(rowNames()).toEqual(['b', 'c', 'a']);
     expect(sizeHeader.getAttribute('aria-sort')).toBe('ascending');
-    act(() => sizeHeader.querySelector('button')!.click());
+    expect(last(server.requests)).toMatchObject({
+      sort: 'size_bytes',
+      order: 'asc',
+      offset: 0,
+      limit: 50
+    });
+    await act(async () => {
+      sizeHeader.querySelector('button')!.click();
+      await settle();
+    });
     expect(rowNames()).toEqual(['a', 'c', 'b']);
     expect(sizeHeader.getAttribute('aria-sort')).toBe('descending');
+    expect(last(server.requests)).toMatchObject({
+      sort: 'size_bytes',
+      order: 'desc'
+    });
   });
 
-  it('filters rows and expands details', () => {
-    act(() =>
+  it('searches on the server once typing pauses, and expands details', async () => {
+    const all = [
+      layer('hg38', { description: 'Human genome' }),
+      layer('stack', { kind: 'environment' })
+    ];
+    const server = serveLayers(() => all);
+    const pages = new LayerPages({ fetch: server.fetch });
+    await act(async () => {
       root.render(
         <LayersOverview
-          layers={[layer('hg38'), layer('stack', { kind: 'environment' })]}
-          totals={null}
+          pages={pages}
+          totals={totalsOf(all)}
           error={null}
           loaded={true}
           columns={['name', 'kind']}
           trans={trans}
+          searchDelay={0}
           renderDetails={l => (
             <p className="details">{`details of ${l.name}`}</p>
           )}
         />
-      )
-    );
+      );
+      await settle();
+    });
     const filter = container.querySelector(
       'input[type="search"]'
     ) as HTMLInputElement;
-    setInput(filter, 'env');
+    await setSearch(filter, 'kind:env');
     expect(rowNames()).toEqual(['stack']);
-    setInput(filter, '');
+    expect(last(server.requests)).toMatchObject({ kind: 'environment' });
+    expect(last(server.requests)?.q).toBeUndefined();
+    await setSearch(filter, 'GENOME');
+    expect(rowNames()).toEqual(['hg38']);
+    expect(last(server.requests)).toMatchObject({ q: 'GENOME' });
+    expect(container.textContent).toContain('1 of 2 layers match');
+    await setSearch(filter, 'nothing-like-it');
+    expect(rowNames()).toEqual([]);
+    expect(container.textContent).toContain(
+      'No layer matches “nothing-like-it”.'
+    );
+    await setSearch(filter, '');
     const toggle = container.querySelector(
       'tbody th button'
     ) as HTMLButtonElement;
@@ -112,6 +162,45 @@ describe('interactions', () => {
     );
     // The same button stays in the DOM, so keyboard focus is not lost.
     expect(container.querySelector('tbody th button')).toBe(toggle);
+  });
+
+  it('waits for a pause in typing before it asks the server', async () => {
+    jest.useFakeTimers();
+    try {
+      const server = serveLayers(() => [layer('hg38'), layer('hg19')]);
+      const pages = new LayerPages({ fetch: server.fetch });
+      await act(async () => {
+        root.render(
+          <LayersOverview
+            pages={pages}
+            totals={null}
+            error={null}
+            loaded={true}
+            columns={['name']}
+            trans={trans}
+          />
+        );
+        await jest.advanceTimersByTimeAsync(10);
+      });
+      const before = server.requests.length;
+      const filter = container.querySelector(
+        'input[type="search"]'
+      ) as HTMLInputElement;
+      for (const text of ['h', 'hg', 'hg1', 'hg19']) {
+        setInput(filter, text);
+        await act(async () => {
+          await jest.advanceTimersByTimeAsync(100);
+        });
+      }
+      expect(server.requests.length).toBe(before);
+      await act(async () => {
+        await jest.advanceTimersByTimeAsync(300);
+      });
+      expect(server.requests.slice(before).map(r => r.q)).toEqual(['hg19']);
+      expect(rowNames()).toEqual(['hg19']);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('checks the name of a new environment as it is typed', () => {

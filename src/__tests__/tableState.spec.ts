@@ -1,9 +1,11 @@
+import { LAYER_COLUMNS } from '../columns';
 import {
   archiveBlockedReason,
+  COLUMN_SORT_KEYS,
   deleteBlockedReason,
-  filterLayers,
   nextSort,
-  sortLayers
+  parseFilter,
+  sortQuery
 } from '../tableState';
 import { IJob } from '../tokens';
 import { makeLayer } from './fixtures';
@@ -20,38 +22,18 @@ const stack = layer({
 });
 const atlas = layer({ name: 'atlas', size_bytes: 500, status: 'EMPTY' });
 
-describe('sortLayers', () => {
-  it('sorts by name by default direction', () => {
+describe('sortQuery', () => {
+  it('asks the server for the key of each column', () => {
+    expect(sortQuery({ column: 'size', direction: 'descending' })).toEqual({
+      sort: 'size_bytes',
+      order: 'desc'
+    });
     expect(
-      sortLayers([stack, genome, atlas], {
-        column: 'name',
-        direction: 'ascending'
-      }).map(l => l.name)
-    ).toEqual(['atlas', 'genome', 'stack']);
-  });
-
-  it('sorts numbers as numbers and breaks ties by name', () => {
-    expect(
-      sortLayers([stack, genome, atlas], {
-        column: 'size',
-        direction: 'descending'
-      }).map(l => l.name)
-    ).toEqual(['stack', 'atlas', 'genome']);
-  });
-
-  it('puts never-accessed layers first when ascending', () => {
-    expect(
-      sortLayers([stack, genome], {
-        column: 'last_access',
-        direction: 'ascending'
-      }).map(l => l.name)
-    ).toEqual(['genome', 'stack']);
-  });
-
-  it('does not change its input', () => {
-    const input = [stack, genome];
-    sortLayers(input, { column: 'name', direction: 'ascending' });
-    expect(input).toEqual([stack, genome]);
+      sortQuery({ column: 'last_access', direction: 'ascending' })
+    ).toEqual({ sort: 'last_accessed_at', order: 'asc' });
+    expect(Object.keys(COLUMN_SORT_KEYS).sort()).toEqual(
+      [...LAYER_COLUMNS].sort()
+    );
   });
 });
 
@@ -69,36 +51,31 @@ describe('nextSort', () => {
   });
 });
 
-describe('filterLayers', () => {
-  const all = [stack, genome, atlas];
-
-  it('keeps everything for an empty query', () => {
-    expect(filterLayers(all, '  ')).toHaveLength(3);
+describe('parseFilter', () => {
+  it('searches the words as one text, trimmed', () => {
+    expect(parseFilter('  ')).toEqual({ none: false });
+    expect(parseFilter('  human   genome ')).toEqual({
+      q: 'human genome',
+      none: false
+    });
   });
 
-  it('matches name, kind and status, case-insensitively', () => {
-    expect(filterLayers(all, 'GEN').map(l => l.name)).toEqual(['genome']);
-    expect(filterLayers(all, 'environment').map(l => l.name)).toEqual([
-      'stack'
-    ]);
-    expect(filterLayers(all, 'empty').map(l => l.name)).toEqual(['atlas']);
+  it('picks a kind or a status by the start of its name', () => {
+    expect(parseFilter('kind:env hg')).toEqual({
+      q: 'hg',
+      kind: 'environment',
+      none: false
+    });
+    expect(parseFilter('STATUS:ready kind:r')).toEqual({
+      kind: 'reference',
+      status: 'READY',
+      none: false
+    });
   });
 
-  it('needs every word to match', () => {
-    expect(filterLayers(all, 'reference ready').map(l => l.name)).toEqual([
-      'genome'
-    ]);
-  });
-
-  it('honours field prefixes', () => {
-    expect(filterLayers(all, 'kind:ref').map(l => l.name)).toEqual([
-      'genome',
-      'atlas'
-    ]);
-    expect(filterLayers(all, 'status:building').map(l => l.name)).toEqual([
-      'stack'
-    ]);
-    expect(filterLayers(all, 'name:at').map(l => l.name)).toEqual(['atlas']);
+  it('matches nothing for a kind or status that does not exist', () => {
+    expect(parseFilter('kind:table').none).toBe(true);
+    expect(parseFilter('status:').none).toBe(true);
   });
 });
 

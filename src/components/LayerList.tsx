@@ -10,13 +10,31 @@ import {
 import { costTitle, sizeTitle } from '../sizes';
 import { ILayer } from '../tokens';
 import { DriftMark, StatusChip } from './StatusChip';
+import { useReportedHeight } from './useRowWindow';
+
+/**
+ * The height of a compact row without details, in pixels: two lines and the
+ * border below them. Every row has it, so the list can be windowed.
+ */
+export const LIST_ROW_HEIGHT = 49;
 
 /**
  * The props of `LayerList`.
  */
 export interface ILayerListProps {
-  layers: readonly ILayer[];
+  /**
+   * The rows to render, from row `first` on; `undefined` for a row whose
+   * page has not arrived yet (a placeholder of the same height).
+   */
+  layers: readonly (ILayer | undefined)[];
   trans: TranslationBundle;
+  /** The index of the first row given, in the whole list. */
+  first?: number;
+  /** How many rows the whole list has; `layers.length` by default. */
+  count?: number;
+  /** The room above and below the rows given, in pixels. */
+  before?: number;
+  after?: number;
   /** The reference time of relative times, in ms; defaults to now. */
   now?: number;
   /** The names of the layers whose details are shown. */
@@ -25,20 +43,53 @@ export interface ILayerListProps {
   onToggle?: (name: string) => void;
   /** The details of an expanded layer. */
   renderDetails?: (layer: ILayer) => React.ReactNode;
+  /** Told the height of a layer's open details. */
+  onDetailsHeight?: (name: string, height: number) => void;
 }
 
 /**
  * The layers as compact rows that fit a narrow sidebar: the name with its
- * status, then kind, size, monthly cost and last access, which wrap to a
- * new line rather than leave the panel.
+ * status, then size, monthly cost, kind and last access on one line; the
+ * figures that do not fit the width are left out, never cut, so every row
+ * has the same height.
  */
 export function LayerList(props: ILayerListProps): JSX.Element {
   const { layers, trans, onToggle, renderDetails } = props;
   const expanded = props.expanded ?? new Set<string>();
   const now = props.now ?? Date.now();
+  const first = props.first ?? 0;
+  const count = props.count ?? layers.length;
   return (
-    <ul className="pennlayer-LayerList" aria-label={trans.__('Layers')}>
-      {layers.map(layer => {
+    <ul
+      className="pennlayer-LayerList"
+      aria-label={trans.__('Layers')}
+      style={{
+        paddingTop: props.before || undefined,
+        paddingBottom: props.after || undefined
+      }}
+    >
+      {layers.map((layer, offset) => {
+        const position = first + offset;
+        if (!layer) {
+          return (
+            <li
+              key={`placeholder-${position}`}
+              className="pennlayer-LayerList-item pennlayer-mod-placeholder"
+              aria-posinset={position + 1}
+              aria-setsize={count}
+              aria-busy="true"
+            >
+              <div
+                className="pennlayer-LayerList-row"
+                style={{ height: LIST_ROW_HEIGHT - 1 }}
+              >
+                <span className="pennlayer-LayerList-loading">
+                  {trans.__('Loading…')}
+                </span>
+              </div>
+            </li>
+          );
+        }
         const open = expanded.has(layer.name);
         const detailsId = `pennlayer-details-${layer.name}`;
         const name = (
@@ -56,99 +107,134 @@ export function LayerList(props: ILayerListProps): JSX.Element {
               (open ? ' pennlayer-mod-expanded' : '')
             }
             data-layer-name={layer.name}
+            aria-posinset={position + 1}
+            aria-setsize={count}
           >
-            <div className="pennlayer-LayerList-head">
-              <span
-                className="pennlayer-LayerList-name"
-                title={
-                  layer.description
-                    ? `${layer.name}: ${layer.description}`
-                    : layer.name
-                }
-              >
-                {onToggle ? (
-                  <button
-                    type="button"
-                    className="pennlayer-LayerList-toggle"
-                    aria-expanded={open}
-                    aria-controls={open ? detailsId : undefined}
-                    onClick={() => onToggle(layer.name)}
-                  >
-                    {name}
-                  </button>
-                ) : (
-                  name
-                )}
-              </span>
-              <StatusChip
-                status={layer.status}
-                title={layer.error ?? undefined}
-              />
-            </div>
-            <div className="pennlayer-Facts-clip">
-              <ul
-                className="pennlayer-Facts pennlayer-LayerList-facts"
-                aria-label={trans.__('Figures of %1', layer.name)}
-              >
-                <li
-                  className="pennlayer-LayerList-kind"
+            <div
+              className="pennlayer-LayerList-row"
+              style={{ height: LIST_ROW_HEIGHT - 1 }}
+            >
+              <div className="pennlayer-LayerList-head">
+                <span
+                  className="pennlayer-LayerList-name"
                   title={
-                    layer.language
-                      ? `${layer.kind} (${layer.language})`
-                      : undefined
+                    layer.description
+                      ? `${layer.name}: ${layer.description}`
+                      : layer.name
                   }
                 >
-                  {layer.kind}
-                </li>
-                <li
-                  className="pennlayer-LayerList-size"
-                  title={sizeTitle(layer, trans)}
+                  {onToggle ? (
+                    <button
+                      type="button"
+                      className="pennlayer-LayerList-toggle"
+                      aria-expanded={open}
+                      aria-controls={open ? detailsId : undefined}
+                      onClick={() => onToggle(layer.name)}
+                    >
+                      {name}
+                    </button>
+                  ) : (
+                    name
+                  )}
+                </span>
+                <StatusChip
+                  status={layer.status}
+                  title={layer.error ?? undefined}
+                />
+              </div>
+              <div className="pennlayer-Facts-clip">
+                <ul
+                  className="pennlayer-Facts pennlayer-LayerList-facts"
+                  aria-label={trans.__('Figures of %1', layer.name)}
                 >
-                  {formatBytes(layer.size_bytes)}
-                </li>
-                <li
-                  className="pennlayer-LayerList-cost"
-                  title={costTitle(layer, trans)}
-                >
-                  {formatMonthlyCost(layer.monthly_cost_usd)}
-                </li>
-                {layer.storage_class === 'IA' && (
                   <li
-                    className="pennlayer-LayerList-tier"
-                    title={trans.__(
-                      'Infrequent Access: restored on the next mount'
-                    )}
+                    className="pennlayer-LayerList-size"
+                    title={sizeTitle(layer, trans)}
                   >
-                    {trans.__('IA')}
+                    {formatBytes(layer.size_bytes)}
                   </li>
-                )}
-                {layer.pinned && (
                   <li
-                    className="pennlayer-LayerList-tier"
-                    title={trans.__(
-                      'Pinned to STANDARD by an operator: never archived by the policy'
-                    )}
+                    className="pennlayer-LayerList-cost"
+                    title={costTitle(layer, trans)}
                   >
-                    {trans.__('pinned')}
+                    {formatMonthlyCost(layer.monthly_cost_usd)}
                   </li>
-                )}
-                <li
-                  className="pennlayer-LayerList-access"
-                  title={formatDateTime(layer.last_accessed_at) || undefined}
-                >
-                  {access}
-                </li>
-              </ul>
+                  <li
+                    className="pennlayer-LayerList-kind"
+                    title={
+                      layer.language
+                        ? `${layer.kind} (${layer.language})`
+                        : undefined
+                    }
+                  >
+                    {layer.kind}
+                  </li>
+                  {layer.storage_class === 'IA' && (
+                    <li
+                      className="pennlayer-LayerList-tier"
+                      title={trans.__(
+                        'Infrequent Access: restored on the next mount'
+                      )}
+                    >
+                      {trans.__('IA')}
+                    </li>
+                  )}
+                  {layer.pinned && (
+                    <li
+                      className="pennlayer-LayerList-tier"
+                      title={trans.__(
+                        'Pinned to STANDARD by an operator: never archived by the policy'
+                      )}
+                    >
+                      {trans.__('pinned')}
+                    </li>
+                  )}
+                  <li
+                    className="pennlayer-LayerList-access"
+                    title={formatDateTime(layer.last_accessed_at) || undefined}
+                  >
+                    {access}
+                  </li>
+                </ul>
+              </div>
             </div>
             {open && renderDetails && (
-              <div className="pennlayer-LayerList-details" id={detailsId}>
+              <Measured
+                className="pennlayer-LayerList-details"
+                id={detailsId}
+                name={layer.name}
+                onHeight={props.onDetailsHeight}
+              >
                 {renderDetails(layer)}
-              </div>
+              </Measured>
             )}
           </li>
         );
       })}
     </ul>
+  );
+}
+
+/**
+ * A box that tells its height as it changes.
+ */
+function Measured(props: {
+  className: string;
+  id: string;
+  name: string;
+  onHeight?: (name: string, height: number) => void;
+  children: React.ReactNode;
+}): JSX.Element {
+  const { name, onHeight } = props;
+  const report = React.useMemo(
+    () => (onHeight ? (height: number) => onHeight(name, height) : undefined),
+    [name, onHeight]
+  );
+  const ref = useReportedHeight<HTMLDivElement>(report);
+  return (
+    <div className={props.className} id={props.id} ref={ref}>
+      {props.children}
+    </div>
   );
 }
 

@@ -2,25 +2,39 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { LayerColumn, LayersLayout } from '../columns';
+import { formatCount } from '../format';
 import {
   DEFAULT_SORT,
-  filterLayers,
   ISortState,
   nextSort,
-  sortLayers
+  parseFilter,
+  sortQuery
 } from '../tableState';
-import { ILayer, ILayerTotals } from '../tokens';
+import { ILayer, ILayerPages, ILayerTotals } from '../tokens';
+import { rowTop } from '../windowing';
 import { EmptyState } from './EmptyState';
 import { ErrorState } from './ErrorState';
-import { LayerList } from './LayerList';
-import { LayersTable } from './LayersTable';
+import { LayerList, LIST_ROW_HEIGHT } from './LayerList';
+import { LayersTable, TABLE_ROW_HEIGHT } from './LayersTable';
 import { NodeTotals } from './NodeTotals';
+import { useRowWindow } from './useRowWindow';
+
+/**
+ * How long typing pauses before the server is asked, in ms.
+ */
+export const SEARCH_DELAY_MS = 250;
+
+/**
+ * The height given to open details until they are measured, in pixels.
+ */
+const DETAILS_ESTIMATE = 240;
 
 /**
  * The props of `LayersOverview`.
  */
 export interface ILayersOverviewProps {
-  layers: readonly ILayer[];
+  /** The list shown, fetched page by page. */
+  pages: ILayerPages;
   totals: ILayerTotals | null;
   error: string | null;
   loaded: boolean;
@@ -35,46 +49,127 @@ export interface ILayersOverviewProps {
   renderDetails?: (layer: ILayer) => React.ReactNode;
   /** A layer to show with its details; a new `nonce` asks again. */
   reveal?: { name: string; nonce: number } | null;
+  /** How long typing pauses before the server is asked, in ms. */
+  searchDelay?: number;
 }
 
 /**
- * The node totals, a filter box and the layers table, or the state that
- * replaces them: loading, no layer yet, or an error.
+ * Re-render whenever the list's rows or count change.
+ */
+function usePages(pages: ILayerPages): void {
+  const [, setVersion] = React.useState(0);
+  React.useEffect(() => {
+    const update = () => setVersion(version => version + 1);
+    pages.changed.connect(update);
+    return () => {
+      pages.changed.disconnect(update);
+    };
+  }, [pages]);
+}
+
+/**
+ * The node totals, a search box and the layers, or the state that replaces
+ * them: loading, no layer yet, or an error.
+ *
+ * The server searches, sorts and pages; only the rows in view (and a few
+ * around them) are in the DOM, each of the same height, in a scroll
+ * container of their own below the totals and the search box.
  */
 export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
-  const { layers, totals, error, loaded, columns, trans, onRetry, now } = props;
+  const { pages, totals, error, loaded, columns, trans, onRetry, now } = props;
+  usePages(pages);
   const [sort, setSort] = React.useState<ISortState>(DEFAULT_SORT);
-  const [query, setQuery] = React.useState('');
+  const [text, setText] = React.useState('');
+  const [search, setSearch] = React.useState('');
   const [expanded, setExpanded] = React.useState<ReadonlySet<string>>(
     new Set()
   );
-  const shown = React.useMemo(
-    () => sortLayers(filterLayers(layers, query), sort),
-    [layers, query, sort]
+  const [heights, setHeights] = React.useState<ReadonlyMap<string, number>>(
+    new Map()
   );
-  const root = React.useRef<HTMLDivElement>(null);
+  const scroller = React.useRef<HTMLDivElement>(null);
   const reveal = props.reveal ?? null;
   const scrollTo = React.useRef<string | null>(null);
+  const table = props.layout !== 'compact';
+  const rowHeight = table ? TABLE_ROW_HEIGHT : LIST_ROW_HEIGHT;
+  const delay = props.searchDelay ?? SEARCH_DELAY_MS;
+
+  // Ask the server once typing pauses.
+  React.useEffect(() => {
+    if (text === search) {
+      return;
+    }
+    const timer = setTimeout(() => setSearch(text), delay);
+    return () => clearTimeout(timer);
+  }, [text, search, delay]);
+
+  const filter = React.useMemo(() => parseFilter(search), [search]);
+  React.useEffect(() => {
+    const { none, ...rest } = filter;
+    if (none) {
+      return;
+    }
+    const query = { ...rest, ...sortQuery(sort) };
+    pages.query = query;
+  }, [pages, filter, sort]);
+  React.useEffect(() => {
+    // A new search or order starts at its first row.
+    if (scroller.current) {
+      scroller.current.scrollTop = 0;
+    }
+  }, [filter, sort]);
+
+  const count = filter.none ? 0 : (pages.count ?? 0);
+  const extras = new Map<number, number>();
+  for (const name of expanded) {
+    const index = pages.indexOf(name);
+    if (index >= 0) {
+      extras.set(index, heights.get(name) ?? DETAILS_ESTIMATE);
+    }
+  }
+  const headerHeight = table ? TABLE_ROW_HEIGHT : 0;
+  const win = useRowWindow(scroller, {
+    count,
+    rowHeight,
+    extras,
+    offsetTop: headerHeight
+  });
+
+  React.useEffect(() => {
+    if (!filter.none) {
+      pages.show(win.start, win.end);
+    }
+  }, [pages, win.start, win.end, count, filter.none]);
 
   React.useEffect(() => {
     if (!reveal) {
       return;
     }
-    setQuery('');
     setExpanded(previous => new Set(previous).add(reveal.name));
     scrollTo.current = reveal.name;
+    if (pages.indexOf(reveal.name) < 0) {
+      // Not among the rows fetched: search for it.
+      setText(reveal.name);
+      setSearch(reveal.name);
+    }
   }, [reveal?.name, reveal?.nonce]);
 
   React.useEffect(() => {
     const name = scrollTo.current;
-    const row = name
-      ? root.current?.querySelector(`[data-layer-name="${name}"]`)
-      : null;
-    if (row) {
+    const index = name && !pages.stale ? pages.indexOf(name) : -1;
+    if (index >= 0 && scroller.current) {
       scrollTo.current = null;
-      row.scrollIntoView?.({ block: 'start' });
+      scroller.current.scrollTop = rowTop(index, rowHeight, extras);
     }
   });
+
+  const onDetailsHeight = React.useCallback((name: string, height: number) => {
+    setHeights(previous =>
+      previous.get(name) === height
+        ? previous
+        : new Map(previous).set(name, height)
+    );
+  }, []);
 
   if (!loaded) {
     return (
@@ -86,7 +181,7 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
     );
   }
 
-  // Without any earlier listing, the error is all there is to show.
+  // Without any earlier answer, the error is all there is to show.
   if (error !== null && totals === null) {
     return (
       <div className="pennlayer-LayersOverview">
@@ -104,13 +199,34 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
       return next;
     });
 
+  const searching = search !== '' || text !== '';
+  const empty = totals?.layer_count === 0 && !searching;
+  const rows: (ILayer | undefined)[] = [];
+  for (let index = win.start; index < win.end; index++) {
+    rows.push(pages.row(index));
+  }
+  const listProps = {
+    layers: rows,
+    first: win.start,
+    count,
+    before: win.before,
+    after: win.after,
+    trans,
+    now,
+    expanded,
+    onToggle: props.renderDetails ? toggle : undefined,
+    renderDetails: props.renderDetails,
+    onDetailsHeight
+  };
+  const ready = filter.none || (pages.count !== null && !pages.stale);
+
   return (
-    <div className="pennlayer-LayersOverview" ref={root}>
+    <div className="pennlayer-LayersOverview">
       {error !== null && (
         <ErrorState message={error} trans={trans} onRetry={onRetry} compact />
       )}
       {totals !== null && <NodeTotals totals={totals} trans={trans} />}
-      {layers.length === 0 ? (
+      {empty ? (
         <EmptyState trans={trans} />
       ) : (
         <>
@@ -118,42 +234,44 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
             <input
               type="search"
               className="jp-mod-styled pennlayer-LayersOverview-filterInput"
-              placeholder={trans.__('Filter layers')}
+              placeholder={trans.__('Search layers')}
               title={trans.__(
-                'Filter by name, kind or status; kind: and status: match that field only'
+                'Search names and descriptions; kind:env, kind:ref, status:ready… pick a kind or status'
               )}
-              aria-label={trans.__('Filter layers')}
-              value={query}
-              onChange={event => setQuery(event.target.value)}
+              aria-label={trans.__('Search layers')}
+              value={text}
+              onChange={event => setText(event.target.value)}
             />
           </div>
-          {props.layout === 'compact' ? (
-            <LayerList
-              layers={shown}
-              trans={trans}
-              now={now}
-              expanded={expanded}
-              onToggle={props.renderDetails ? toggle : undefined}
-              renderDetails={props.renderDetails}
-            />
-          ) : (
-            <LayersTable
-              layers={shown}
-              columns={columns}
-              trans={trans}
-              now={now}
-              sort={sort}
-              onSort={column => setSort(current => nextSort(current, column))}
-              expanded={expanded}
-              onToggle={props.renderDetails ? toggle : undefined}
-              renderDetails={props.renderDetails}
-            />
-          )}
-          {shown.length === 0 && (
-            <p className="pennlayer-EmptyState" role="status">
-              {trans.__('No layer matches “%1”.', query)}
+          {search !== '' && ready && (
+            <p className="pennlayer-LayersOverview-count" role="status">
+              {count === 0
+                ? trans.__('No layer matches “%1”.', search)
+                : trans.__(
+                    '%1 of %2 layers match',
+                    formatCount(count),
+                    formatCount(totals?.layer_count ?? count)
+                  )}
             </p>
           )}
+          <div
+            className={
+              'pennlayer-LayersOverview-rows' +
+              (pages.stale ? ' pennlayer-mod-stale' : '')
+            }
+            ref={scroller}
+          >
+            {table ? (
+              <LayersTable
+                {...listProps}
+                columns={columns}
+                sort={sort}
+                onSort={column => setSort(current => nextSort(current, column))}
+              />
+            ) : (
+              <LayerList {...listProps} />
+            )}
+          </div>
         </>
       )}
     </div>

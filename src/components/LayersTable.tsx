@@ -14,13 +14,33 @@ import { costTitle, sizeTitle } from '../sizes';
 import { ISortState } from '../tableState';
 import { ILayer } from '../tokens';
 import { DriftChip, DriftMark, StatusChip } from './StatusChip';
+import { useReportedHeight } from './useRowWindow';
+
+/**
+ * The height of a table row without details, in pixels (the cell and the
+ * border below it). Every row has it, so the table can be windowed.
+ */
+export const TABLE_ROW_HEIGHT = 29;
 
 /**
  * The props of `LayersTable`.
  */
 export interface ILayersTableProps {
-  layers: readonly ILayer[];
+  /**
+   * The rows to render, from row `first` on; `undefined` for a row whose
+   * page has not arrived yet (a placeholder of the same height).
+   */
+  layers: readonly (ILayer | undefined)[];
   columns: readonly LayerColumn[];
+  /** The index of the first row given, in the whole list. */
+  first?: number;
+  /** How many rows the whole list has; `layers.length` by default. */
+  count?: number;
+  /** The room above and below the rows given, in pixels. */
+  before?: number;
+  after?: number;
+  /** Told the height of a layer's open details. */
+  onDetailsHeight?: (name: string, height: number) => void;
   trans: TranslationBundle;
   /** The reference time of relative times, in ms; defaults to now. */
   now?: number;
@@ -155,9 +175,21 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
     props;
   const expanded = props.expanded ?? new Set<string>();
   const now = props.now ?? Date.now();
+  const first = props.first ?? 0;
+  const count = props.count ?? layers.length;
+  const spacer = (height: number | undefined, key: string) =>
+    height ? (
+      <tr key={key} className="pennlayer-LayersTable-spacer" aria-hidden="true">
+        <td colSpan={columns.length} style={{ height }} />
+      </tr>
+    ) : null;
   return (
     <div className="pennlayer-LayersTable-scroller">
-      <table className="pennlayer-LayersTable" aria-label={trans.__('Layers')}>
+      <table
+        className="pennlayer-LayersTable"
+        aria-label={trans.__('Layers')}
+        aria-rowcount={count + 1}
+      >
         <colgroup>
           {columns.map(column => (
             <col
@@ -168,7 +200,7 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
           ))}
         </colgroup>
         <thead>
-          <tr>
+          <tr aria-rowindex={1}>
             {columns.map(column => {
               const label = COLUMN_SPECS[column].label(trans);
               const sorted = sort?.column === column ? sort.direction : null;
@@ -200,13 +232,33 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
           </tr>
         </thead>
         <tbody>
-          {layers.map(layer => {
+          {spacer(props.before, 'before')}
+          {layers.map((layer, offset) => {
+            const position = first + offset;
+            if (!layer) {
+              return (
+                <tr
+                  key={`placeholder-${position}`}
+                  className="pennlayer-LayersTable-placeholder"
+                  aria-rowindex={position + 2}
+                  aria-busy="true"
+                >
+                  <td
+                    colSpan={columns.length}
+                    className="pennlayer-LayersTable-cell pennlayer-LayersTable-loading"
+                  >
+                    {trans.__('Loading…')}
+                  </td>
+                </tr>
+              );
+            }
             const open = expanded.has(layer.name);
             const detailsId = `pennlayer-details-${layer.name}`;
             const row = (
               <tr
                 data-layer-name={layer.name}
                 className={open ? 'pennlayer-mod-expanded' : undefined}
+                aria-rowindex={position + 2}
               >
                 {columns.map(column => {
                   const { content, title } = COLUMN_SPECS[column].cell(
@@ -252,19 +304,46 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
               <React.Fragment key={layer.name}>
                 {row}
                 {open && renderDetails && (
-                  <tr
-                    className="pennlayer-LayersTable-detailsRow"
+                  <DetailsRow
                     id={detailsId}
+                    name={layer.name}
+                    span={columns.length}
+                    onHeight={props.onDetailsHeight}
                   >
-                    <td colSpan={columns.length}>{renderDetails(layer)}</td>
-                  </tr>
+                    {renderDetails(layer)}
+                  </DetailsRow>
                 )}
               </React.Fragment>
             );
           })}
+          {spacer(props.after, 'after')}
         </tbody>
       </table>
     </div>
+  );
+}
+
+/**
+ * The row below an expanded layer that holds its details; it tells its
+ * height, which the table needs to place the rows below.
+ */
+function DetailsRow(props: {
+  id: string;
+  name: string;
+  span: number;
+  onHeight?: (name: string, height: number) => void;
+  children: React.ReactNode;
+}): JSX.Element {
+  const { name, onHeight } = props;
+  const report = React.useMemo(
+    () => (onHeight ? (height: number) => onHeight(name, height) : undefined),
+    [name, onHeight]
+  );
+  const ref = useReportedHeight<HTMLTableRowElement>(report);
+  return (
+    <tr className="pennlayer-LayersTable-detailsRow" id={props.id} ref={ref}>
+      <td colSpan={props.span}>{props.children}</td>
+    </tr>
   );
 }
 

@@ -1,7 +1,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
-import { formatBytes, formatUsd } from '../format';
+import { formatBytes, formatCount, formatUsd } from '../format';
 import {
   formatSaving,
   iaSavings,
@@ -32,7 +32,7 @@ export function NodeTotals(props: INodeTotalsProps): JSX.Element {
   const count =
     totals.layer_count === 1
       ? trans.__('1 layer')
-      : trans.__('%1 layers', totals.layer_count);
+      : trans.__('%1 layers', formatCount(totals.layer_count));
   return (
     <section
       className="pennlayer-NodeTotals"

@@ -104,7 +104,7 @@ export const launcherPlugin: JupyterFrontEndPlugin<void> = {
     // deletion: list the kernelspecs again at once, so the Launcher and the
     // kernel selector follow without waiting for their own refresh. The server
     // writes the kernelspec before it ends the build, so the job's event is
-    // enough; the listing that follows catches deletions and missed events.
+    // enough.
     const refreshSpecs = () =>
       void serviceManager.kernelspecs.refreshSpecs().catch(() => undefined);
     model.jobChanged.connect((_, job) => {
@@ -112,15 +112,20 @@ export const launcherPlugin: JupyterFrontEndPlugin<void> = {
         refreshSpecs();
       }
     });
-    let kernels = '';
-    model.changed.connect(() => {
-      const next = model.layers
-        .filter(layer => layer.kind === 'environment' && layer.version !== null)
-        .map(layer => layer.name)
-        .sort()
-        .join('\n');
-      if (next !== kernels) {
-        kernels = next;
+    // A deleted environment takes its kernel with it (a layer gone whose kind
+    // is unknown here may have been one), and a new version may bring its
+    // first kernel: each layer event names one layer, fetched again.
+    const versions = new Map<string, number | null>();
+    model.layerChanged.connect((_, change) => {
+      const { name, layer } = change;
+      if (layer === null) {
+        versions.delete(name);
+        refreshSpecs();
+      } else if (
+        layer.kind === 'environment' &&
+        versions.get(name) !== layer.version
+      ) {
+        versions.set(name, layer.version);
         refreshSpecs();
       }
     });

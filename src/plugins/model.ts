@@ -4,7 +4,7 @@ import {
 } from '@jupyterlab/application';
 
 import { LayersModel } from '../model';
-import { listLayers } from '../service';
+import { getLayer, listLayers } from '../service';
 import { ILayersModel } from '../tokens';
 
 /**
@@ -21,7 +21,8 @@ export const modelPlugin: JupyterFrontEndPlugin<ILayersModel> = {
     const events =
       (app.serviceManager as Partial<typeof app.serviceManager>).events ?? null;
     return new LayersModel({
-      fetchLayers: () => listLayers({}, serverSettings),
+      fetchLayers: filters => listLayers(filters, serverSettings),
+      fetchLayer: name => getLayer(name, serverSettings),
       events
     });
   }

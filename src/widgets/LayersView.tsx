@@ -19,10 +19,10 @@ import {
 } from '../columns';
 import { LayerDetails } from '../components/LayerDetails';
 import { LayersOverview } from '../components/LayersOverview';
-import { ILayersModel } from '../tokens';
+import { ILayerPages, ILayersModel } from '../tokens';
 
 /**
- * The totals, the filter and the layers, in the sidebar or the main area.
+ * The totals, the search box and the layers, in the sidebar or the main area.
  *
  * With the `auto` layout (the sidebar's) it shows the table when every chosen
  * column fits its width and compact rows otherwise, so nothing ever needs
@@ -38,6 +38,8 @@ export class LayersView extends ReactWidget {
     this._actions = options.actions ?? null;
     this._serverSettings = options.serverSettings;
     this._arrangement = options.layout ?? 'auto';
+    // Each view has its own search, order and scroll position.
+    this._pages = this._model.openPages();
     this.addClass('pennlayer-LayersView');
     this.title.label = this._trans.__('Layers');
   }
@@ -47,6 +49,13 @@ export class LayersView extends ReactWidget {
    */
   get model(): ILayersModel {
     return this._model;
+  }
+
+  /**
+   * The list this view shows, fetched page by page.
+   */
+  get pages(): ILayerPages {
+    return this._pages;
   }
 
   /**
@@ -113,6 +122,7 @@ export class LayersView extends ReactWidget {
   dispose(): void {
     if (!this.isDisposed) {
       this._setShown(false);
+      this._pages.dispose();
     }
     super.dispose();
   }
@@ -140,7 +150,7 @@ export class LayersView extends ReactWidget {
       <UseSignal signal={this._model.changed}>
         {() => (
           <LayersOverview
-            layers={this._model.layers}
+            pages={this._pages}
             totals={this._model.totals}
             error={this._model.error}
             loaded={this._model.loaded}
@@ -186,6 +196,7 @@ export class LayersView extends ReactWidget {
   private _columns: LayerColumn[];
   private _serverSettings?: ServerConnection.ISettings;
   private _model: ILayersModel;
+  private _pages: ILayerPages;
   private _trans: TranslationBundle;
 }
 

@@ -133,10 +133,10 @@ export class LayersPanel {
   }
 
   /**
-   * The box that filters the rows.
+   * The box that searches the layers (on the server).
    */
   get filter(): Locator {
-    return this.panel.getByRole('searchbox', { name: 'Filter layers' });
+    return this.panel.getByRole('searchbox', { name: 'Search layers' });
   }
 
   /**
@@ -329,10 +329,10 @@ export class LayersTableTab {
   }
 
   /**
-   * The box that filters the rows.
+   * The box that searches the layers (on the server).
    */
   get filter(): Locator {
-    return this.panel.getByRole('searchbox', { name: 'Filter layers' });
+    return this.panel.getByRole('searchbox', { name: 'Search layers' });
   }
 
   /**
