@@ -13,7 +13,7 @@ a private uv cache in that folder. The shared cache is not visible there: its fi
 the very inodes of READY environments (hard links), and a writable cache would let a
 setup.py change them, whatever their modes. Such an environment shares no files with
 the cache (it is downloaded and stored in full); environments from wheels still do.
-Either way the staged tree is sealed read-only before its digest (versions.seal_tree).
+Either way the staged tree is sealed read-only in its digest's walk (versions.seal_tree).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from .runner import JobContext, StepFailed
 from .sandbox.bwrap import build_command, bwrap_works
 from .sandbox.setid import write_setid_filter
 from .store import remove_tree
-from .versions import seal_tree
 
 STEPS = 5
 # What the log says when the cache-first attempt misses (uv's own error is not shown).
@@ -193,8 +192,8 @@ def run_build(ctx: JobContext) -> None:
     interpreter = python_version_of(env_dir)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
-    seal_tree(env_dir)  # before the digest: modes are part of it
-    summary = summarize_tree(env_dir, hash_cache=ctx.store.hash_cache_path)
+    # Sealed read-only in the digest's own walk (modes are part of the digest).
+    summary = summarize_tree(env_dir, hash_cache=ctx.store.hash_cache_path, seal=True)
 
     ctx.progress("commit", 5, STEPS, "Making the new version current")
     version = ctx.commit_version(

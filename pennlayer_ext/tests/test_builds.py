@@ -66,7 +66,7 @@ async def test_a_build_makes_a_ready_version_with_lock_packages_and_a_kernelspec
     layer = (await pl_api("layers", "fast-env")).body
     assert layer["status"] == "READY"
     assert layer["version"] == 1
-    assert layer["digest"].startswith("sha256:")
+    assert layer["digest"].startswith("blake3:")
     assert layer["interpreter"] == platform.python_version()
     assert "plfast==1.0" in layer["lock"].splitlines()
     assert any(line.startswith("ipykernel==") for line in layer["lock"].splitlines())
