@@ -306,10 +306,10 @@ def _file_hashes(
         if value is not None:
             yield index, value
             continue
-        same = by_inode.setdefault((info.st_dev, info.st_ino), [])
-        if not same:
+        holders = by_inode.setdefault((info.st_dev, info.st_ino), [])
+        if not holders:
             todo.append((index, info, full))
-        same.append(index)
+        holders.append(index)
     if not todo:
         return
     lock = threading.Lock()
@@ -333,8 +333,8 @@ def _file_hashes(
         for (_, info, _), value in zip(batch, values, strict=True):
             if cache is not None:
                 cache.put(info, value, algorithm)
-            for same in by_inode[(info.st_dev, info.st_ino)]:
-                yield same, value
+            for holder in by_inode[(info.st_dev, info.st_ino)]:
+                yield holder, value
 
 
 def _batches(

@@ -62,19 +62,23 @@ def test_a_sha256_version_of_an_older_store_still_verifies_and_mounts(manager):
     old = add_reference_version(manager, "old", FILES, algorithm="sha256")
     manager.create_layer("new", "reference")
     new = add_reference_version(manager, "new", FILES)
-    assert old["digest"].startswith("sha256:") and len(old["digest"]) == 71
-    assert new["digest"].startswith("blake3:") and len(new["digest"]) == 71
+    assert old["digest"].startswith("sha256:")
+    assert len(old["digest"]) == 71
+    assert new["digest"].startswith("blake3:")
+    assert len(new["digest"]) == 71
     assert old["digest"].removeprefix("sha256:") != new["digest"].removeprefix("blake3:")
     # Then both verify, each with its own algorithm, and a kernel mounts both
     results = {r["layer"]: r for r in manager.verify_layers()}
-    assert results["old"]["drift"] is None and results["new"]["drift"] is None
+    assert results["old"]["drift"] is None
+    assert results["new"]["drift"] is None
     assert results["old"]["digest"] == old["digest"]
     opened = _open(manager, ["old", "new"])
     mounted = {m.name: m.digest for m in opened.references}
     assert mounted == {"old": old["digest"], "new": new["digest"]}
     # and a new version of the old layer is BLAKE3
     newer = add_reference_version(manager, "old", {"chr1.fa": "other"})
-    assert newer["digest"].startswith("blake3:") and newer["version"] == 2
+    assert newer["digest"].startswith("blake3:")
+    assert newer["version"] == 2
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "blake3"])
