@@ -40,6 +40,7 @@ _NO_WHEEL = re.compile(
     r"Wheels are required for `([^`]+)`|Building source distributions for `([^`]+)`"
     r"|Because ([A-Za-z0-9._-]+)\S* has no usable wheels"
 )
+_PINNED = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)")
 # Variables of the server's environment that a sandboxed build's uv gets, if set: where
 # the indexes are (and their credentials), how to trust them, how to reach them.
 _PASSED_PREFIXES = ("UV_INDEX",)
@@ -182,13 +183,15 @@ def run_build(ctx: JobContext) -> None:
 
     ctx.progress("lock", 3, STEPS, "Recording the exact packages")
     lock = run(["pip", "freeze", "--python", python_bin], what="Listing the installed packages")
-    listed = run(
-        ["pip", "list", "--format", "json", "--python", python_bin],
-        what="Listing the installed packages",
-    )
+    packages = packages_from_lock(lock)
+    if packages is None:  # a line that is not name==version (a URL, a path): ask uv
+        listed = run(
+            ["pip", "list", "--format", "json", "--python", python_bin],
+            what="Listing the installed packages",
+        )
+        packages = _package_list(listed)
     for private in ("uv-cache", "home", "tmp"):  # a sandboxed build's, if any
         remove_tree(ctx.staging / private)
-    packages = _package_list(listed)
     interpreter = python_version_of(env_dir)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
@@ -205,6 +208,20 @@ def run_build(ctx: JobContext) -> None:
     ctx.log(
         f"version {version}: {len(packages)} packages, {summary.file_count} files, {summary.digest}"
     )
+
+
+def packages_from_lock(lock: str) -> list[dict[str, str]] | None:
+    """Names and versions from ``uv pip freeze`` when every line is ``name==version``
+    (what ``uv pip list`` says then too), sorted by name; None otherwise."""
+    packages = []
+    for line in lock.splitlines():
+        if not line.strip():
+            continue
+        match = _PINNED.fullmatch(line.strip())
+        if match is None:
+            return None
+        packages.append({"name": match[1], "version": match[2]})
+    return sorted(packages, key=lambda item: item["name"].lower())
 
 
 def _package_list(listed: str) -> list[dict[str, str]]:
