@@ -195,6 +195,7 @@ def run_build(ctx: JobContext) -> None:
     interpreter = python_version_of(env_dir)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
+    ctx.flush_early()
     # Sealed read-only in the digest's own walk (modes are part of the digest).
     summary = summarize_tree(env_dir, hash_cache=ctx.store.hash_cache_path, seal=True)
 
@@ -247,10 +248,11 @@ def _install_wheels(
     def run(argv: Sequence[str | os.PathLike[str]], *, what: str) -> str:
         return ctx.run([uv, *argv], env=env, capture=True, what=what)
 
-    if not ctx.params.get("refresh"):
+    if not ctx.params.get("refresh") and _cache_holds_packages(Path(ctx.params["uv_cache_dir"])):
         # Offline first: when the node's cache can satisfy the requirements, nothing is
         # fetched and the build takes a fraction of a second. Otherwise resolve online.
         # A miss is no error: uv's complaint stays out of the log, which says what happens.
+        # (A cache that never held a package cannot satisfy anything: no attempt then.)
         ctx.progress("install", 2, STEPS, "Installing packages from the node's cache")
         try:
             ctx.run(
@@ -283,6 +285,15 @@ def _install_wheels(
         ctx.log(f"{', '.join(needs_source)}: building from source, in a sandbox")
         return None
     return run
+
+
+def _cache_holds_packages(cache_dir: Path) -> bool:
+    """Whether uv's cache has unpacked any package yet (its ``archive-v*`` folders)."""
+    try:
+        with os.scandir(cache_dir) as entries:
+            return any(entry.name.startswith("archive-v") for entry in entries)
+    except OSError:
+        return False
 
 
 def _install_in_sandbox(

@@ -199,14 +199,20 @@ class HashCache:
         self._new.setdefault(algorithm, []).append((self.key(info), value))
 
     def close(self) -> None:
-        with self._conn:
-            for algorithm, rows in self._new.items():
-                table, column = self._table(algorithm)
-                self._conn.executemany(
-                    f"INSERT OR REPLACE INTO {table} (key, {column}) VALUES (?, ?)",  # noqa: S608
-                    rows,
-                )
-        self._conn.close()
+        try:
+            if any(self._new.values()):
+                # One transaction for them all (in autocommit mode each row would be one).
+                self._conn.execute("BEGIN IMMEDIATE")
+                with self._conn:
+                    for algorithm, rows in self._new.items():
+                        table, column = self._table(algorithm)
+                        self._conn.executemany(
+                            f"INSERT OR REPLACE INTO {table} (key, {column})"  # noqa: S608
+                            " VALUES (?, ?)",
+                            rows,
+                        )
+        finally:
+            self._conn.close()
 
 
 _DIR_MODE = 0o555
