@@ -173,6 +173,7 @@ def run_build(ctx: JobContext) -> None:
         what="Creating the environment",
     )
 
+    ctx.flush_early()  # what uv writes goes to disk while it downloads and links
     install: list[str | os.PathLike[str]] = ["pip", "install", "--python", python_bin]
     install += ["-r", requirements_file]
     run = _install_wheels(ctx, uv, env, install)
@@ -195,7 +196,6 @@ def run_build(ctx: JobContext) -> None:
     interpreter = python_version_of(env_dir)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
-    ctx.flush_early()
     # Sealed read-only in the digest's own walk (modes are part of the digest).
     summary = summarize_tree(env_dir, hash_cache=ctx.store.hash_cache_path, seal=True)
 

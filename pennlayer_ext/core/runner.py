@@ -71,7 +71,7 @@ class JobContext:
         self._stop: JobStopped | None = None
         self._last_progress: dict[str, Any] = {}
         self._counters: dict[str, Any] = {}
-        self._flush: threading.Thread | None = None
+        self._flush: tuple[threading.Thread, threading.Event] | None = None
         self.disk = DiskGuard(
             self.store.root, parse_reserve(self.params.get("disk_reserve", DEFAULT_DISK_RESERVE))
         )
@@ -219,16 +219,27 @@ class JobContext:
             )
         return version
 
-    def flush_early(self) -> None:
-        """Start writing the staged files to disk in the background (while the digest is
-        computed), so that the commit's own flush has little left to do."""
+    def flush_early(self, interval_s: float = 0.5) -> None:
+        """Write what the job stages to disk as it goes (every *interval_s*, in the
+        background, until the commit), so that the commit's own flush has little left:
+        a download-bound install or a digest runs while the disk writes."""
         if self._flush is None:
-            self._flush = threading.Thread(target=os.sync, name="flush", daemon=True)
-            self._flush.start()
+            stop = threading.Event()
+
+            def flush() -> None:
+                while True:
+                    os.sync()
+                    if stop.wait(interval_s):
+                        return
+
+            self._flush = (threading.Thread(target=flush, name="flush", daemon=True), stop)
+            self._flush[0].start()
 
     def wait_flushed(self) -> None:
         if self._flush is not None:
-            self._flush.join()
+            thread, stop = self._flush
+            stop.set()
+            thread.join()
             self._flush = None
 
     def mark_committed(self, conn: Any, version: int) -> None:
