@@ -65,20 +65,18 @@ def new_hasher(algorithm: str, size: int = 0) -> Hasher:
 
 def _walk(root: Path) -> Iterator[tuple[str, os.stat_result, str]]:
     """(relative path, lstat, absolute path) of every entry under *root*, sorted."""
-    stack = [""]
+    stack = [("", os.fspath(root))]
     while stack:
-        rel_dir = stack.pop()
-        abs_dir = os.path.join(root, rel_dir)
-        with os.scandir(abs_dir) as entries:
-            names = sorted(entry.name for entry in entries)
+        rel_dir, abs_dir = stack.pop()
+        with os.scandir(abs_dir) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
         subdirs = []
-        for name in names:
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            full = os.path.join(abs_dir, name)
-            info = os.lstat(full)
-            yield rel, info, full
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            info = entry.stat(follow_symlinks=False)
+            yield rel, info, entry.path
             if stat.S_ISDIR(info.st_mode):
-                subdirs.append(rel)
+                subdirs.append((rel, entry.path))
         stack.extend(reversed(subdirs))
 
 
