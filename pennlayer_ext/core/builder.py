@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .digest import summarize_tree
+from .prehash import CachePrehasher
 from .runner import JobContext, StepFailed
 from .sandbox.bwrap import build_command, bwrap_works
 from .sandbox.setid import write_setid_filter
@@ -266,7 +267,10 @@ def _install_wheels(
             ctx.log(NOT_CACHED)
     ctx.progress("install", 2, STEPS, "Resolving and installing packages")
     refresh = ["--refresh"] if ctx.params.get("refresh") else []
+    # Packages unpacked into the cache are hashed while uv downloads the others.
+    prehash = CachePrehasher(Path(ctx.params["uv_cache_dir"]), ctx.store.hash_cache_path)
     try:
+        prehash.start()
         ctx.run([*wheels_only, *refresh], env=env, what="Installing the requirements")
     except StepFailed:
         needs_source = missing_wheels(_last_step_output(ctx))
@@ -284,6 +288,9 @@ def _install_wheels(
             ) from None
         ctx.log(f"{', '.join(needs_source)}: building from source, in a sandbox")
         return None
+    finally:
+        if hashed := prehash.stop():
+            ctx.log(f"{hashed} files hashed while the packages downloaded")
     return run
 
 

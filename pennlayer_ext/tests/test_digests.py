@@ -5,12 +5,14 @@ Real trees, real worker processes for archive and restore, a real cold store fol
 
 import os
 import shutil
+import time
 
 import pytest
 
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.coldstore import archive_key
 from pennlayer_ext.core.digest import algorithm_of, summarize_tree
+from pennlayer_ext.core.prehash import CachePrehasher
 from pennlayer_ext.core.sessions import open_session
 
 from .helpers import add_reference_version
@@ -173,3 +175,35 @@ def test_a_digest_names_a_known_algorithm():
             algorithm_of(bad)
         with pytest.raises(ValueError, match="not a version digest"):
             archive_key(bad)
+
+
+def test_packages_unpacked_into_uv_cache_are_hashed_while_uv_runs(tmp_path):
+    # Given uv's cache with a package from before, and a prehasher watching it
+    cache_dir = tmp_path / "uv"
+    archive = cache_dir / "archive-v0"
+    (archive / "old").mkdir(parents=True)
+    (archive / "old" / "x.py").write_text("old")
+    hash_cache = tmp_path / "digests.sqlite"
+    prehash = CachePrehasher(cache_dir, hash_cache).start()
+    # When uv moves a newly unpacked package into place (one rename), and another is
+    # still being unpacked in its temporary folder
+    staged = cache_dir / ".tmpA1"
+    (staged / "pkg").mkdir(parents=True)
+    (staged / "pkg" / "mod.py").write_text("print('hi')\n" * 1000)
+    (staged / "pkg" / "data.bin").write_bytes(os.urandom(50_000))
+    os.rename(staged, archive / "NEWPKG")
+    (cache_dir / ".tmpB2").mkdir()
+    (cache_dir / ".tmpB2" / "half.py").write_text("half")
+    deadline = time.monotonic() + 30
+    while prehash.files < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Then its files are recorded by inode (nothing of the old one, nor of the temporary)
+    assert prehash.stop() == 2
+    # and a tree of hard links to them is digested from those hashes
+    env = tmp_path / "env"
+    shutil.copytree(archive / "NEWPKG", env, copy_function=os.link)
+    want = summarize_tree(env).digest
+    assert summarize_tree(env, hash_cache=hash_cache).digest == want
+    _flip_one_byte(archive / "NEWPKG" / "pkg" / "data.bin")  # shows the cache answered
+    assert summarize_tree(env, hash_cache=hash_cache).digest == want
+    assert summarize_tree(env).digest != want
