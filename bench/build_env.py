@@ -10,7 +10,8 @@ The same requirements are built, side by side in one run, by:
 - venv + pip: ``python -m venv`` + ``pip install`` with an empty pip cache, then a second
   environment using it.
 
-Each figure is the best of ``--runs`` rounds (fresh stores and caches each round). Prints
+Each figure is the best of ``--runs`` rounds (fresh stores and caches each round; one
+unmeasured download first, and pennlayer and uv alone take turns going first). Prints
 the times, the ratios, the load average, and the disk a second environment costs.
 
     python bench/build_env.py [--requirements FILE] [--workdir DIR] [--runs 3]
@@ -96,14 +97,20 @@ def mb(size: int) -> str:
     return f"{size / 1000**2:,.1f} MB"
 
 
-def one_round(workdir: Path, requirements: str, requirements_file: Path) -> dict[str, float]:
-    """Cold then warm, each tool side by side; fresh stores and caches."""
+def one_round(
+    workdir: Path, requirements: str, requirements_file: Path, uv_first: bool
+) -> dict[str, float]:
+    """Cold then warm, each tool side by side; fresh stores and caches. *uv_first*: uv
+    alone downloads before pennlayer (rounds alternate, so neither always goes first)."""
     times: dict[str, float] = {}
     store = workdir / "store"
     manager = LayerManager(store)
+    if uv_first:
+        times["uv_cold"] = uv_build(workdir / "uv-first", requirements_file, workdir / "uv-cache")
     times["pl_cold"] = pennlayer_build(manager, "bench-first", requirements)
     first_bytes = unique_bytes(store / "layers")
-    times["uv_cold"] = uv_build(workdir / "uv-first", requirements_file, workdir / "uv-cache")
+    if not uv_first:
+        times["uv_cold"] = uv_build(workdir / "uv-first", requirements_file, workdir / "uv-cache")
     pip_env = dict(os.environ, PIP_CACHE_DIR=str(workdir / "pip-cache"))
     times["pip_cold"] = pip_build(workdir / "venv-first", requirements_file, pip_env)
 
@@ -138,12 +145,17 @@ def main() -> None:
     print(f"requirements: {', '.join(requirements.split())} (+ {', '.join(ESSENTIALS)})")
     print(f"working in {base}; {os.cpu_count()} cores\n")
 
+    # One download before the measured ones, so that no tool pays alone for what a proxy
+    # or the network warms up on the way (every measured cold build starts empty).
+    uv_build(base / "prime-env", requirements_file, base / "prime-cache")
+    shutil.rmtree(base / "prime-env", ignore_errors=True)
+    shutil.rmtree(base / "prime-cache", ignore_errors=True)
     rounds = []
     loads = []
     for number in range(args.runs):
         loads.append(os.getloadavg()[0])
         workdir = base / f"round-{number}"
-        rounds.append(one_round(workdir, requirements, requirements_file))
+        rounds.append(one_round(workdir, requirements, requirements_file, number % 2 == 1))
         shown = ", ".join(
             f"{key} {value:.2f}s" for key, value in rounds[-1].items() if "bytes" not in key
         )
@@ -152,10 +164,13 @@ def main() -> None:
     best = {key: min(r[key] for r in rounds) for key in rounds[0]}
     last = rounds[-1]
 
-    print(f"\nbest of {args.runs}; load average (1 min) at the rounds' starts: "
-          + ", ".join(f"{load:.2f}" for load in loads))
-    print(f"{'':26}{'venv + pip':>11}{'uv alone':>10}{'pennlayer':>11}"
-          f"{'pip / pl':>10}{'pl / uv':>9}")
+    print(
+        f"\nbest of {args.runs}; load average (1 min) at the rounds' starts: "
+        + ", ".join(f"{load:.2f}" for load in loads)
+    )
+    print(
+        f"{'':26}{'venv + pip':>11}{'uv alone':>10}{'pennlayer':>11}{'pip / pl':>10}{'pl / uv':>9}"
+    )
     for label, key in (("cold build (empty caches)", "cold"), ("warm build (second env)", "warm")):
         pip_s, uv_s, pl_s = best[f"pip_{key}"], best[f"uv_{key}"], best[f"pl_{key}"]
         print(
@@ -163,10 +178,14 @@ def main() -> None:
             f"{pip_s / pl_s:>9.1f}x{pl_s / uv_s:>8.2f}x"
         )
     print()
-    print(f"{'first environment on disk':26}{mb(int(last['pip_first_bytes'])):>11}"
-          f"{'':>10}{mb(int(last['pl_first_bytes'])):>11}")
-    print(f"{'second environment extra':26}{mb(int(last['pip_extra_bytes'])):>11}"
-          f"{'':>10}{mb(int(last['pl_extra_bytes'])):>11}")
+    print(
+        f"{'first environment on disk':26}{mb(int(last['pip_first_bytes'])):>11}"
+        f"{'':>10}{mb(int(last['pl_first_bytes'])):>11}"
+    )
+    print(
+        f"{'second environment extra':26}{mb(int(last['pip_extra_bytes'])):>11}"
+        f"{'':>10}{mb(int(last['pl_extra_bytes'])):>11}"
+    )
     print(f"uv cache (shared by every environment of the node): {mb(int(last['cache_bytes']))}")
     cold_ratio = best["pl_cold"] / best["uv_cold"]
     warm_speedup = best["pip_warm"] / best["pl_warm"]
