@@ -46,8 +46,7 @@ def commit_version(
     so if that changed a mode the summary is computed again here, under the write lock
     (from the hash cache: no file is read twice); callers whose summary sealed the tree in
     its own walk (``summarize_tree(seal=True)``, as builds and loaders do) spare both. The
-    rename is undone if the catalog refuses the
-    version, so disk and catalog agree.
+    rename is undone if the catalog refuses the version, so disk and catalog agree.
     """
     if not summary.sealed and seal_tree(tree):
         algorithm = algorithm_of(summary.digest)
@@ -216,8 +215,8 @@ def seal_older_versions(catalog: Catalog, store: LayerStore) -> list[str]:
 
     Sealing changes modes, and modes are part of the digest: the digest is recorded
     again, with its own algorithm, from the files as they are (known hashes come from
-    the hash cache). Returns a
-    line for each version whose recorded digest changed, for the log.
+    the hash cache). Returns a line for each version whose recorded digest changed, for
+    the log.
     """
     with catalog.transaction() as conn:
         unsealed = catalog.unsealed_versions(conn)
