@@ -11,10 +11,11 @@ The same requirements are built, side by side in one run, by:
   environment using it.
 
 Each figure is the best of ``--runs`` rounds (fresh stores and caches each round; one
-unmeasured download first, and pennlayer and uv alone take turns going first). Prints
+unmeasured download first, and pennlayer and uv alone take turns going first); venv +
+pip, which takes minutes, runs in the first ``--pip-runs`` of them. Prints
 the times, the ratios, the load average, and the disk a second environment costs.
 
-    python bench/build_env.py [--requirements FILE] [--workdir DIR] [--runs 3]
+    python bench/build_env.py [--requirements FILE] [--workdir DIR] [--runs 3] [--pip-runs 1]
 
 uv and pip are given ipykernel and pip too, since pennlayer adds them to every
 environment.
@@ -98,7 +99,7 @@ def mb(size: int) -> str:
 
 
 def one_round(
-    workdir: Path, requirements: str, requirements_file: Path, uv_first: bool
+    workdir: Path, requirements: str, requirements_file: Path, uv_first: bool, pip: bool
 ) -> dict[str, float]:
     """Cold then warm, each tool side by side; fresh stores and caches. *uv_first*: uv
     alone downloads before pennlayer (rounds alternate, so neither always goes first)."""
@@ -112,18 +113,20 @@ def one_round(
     if not uv_first:
         times["uv_cold"] = uv_build(workdir / "uv-first", requirements_file, workdir / "uv-cache")
     pip_env = dict(os.environ, PIP_CACHE_DIR=str(workdir / "pip-cache"))
-    times["pip_cold"] = pip_build(workdir / "venv-first", requirements_file, pip_env)
+    if pip:
+        times["pip_cold"] = pip_build(workdir / "venv-first", requirements_file, pip_env)
 
     times["pl_warm"] = pennlayer_build(manager, "bench-second", requirements)
     times["pl_extra_bytes"] = unique_bytes(store / "layers") - first_bytes
     times["pl_first_bytes"] = first_bytes
     times["uv_warm"] = uv_build(workdir / "uv-second", requirements_file, workdir / "uv-cache")
-    times["pip_warm"] = pip_build(workdir / "venv-second", requirements_file, pip_env)
-    pip_first = unique_bytes(workdir / "venv-first")
-    times["pip_first_bytes"] = pip_first
-    times["pip_extra_bytes"] = (
-        unique_bytes(workdir / "venv-first", workdir / "venv-second") - pip_first
-    )
+    if pip:
+        times["pip_warm"] = pip_build(workdir / "venv-second", requirements_file, pip_env)
+        pip_first = unique_bytes(workdir / "venv-first")
+        times["pip_first_bytes"] = pip_first
+        times["pip_extra_bytes"] = (
+            unique_bytes(workdir / "venv-first", workdir / "venv-second") - pip_first
+        )
     times["cache_bytes"] = unique_bytes(store / "cache")
     manager.wait_for_workers()
     return times
@@ -134,6 +137,9 @@ def main() -> None:
     parser.add_argument("--requirements", help="a requirements.txt (default: the data stack)")
     parser.add_argument("--workdir", help="where to build (default: a temporary folder)")
     parser.add_argument("--runs", type=int, default=3, help="rounds; the best of each figure")
+    parser.add_argument(
+        "--pip-runs", type=int, default=1, help="of those, how many also time venv + pip"
+    )
     args = parser.parse_args()
     requirements = (
         Path(args.requirements).read_text() if args.requirements else DEFAULT_REQUIREMENTS
@@ -155,18 +161,19 @@ def main() -> None:
     for number in range(args.runs):
         loads.append(os.getloadavg()[0])
         workdir = base / f"round-{number}"
-        rounds.append(one_round(workdir, requirements, requirements_file, number % 2 == 1))
+        pip = number < max(1, args.pip_runs)
+        rounds.append(one_round(workdir, requirements, requirements_file, number % 2 == 1, pip))
         shown = ", ".join(
             f"{key} {value:.2f}s" for key, value in rounds[-1].items() if "bytes" not in key
         )
         print(f"round {number + 1}: {shown} (load {loads[-1]:.2f})")
         shutil.rmtree(workdir, ignore_errors=True)
-    best = {key: min(r[key] for r in rounds) for key in rounds[0]}
-    last = rounds[-1]
+    best = {key: min(r[key] for r in rounds if key in r) for key in rounds[0]}
+    last = rounds[0]
 
     print(
-        f"\nbest of {args.runs}; load average (1 min) at the rounds' starts: "
-        + ", ".join(f"{load:.2f}" for load in loads)
+        f"\nbest of {args.runs} (venv + pip: of {max(1, args.pip_runs)}); load average "
+        "(1 min) at the rounds' starts: " + ", ".join(f"{load:.2f}" for load in loads)
     )
     print(
         f"{'':26}{'venv + pip':>11}{'uv alone':>10}{'pennlayer':>11}{'pip / pl':>10}{'pl / uv':>9}"
