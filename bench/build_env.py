@@ -138,6 +138,11 @@ def main() -> None:
     parser.add_argument("--workdir", help="where to build (default: a temporary folder)")
     parser.add_argument("--runs", type=int, default=3, help="rounds; the best of each figure")
     parser.add_argument(
+        "--index",
+        help="a package index URL for every tool (e.g. file:///srv/simple: a local index "
+        "takes the network's variance out of the cold builds)",
+    )
+    parser.add_argument(
         "--pip-runs", type=int, default=1, help="of those, how many also time venv + pip"
     )
     args = parser.parse_args()
@@ -146,10 +151,14 @@ def main() -> None:
     )
     base = Path(args.workdir or tempfile.mkdtemp(prefix="pennlayer-bench-"))
     base.mkdir(parents=True, exist_ok=True)
+    if args.index:
+        # pennlayer's worker and uv alone read it from the environment, pip from its own.
+        os.environ["UV_DEFAULT_INDEX"] = args.index
+        os.environ["PIP_INDEX_URL"] = args.index
     requirements_file = base / "requirements.txt"
     requirements_file.write_text(requirements + "".join(f"{name}\n" for name in ESSENTIALS))
     print(f"requirements: {', '.join(requirements.split())} (+ {', '.join(ESSENTIALS)})")
-    print(f"working in {base}; {os.cpu_count()} cores\n")
+    print(f"working in {base}; {os.cpu_count()} cores; index: {args.index or 'the default'}\n")
 
     # One download before the measured ones, so that no tool pays alone for what a proxy
     # or the network warms up on the way (every measured cold build starts empty).
