@@ -90,7 +90,8 @@ async def main() -> None:
         work.mkdir()
         env = dict(os.environ, PENNLAYER_LAYERS="bench-genome,bench-model")
         backend, why = resolve_backend("auto")
-        print(f"sandbox: {backend} ({why}); {args.runs} starts of each, alternating\n")
+        print(f"sandbox: {backend} ({why}); {args.runs} starts of each, alternating")
+        print(f"load average (1 min) at the start: {os.getloadavg()[0]:.2f}\n")
         plain, pennlayer = [], []
         await time_start("plain-same-packages", ksm, work, env)  # warm the page cache
         await time_start("pennlayer-bench-env", ksm, work, env)
@@ -102,7 +103,10 @@ async def main() -> None:
         print(f"{'plain ipykernel kernelspec':44}{p:>8.3f}s{min(plain):>8.3f}s{max(plain):>8.3f}s")
         label = f"pennlayer (env + 2 layers, {backend.name})"
         print(f"{label:44}{q:>8.3f}s{min(pennlayer):>8.3f}s{max(pennlayer):>8.3f}s")
-        print(f"\noverhead: {q / p - 1:+.1%} (target: at most +10%)")
+        print(f"\noverhead: {q / p - 1:+.1%} (target: at most +3%)")
+        # Other work on the machine only adds time: the fastest starts compare the kernels.
+        print(f"overhead of the fastest starts: {min(pennlayer) / min(plain) - 1:+.1%}")
+        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
         leftover = manager.list_sessions(active=True)
         if leftover:
             sys.exit(f"sessions left open: {leftover}")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from . import trash
 from .catalog import utc_now
 from .coldstore import ColdStore, ColdStoreError, StoredObject, archive_key, open_cold_store
+from .digest import algorithm_of
 from .packing import READ_BACK, ArchiveError, ArchiveLimits, pack_tree, read_archive
 from .runner import StepFailed
 from .states import LayerStatus
@@ -101,9 +102,9 @@ def _limits(ctx: JobContext) -> ArchiveLimits:
     )
 
 
-def _digest_of(path: Path, meter: _Meter) -> str:
+def _digest_of(path: Path, meter: _Meter, algorithm: str) -> str:
     with path.open("rb") as handle:
-        summary = read_archive(handle, READ_BACK, None, meter)
+        summary = read_archive(handle, READ_BACK, None, meter, algorithm)
     meter.finish()
     return summary.digest
 
@@ -153,7 +154,7 @@ def _stored_matches(
     total = int(ctx.params["apparent_bytes"])  # the bytes of the files read out of it
     meter = _Meter(ctx, "verify", 1, 3, "Checking the archive in the cold store", total)
     try:
-        return _digest_of(local, meter) == digest
+        return _digest_of(local, meter, algorithm_of(digest)) == digest
     except ArchiveError as exc:
         ctx.log(f"the stored archive cannot be used: {exc}")
         return False
@@ -170,7 +171,8 @@ def _pack_check_store(ctx: JobContext, cold: ColdStore, key: str, digest: str) -
     meter.writes = True
     try:
         with archive.open("wb") as out:
-            found = pack_tree(ctx.store.version_dir(layer, version), out, meter).digest
+            tree = ctx.store.version_dir(layer, version)
+            found = pack_tree(tree, out, meter, algorithm=algorithm_of(digest)).digest
     except ArchiveError as exc:
         raise StepFailed(f"Version {version} cannot be archived: {exc}") from exc
     except FileNotFoundError as exc:
@@ -257,7 +259,7 @@ def run_restore(ctx: JobContext) -> None:
     meter.writes = True
     try:
         with source.open("rb") as handle:
-            summary = read_archive(handle, _limits(ctx), tree, meter)
+            summary = read_archive(handle, _limits(ctx), tree, meter, algorithm_of(digest))
     except ArchiveError as exc:
         raise StepFailed(
             f"The archive {key} was refused: {exc}. Nothing was restored; the layer stays IA."

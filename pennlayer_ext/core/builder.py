@@ -13,7 +13,7 @@ a private uv cache in that folder. The shared cache is not visible there: its fi
 the very inodes of READY environments (hard links), and a writable cache would let a
 setup.py change them, whatever their modes. Such an environment shares no files with
 the cache (it is downloaded and stored in full); environments from wheels still do.
-Either way the staged tree is sealed read-only before its digest (versions.seal_tree).
+Either way the staged tree is sealed read-only in its digest's walk (versions.seal_tree).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .digest import summarize_tree
+from .prehash import CachePrehasher
 from .runner import JobContext, StepFailed
 from .sandbox.bwrap import build_command, bwrap_works
 from .sandbox.setid import write_setid_filter
 from .store import remove_tree
-from .versions import seal_tree
 
 STEPS = 5
 # What the log says when the cache-first attempt misses (uv's own error is not shown).
@@ -41,6 +41,7 @@ _NO_WHEEL = re.compile(
     r"Wheels are required for `([^`]+)`|Building source distributions for `([^`]+)`"
     r"|Because ([A-Za-z0-9._-]+)\S* has no usable wheels"
 )
+_PINNED = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)")
 # Variables of the server's environment that a sandboxed build's uv gets, if set: where
 # the indexes are (and their credentials), how to trust them, how to reach them.
 _PASSED_PREFIXES = ("UV_INDEX",)
@@ -173,6 +174,7 @@ def run_build(ctx: JobContext) -> None:
         what="Creating the environment",
     )
 
+    ctx.flush_early()  # what uv writes goes to disk while it downloads and links
     install: list[str | os.PathLike[str]] = ["pip", "install", "--python", python_bin]
     install += ["-r", requirements_file]
     run = _install_wheels(ctx, uv, env, install)
@@ -183,18 +185,20 @@ def run_build(ctx: JobContext) -> None:
 
     ctx.progress("lock", 3, STEPS, "Recording the exact packages")
     lock = run(["pip", "freeze", "--python", python_bin], what="Listing the installed packages")
-    listed = run(
-        ["pip", "list", "--format", "json", "--python", python_bin],
-        what="Listing the installed packages",
-    )
+    packages = packages_from_lock(lock)
+    if packages is None:  # a line that is not name==version (a URL, a path): ask uv
+        listed = run(
+            ["pip", "list", "--format", "json", "--python", python_bin],
+            what="Listing the installed packages",
+        )
+        packages = _package_list(listed)
     for private in ("uv-cache", "home", "tmp"):  # a sandboxed build's, if any
         remove_tree(ctx.staging / private)
-    packages = _package_list(listed)
     interpreter = python_version_of(env_dir)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
-    seal_tree(env_dir)  # before the digest: modes are part of it
-    summary = summarize_tree(env_dir, hash_cache=ctx.store.hash_cache_path)
+    # Sealed read-only in the digest's own walk (modes are part of the digest).
+    summary = summarize_tree(env_dir, hash_cache=ctx.store.hash_cache_path, seal=True)
 
     ctx.progress("commit", 5, STEPS, "Making the new version current")
     version = ctx.commit_version(
@@ -206,6 +210,20 @@ def run_build(ctx: JobContext) -> None:
     ctx.log(
         f"version {version}: {len(packages)} packages, {summary.file_count} files, {summary.digest}"
     )
+
+
+def packages_from_lock(lock: str) -> list[dict[str, str]] | None:
+    """Names and versions from ``uv pip freeze`` when every line is ``name==version``
+    (what ``uv pip list`` says then too), sorted by name; None otherwise."""
+    packages = []
+    for line in lock.splitlines():
+        if not line.strip():
+            continue
+        match = _PINNED.fullmatch(line.strip())
+        if match is None:
+            return None
+        packages.append({"name": match[1], "version": match[2]})
+    return sorted(packages, key=lambda item: item["name"].lower())
 
 
 def _package_list(listed: str) -> list[dict[str, str]]:
@@ -231,10 +249,11 @@ def _install_wheels(
     def run(argv: Sequence[str | os.PathLike[str]], *, what: str) -> str:
         return ctx.run([uv, *argv], env=env, capture=True, what=what)
 
-    if not ctx.params.get("refresh"):
+    if not ctx.params.get("refresh") and _cache_holds_packages(Path(ctx.params["uv_cache_dir"])):
         # Offline first: when the node's cache can satisfy the requirements, nothing is
         # fetched and the build takes a fraction of a second. Otherwise resolve online.
         # A miss is no error: uv's complaint stays out of the log, which says what happens.
+        # (A cache that never held a package cannot satisfy anything: no attempt then.)
         ctx.progress("install", 2, STEPS, "Installing packages from the node's cache")
         try:
             ctx.run(
@@ -248,7 +267,10 @@ def _install_wheels(
             ctx.log(NOT_CACHED)
     ctx.progress("install", 2, STEPS, "Resolving and installing packages")
     refresh = ["--refresh"] if ctx.params.get("refresh") else []
+    # Packages unpacked into the cache are hashed while uv downloads the others.
+    prehash = CachePrehasher(Path(ctx.params["uv_cache_dir"]), ctx.store.hash_cache_path)
     try:
+        prehash.start()
         ctx.run([*wheels_only, *refresh], env=env, what="Installing the requirements")
     except StepFailed:
         needs_source = missing_wheels(_last_step_output(ctx))
@@ -266,7 +288,19 @@ def _install_wheels(
             ) from None
         ctx.log(f"{', '.join(needs_source)}: building from source, in a sandbox")
         return None
+    finally:
+        if hashed := prehash.stop():
+            ctx.log(f"{hashed} files hashed while the packages downloaded")
     return run
+
+
+def _cache_holds_packages(cache_dir: Path) -> bool:
+    """Whether uv's cache has unpacked any package yet (its ``archive-v*`` folders)."""
+    try:
+        with os.scandir(cache_dir) as entries:
+            return any(entry.name.startswith("archive-v") for entry in entries)
+    except OSError:
+        return False
 
 
 def _install_in_sandbox(

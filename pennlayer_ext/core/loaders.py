@@ -21,7 +21,6 @@ from .processors.nofollow import list_dir, open_real, try_lstat, try_open_dir
 from .recipes import stored_recipe
 from .runner import JobContext
 from .sources import get_source
-from .versions import seal_tree
 
 
 def merge_previous(ctx: JobContext, previous: Path, new: Path) -> None:
@@ -99,9 +98,8 @@ def run_populate(ctx: JobContext) -> None:
         merge_previous(ctx, previous, output)
 
     ctx.progress("digest", 4, STEPS, "Computing the digest, size and file count")
-    # Read-only before the digest (modes are part of it), so the commit need not redo it.
-    seal_tree(output)
-    summary = summarize_tree(output, hash_cache=ctx.store.hash_cache_path)
+    # Read-only in the digest's own walk (modes are part of it): the commit need not redo it.
+    summary = summarize_tree(output, hash_cache=ctx.store.hash_cache_path, seal=True)
     ctx.progress("commit", 5, STEPS, "Making the new version current")
     version = ctx.commit_version(
         output, summary, layer_fields={"recipe": stored_recipe(recipe)}, version_fields={}

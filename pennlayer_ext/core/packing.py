@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .digest import TreeSummary, walk_tree
+from .digest import DEFAULT_ALGORITHM, TreeSummary, walk_tree
 from .streams import Beside, Pipe, PipeClosed
 from .unpacking import (
     READ_BACK,
@@ -46,14 +46,20 @@ __all__ = [
 
 
 def pack_tree(
-    tree: Path, out: IO[bytes], on_bytes: OnBytes | None = None, *, threads: int = -1
+    tree: Path,
+    out: IO[bytes],
+    on_bytes: OnBytes | None = None,
+    *,
+    threads: int = -1,
+    algorithm: str = DEFAULT_ALGORITHM,
 ) -> TreeSummary:
     """Write the version at *tree* into *out* as tar + zstd (*threads*: -1, every core)
-    and return what the archive holds, read back from its compressed bytes as they are
-    written: a second thread decompresses and hashes them while this one compresses.
+    and return what the archive holds (its digest with *algorithm*: the version's), read
+    back from its compressed bytes as they are written: a second thread decompresses and
+    hashes them while this one compresses.
     """
     pipe = Pipe()
-    checker = Beside(lambda: _check_stream(pipe), "archive-check")
+    checker = Beside(lambda: _check_stream(pipe, algorithm), "archive-check")
     try:
         _write_tar(tree, _Tee(out, pipe), on_bytes, threads)
     except PipeClosed:
@@ -68,9 +74,9 @@ def pack_tree(
     return checker.result()
 
 
-def _check_stream(pipe: Pipe) -> TreeSummary:
+def _check_stream(pipe: Pipe, algorithm: str) -> TreeSummary:
     try:
-        summary = read_archive(pipe, READ_BACK)
+        summary = read_archive(pipe, READ_BACK, algorithm=algorithm)
         while pipe.read_view(4 * _CHUNK):  # the tar's end is read; the frame's end follows
             pass
         return summary

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -70,6 +71,7 @@ class JobContext:
         self._stop: JobStopped | None = None
         self._last_progress: dict[str, Any] = {}
         self._counters: dict[str, Any] = {}
+        self._flush: tuple[threading.Thread, threading.Event] | None = None
         self.disk = DiskGuard(
             self.store.root, parse_reserve(self.params.get("disk_reserve", DEFAULT_DISK_RESERVE))
         )
@@ -173,7 +175,9 @@ class JobContext:
         last check that the job was not cancelled; nothing before this changes the layer.
         """
         layer = self.job["layer"]
-        # The version must be on disk before the catalog says it exists.
+        # The version must be on disk before the catalog says it exists (most of it is
+        # already, if flush_early ran: this one then has only what changed since).
+        self.wait_flushed()
         os.sync()
         # The commit only renames: from here on the disk is no reason to stop.
         self.disk.stop()
@@ -214,6 +218,29 @@ class JobContext:
                 conn, self.job_id, state=JobState.SUCCEEDED, finished_at=utc_now()
             )
         return version
+
+    def flush_early(self, interval_s: float = 0.5) -> None:
+        """Write what the job stages to disk as it goes (every *interval_s*, in the
+        background, until the commit), so that the commit's own flush has little left:
+        a download-bound install or a digest runs while the disk writes."""
+        if self._flush is None:
+            stop = threading.Event()
+
+            def flush() -> None:
+                while True:
+                    os.sync()
+                    if stop.wait(interval_s):
+                        return
+
+            self._flush = (threading.Thread(target=flush, name="flush", daemon=True), stop)
+            self._flush[0].start()
+
+    def wait_flushed(self) -> None:
+        if self._flush is not None:
+            thread, stop = self._flush
+            stop.set()
+            thread.join()
+            self._flush = None
 
     def mark_committed(self, conn: Any, version: int) -> None:
         """Inside a commit's write transaction: the point of no return, as in

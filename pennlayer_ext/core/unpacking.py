@@ -17,7 +17,6 @@ followed, and checked by the digest like everything else.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tarfile
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .digest import TreeSummary, manifest_digest
+from .digest import DEFAULT_ALGORITHM, TreeSummary, manifest_digest, new_hasher
 from .streams import Beside, Pipe, PipeClosed
 
 _CHUNK = 1024 * 1024
@@ -54,8 +53,10 @@ def read_archive(
     limits: ArchiveLimits,
     dest: Path | None = None,
     on_bytes: OnBytes | None = None,
+    algorithm: str = DEFAULT_ALGORITHM,
 ) -> TreeSummary:
-    """The digest, bytes, files (and, with *dest*, inodes) of the archive in *source*.
+    """The digest (with *algorithm*), bytes, files (and, with *dest*, inodes) of the
+    archive in *source*.
 
     With *dest* (an empty folder) its members are written there as they are read.
     Raises ArchiveError for an archive that is damaged or breaks a rule above.
@@ -64,7 +65,7 @@ def read_archive(
 
     pipe = Pipe()
     decompressing = Beside(lambda: _decompress(source, pipe), "archive-decompress")
-    reader = _Reader(limits, dest, on_bytes, pipe)
+    reader = _Reader(limits, dest, on_bytes, pipe, algorithm)
     try:
         # Read forward only: the headers by tarfile, a file's bytes straight from the pipe.
         with tarfile.open(
@@ -122,15 +123,22 @@ class _Reader:
     """Checks (and with a destination, writes) the members of one archive in order."""
 
     def __init__(
-        self, limits: ArchiveLimits, dest: Path | None, on_bytes: OnBytes | None, stream: Pipe
+        self,
+        limits: ArchiveLimits,
+        dest: Path | None,
+        on_bytes: OnBytes | None,
+        stream: Pipe,
+        algorithm: str,
     ):
+        new_hasher(algorithm)  # an unknown algorithm fails before anything is read
+        self.algorithm = algorithm
         self.limits = limits
         self.stream = stream
         self.dest = dest
         self.on_bytes = on_bytes
         self.lines: dict[str, str] = {}
         self.children: dict[str, list[str]] = {"": []}
-        self.files: dict[str, tuple[int, str]] = {}  # path -> (mode, sha256) of a file
+        self.files: dict[str, tuple[int, str]] = {}  # path -> (mode, hash) of a file
         self.inodes: list[tuple[int, int, int]] = []
         self.dir_modes: list[tuple[str, int]] = []
         self.bytes = 0
@@ -211,7 +219,7 @@ class _Reader:
     def _file(
         self, tar: tarfile.TarFile, member: tarfile.TarInfo, parent: str, name: str, mode: int
     ) -> str:
-        digest = hashlib.sha256()
+        digest = new_hasher(self.algorithm, member.size)
         self.stream.seek(member.offset_data)
         out = -1
         if self.root_fd >= 0:
@@ -286,7 +294,7 @@ class _Reader:
             for rel, mode in reversed(self.dir_modes):
                 os.chmod(self.dest / rel, mode)
         return TreeSummary(
-            manifest_digest(self.lines, self.children),
+            manifest_digest(self.lines, self.children, self.algorithm),
             self.bytes,
             self.file_count,
             tuple(self.inodes),

@@ -1,9 +1,11 @@
 """Integrity checks: recompute a version's digest from its files and compare.
 
-A version is immutable once committed; anything that changed its files since (a write
-through a hole, a disk error, a hand edit) is *drift*. A check reads every byte (no
-hash cache: a cache keyed by inode, size and time would trust a forged time), records
-the outcome on the version, and a drifted version is never mounted (see sessions.py).
+The digest is recomputed with the algorithm it names (``blake3:`` or, for versions
+committed before BLAKE3, ``sha256:``). A version is immutable once committed; anything
+that changed its files since (a write through a hole, a disk error, a hand edit) is
+*drift*. A check reads every byte (no hash cache: a cache keyed by inode, size and time
+would trust a forged time), records the outcome on the version, and a drifted version is
+never mounted (see sessions.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .catalog import Catalog
-from .digest import summarize_tree
+from .digest import algorithm_of, summarize_tree
 from .names import validate_name
 from .store import LayerStore
 
@@ -28,7 +30,11 @@ def check_version(
     if not tree.is_dir():
         return f"the files of version {version} are missing from the store"
     try:
-        found = summarize_tree(tree, on_bytes=on_bytes).digest
+        algorithm = algorithm_of(digest)
+    except ValueError:
+        return f"version {version} has no digest this node can check ({digest[:19]})"
+    try:
+        found = summarize_tree(tree, on_bytes=on_bytes, algorithm=algorithm).digest
     except OSError as exc:
         return f"the files of version {version} cannot be read: {exc}"
     if found != digest:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
-from .digest import TreeSummary, summarize_tree, tree_inodes
+from .digest import TreeSummary, algorithm_of, sealed_mode, summarize_tree, tree_inodes
 from .states import LayerStatus
 from .store import LayerStore
 
@@ -44,12 +44,13 @@ def commit_version(
 
     The tree is sealed read-only first (:func:`seal_tree`). Modes are part of the digest,
     so if that changed a mode the summary is computed again here, under the write lock
-    (from the hash cache: no file is read twice); callers that seal before summarizing,
-    as the builder does, spare it. The rename is undone if the catalog refuses the
-    version, so disk and catalog agree.
+    (from the hash cache: no file is read twice); callers whose summary sealed the tree in
+    its own walk (``summarize_tree(seal=True)``, as builds and loaders do) spare both. The
+    rename is undone if the catalog refuses the version, so disk and catalog agree.
     """
-    if seal_tree(tree):
-        summary = summarize_tree(tree, hash_cache=store.hash_cache_path)
+    if not summary.sealed and seal_tree(tree):
+        algorithm = algorithm_of(summary.digest)
+        summary = summarize_tree(tree, hash_cache=store.hash_cache_path, algorithm=algorithm)
     version = catalog.next_version(conn, layer)
     target = store.version_dir(layer, version)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +90,6 @@ def commit_version(
 
 _DIR_MODE = 0o555
 DIR_MODE = _DIR_MODE  # a committed version's top folder
-_EXEC_MODE = 0o555
-_FILE_MODE = 0o444
 
 
 def seal_tree(root: Path) -> bool:
@@ -113,9 +112,7 @@ def seal_tree(root: Path) -> bool:
                     continue
                 if stat.S_ISDIR(mode):
                     folders.append(entry.path)
-                    sealed = _DIR_MODE
-                else:
-                    sealed = _EXEC_MODE if mode & 0o111 else _FILE_MODE
+                sealed = sealed_mode(mode)
                 if stat.S_IMODE(mode) != sealed:
                     os.chmod(entry.path, sealed)
                     changed = True
@@ -217,8 +214,9 @@ def seal_older_versions(catalog: Catalog, store: LayerStore) -> list[str]:
     """Seal versions committed before versions were read-only on disk; a one-off.
 
     Sealing changes modes, and modes are part of the digest: the digest is recorded
-    again, from the files as they are (known hashes come from the hash cache). Returns a
-    line for each version whose recorded digest changed, for the log.
+    again, with its own algorithm, from the files as they are (known hashes come from
+    the hash cache). Returns a line for each version whose recorded digest changed, for
+    the log.
     """
     with catalog.transaction() as conn:
         unsealed = catalog.unsealed_versions(conn)
@@ -229,7 +227,9 @@ def seal_older_versions(catalog: Catalog, store: LayerStore) -> list[str]:
         if tree.is_dir() and not tree.is_symlink():
             seal_tree(tree)
             os.chmod(tree, _DIR_MODE)
-            digest = summarize_tree(tree, hash_cache=store.hash_cache_path).digest
+            digest = summarize_tree(
+                tree, hash_cache=store.hash_cache_path, algorithm=algorithm_of(row["digest"])
+            ).digest
         with catalog.transaction(write=True) as conn:
             catalog.mark_sealed(conn, row["layer"], row["version"], digest)
         if digest != row["digest"]:

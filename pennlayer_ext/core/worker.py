@@ -7,14 +7,13 @@ the same objects whether this module runs as ``__main__`` or not.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from .autorestore import restore_for_mount
 from .catalog import utc_now
 from .errors import DiskFull
 from .jobkinds import JOB_KINDS
@@ -29,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m pennlayer_ext.core.worker STORE JOB_ID", file=sys.stderr)
         return 2
     ctx = JobContext(args[0], args[1])
-    ctx.restore_layers = functools.partial(restore_for_mount, ctx.catalog, ctx.store)
+    ctx.restore_layers = _restore_layers(ctx)
     ctx.install_signal_handlers()
     with ctx.catalog.transaction(write=True) as conn:
         job = ctx.catalog.get_job(conn, ctx.job_id)
@@ -65,6 +64,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx.log(f"succeeded in {time.monotonic() - started:.1f} s")
     remove_tree(ctx.staging)
     return 0
+
+
+def _restore_layers(ctx: JobContext) -> Callable[..., list[str]]:
+    """How a run's job restores archived layers (imported only by the jobs that do)."""
+
+    def restore(*args: Any, **kwargs: Any) -> list[str]:
+        from .autorestore import restore_for_mount
+
+        return restore_for_mount(ctx.catalog, ctx.store, *args, **kwargs)
+
+    return restore
 
 
 def _end(ctx: JobContext, state: JobState, reason: str) -> int:

@@ -202,10 +202,13 @@ class LocalIndex:
             self.server.server_close()
 
 
-def add_reference_version(manager, name: str, files: dict[str, str], staged=None) -> dict:
+def add_reference_version(
+    manager, name: str, files: dict[str, str], staged=None, algorithm="blake3"
+) -> dict:
     """Give reference layer *name* a new READY version holding *files* (as a loader would).
 
-    *staged* is a staging folder that may already hold files (e.g. hard links).
+    *staged* is a staging folder that may already hold files (e.g. hard links);
+    *algorithm* "sha256" makes a version as pennlayer committed them before BLAKE3.
     """
     from pennlayer_ext.core.digest import summarize_tree
     from pennlayer_ext.core.versions import commit_version
@@ -215,7 +218,7 @@ def add_reference_version(manager, name: str, files: dict[str, str], staged=None
         path = staged / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    summary = summarize_tree(staged)
+    summary = summarize_tree(staged, algorithm=algorithm)
     with manager.catalog.transaction(write=True) as conn:
         commit_version(
             manager.catalog,

@@ -19,6 +19,7 @@ from .helpers import (
     make_wheel,
     server_request,
     start_jupyter_server,
+    wait_for_job,
     wait_for_server,
 )
 
@@ -66,7 +67,7 @@ async def test_a_build_makes_a_ready_version_with_lock_packages_and_a_kernelspec
     layer = (await pl_api("layers", "fast-env")).body
     assert layer["status"] == "READY"
     assert layer["version"] == 1
-    assert layer["digest"].startswith("sha256:")
+    assert layer["digest"].startswith("blake3:")
     assert layer["interpreter"] == platform.python_version()
     assert "plfast==1.0" in layer["lock"].splitlines()
     assert any(line.startswith("ipykernel==") for line in layer["lock"].splitlines())
@@ -213,7 +214,10 @@ async def test_a_failed_first_build_is_failed_with_the_reason_and_log(
 
 
 async def test_a_build_missing_from_the_cache_logs_no_error(pl_api, pl_wait_job, local_index):
-    # A package no build of this test session has put in the node's cache.
+    # A cache that holds a package (on a cache that never held one, nothing is tried)...
+    job = await _create_env(pl_api, "cached", "plfast==1.0\n")
+    assert (await pl_wait_job(job["id"]))["state"] == "succeeded"
+    # ...and a package no build of this test session has put in the node's cache.
     name = f"plfresh{uuid.uuid4().hex[:8]}"
     make_wheel(local_index.wheels, name, "1.0")
     job = await _create_env(pl_api, "fresh", f"{name}==1.0\n")
@@ -463,3 +467,28 @@ def test_a_worker_killed_outright_is_recovered_at_the_next_start(
     assert after["error"].startswith("interrupted")
     assert restarted.get_layer("orphan")["status"] == "EMPTY"
     assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_a_build_on_a_cache_that_never_held_a_package_resolves_online_at_once(
+    tmp_path, local_index
+):
+    # Given a node whose uv cache is new
+    manager = LayerManager(tmp_path / "store", uv_cache_dir=tmp_path / "new-cache")
+    manager.create_layer("first", "environment")
+    # When its first environment is built
+    job = wait_for_job(manager, manager.start_build("first", "plfast==1.0\n"))
+    # Then no cache-only attempt is made first
+    assert job["state"] == "succeeded", job
+    log = manager.job_log(job["id"])["text"]
+    assert "Installing packages from the node's cache" not in log
+    assert "Not in the local cache" not in log
+    assert "==> Resolving and installing packages" in log
+    assert manager.get_layer("first")["digest"].startswith("blake3:")
+    # and the second build of the same stack is served by the cache alone
+    manager.create_layer("second", "environment")
+    job = wait_for_job(manager, manager.start_build("second", "plfast==1.0\n"))
+    assert job["state"] == "succeeded", job
+    log = manager.job_log(job["id"])["text"]
+    assert "Installing packages from the node's cache" in log
+    assert "Not in the local cache" not in log
+    assert manager.get_layer("second")["digest"] == manager.get_layer("first")["digest"]

@@ -49,7 +49,7 @@ def test_run_follows_the_cells_and_rerun_repeats_it(env_and_layers, pl_store, tm
     listed = json.loads(run_cli(pl_store, "runs", "--json").stdout)["runs"]
     assert [(r["id"], r["state"]) for r in listed] == [(run_id, "succeeded")]
     shown = run_cli(pl_store, "runs", run_id[:8]).stdout
-    assert "genome  version 1  sha256:" in shown
+    assert "genome  version 1  blake3:" in shown
     assert 'Parameters:          {"n": 3, "label": "three"}' in shown
     again = run_cli(pl_store, "rerun", run_id, "--json")
     rerun = json.loads(again.stdout)

@@ -191,7 +191,7 @@ async def test_a_cell_build_shows_progress_and_ends_ready(
     kernel = await start_kernel(write_notebook(jp_root_dir, "b.ipynb", {"layers": []}))
     status, out, shown, errors = await run(kernel, "%%layer build fresh\nplfast==2.0\n")
     assert status == "ok", (out, errors)
-    assert shown["text/plain"].startswith("fresh is READY: version 1 (sha256:")
+    assert shown["text/plain"].startswith("fresh is READY: version 1 (blake3:")
     layer = env_and_layers.get_layer("fresh")
     assert layer["status"] == "READY"
     assert "plfast==2.0" in layer["lock"]

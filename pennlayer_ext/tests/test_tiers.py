@@ -86,7 +86,7 @@ def test_archive_and_restore_round_trip_on_the_local_cold_store(tmp_path):
     assert job["state"] == "succeeded", manager.job_log(job["id"])["text"]
     # Then it is IA: its files are gone from the disk and its archive is in the cold store
     archived = manager.get_layer("genome")
-    key = layer["digest"].removeprefix("sha256:") + ".tar.zst"
+    key = "blake3-" + layer["digest"].removeprefix("blake3:") + ".tar.zst"
     stored = tmp_path / "store" / "cold" / key
     assert archived["storage_class"] == "IA"
     assert (archived["version"], archived["digest"]) == (1, layer["digest"])

@@ -10,6 +10,7 @@ import os
 import pytest
 
 from pennlayer_ext.core import LayerManager
+from pennlayer_ext.core.coldstore import archive_key
 from pennlayer_ext.events import EVENT_LAYER, EVENT_TIER
 
 from .helpers import add_reference_version
@@ -41,13 +42,13 @@ def test_archive_and_restore_round_trip_on_s3(tmp_path, s3, s3_server):
     # Then each is one object in the STANDARD_IA class under its digest, with the digest
     # beside it; the big one went up in parts; nothing stays on the node's disk
     for layer in (rich, big):
-        key = f"node-1/archives/{layer['digest'][7:]}.tar.zst"
+        key = f"node-1/archives/{archive_key(layer['digest'])}"
         found = s3.head_object(Bucket="cold", Key=key)
         assert found["StorageClass"] == "STANDARD_IA"
         assert found["Metadata"] == {"pennlayer-digest": layer["digest"]}
         assert found["ContentLength"] == manager.get_layer(layer["name"])["archive_bytes"]
         assert os.listdir(manager.store.layer_dir(layer["name"])) == []
-    big_key = f"node-1/archives/{big['digest'][7:]}.tar.zst"
+    big_key = f"node-1/archives/{archive_key(big['digest'])}"
     assert "-" in s3.head_object(Bucket="cold", Key=big_key)["ETag"]  # a multipart upload
     assert not (tmp_path / "store" / "cold").exists()
     # When the big one comes back (fetched from S3 in ranged parts)

@@ -19,6 +19,7 @@ import pytest
 import zstandard
 
 from pennlayer_ext.core import LayerManager
+from pennlayer_ext.core.coldstore import archive_key
 from pennlayer_ext.core.digest import summarize_tree
 from pennlayer_ext.core.packing import ArchiveError, ArchiveLimits, pack_tree, read_archive
 
@@ -155,7 +156,7 @@ def _archived(tmp_path, name="genome"):
     add_reference_version(manager, name, {"chr1.fa": ">chr1\nACGT\n" * 2000, "sub/x": "x"})
     assert wait_job(manager, manager.start_archive(name))["state"] == "succeeded"
     layer = manager.get_layer(name)
-    stored = tmp_path / "store" / "cold" / (layer["digest"][7:] + ".tar.zst")
+    stored = tmp_path / "store" / "cold" / archive_key(layer["digest"])
     return manager, layer, stored
 
 
@@ -271,7 +272,7 @@ def _check_never_neither(manager, name, digest):
     if layer["storage_class"] == "STANDARD":
         assert [r["drift"] for r in manager.verify_layers(name)] == [None]
     else:
-        stored = manager.store.root / "cold" / (digest[7:] + ".tar.zst")
+        stored = manager.store.root / "cold" / archive_key(digest)
         with stored.open("rb") as handle:
             assert read_archive(handle, LIMITS).digest == digest
         assert os.listdir(manager.store.layer_dir(name)) == []
@@ -348,7 +349,7 @@ def test_a_full_disk_during_a_restore_fails_it_cleanly_and_the_archive_stays(tmp
     (staged / "random.bin").write_bytes(os.urandom(24 * 1024 * 1024))
     layer = add_reference_version(manager, "genome", {}, staged=staged)
     assert wait_job(manager, manager.start_archive("genome"))["state"] == "succeeded"
-    archive = tmp_path / "cold" / (layer["digest"][7:] + ".tar.zst")
+    archive = tmp_path / "cold" / archive_key(layer["digest"])
     genuine = archive.read_bytes()
     # When another process fills the disk while the restore unpacks
     job = manager.start_restore("genome")

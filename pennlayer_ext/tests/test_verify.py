@@ -33,7 +33,7 @@ def test_verify_reports_intact_and_drifted_versions_from_the_cli(genome, pl_stor
     # Given intact layers, the check passes and records when it ran
     result = run_cli(pl_store, "verify")
     assert result.returncode == 0, result.stderr
-    assert "ok     genome v1  sha256:" in result.stdout
+    assert "ok     genome v1  blake3:" in result.stdout
     assert "2 version(s) checked, 0 drifted." in result.stdout
     assert genome.get_layer("genome")["verified_at"] is not None
     assert genome.get_layer("genome")["drift"] is None

@@ -70,7 +70,7 @@ test.describe('%layer magics', () => {
     await expect(bar).toHaveAttribute('style', /width: 100%/);
     expect(await environments.current(BUILT)).toEqual({
       version: 1,
-      digest: expect.stringMatching(/^sha256:/)
+      digest: expect.stringMatching(/^blake3:/)
     });
   });
 });

@@ -35,7 +35,7 @@ test.describe('Notebook metadata', () => {
     const built = await environments.current(ENVIRONMENT);
     expect(built).toEqual({
       version: 1,
-      digest: expect.stringMatching(/^sha256:/)
+      digest: expect.stringMatching(/^blake3:/)
     });
 
     const path = `${tmpPath}/meta.ipynb`;

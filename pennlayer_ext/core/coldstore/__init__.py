@@ -3,7 +3,8 @@
 ``PennLayerApp.cold_store`` picks the kind: empty (the default: the folder ``cold`` in
 the layer store), another absolute folder, or ``s3://bucket/prefix`` (S3 or any
 S3-compatible service, storage class STANDARD_IA). Archives are content-addressed: the
-key of a version is its digest's hex followed by ``.tar.zst``, so versions of equal
+key of a version is its digest's hex followed by ``.tar.zst`` (``blake3-`` before the
+hex of a BLAKE3 digest; a SHA-256 digest's key stays as it was), so versions of equal
 content, in any layer, share one object. Adding a kind is one module here and one line
 in ``COLD_STORES``.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..digest import algorithm_of
 from ..errors import InvalidInput
 
 OnBytes = Callable[[int], None]
@@ -35,11 +37,12 @@ class StoredObject:
 
 
 def archive_key(digest: str) -> str:
-    """The content-addressed key of a version's archive: ``<sha256 hex>.tar.zst``."""
-    algorithm, _, value = digest.partition(":")
-    if algorithm != "sha256" or len(value) != 64 or not value.isalnum():
-        raise ValueError(f"not a version digest: {digest!r}")
-    return value + ARCHIVE_SUFFIX
+    """The content-addressed key of a version's archive: ``blake3-<hex>.tar.zst``, or
+    ``<hex>.tar.zst`` for a SHA-256 digest (the keys of archives made before BLAKE3)."""
+    algorithm = algorithm_of(digest)
+    value = digest.partition(":")[2]
+    prefix = "" if algorithm == "sha256" else f"{algorithm}-"
+    return prefix + value + ARCHIVE_SUFFIX
 
 
 class ColdStore:

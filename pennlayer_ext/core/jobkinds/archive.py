@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..settings import NodeSettings
 from ..states import LayerStatus
 from .base import JobKind
 
 if TYPE_CHECKING:
     from ..runner import JobContext
+    from ..settings import NodeSettings
 
 
 def tier_params(

@@ -7,13 +7,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from ..requirements import parse_requirements
-from ..settings import NodeSettings
 from ..states import LayerStatus
 from .base import JobKind
 
 if TYPE_CHECKING:
     from ..runner import JobContext
+    from ..settings import NodeSettings
 
 _PYTHON_RE = re.compile(r"3\.\d{1,2}(\.\d{1,3})?")
 
@@ -40,6 +39,8 @@ class BuildJob(JobKind):
         cls, settings: NodeSettings, requirements: object, *, python: object, refresh: object
     ) -> dict[str, Any]:
         """Check a build request completely; the parameters its worker gets."""
+        from ..requirements import parse_requirements
+
         parsed = parse_requirements(requirements, allowed=settings.allowed_requirement_kinds)
         return {
             "requirements": parsed.with_kernel_essentials().text,

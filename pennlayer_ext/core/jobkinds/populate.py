@@ -6,14 +6,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from ..recipes import estimated_bytes, parse_recipe
-from ..sandbox import bwrap_works
-from ..settings import NodeSettings
 from ..states import LayerStatus
 from .base import JobKind
 
 if TYPE_CHECKING:
     from ..runner import JobContext
+    from ..settings import NodeSettings
 
 
 class PopulateJob(JobKind):
@@ -27,6 +25,9 @@ class PopulateJob(JobKind):
         cls, settings: NodeSettings, layer: Mapping[str, Any], request: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         """Check a populate request; an empty one re-runs the recipe stored on *layer*."""
+        from ..recipes import estimated_bytes, parse_recipe
+        from ..sandbox import bwrap_works
+
         if not request:
             request = layer.get("recipe")
             if not request:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..settings import NodeSettings
 from ..states import LayerStatus
 from .archive import tier_params
 from .base import JobKind
 
 if TYPE_CHECKING:
     from ..runner import JobContext
+    from ..settings import NodeSettings
 
 
 class RestoreJob(JobKind):

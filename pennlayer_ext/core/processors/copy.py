@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import threading
@@ -10,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from ..digest import HashCache
+from ..digest import DEFAULT_ALGORITHM, HashCache, new_hasher
 from ..load_progress import Progress
 from ..runner import StepFailed
 from . import Processor, ProcessStep
@@ -180,7 +179,7 @@ class _Copier:
 
     def _write(self, fd: int, info: os.stat_result, target: Path) -> None:
         try:
-            digest = hashlib.sha256()
+            digest = new_hasher(DEFAULT_ALGORITHM, info.st_size)
             out = os.open(target, _OUT_FLAGS, 0o600)
             with os.fdopen(fd, "rb", closefd=False) as reader, open(out, "wb") as writer:
                 while chunk := reader.read(_CHUNK):
@@ -193,7 +192,7 @@ class _Copier:
                 os.utime(out, ns=(info.st_atime_ns, info.st_mtime_ns))
                 written = os.fstat(out)
             with self.lock:
-                self.cache.put(written, digest.hexdigest())
+                self.cache.put(written, digest.hexdigest(), DEFAULT_ALGORITHM)
                 self.progress.add(files=1)
         except BaseException as exc:
             self.error = self.error or exc

@@ -1,0 +1,91 @@
+"""Hashing the packages uv unpacks into its cache while it still downloads the others.
+
+A cold build spends most of its time waiting for the network; the files it installs are
+hard links to the very inodes uv unpacked into ``<cache>/archive-v*``. A thread hashes
+each newly unpacked package there and records the hashes by inode in the store's hash
+cache (:class:`.digest.HashCache`), so that the digest after the install finds most
+files known and reads only the rest. uv moves an unpacked package into place with one
+rename, so a folder seen there is complete; a file whose stat changes while it is hashed
+is not recorded (the digest reads it again).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+from .digest import DEFAULT_ALGORITHM, HashCache, file_hash, walk_tree
+
+
+class CachePrehasher:
+    """Hashes packages that appear in uv's cache at *cache_dir* until :meth:`stop`."""
+
+    def __init__(
+        self, cache_dir: Path, hash_cache: Path, algorithm: str = DEFAULT_ALGORITHM
+    ) -> None:
+        self.cache_dir = cache_dir
+        self.hash_cache = hash_cache
+        self.algorithm = algorithm
+        self.files = 0
+        self._seen = {(folder, name) for folder, name in self._packages()}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prehash", daemon=True)
+
+    def start(self) -> CachePrehasher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> int:
+        """Stop (the file being hashed is finished) and record what was hashed; returns
+        how many files were."""
+        self._stop.set()
+        self._thread.join()
+        return self.files
+
+    def _packages(self) -> list[tuple[str, str]]:
+        found = []
+        try:
+            with os.scandir(self.cache_dir) as tops:
+                folders = [e.path for e in tops if e.name.startswith("archive-v")]
+            for folder in folders:
+                with os.scandir(folder) as entries:
+                    found += [(folder, e.name) for e in entries if not e.name.startswith(".")]
+        except OSError:
+            pass
+        return found
+
+    def _run(self) -> None:
+        cache = HashCache(self.hash_cache)
+        try:
+            while not self._stop.wait(0.2):
+                for folder, name in self._packages():
+                    if (folder, name) in self._seen:
+                        continue
+                    self._seen.add((folder, name))
+                    if not self._hash_package(Path(folder, name), cache):
+                        return
+        except OSError:
+            return  # the digest reads whatever was not recorded
+        finally:
+            cache.close()
+
+    def _hash_package(self, root: Path, cache: HashCache) -> bool:
+        """Hash the files of one package; False once asked to stop."""
+        for _rel, info, full in walk_tree(root):
+            if self._stop.is_set():
+                return False
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            value = file_hash(full, self.algorithm, info.st_size)
+            after = os.lstat(full)
+            if (after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns) == (
+                info.st_ino,
+                info.st_size,
+                info.st_mtime_ns,
+                info.st_ctime_ns,
+            ):
+                cache.put(info, value, self.algorithm)
+                self.files += 1
+        return True
