@@ -18,7 +18,9 @@ from . import progress, render
 from .client import Client, LayerError
 
 HELP = """\
-%layer list [--kind environment|reference] [--status STATUS]   the node's layers
+%layer list [--kind environment|reference] [--status STATUS] [--search TEXT]
+           [--sort KEY] [--desc] [--limit N] [--offset N] [--all]
+                                 the node's layers, 50 at a time unless --all
 %layer info NAME                 one layer: status, version, digest, size, packages...
 %layer path NAME                 the mount of a layer of this session (a pathlib.Path)
 %layer mounted                   this session's layers, their versions and digests
@@ -95,8 +97,16 @@ class LayerMagics(Magics):
         parser = _parser("list")
         parser.add_argument("--kind")
         parser.add_argument("--status")
-        options = parser.parse_args(args)
-        query = {k: v for k, v in vars(options).items() if v is not None}
+        parser.add_argument("--search", dest="q")
+        parser.add_argument("--sort")
+        parser.add_argument("--desc", dest="order", action="store_const", const="desc")
+        parser.add_argument("--limit", default="50")
+        parser.add_argument("--offset")
+        parser.add_argument("--all", action="store_true")
+        options = vars(parser.parse_args(args))
+        if options.pop("all"):
+            options["limit"] = options["offset"] = None  # the server answers every layer
+        query = {k: v for k, v in options.items() if v is not None}
         return render.layers_table(self.client.request("GET", "layers", query=query))
 
     def _name(self, command: str, args: list[str], **extra: Any) -> argparse.Namespace:

@@ -109,10 +109,18 @@ def layers_table(listing: dict[str, Any]) -> Rich:
         for layer in layers
     ]
     totals = listing.get("totals") or {}
-    count = len(layers)
+    count = listing.get("count", len(layers))
+    shown = f"{count:,} layer{'' if count == 1 else 's'}"
+    if not layers and count:
+        shown = f"no layers past {count:,} (--offset {listing.get('offset')})"
+    elif len(layers) < count:  # a page: say which, and how to see the rest
+        first = int(listing.get("offset") or 0) + 1
+        shown = f"layers {first:,}-{first + len(layers) - 1:,} of {count:,}"
+        if listing.get("next_offset") is not None:
+            shown += f" (next: --offset {listing['next_offset']}; every one: --all)"
     note = " · ".join(
         [
-            f"{count} layer{'' if count == 1 else 's'}",
+            shown,
             f"{units.human_bytes(totals.get('size_bytes') or 0)} on disk",
             f"{units.human_cost(totals.get('monthly_cost_usd') or 0)}/month",
         ]

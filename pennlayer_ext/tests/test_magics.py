@@ -144,6 +144,20 @@ async def test_the_magics_in_a_kernel(env_and_layers, start_kernel, jp_root_dir)
     assert "var(--jp-ui-font-color1)" in html
     assert ">genome<" in html
 
+    # A page: which layers of how many, and how to see the rest; bad values: the API's 400
+    status, _, shown, errors = await run(kernel, "%layer list --limit 1 --sort size_bytes --desc")
+    assert status == "ok", errors
+    text = shown["text/plain"]
+    assert len([line for line in text.splitlines() if "READY" in line]) == 1, text
+    assert "layers 1-1 of 3 (next: --offset 1; every one: --all)" in text
+    status, _, shown, errors = await run(kernel, "%layer list --offset 2 --limit 5")
+    assert status == "ok", errors
+    assert "layers 3-3 of 3" in shown["text/plain"]
+    assert "next:" not in shown["text/plain"]
+    status, _, _, errors = await run(kernel, "%layer list --limit 0")
+    assert status == "error"
+    assert errors == ["limit must be an integer from 1 to 1000, not '0'."]
+
     status, _, shown, errors = await run(kernel, "%layer info sci")
     assert status == "ok", errors
     assert "plfast==1.0" in shown["text/plain"]
