@@ -22,6 +22,7 @@ from .creating import create_layer
 from .errors import DiskFull
 from .job_service import JobService
 from .jobkinds import BuildJob, PopulateJob
+from .kernel_sessions import KernelSessions
 from .kernelspecs import sync_kernelspecs, write_kernel_settings
 from .layers import LayerService, require_layer
 from .names import validate_name
@@ -58,6 +59,7 @@ class LayerManager:
         self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
         self.tiers = TierService(self.catalog, self.store, self.settings, self.jobs)
         self.live = LiveService(self.catalog, self.store, self.settings, self.layers, self.jobs)
+        self.kernels = KernelSessions(self.catalog, self.store, self.settings.kernel_config)
         self.resealed: list[str] = []  # versions of an older store sealed at this start
         self.notices: list[str] = []  # what could not be done at this start, and why
         if recover:
@@ -92,31 +94,9 @@ class LayerManager:
         layer: dict[str, Any] = self.create(name, kind, **fields)["layer"]
         return layer
 
-    def create(
-        self,
-        name: str,
-        kind: str,
-        *,
-        description: object = "",
-        language: object = None,
-        requirements: object = None,
-        python: object = None,
-        refresh: object = False,
-        owner: str | None = None,
-    ) -> dict[str, Any]:
-        return create_layer(
-            self.layers,
-            self.jobs,
-            self.settings,
-            name,
-            kind,
-            description=description,
-            language=language,
-            requirements=requirements,
-            python=python,
-            refresh=refresh,
-            owner=owner,
-        )
+    def create(self, name: str, kind: str, **fields: Any) -> dict[str, Any]:
+        """A new layer (*fields*: see :func:`.creating.create_layer`) and its first build."""
+        return create_layer(self.layers, self.jobs, self.settings, name, kind, **fields)
 
     def update_layer(
         self, name: str, *, description: object = None, pinned: object = None
@@ -217,6 +197,18 @@ class LayerManager:
 
     def session_of_token(self, token: str) -> dict[str, Any]:
         return serialize_session(session_of_token(self.catalog, token), self.store)
+
+    def kernel_settings(self) -> dict[str, Any]:
+        return self.kernels.settings()
+
+    def open_kernel_session(self, request: Mapping[str, Any], **who: Any) -> dict[str, Any]:
+        return self.kernels.open(request, **who)
+
+    def record_kernel_process(self, session_id: str, pid: object, **who: Any) -> None:
+        self.kernels.record_process(session_id, pid, **who)
+
+    def close_kernel_session(self, session_id: str, **options: Any) -> None:
+        self.kernels.close(session_id, **options)
 
     def session_changes(self, kernel_id: str) -> dict[str, Any]:
         return self.live.changes(kernel_id)
