@@ -28,7 +28,6 @@ from .core.errors import (
     InvalidName,
     NotFound,
     PayloadTooLarge,
-    Unauthorized,
 )
 
 NODE_SERVICE_ENV = "PENNLAYER_NODE_SERVICE"
@@ -97,6 +96,9 @@ class NodeServiceClient:
 
     resealed: list[str] = []  # the owning process reports these at its start
     notices: list[str] = []
+    # Opening a kernel's session may wait for restores of archived layers (the node's
+    # restore_wait_seconds, 600 s by default).
+    open_timeout = 900.0
 
     def __init__(self, url: str, *, token: str = "", timeout: float = 60.0) -> None:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
@@ -117,6 +119,7 @@ class NodeServiceClient:
         *,
         query: Mapping[str, object] | None = None,
         body: object = None,
+        timeout: float | None = None,
     ) -> tuple[int, Any]:
         url = urllib.parse.urljoin(self.url, "pennlayer/" + path)
         params = {k: _text(v) for k, v in (query or {}).items() if v is not None}
@@ -134,7 +137,7 @@ class NodeServiceClient:
         # http(s) only: the base URL was checked, and paths are quoted segments.
         request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=timeout or self.timeout) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -287,11 +290,44 @@ class NodeServiceClient:
         return answer
 
     def session_of_token(self, token: str) -> dict[str, Any]:
-        # Kernels' session tokens live in the service's catalog; a user's server cannot
-        # check them through the REST API (kernels through the service: shared node item 3).
-        raise Unauthorized(
-            "A kernel's session token is not accepted through a pennlayer node service yet."
-        )
+        # The service knows its tokens; it answers for the caller's own kernels only.
+        body = {"token": token}
+        answer: dict[str, Any] = self._request("POST", "kernel-sessions/token", body=body)[1]
+        return answer
+
+    # -- kernels: the provisioner of a person's server -----------------------------------
+
+    def kernel_settings(self) -> dict[str, Any]:
+        """The node's sandbox settings, from the service's ``GET /node``."""
+        sandbox = self.node_info().get("sandbox") or {}
+        settings = {"sandbox": sandbox.get("configured")}
+        settings.update({k: sandbox.get(k) for k in ("mount_root", "kernel_env_allow")})
+        return {key: value for key, value in settings.items() if value is not None}
+
+    def open_kernel_session(
+        self, request: Mapping[str, Any], *, user: str | None = None
+    ) -> dict[str, Any]:
+        # Restores of archived layers happen inside: wait as long as the node lets them.
+        answer: dict[str, Any] = self._request(
+            "POST", "kernel-sessions", body=dict(request), timeout=self.open_timeout
+        )[1]
+        return answer
+
+    def record_kernel_process(
+        self, session_id: str, pid: object, *, user: str | None = None
+    ) -> None:
+        self._request("POST", f"kernel-sessions/{_segment(session_id)}/process", body={"pid": pid})
+
+    def close_kernel_session(
+        self,
+        session_id: str,
+        *,
+        reason: object,
+        live_installs: object = None,
+        user: str | None = None,
+    ) -> None:
+        body = _without_none(reason=reason, live_installs=live_installs)
+        self._request("POST", f"kernel-sessions/{_segment(session_id)}/close", body=body)
 
     def session_changes(self, kernel_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = self._get(f"sessions/{_segment(kernel_id)}/changes")

@@ -32,7 +32,7 @@ from .app import PennLayerApp
 from .core import LayerManager
 from .core.store import LayerStore
 from .handlers.base import AUTH_RESOURCE, PennLayerHandler
-from .scopes import NOT_YET, has_scope, required_scope, route_of
+from .scopes import NOT_YET, has_scope, is_owner, required_scope, route_of
 
 CONFIG_FILE_NAME = "jupyter_pennlayer_node_config"
 
@@ -46,6 +46,8 @@ class HubUser(User):
     def __init__(self, model: dict[str, Any]) -> None:
         self.hub_model = model
         self.scopes = {scope for scope in model.get("scopes", []) if isinstance(scope, str)}
+        # A person sees their own sessions and notebook paths; the node's owners all.
+        self.sees_all_sessions = is_owner(self.scopes)
         name = str(model.get("name", ""))
         kind = model.get("kind", "user")
         # A service calling with its own token is recorded as one, never as a person.
