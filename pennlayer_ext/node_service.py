@@ -28,7 +28,7 @@ from jupyterhub.services.auth import HubAuth
 from tornado.web import HTTPError
 from traitlets import Instance, Unicode, default
 
-from .app import PennLayerApp
+from .app import PennLayerApp, default_store_root, node_kernelspec_dir
 from .core import LayerManager
 from .core.store import LayerStore
 from .handlers.base import AUTH_RESOURCE, PennLayerHandler
@@ -199,6 +199,11 @@ class NodeServiceApp(ServerApp):
         super().load_config_file(suppress_errors=suppress_errors)
         # This process owns the store, whatever a shared config file says for clients.
         self.config.PennLayerApp.manager_class = LayerManager
+        if "kernelspec_dir" not in self.config.PennLayerApp:
+            # Everyone's Launcher shows the node's environments: their servers add this
+            # world-readable folder of the store to their kernelspec path.
+            root = self.config.PennLayerApp.get("store_root") or default_store_root()
+            self.config.PennLayerApp.kernelspec_dir = node_kernelspec_dir(str(root))
 
     def initialize(  # type: ignore[override]
         self, argv: Sequence[str] | None = None, **kwargs: Any

@@ -157,16 +157,20 @@ class KernelSessions:
             answer["token"] = token
         return answer
 
-    def _own_session(self, session_id: object, user: str | None) -> dict[str, Any]:
-        """The active session *session_id*; NotFound unless it is *user*'s (None: anyone's)."""
+    def _own_session(
+        self, session_id: object, user: str | None, *, ended_ok: bool = False
+    ) -> dict[str, Any]:
+        """Session *session_id*; NotFound unless it is *user*'s (None: anyone's) and active
+        (or, *ended_ok*, ended already: closing twice is no error)."""
+        missing = NotFound(f"No active session {session_id!r}.")
         if not isinstance(session_id, str) or not session_id.isalnum() or len(session_id) > 64:
-            raise NotFound(f"No active session {session_id!r}.")
+            raise missing
         with self.catalog.transaction() as conn:
             session = self.catalog.get_session(conn, session_id)
-        if session is None or session["ended_at"] is not None:
-            raise NotFound(f"No active session {session_id!r}.")
-        if user is not None and session["user"] != user:
-            raise NotFound(f"No active session {session_id!r}.")
+        if session is None or (user is not None and session["user"] != user):
+            raise missing
+        if session["ended_at"] is not None and not ended_ok:
+            raise missing
         return session
 
     def record_process(self, session_id: str, pid: object, *, user: str | None = None) -> None:
@@ -191,7 +195,7 @@ class KernelSessions:
         if not isinstance(reason, str) or not reason or len(reason) > MAX_REASON_CHARS:
             raise InvalidInput(f"reason must be text of at most {MAX_REASON_CHARS} characters.")
         installs = None if live_installs is None else _installs(live_installs)
-        self._own_session(session_id, user)
+        self._own_session(session_id, user, ended_ok=True)
         close_session(self.catalog, self.store, session_id, reason, installs)
 
 

@@ -272,6 +272,30 @@ class LayerService:
             in_use = self.catalog.active_sessions_using(conn, name)
         return self.serialize(record, in_use)
 
+    def _in_use(self, conn: Any, name: str, sessions: list[str]) -> Conflict:
+        """The refusal to delete a layer that running sessions hold: their ids and users
+        (never their notebooks: on a shared node they may be other people's)."""
+        runs = self.catalog.runs_of_sessions(conn, sessions)
+        users = {}
+        for session_id in sessions:
+            record = self.catalog.get_session(conn, session_id) or {}
+            users[session_id] = record.get("user")
+        named = []
+        for session_id in sessions:
+            who = [f"user {users[session_id]}"] if users[session_id] else []
+            who += [f"run {runs[session_id]}"] if session_id in runs else []
+            named.append(f"{session_id} ({', '.join(who)})" if who else session_id)
+        return Conflict(
+            f"Layer {name!r} is in use by {len(sessions)} running session(s): "
+            f"{', '.join(named)}. Stop them, then delete it."
+            + (" A run stops with: jupyter pennlayer cancel RUN-ID." if runs else ""),
+            details={
+                "sessions": sessions,
+                "users": sorted({u for u in users.values() if u}),
+                **({"runs": [*runs.values()]} if runs else {}),
+            },
+        )
+
     def delete(self, name: str) -> None:
         """Remove a layer's record and move its data to the trash; Conflict while in use."""
         validate_name(name)
@@ -281,17 +305,7 @@ class LayerService:
                 require_layer(self.catalog, conn, name)
                 sessions = self.catalog.active_sessions_using(conn, name)
                 if sessions:
-                    runs = self.catalog.runs_of_sessions(conn, sessions)
-                    named = [f"{s} (run {runs[s]})" if s in runs else s for s in sessions]
-                    raise Conflict(
-                        f"Layer {name!r} is in use by {len(sessions)} running session(s): "
-                        f"{', '.join(named)}. Stop them, then delete it."
-                        + (" A run stops with: jupyter pennlayer cancel RUN-ID." if runs else ""),
-                        details={
-                            "sessions": sessions,
-                            **({"runs": [*runs.values()]} if runs else {}),
-                        },
-                    )
+                    raise self._in_use(conn, name, sessions)
                 jobs = self.catalog.active_jobs_for(conn, name)
                 if jobs:
                     raise Conflict(
