@@ -1,0 +1,306 @@
+"""A shared node as people use it: a real JupyterHub, its proxy, real system users.
+
+JupyterHub (LocalProcessSpawner, configurable-http-proxy) runs pennlayer's node service
+as a managed service and starts each person's own Jupyter server as their own system
+user, configured for the service. Users made by this module: plmona (manages layers),
+plursula and plgus (use them). Mona builds an environment and fills a reference layer
+through the service; Ursula sees both in her Launcher, mounts them in a kernel of her
+own server, reads them, cannot write them from the kernel or from a shell of hers, and
+cannot delete them; Mona's delete is refused while Ursula's kernel holds the layer; Gus
+sees neither Ursula's files nor her sessions.
+
+Needs root (it adds system users), bubblewrap, and configurable-http-proxy in
+scripts/hub-proxy (scripts/setup.sh --test installs it).
+"""
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client import BlockingKernelClient
+
+from pennlayer_ext.core.sandbox import bwrap_works
+
+from .helpers import LocalIndex, make_wheel
+from .hub import RealHub, _request
+
+REPO = Path(__file__).resolve().parents[2]
+PROXY = REPO / "scripts" / "hub-proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
+USERS = ("plmona", "plursula", "plgus")
+PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it adds system users"),
+    pytest.mark.skipif(shutil.which("useradd") is None, reason="needs useradd"),
+    pytest.mark.skipif(not PROXY.exists(), reason="needs scripts/setup.sh --test (the proxy)"),
+    pytest.mark.skipif(not bwrap_works(), reason="needs bubblewrap"),
+    pytest.mark.skipif(
+        not Path(f"/usr/bin/python{PY}").exists(),
+        reason=f"needs /usr/bin/python{PY} for the users' servers",
+    ),
+]
+
+# The people's servers: pennlayer on, a client of the node service.
+HUB_CONFIG = """
+c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
+c.Spawner.cmd = [{python!r}, "-m", "jupyterhub.singleuser"]
+c.Spawner.args = ["--ServerApp.jpserver_extensions={{'pennlayer_ext': True}}"]
+c.Spawner.environment = dict(
+    {environment!r}, PENNLAYER_NODE_SERVICE=settings["service_url"] + "/services/pennlayer/"
+)
+c.Spawner.start_timeout = 90
+c.Spawner.http_timeout = 90
+c.Spawner.server_token_scopes = [
+    "users:activity!user", "access:servers!server",
+    "custom:pennlayer:use", "custom:pennlayer:manage",
+]
+c.JupyterHub.load_roles += [
+    {{"name": "node-users", "scopes": ["custom:pennlayer:use"], "users": ["plursula", "plgus"]}},
+    {{"name": "node-managers", "scopes": ["custom:pennlayer:manage"], "users": ["plmona"]}},
+]
+"""
+
+KERNEL_CHECKS = r"""
+import errno, json, os
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+found = {
+    "read": open("/mnt/layers/genome/chr1.fa").read(),
+    "write": attempt(lambda: open("/mnt/layers/genome/chr1.fa", "a").write("x")),
+    "create": attempt(lambda: open("/mnt/layers/genome/new.txt", "w").write("x")),
+    "env_write": attempt(lambda: open("/mnt/layers/sci/mine.txt", "w").write("x")),
+    "store": attempt(lambda: os.listdir(STORE)),
+    "other_home": attempt(lambda: os.listdir(OTHER)),
+    "uid": os.getuid(),
+}
+open("from-kernel.txt", "w").write("mine")
+print(json.dumps(found))
+"""
+
+
+def _make_user(name: str, homes: Path) -> pwd.struct_passwd:
+    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+    home = homes / name
+    subprocess.run(
+        ["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
+        check=True,
+        capture_output=True,
+    )
+    home.chmod(0o700)
+    return pwd.getpwnam(name)
+
+
+def _world_python(folder: Path) -> str:
+    """An interpreter every user can run that sees this test run's packages (this one
+    may live where only root can go, a pyenv under /root)."""
+    venv = folder / "venv"
+    subprocess.run([f"/usr/bin/python{PY}", "-m", "venv", "--without-pip", str(venv)], check=True)
+    site_packages = next(Path(sys.prefix).glob("lib/python*/site-packages"))
+    (venv / "lib" / f"python{PY}" / "site-packages" / "_tested.pth").write_text(
+        f"import site; site.addsitedir({str(site_packages)!r})\n"
+    )
+    return str(venv / "bin" / "python")
+
+
+def _network_settings() -> dict[str, str]:
+    """The machine's certificate and proxy settings, which the service's builds need."""
+    names = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "UV_NATIVE_TLS")
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name in names or name.lower() in ("http_proxy", "https_proxy", "no_proxy")
+    }
+
+
+def _as_user(user: pwd.struct_passwd, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """What the user runs in a terminal of theirs: a shell as their own uid and groups."""
+    return subprocess.run(
+        ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": user.pw_dir},
+        cwd="/",
+    )
+
+
+class Node:
+    """The running Hub, with helpers to act as its users."""
+
+    def __init__(self, hub: RealHub, folder: Path, users: dict[str, pwd.struct_passwd]):
+        self.hub = hub
+        self.folder = folder
+        self.store = folder / "store"
+        self.users = users
+        self.tokens = {name: hub.token_for(name) for name in (*USERS, "ada")}
+
+    def service(self, method: str, path: str, user: str, body: object = None):
+        return self.hub.service_request(method, path, self.tokens[user], body)
+
+    def server(self, method: str, user: str, path: str, body: object = None):
+        """A request to *user*'s own Jupyter server, through the Hub's proxy."""
+        url = f"{self.hub.public_url}/user/{user}/{path}"
+        return _request(method, url, self.tokens[user], body)
+
+    def wait_job(self, user: str, job: dict, timeout_s: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.3)
+            job = self.service("GET", f"jobs/{job['id']}", user)[1]
+        return job
+
+    def start_server(self, user: str) -> None:
+        # As the person: their own token may start their own server.
+        url = f"{self.hub.api}/users/{user}/server"
+        status, body = _request("POST", url, self.tokens[user], None)
+        assert status in (201, 202, 400), (status, body)  # 400: already running
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            model = _request("GET", f"{self.hub.api}/users/{user}", self.tokens[user], None)[1]
+            if (model.get("servers") or {}).get("", {}).get("ready"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{user}'s server did not start:\n{self.hub.log()}")
+
+    def start_kernel(self, user: str, notebook: str, layers: list[str]) -> dict:
+        """A notebook of *user* that asks for *layers*, and its kernel (a pennlayer one)."""
+        content = {
+            "cells": [],
+            "metadata": {"pennlayer": {"environment": "sci", "layers": layers}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+        body = {"type": "notebook", "format": "json", "content": content}
+        status, answer = self.server("PUT", user, f"api/contents/{notebook}", body)
+        assert status in (200, 201), (status, answer)
+        body = {"path": notebook, "type": "notebook", "kernel": {"name": "pennlayer-sci"}}
+        status, session = self.server("POST", user, "api/sessions", body)
+        assert status == 201, (status, session, self.hub.log())
+        return session
+
+    def run(self, user: str, kernel_id: str, code: str) -> str:
+        """Run *code* in *user*'s kernel (its connection file, read as root); its output."""
+        runtime = Path(self.users[user].pw_dir) / ".local" / "share" / "jupyter" / "runtime"
+        client = BlockingKernelClient()
+        client.load_connection_file(str(runtime / f"kernel-{kernel_id}.json"))
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            out: list[str] = []
+
+            def hook(msg: dict) -> None:
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+                elif msg["msg_type"] == "error":
+                    out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+
+            reply = client.execute_interactive(code, output_hook=hook, timeout=60)
+            assert reply["content"]["status"] == "ok", "".join(out)
+            return "".join(out)
+        finally:
+            client.stop_channels()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory, pl_uv_cache):
+    folder = Path(tempfile.mkdtemp(prefix="pennlayer-hub-", dir="/tmp"))
+    folder.chmod(0o755)
+    homes = folder / "home"
+    homes.mkdir(mode=0o755)
+    users = {name: _make_user(name, homes) for name in USERS}
+    python = _world_python(folder)
+    sources = folder / "sources" / "genome"
+    sources.mkdir(parents=True)
+    (sources / "chr1.fa").write_text(">chr1\nACGT\n")
+    wheels = folder / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels, "plfast", "1.0")
+    index = LocalIndex(wheels)
+    hub_folder = tmp_path_factory.mktemp("hub-users")
+    with index.running():
+        hub = RealHub(
+            hub_folder,
+            proxy_command=[str(PROXY)],
+            python=python,
+            service_args=(
+                f"--PennLayerApp.allowed_source_roots={folder / 'sources'}",
+                f"--PennLayerApp.uv_cache_dir={pl_uv_cache}",
+                "--PennLayerApp.sandbox=bwrap",
+            ),
+            service_env={
+                **_network_settings(),
+                "PENNLAYER_STORE": str(folder / "store"),
+                "PYTHONPATH": str(REPO),
+                "UV_INDEX": index.url,
+                "JUPYTER_DATA_DIR": str(hub_folder / "data"),
+                "JUPYTER_CONFIG_DIR": str(hub_folder / "config"),
+                "JUPYTER_RUNTIME_DIR": str(hub_folder / "runtime"),
+            },
+            extra_config=HUB_CONFIG.format(
+                python=python,
+                environment={"PYTHONPATH": str(REPO)},
+            ),
+        )
+        try:
+            yield Node(hub, folder, users)
+        finally:
+            hub.stop()  # the Hub stops the people's servers and the proxy
+            for name in USERS:
+                subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def layers(node):
+    """Mona, a manager, builds 'sci' and fills 'genome' through the node service."""
+    status, job = node.service(
+        "POST",
+        "layers",
+        "plmona",
+        {"name": "sci", "kind": "environment", "requirements": "plfast==1.0\n"},
+    )
+    assert status == 202, job
+    assert node.wait_job("plmona", job)["state"] == "succeeded", node.service(
+        "GET", f"jobs/{job['id']}/log", "plmona"
+    )
+    assert (
+        node.service("POST", "layers", "plmona", {"name": "genome", "kind": "reference"})[0] == 201
+    )
+    source = str(node.folder / "sources" / "genome")
+    status, job = node.service("POST", "layers/genome/populate", "plmona", {"source": source})
+    assert status == 202, job
+    assert node.wait_job("plmona", job)["state"] == "succeeded"
+    return node
+
+
+def test_a_user_sees_the_node_environments_in_the_launcher_and_cannot_delete(layers):
+    node = layers
+    node.start_server("plursula")
+    # The Launcher lists the kernelspecs of the person's own server, through the proxy.
+    status, specs = node.server("GET", "plursula", "api/kernelspecs")
+    assert status == 200, specs
+    assert "pennlayer-sci" in specs["kernelspecs"], sorted(specs["kernelspecs"])
+    # The layers, through the extension of her server (a client of the node service).
+    status, listed = node.server("GET", "plursula", "pennlayer/layers")
+    assert status == 200, listed
+    assert {layer["name"] for layer in listed["layers"]} == {"sci", "genome"}
+    status, environments = node.server("GET", "plursula", "pennlayer/environments")
+    assert [env["name"] for env in environments["environments"]] == ["sci"]
+    # She may use them, not delete them: through her server and at the service.
+    for status, body in (
+        node.server("DELETE", "plursula", "pennlayer/layers/genome"),
+        node.service("DELETE", "layers/genome", "plursula"),
+    ):
+        assert status == 403, body
+        assert "needs the scope custom:pennlayer:manage" in body["message"]
