@@ -154,7 +154,7 @@ class RealHub:
             self.stop()
             raise
 
-    def _wait(self, ready: Any, what: str, timeout_s: float = 60.0) -> None:
+    def _wait(self, ready: Any, what: str, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

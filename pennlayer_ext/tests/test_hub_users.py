@@ -304,3 +304,86 @@ def test_a_user_sees_the_node_environments_in_the_launcher_and_cannot_delete(lay
     ):
         assert status == 403, body
         assert "needs the scope custom:pennlayer:manage" in body["message"]
+
+
+def test_a_users_kernel_reads_the_layers_writes_nothing_and_holds_them(layers):
+    node = layers
+    ursula, gus = node.users["plursula"], node.users["plgus"]
+    node.start_server("plursula")
+    node.start_server("plgus")
+    session = node.start_kernel("plursula", "analysis.ipynb", ["genome"])
+    kernel_id = session["kernel"]["id"]
+    try:
+        # Her kernel mounts the layers read-only, as her, and sees neither the store
+        # nor another person's home.
+        code = f"STORE = {str(node.store)!r}\nOTHER = {gus.pw_dir!r}\n" + KERNEL_CHECKS
+        found = json.loads(node.run("plursula", kernel_id, code).strip().splitlines()[-1])
+        assert found["read"] == ">chr1\nACGT\n"
+        assert found["write"] in ("EACCES", "EROFS"), found
+        assert found["create"] in ("EACCES", "EROFS"), found
+        assert found["env_write"] in ("EACCES", "EROFS"), found
+        assert found["store"] == "ENOENT", found
+        assert found["other_home"] == "ENOENT", found
+        written = Path(ursula.pw_dir) / "from-kernel.txt"
+        assert written.read_text() == "mine"
+        assert written.stat().st_uid == ursula.pw_uid  # the kernel runs as her
+        # The session is recorded at the service as hers, with her overlay in her folder.
+        status, mine = node.service("GET", "sessions?active=true", "plursula")
+        assert status == 200, mine
+        ours = [s for s in mine["sessions"] if s["kernel_id"] == kernel_id]
+        assert len(ours) == 1, mine
+        assert ours[0]["user"] == "plursula"
+        assert ours[0]["notebook_path"].endswith("analysis.ipynb")
+        overlay = Path(ursula.pw_dir, ".local/share/jupyter/pennlayer/sessions", ours[0]["id"])
+        assert overlay.is_dir()
+        assert overlay.stat().st_uid == ursula.pw_uid
+        assert not (node.store / "sessions" / ours[0]["id"]).exists()
+
+        # From a shell of hers (a terminal), the layer files cannot be written either.
+        layer = node.service("GET", "layers/genome", "plmona")[1]
+        version = node.store / "layers" / "genome" / f"v{layer['version']}"
+        if not version.is_dir():
+            version = next(p for p in (node.store / "layers" / "genome").iterdir() if p.is_dir())
+        for argv in (
+            ["sh", "-c", f"echo x >> {version}/chr1.fa"],
+            ["touch", f"{version}/new.txt"],
+            ["touch", f"{node.store}/layers/mine"],
+            ["cat", f"{node.store}/catalog.sqlite"],
+            ["ls", gus.pw_dir],
+        ):
+            refused = _as_user(ursula, argv)
+            assert refused.returncode != 0, argv
+            assert "Permission denied" in refused.stderr, (argv, refused.stderr)
+        assert _as_user(ursula, ["cat", f"{version}/chr1.fa"]).stdout == ">chr1\nACGT\n"
+
+        # Another person sees neither her session nor her notebook's path.
+        status, theirs = node.service("GET", "sessions", "plgus")
+        assert status == 200
+        assert [s for s in theirs["sessions"] if s["kernel_id"] == kernel_id] == []
+        assert node.service("GET", f"sessions/{kernel_id}", "plgus")[0] == 404
+        status, usage = node.service("GET", "layers/genome/usage", "plgus")
+        used = [s for v in usage["versions"] for s in v["sessions"] if s["kernel_id"] == kernel_id]
+        assert [(s["user"], s["notebook_path"]) for s in used] == [("plursula", None)]
+        # The node's owner sees everyone's.
+        status, everyone = node.service("GET", "sessions?active=true", "ada")
+        assert kernel_id in [s["kernel_id"] for s in everyone["sessions"]]
+
+        # Deleting a layer her kernel holds is refused, naming her and the session only.
+        status, body = node.service("DELETE", "layers/genome", "plmona")
+        assert status == 409, body
+        assert ours[0]["id"] in body["message"]
+        assert "user plursula" in body["message"]
+        assert "analysis" not in json.dumps(body)
+        assert body["users"] == ["plursula"]
+    finally:
+        node.server("DELETE", "plursula", f"api/sessions/{session['id']}")
+    # Once her kernel stopped, its session ended and her overlay is gone; delete works.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        active = node.service("GET", "sessions?active=true", "plursula")[1]["sessions"]
+        if not [s for s in active if s["kernel_id"] == kernel_id]:
+            break
+        time.sleep(0.3)
+    assert not overlay.exists()
+    status, body = node.service("DELETE", "layers/genome", "plmona")
+    assert status == 204, body
