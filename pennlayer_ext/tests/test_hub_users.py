@@ -13,6 +13,7 @@ Needs root (it adds system users), bubblewrap, and configurable-http-proxy in
 scripts/hub-proxy (scripts/setup.sh --test installs it).
 """
 
+import json
 import os
 import pwd
 import shutil
@@ -84,6 +85,13 @@ found = {
     "other_home": attempt(lambda: os.listdir(OTHER)),
     "uid": os.getuid(),
 }
+# The kernel's session token: accepted by its person's server, checked at the service.
+import urllib.request
+info = json.load(open(os.environ["PENNLAYER_SESSION_FILE"]))
+url = info["url"].rstrip("/") + "/pennlayer/sessions/" + info["kernel_id"]
+headers = {"Authorization": "PennLayer-Session " + info["token"]}
+with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as answer:
+    found["token_session"] = json.load(answer)["id"]
 open("from-kernel.txt", "w").write("mine")
 print(json.dumps(found))
 """
@@ -333,6 +341,7 @@ def test_a_users_kernel_reads_the_layers_writes_nothing_and_holds_them(layers):
         ours = [s for s in mine["sessions"] if s["kernel_id"] == kernel_id]
         assert len(ours) == 1, mine
         assert ours[0]["user"] == "plursula"
+        assert found["token_session"] == ours[0]["id"]
         assert ours[0]["notebook_path"].endswith("analysis.ipynb")
         overlay = Path(ursula.pw_dir, ".local/share/jupyter/pennlayer/sessions", ours[0]["id"])
         assert overlay.is_dir()
