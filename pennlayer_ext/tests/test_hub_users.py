@@ -373,6 +373,23 @@ def test_a_users_kernel_reads_the_layers_writes_nothing_and_holds_them(layers):
         status, usage = node.service("GET", "layers/genome/usage", "plgus")
         used = [s for v in usage["versions"] for s in v["sessions"] if s["kernel_id"] == kernel_id]
         assert [(s["user"], s["notebook_path"]) for s in used] == [("plursula", None)]
+        # His own kernel cannot reach her files either; his server shows his session only.
+        his = node.start_kernel("plgus", "his.ipynb", [])
+        peek = (
+            "import errno, os\n"
+            "for path in (HOME, HOME + '/from-kernel.txt'):\n"
+            "    try:\n"
+            "        open(path) if path.endswith('.txt') else os.listdir(path)\n"
+            "        print('seen')\n"
+            "    except OSError as exc:\n"
+            "        print(errno.errorcode[exc.errno])\n"
+        )
+        out = node.run("plgus", his["kernel"]["id"], f"HOME = {ursula.pw_dir!r}\n" + peek)
+        assert out.split() == ["ENOENT", "ENOENT"], out
+        status, listed = node.server("GET", "plgus", "pennlayer/sessions?active=true")
+        assert status == 200, listed
+        assert {s["user"] for s in listed["sessions"]} == {"plgus"}, listed
+        node.server("DELETE", "plgus", f"api/sessions/{his['id']}")
         # The node's owner sees everyone's.
         status, everyone = node.service("GET", "sessions?active=true", "ada")
         assert kernel_id in [s["kernel_id"] for s in everyone["sessions"]]
