@@ -14,6 +14,7 @@ process, ``user=None``) may record its process or close it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,7 +22,7 @@ from .autorestore import restore_for_mount
 from .catalog import Catalog
 from .errors import InvalidInput, NotFound
 from .kernelspecs import NODE_KERNEL_SETTINGS, read_kernel_settings
-from .sandbox import Mount
+from .sandbox import BACKENDS, Mount
 from .session_tokens import issue_token
 from .sessions import OpenedSession, adopt_run_session, close_session, open_session
 from .sessions import process_start_time as _start_time
@@ -39,6 +40,7 @@ _OPEN_FIELDS = {
 }
 MAX_REASON_CHARS = 200
 MAX_INSTALLS = 10000
+_KERNEL_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
 def _text(request: Mapping[str, Any], key: str) -> str:
@@ -99,8 +101,12 @@ class KernelSessions:
         if unknown:
             raise InvalidInput(f"Unknown field(s) in a kernel session request: {sorted(unknown)}.")
         kernel_id = _text(request, "kernel_id")
+        if not _KERNEL_ID.fullmatch(kernel_id):
+            raise InvalidInput("kernel_id must be 1 to 64 letters, digits and dashes.")
         environment = _text(request, "environment")
         backend = _text(request, "backend")
+        if backend not in BACKENDS:
+            raise InvalidInput(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}.")
         notebook_path = _optional_text(request, "notebook_path")
         layers = request.get("layers") or []
         if not isinstance(layers, list) or not all(isinstance(n, str) for n in layers):
@@ -110,6 +116,8 @@ class KernelSessions:
             raise InvalidInput("pins must be an object of layer name to version and digest.")
         run_session = _optional_text(request, "run_session")
         if run_session is not None:
+            if user is not None:
+                self._own_session(run_session, user)  # a run's session is its starter's
             opened = adopt_run_session(
                 self.catalog,
                 self.store,
