@@ -282,9 +282,8 @@ class LayerService:
             users[session_id] = record.get("user")
         named = []
         for session_id in sessions:
-            who = [f"user {users[session_id]}"] if users[session_id] else []
-            who += [f"run {runs[session_id]}"] if session_id in runs else []
-            named.append(f"{session_id} ({', '.join(who)})" if who else session_id)
+            label = f"{session_id} (run {runs[session_id]})" if session_id in runs else session_id
+            named.append(f"{label} of user {users[session_id]}" if users[session_id] else label)
         return Conflict(
             f"Layer {name!r} is in use by {len(sessions)} running session(s): "
             f"{', '.join(named)}. Stop them, then delete it."
