@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .client_kernels import KernelSessionCalls
 from .core import PennLayerError, validate_name
 from .core.errors import (
     Conflict,
@@ -86,7 +87,7 @@ def _segment(value: str) -> str:
     return urllib.parse.quote(str(value).encode("utf-8", "surrogatepass"), safe="")
 
 
-class NodeServiceClient:
+class NodeServiceClient(KernelSessionCalls):
     """A LayerManagerAPI whose every call is a request to the node service at *url*.
 
     *token* is sent as ``Authorization: token ...``; the service authenticates it with
@@ -96,9 +97,6 @@ class NodeServiceClient:
 
     resealed: list[str] = []  # the owning process reports these at its start
     notices: list[str] = []
-    # Opening a kernel's session may wait for restores of archived layers (the node's
-    # restore_wait_seconds, 600 s by default).
-    open_timeout = 900.0
 
     def __init__(self, url: str, *, token: str = "", timeout: float = 60.0) -> None:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
@@ -294,40 +292,6 @@ class NodeServiceClient:
         body = {"token": token}
         answer: dict[str, Any] = self._request("POST", "kernel-sessions/token", body=body)[1]
         return answer
-
-    # -- kernels: the provisioner of a person's server -----------------------------------
-
-    def kernel_settings(self) -> dict[str, Any]:
-        """The node's sandbox settings, from the service's ``GET /node``."""
-        sandbox = self.node_info().get("sandbox") or {}
-        settings = {"sandbox": sandbox.get("configured")}
-        settings.update({k: sandbox.get(k) for k in ("mount_root", "kernel_env_allow")})
-        return {key: value for key, value in settings.items() if value is not None}
-
-    def open_kernel_session(
-        self, request: Mapping[str, Any], *, user: str | None = None
-    ) -> dict[str, Any]:
-        # Restores of archived layers happen inside: wait as long as the node lets them.
-        answer: dict[str, Any] = self._request(
-            "POST", "kernel-sessions", body=dict(request), timeout=self.open_timeout
-        )[1]
-        return answer
-
-    def record_kernel_process(
-        self, session_id: str, pid: object, *, user: str | None = None
-    ) -> None:
-        self._request("POST", f"kernel-sessions/{_segment(session_id)}/process", body={"pid": pid})
-
-    def close_kernel_session(
-        self,
-        session_id: str,
-        *,
-        reason: object,
-        live_installs: object = None,
-        user: str | None = None,
-    ) -> None:
-        body = _without_none(reason=reason, live_installs=live_installs)
-        self._request("POST", f"kernel-sessions/{_segment(session_id)}/close", body=body)
 
     def session_changes(self, kernel_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = self._get(f"sessions/{_segment(kernel_id)}/changes")

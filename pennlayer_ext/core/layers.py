@@ -15,6 +15,7 @@ from typing import Any
 from .catalog import Catalog
 from .costs import STORAGE_CLASSES, monthly_cost, retrieval_cost
 from .errors import Conflict, InvalidInput, NotFound
+from .in_use import in_use
 from .kernelspecs import display_name, kernelspec_name
 from .names import validate_name
 from .states import LayerStatus
@@ -272,29 +273,6 @@ class LayerService:
             in_use = self.catalog.active_sessions_using(conn, name)
         return self.serialize(record, in_use)
 
-    def _in_use(self, conn: Any, name: str, sessions: list[str]) -> Conflict:
-        """The refusal to delete a layer that running sessions hold: their ids and users
-        (never their notebooks: on a shared node they may be other people's)."""
-        runs = self.catalog.runs_of_sessions(conn, sessions)
-        users = {}
-        for session_id in sessions:
-            record = self.catalog.get_session(conn, session_id) or {}
-            users[session_id] = record.get("user")
-        named = []
-        for session_id in sessions:
-            label = f"{session_id} (run {runs[session_id]})" if session_id in runs else session_id
-            named.append(f"{label} of user {users[session_id]}" if users[session_id] else label)
-        return Conflict(
-            f"Layer {name!r} is in use by {len(sessions)} running session(s): "
-            f"{', '.join(named)}. Stop them, then delete it."
-            + (" A run stops with: jupyter pennlayer cancel RUN-ID." if runs else ""),
-            details={
-                "sessions": sessions,
-                "users": sorted({u for u in users.values() if u}),
-                **({"runs": [*runs.values()]} if runs else {}),
-            },
-        )
-
     def delete(self, name: str) -> None:
         """Remove a layer's record and move its data to the trash; Conflict while in use."""
         validate_name(name)
@@ -304,7 +282,7 @@ class LayerService:
                 require_layer(self.catalog, conn, name)
                 sessions = self.catalog.active_sessions_using(conn, name)
                 if sessions:
-                    raise self._in_use(conn, name, sessions)
+                    raise in_use(self.catalog, conn, name, sessions)
                 jobs = self.catalog.active_jobs_for(conn, name)
                 if jobs:
                     raise Conflict(
