@@ -202,7 +202,9 @@ class Node:
         runtime = Path(self.users[user].pw_dir) / ".local" / "share" / "jupyter" / "runtime"
         client = BlockingKernelClient()
         client.load_connection_file(str(runtime / f"kernel-{kernel_id}.json"))
-        client.start_channels()
+        # No heartbeat: before its first beat, a client without a kernel manager takes
+        # the kernel for dead; the server that owns the kernel watches it anyway.
+        client.start_channels(hb=False)
         try:
             client.wait_for_ready(timeout=60)
             out: list[str] = []
