@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,7 +19,19 @@ from .core.sandbox import availability, resolve_backend
 from .events import EVENT_TIER, ChangeWatcher, tier_event
 from .schemas import REQUEST_SCHEMAS, event_schema_paths, request_schema
 
-__all__ = ["STORE_ENV", "PennLayerApp", "PennLayerConfigError", "default_store_root"]
+__all__ = [
+    "STORE_ENV",
+    "PennLayerApp",
+    "PennLayerConfigError",
+    "default_store_root",
+    "node_kernelspec_dir",
+]
+
+
+def node_kernelspec_dir(store_root: str) -> str:
+    """Where a node service writes its environments' kernelspecs: ``kernels`` in its store
+    (world-readable, like the layers)."""
+    return os.path.join(os.path.expanduser(store_root), "kernels")
 
 
 class PennLayerConfigError(Exception):
@@ -114,6 +127,23 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
             self.log.info("pennlayer: store at %s", self.store_root)
         else:
             self.log.info("pennlayer: the layers of the node service at %s", self.node_service_url)
+            self._add_node_kernelspecs(manager)
+
+    def _add_node_kernelspecs(self, manager: Any) -> None:
+        """Put the node service's kernelspec folder on this server's kernelspec path, so
+        the Launcher shows the node's environments (the service writes them there)."""
+        try:
+            store_root = manager.node_info()["store_root"]
+        except (PennLayerError, KeyError, TypeError) as exc:
+            self.log.warning(
+                "pennlayer: the node service's environments are not in the Launcher: %s",
+                getattr(exc, "message", exc),
+            )
+            return
+        folder = node_kernelspec_dir(str(store_root))
+        kernel_dirs = self.serverapp.kernel_spec_manager.kernel_dirs
+        if folder not in kernel_dirs:
+            kernel_dirs.append(folder)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await super()._start_jupyter_server_extension(serverapp)

@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .client_kernels import KernelSessionCalls
 from .core import PennLayerError, validate_name
 from .core.errors import (
     Conflict,
@@ -28,7 +29,6 @@ from .core.errors import (
     InvalidName,
     NotFound,
     PayloadTooLarge,
-    Unauthorized,
 )
 
 NODE_SERVICE_ENV = "PENNLAYER_NODE_SERVICE"
@@ -87,7 +87,7 @@ def _segment(value: str) -> str:
     return urllib.parse.quote(str(value).encode("utf-8", "surrogatepass"), safe="")
 
 
-class NodeServiceClient:
+class NodeServiceClient(KernelSessionCalls):
     """A LayerManagerAPI whose every call is a request to the node service at *url*.
 
     *token* is sent as ``Authorization: token ...``; the service authenticates it with
@@ -117,6 +117,7 @@ class NodeServiceClient:
         *,
         query: Mapping[str, object] | None = None,
         body: object = None,
+        timeout: float | None = None,
     ) -> tuple[int, Any]:
         url = urllib.parse.urljoin(self.url, "pennlayer/" + path)
         params = {k: _text(v) for k, v in (query or {}).items() if v is not None}
@@ -134,7 +135,7 @@ class NodeServiceClient:
         # http(s) only: the base URL was checked, and paths are quoted segments.
         request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=timeout or self.timeout) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -316,11 +317,10 @@ class NodeServiceClient:
         return answer
 
     def session_of_token(self, token: str) -> dict[str, Any]:
-        # Kernels' session tokens live in the service's catalog; a user's server cannot
-        # check them through the REST API (kernels through the service: shared node item 3).
-        raise Unauthorized(
-            "A kernel's session token is not accepted through a pennlayer node service yet."
-        )
+        # The service knows its tokens; it answers for the caller's own kernels only.
+        body = {"token": token}
+        answer: dict[str, Any] = self._request("POST", "kernel-sessions/token", body=body)[1]
+        return answer
 
     def session_changes(self, kernel_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = self._get(f"sessions/{_segment(kernel_id)}/changes")

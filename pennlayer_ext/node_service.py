@@ -28,11 +28,11 @@ from jupyterhub.services.auth import HubAuth
 from tornado.web import HTTPError
 from traitlets import Instance, Unicode, default
 
-from .app import PennLayerApp
+from .app import PennLayerApp, default_store_root, node_kernelspec_dir
 from .core import LayerManager
 from .core.store import LayerStore
 from .handlers.base import AUTH_RESOURCE, PennLayerHandler
-from .scopes import NOT_YET, has_scope, required_scope, route_of
+from .scopes import NOT_YET, has_scope, is_owner, required_scope, route_of
 
 CONFIG_FILE_NAME = "jupyter_pennlayer_node_config"
 
@@ -46,6 +46,8 @@ class HubUser(User):
     def __init__(self, model: dict[str, Any]) -> None:
         self.hub_model = model
         self.scopes = {scope for scope in model.get("scopes", []) if isinstance(scope, str)}
+        # A person sees their own sessions and notebook paths; the node's owners all.
+        self.sees_all_sessions = is_owner(self.scopes)
         name = str(model.get("name", ""))
         kind = model.get("kind", "user")
         # A service calling with its own token is recorded as one, never as a person.
@@ -197,6 +199,11 @@ class NodeServiceApp(ServerApp):
         super().load_config_file(suppress_errors=suppress_errors)
         # This process owns the store, whatever a shared config file says for clients.
         self.config.PennLayerApp.manager_class = LayerManager
+        if "kernelspec_dir" not in self.config.PennLayerApp:
+            # Everyone's Launcher shows the node's environments: their servers add this
+            # world-readable folder of the store to their kernelspec path.
+            root = self.config.PennLayerApp.get("store_root") or default_store_root()
+            self.config.PennLayerApp.kernelspec_dir = node_kernelspec_dir(str(root))
 
     def initialize(  # type: ignore[override]
         self, argv: Sequence[str] | None = None, **kwargs: Any

@@ -8,18 +8,22 @@ Every environment kernelspec names it. At launch it:
    pennlayer run (``jupyter pennlayer run``, ``POST /pennlayer/runs``) has chosen and
    recorded its versions already: its kernel takes that session
    (``PENNLAYER_RUN_SESSION``), and the run ends it;
-2. opens a session in the catalog with the exact versions it mounts (the versions a
-   notebook recorded, when they still exist; otherwise the current ones, and the user
-   is told);
-3. creates the session's throwaway overlay environment and starts the kernel in the
-   sandbox backend, with the layers read-only at ``/mnt/layers/<name>/``.
+2. opens a session through the layer manager with the exact versions it mounts (the
+   versions a notebook recorded, when they still exist; otherwise the current ones, and
+   the user is told), archived layers restored first. It never reads the catalog: on a
+   shared node the manager is the node service's client, the session is recorded at
+   the service as the server's user, and the answer gives the versions' folders;
+3. creates the session's throwaway overlay environment and starts the kernel, as the
+   server's user, in the sandbox backend, with the layers read-only at
+   ``/mnt/layers/<name>/``. The overlay is in the store for a server that owns it; a
+   node service's client keeps it in its user's ``jupyter_data_dir()/pennlayer/sessions``.
 
 The sandbox, the mount root and the allowed environment variables come from the node's
-configuration, recorded in the store by the server (``kernel-settings.json``); the
-kernelspec's copy is used only for a store where no server recorded them, because a
-kernelspec may sit in a folder its user can edit. The sandbox hides the store and every
-Jupyter configuration, data and runtime folder (kernelspecs among them), compared as
-resolved paths.
+configuration (the manager's ``kernel_settings``: recorded in the store by the server
+that owns it, or the node service's); the kernelspec's copy is used only where no server
+recorded them, because a kernelspec may sit in a folder its user can edit. The sandbox
+hides the store, the sessions' folders and every Jupyter configuration, data and runtime
+folder (kernelspecs among them), compared as resolved paths.
 
 When the kernel stops, the session ends and its overlay is deleted.
 """
@@ -27,7 +31,6 @@ When the kernel stops, the session ends and its overlay is deleted.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import os
 import tempfile
@@ -35,15 +38,21 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
-from jupyter_core.paths import jupyter_config_path, jupyter_path, jupyter_runtime_dir
+from jupyter_core.paths import (
+    jupyter_config_path,
+    jupyter_data_dir,
+    jupyter_path,
+    jupyter_runtime_dir,
+)
 from traitlets import List, Unicode
 
-from .core.autorestore import restore_for_mount
-from .core.catalog import Catalog
+from .client import NODE_SERVICE_ENV, TOKEN_ENV, NodeServiceClient
+from .core import LayerManager, LayerManagerAPI
 from .core.errors import InvalidInput, PennLayerError
-from .core.kernelspecs import read_kernel_settings
+from .core.live import overlay_installs
 from .core.sandbox import (
     DEFAULT_MOUNT_ROOT,
+    Mount,
     SandboxBackend,
     SandboxError,
     SessionLayout,
@@ -52,15 +61,7 @@ from .core.sandbox import (
     resolve_backend,
 )
 from .core.sandbox.setid import write_setid_filter
-from .core.session_tokens import issue_token
-from .core.sessions import (
-    OpenedSession,
-    adopt_run_session,
-    close_session,
-    open_session,
-    record_process,
-)
-from .core.store import LayerStore
+from .core.store import LayerStore, remove_tree
 
 MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
 # The %layer magics: copied into each session's overlay, loaded with ``--ext``.
@@ -146,35 +147,51 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
     _session_id: str | None = None
     # A run's session: the run opened it and ends it, not this kernel's stop.
     _run_session = False
-    # One catalog per kernel start (opening one runs the migration check): made in
-    # pre_launch, or once on first use after load_provisioner_info restored a session.
-    _catalog: Catalog | None = None
+    # The session's folder (overlay, token file) when this process keeps it itself: a
+    # node service's client, whose user cannot write in the service's store.
+    _own_dir: str | None = None
+    _manager: LayerManagerAPI | None = None
 
     def _store(self) -> LayerStore:
         if not self.store_root:
             raise PennLayerError("The kernelspec does not name a pennlayer store.")
         return LayerStore(self.store_root)
 
-    def _session_catalog(self) -> Catalog:
-        if self._catalog is None:
-            self._catalog = Catalog(self._store().catalog_path)
-        return self._catalog
+    def _layer_manager(self) -> LayerManagerAPI:
+        """The manager that keeps this kernel's sessions: the server's own (local, for
+        the kernelspec's store, or a node service's client), else a node service named
+        in the environment, else the kernelspec's store opened here (a kernel started
+        without a server: papermill, nbclient, a headless run's worker)."""
+        if self._manager is not None:
+            return self._manager
+        server = self._jupyter_server()
+        manager: LayerManagerAPI | None = None
+        if server is not None:
+            app = server.web_app.settings["pennlayer_app"]
+            same = Path(app.store_root).resolve() == self._store().root.resolve()
+            if not app.owns_store or same:
+                manager = server.web_app.settings["pennlayer_manager"]
+        if manager is None and os.environ.get(NODE_SERVICE_ENV):
+            token = os.environ.get(TOKEN_ENV) or os.environ.get("JUPYTERHUB_API_TOKEN", "")
+            manager = NodeServiceClient(os.environ[NODE_SERVICE_ENV], token=token)
+        if manager is None:
+            manager = LayerManager(self._store().root, recover=False)
+        self._manager = manager
+        return manager
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         kwargs = await super().pre_launch(**kwargs)
-        # Reading the notebook, the catalog and the store is disk work: off the event loop.
+        # Reading the notebook and asking the manager is disk and network work: off the loop.
         return await asyncio.to_thread(self._open_session, kwargs)
 
-    def _kernel_settings(self, store: LayerStore) -> dict[str, Any]:
+    def _kernel_settings(self, manager: LayerManagerAPI) -> dict[str, Any]:
         """The node's sandbox, mount root and allowed variables (see the module's doc)."""
         asked = {
             "sandbox": self.sandbox,
             "mount_root": self.mount_root,
             "kernel_env_allow": list(self.kernel_env_allow),
         }
-        node = read_kernel_settings(store)
-        if node is None:
-            return asked
+        node = manager.kernel_settings()
         for key, value in asked.items():
             if key in node and node[key] != value:
                 self.log.warning(
@@ -187,92 +204,110 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         return {**asked, **node}
 
     def _open_session(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        store = self._store()
-        self._catalog = catalog = Catalog(store.catalog_path)
-        settings = self._kernel_settings(store)
+        manager = self._layer_manager()
+        settings = self._kernel_settings(manager)
         backend, _why = resolve_backend(settings["sandbox"])
         env: dict[str, str] = dict(kwargs.get("env") or os.environ)
         notebook_path = env.get("JPY_SESSION_NAME") or None
+        request: dict[str, Any] = {
+            "kernel_id": str(self.kernel_id),
+            "environment": self.environment,
+            "backend": backend.name,
+        }
         run_session = env.get("PENNLAYER_RUN_SESSION")
         if run_session:
-            opened = adopt_run_session(
-                catalog,
-                store,
-                run_session,
-                kernel_id=str(self.kernel_id),
-                environment=self.environment,
-            )
-            self._session_id, self._run_session = opened.session_id, True
-            return self._prepare(kwargs, env, store, opened, backend, settings)
-        if notebook_path and not os.path.isabs(notebook_path) and kwargs.get("cwd"):
-            # The server gives the notebook's API path; its folder is the kernel's cwd.
-            notebook_path = os.path.join(kwargs["cwd"], os.path.basename(notebook_path))
-        selection = notebook_selection(notebook_path)
-        if selection is not None:
-            layers, pins = selection["layers"], selection["mounted"]
+            request["run_session"] = run_session
         else:
-            requested = env.get("PENNLAYER_LAYERS", "")
-            layers, pins = [name.strip() for name in requested.split(",") if name.strip()], {}
+            if notebook_path and not os.path.isabs(notebook_path) and kwargs.get("cwd"):
+                # The server gives the notebook's API path; its folder is the kernel's cwd.
+                notebook_path = os.path.join(kwargs["cwd"], os.path.basename(notebook_path))
+            selection = notebook_selection(notebook_path)
+            if selection is not None:
+                layers, pins = selection["layers"], selection["mounted"]
+            else:
+                requested = env.get("PENNLAYER_LAYERS", "")
+                layers = [name.strip() for name in requested.split(",") if name.strip()]
+                pins = {}
+            server = self._jupyter_server()
+            request.update(
+                layers=layers,
+                pins=pins,
+                notebook_path=notebook_path,
+                token=server is not None and not getattr(server, "sock", ""),
+            )
         # Archived (IA) layers asked for are restored first, within the node's wait limit.
-        restored = restore_for_mount(catalog, store, [self.environment, *layers], log=self.log.info)
-        opened = open_session(
-            catalog,
-            store,
-            kernel_id=str(self.kernel_id),
-            user=getpass.getuser(),
-            notebook_path=notebook_path,
-            environment=self.environment,
-            layers=layers,
-            pins=pins,
-            backend=backend.name,
-        )
-        self._session_id = opened.session_id
-        opened.notices.extend(restored)
+        opened = manager.open_kernel_session(request)
+        self._session_id, self._run_session = opened["session_id"], bool(opened["run"])
         try:
-            server = self._server_for_kernel(catalog, opened.session_id)
-            return self._prepare(kwargs, env, store, opened, backend, settings, server)
+            return self._prepare(kwargs, env, opened, backend, settings)
         except BaseException:
-            close_session(catalog, store, opened.session_id, "the kernel could not start")
-            self._session_id = None
+            if not self._run_session:
+                self._close("the kernel could not start")
             raise
+
+    def _session_folder(self, opened: dict[str, Any]) -> Path:
+        """Where the session's overlay and token file live: the store's folder for the
+        local manager; for a node service's client, a folder of this user that the
+        sandbox hides (``jupyter_data_dir()/pennlayer/sessions``)."""
+        if opened.get("session_dir"):
+            return Path(opened["session_dir"])
+        root = user_sessions_root()
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.chmod(0o700)
+        session_id = str(opened["session_id"])
+        if not (session_id.isalnum() and session_id.isascii()):
+            raise PennLayerError(f"The node answered a bad session id {session_id!r}.")
+        folder = root / session_id
+        self._own_dir = str(folder)
+        return folder
 
     def _prepare(
         self,
         kwargs: dict[str, Any],
         env: dict[str, str],
-        store: LayerStore,
-        opened: OpenedSession,
+        opened: dict[str, Any],
         backend: SandboxBackend,
         settings: dict[str, Any],
-        server: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         workdir = Path(kwargs.get("cwd") or os.getcwd()).resolve()
         if workdir == Path("/"):
             raise SandboxError("A kernel cannot use '/' as its working area.")
         # Resolved once, so a store reached through a symlink is recognised everywhere.
-        store_root = store.root.resolve()
+        store_root = self._store().root.resolve()
         if workdir == store_root or store_root in workdir.parents:
-            raise SandboxError(f"A kernel cannot work inside the layer store ({store.root}).")
-        base_prefix, python_tag = base_prefix_of(opened.environment.source)
+            raise SandboxError(f"A kernel cannot work inside the layer store ({store_root}).")
+        environment = _mount(opened["environment"])
+        base_prefix, python_tag = base_prefix_of(environment.source)
         connection_file = Path(self.parent.connection_file).resolve()
+        session_dir = self._session_folder(opened)
+        filter_path = (
+            self._store().setid_filter_path
+            if self._own_dir is None
+            else user_sessions_root().parent / "setid-filter.bpf"
+        )
         layout = SessionLayout(
-            session_dir=store.session_dir(opened.session_id),
-            environment=opened.environment,
-            references=opened.references,
+            session_dir=session_dir,
+            environment=environment,
+            references=[_mount(m) for m in opened["references"]],
             workdir=workdir,
             base_prefix=base_prefix,
             python_tag=python_tag,
             mount_root=settings["mount_root"],
             connection_file=connection_file,
-            hidden=(store_root, *_connection_folder(connection_file), *jupyter_folders()),
+            hidden=(
+                store_root,
+                user_sessions_root(),
+                *_connection_folder(connection_file),
+                *jupyter_folders(),
+            ),
             env_allow=tuple(name for name in settings["kernel_env_allow"] if isinstance(name, str)),
-            setid_filter=write_setid_filter(store.setid_filter_path),
+            setid_filter=write_setid_filter(filter_path),
             site_files=magics_files(),
-            server=server,
+            server=self._server_for_kernel(opened),
         )
         backend.prepare(layout)
 
-        notices = [*backend.notices(), *opened.notices]
+        notices = [*backend.notices(), *opened["notices"]]
         kernel_cmd = list(kwargs["cmd"])
         kernel_cmd[0] = f"{backend.overlay_path(layout)}/bin/python"
         kernel_cmd.append(f"--ext={MAGICS_MODULE}")
@@ -293,43 +328,69 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             node = getattr(node, "parent", None)
         return None
 
-    def _server_for_kernel(self, catalog: Catalog, session_id: str) -> dict[str, str] | None:
+    def _server_for_kernel(self, opened: dict[str, Any]) -> dict[str, str] | None:
         """Where and how the kernel reaches pennlayer's routes: the server's URL on loopback
-        and a new token of this session (see core/session_tokens.py); None without a
-        server (a kernel started by papermill or nbclient alone) or on a unix socket."""
+        and the session's token (see core/session_tokens.py); None without a server (a
+        kernel started by papermill or nbclient alone) or on a unix socket."""
         server = self._jupyter_server()
-        if server is None or getattr(server, "sock", ""):
+        if server is None or getattr(server, "sock", "") or not opened.get("token"):
             return None
         host = server.ip if server.ip not in _LOOPBACK_NAMES else "127.0.0.1"
         host = f"[{host}]" if ":" in host else host
         scheme = "https" if getattr(server, "certfile", "") else "http"
         url = f"{scheme}://{host}:{server.port}{server.base_url}"
-        token = issue_token(catalog, session_id, getpass.getuser())
-        return {"url": url, "token": token, "kernel_id": str(self.kernel_id), "session": session_id}
+        return {
+            "url": url,
+            "token": opened["token"],
+            "kernel_id": str(self.kernel_id),
+            "session": opened["session_id"],
+        }
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         info = await super().launch_kernel(cmd, **kwargs)
         # A run's session lives as long as its worker (recorded when the run started).
         if self._session_id is not None and self.process is not None and not self._run_session:
             await asyncio.to_thread(
-                record_process, self._session_catalog(), self._session_id, self.process.pid
+                self._layer_manager().record_kernel_process, self._session_id, self.process.pid
             )
         return info
+
+    def _close(self, reason: str) -> None:
+        """End the session; an overlay this process keeps goes, its installs recorded."""
+        assert self._session_id is not None
+        installs = None
+        if self._own_dir is not None:
+            installs = overlay_installs(Path(self._own_dir))
+            remove_tree(Path(self._own_dir))
+            self._own_dir = None
+        self._layer_manager().close_kernel_session(
+            self._session_id, reason=reason, live_installs=installs
+        )
+        self._session_id = None
 
     async def cleanup(self, restart: bool = False) -> None:
         await super().cleanup(restart=restart)
         if self._session_id is not None and not self._run_session:
             reason = "kernel restarted" if restart else "kernel stopped"
-            await asyncio.to_thread(
-                close_session, self._session_catalog(), self._store(), self._session_id, reason
-            )
-            self._session_id = None
+            await asyncio.to_thread(self._close, reason)
 
     async def get_provisioner_info(self) -> dict[str, Any]:
         info: dict[str, Any] = await super().get_provisioner_info()
         info["pennlayer_session_id"] = self._session_id
+        info["pennlayer_session_dir"] = self._own_dir
         return info
 
     async def load_provisioner_info(self, provisioner_info: dict[str, Any]) -> None:
         await super().load_provisioner_info(provisioner_info)
         self._session_id = provisioner_info.get("pennlayer_session_id")
+        self._own_dir = provisioner_info.get("pennlayer_session_dir")
+
+
+def user_sessions_root() -> Path:
+    """The sessions' folders a node service's client keeps for its user (hidden from
+    kernels, like every Jupyter data folder)."""
+    return Path(jupyter_data_dir()) / "pennlayer" / "sessions"
+
+
+def _mount(mount: dict[str, Any]) -> Mount:
+    return Mount(mount["name"], int(mount["version"]), mount["digest"], Path(mount["path"]))

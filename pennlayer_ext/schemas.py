@@ -20,6 +20,10 @@ REQUEST_SCHEMAS = (
     "run-start",
     "run-rerun",
     "session-save",
+    "kernel-session-open",
+    "kernel-session-process",
+    "kernel-session-close",
+    "session-token",
 )
 
 

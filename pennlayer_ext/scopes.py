@@ -44,6 +44,11 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/pennlayer/sessions/{kernel_id}/changes"): USE,
     # save creates an environment layer: a change of the node
     ("POST", "/pennlayer/sessions/{kernel_id}/save"): MANAGE,
+    # a person's server opens, tracks and closes its own kernels' sessions
+    ("POST", "/pennlayer/kernel-sessions"): USE,
+    ("POST", "/pennlayer/kernel-sessions/token"): USE,
+    ("POST", "/pennlayer/kernel-sessions/{session_id}/process"): USE,
+    ("POST", "/pennlayer/kernel-sessions/{session_id}/close"): USE,
     ("GET", "/pennlayer/runs"): USE,
     ("POST", "/pennlayer/runs"): USE,
     ("GET", "/pennlayer/runs/{run_id}"): USE,

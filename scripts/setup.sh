@@ -73,5 +73,12 @@ if [[ $WITH_TESTS == 1 ]]; then
     (cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
     touch ui-tests/node_modules
   fi
+  # JupyterHub's proxy for the shared-node tests (test_hub_users.py), local to the repo.
+  if [[ ! -x scripts/hub-proxy/node_modules/.bin/configurable-http-proxy ]] \
+    || [[ scripts/hub-proxy/package-lock.json -nt scripts/hub-proxy/node_modules ]]; then
+    say "Installing JupyterHub's proxy (configurable-http-proxy)"
+    (cd scripts/hub-proxy && npm ci --no-audit --no-fund >/dev/null)
+    touch scripts/hub-proxy/node_modules
+  fi
 fi
 say "Setup complete"

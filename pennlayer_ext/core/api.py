@@ -135,6 +135,35 @@ class LayerManagerAPI(Protocol):
         """The active session a kernel's session token belongs to (401 when revoked)."""
         ...
 
+    def kernel_settings(self) -> dict[str, Any]:
+        """The node's kernel settings (``sandbox``, ``mount_root``, ``kernel_env_allow``)
+        that win over a kernelspec's; {} where the node recorded none."""
+        ...
+
+    def open_kernel_session(
+        self, request: Mapping[str, Any], *, user: str | None = None
+    ) -> dict[str, Any]:
+        """Open the session of a kernel about to start (see core/kernel_sessions.py):
+        ``{"session_id", "environment", "references", "notices", "run"}``, each mount
+        ``{"name", "version", "digest", "path"}``, ``token`` when asked; a local
+        manager adds ``session_dir``, the overlay's folder in its store."""
+        ...
+
+    def record_kernel_process(
+        self, session_id: str, pid: object, *, user: str | None = None
+    ) -> None: ...
+
+    def close_kernel_session(
+        self,
+        session_id: str,
+        *,
+        reason: object,
+        live_installs: object = None,
+        user: str | None = None,
+    ) -> None:
+        """End the session (its overlay's *live_installs* recorded when given)."""
+        ...
+
     def session_changes(self, kernel_id: str) -> dict[str, Any]:
         """What the kernel's active session pip-installed, upgraded, downgraded or removed
         against its environment."""

@@ -16,6 +16,7 @@ from typing import Any
 from .catalog import Catalog
 from .costs import STORAGE_CLASSES, monthly_cost, retrieval_cost
 from .errors import Conflict, DiskFull, InvalidInput, NotFound
+from .in_use import in_use
 from .kernelspecs import display_name, kernelspec_name
 from .listing import ListQuery
 from .names import validate_name
@@ -342,17 +343,7 @@ class LayerService:
                 require_layer(self.catalog, conn, name)
                 sessions = self.catalog.active_sessions_using(conn, name)
                 if sessions:
-                    runs = self.catalog.runs_of_sessions(conn, sessions)
-                    named = [f"{s} (run {runs[s]})" if s in runs else s for s in sessions]
-                    raise Conflict(
-                        f"Layer {name!r} is in use by {len(sessions)} running session(s): "
-                        f"{', '.join(named)}. Stop them, then delete it."
-                        + (" A run stops with: jupyter pennlayer cancel RUN-ID." if runs else ""),
-                        details={
-                            "sessions": sessions,
-                            **({"runs": [*runs.values()]} if runs else {}),
-                        },
-                    )
+                    raise in_use(self.catalog, conn, name, sessions)
                 jobs = self.catalog.active_jobs_for(conn, name)
                 if jobs:
                     raise Conflict(

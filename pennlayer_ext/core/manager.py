@@ -3,7 +3,8 @@
 A thin facade. Each concern is a service of its own — layers (:mod:`.layers`), versions
 and usage (:mod:`.versions`), jobs (:mod:`.job_service`, kinds in :mod:`.jobkinds`),
 sessions, runs, tiers (:mod:`.tiering`), kernelspecs — over the catalog and the store;
-this class composes them and holds the composite operations.
+this class composes them and holds the composite operations; the session methods are in
+:mod:`.manager_sessions`.
 
 Core is synchronous and touches disk: shells on an event loop run these methods on an
 executor (see the REST base handler).
@@ -22,14 +23,15 @@ from .creating import create_layer
 from .errors import DiskFull
 from .job_service import JobService
 from .jobkinds import BuildJob, PopulateJob
+from .kernel_sessions import KernelSessions
 from .kernelspecs import sync_kernelspecs, write_kernel_settings
 from .layers import LayerService, require_layer
+from .manager_sessions import SessionMethods
 from .names import validate_name
 from .node import describe_node
 from .runs import RunService
 from .saving import LiveService
-from .session_tokens import session_of_token
-from .sessions import SessionService, serialize_session
+from .sessions import SessionService
 from .settings import NodeSettings
 from .store import LayerStore
 from .tiering import TierService
@@ -37,7 +39,7 @@ from .verify import ProgressCallback, verify_versions
 from .versions import record_missing_files, seal_older_versions
 
 
-class LayerManager:
+class LayerManager(SessionMethods):
     """The layers of the store at *store_root*, and the jobs and sessions that use them.
 
     The keyword arguments are the node's settings (prices, caches, allowed sources...:
@@ -58,6 +60,7 @@ class LayerManager:
         self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
         self.tiers = TierService(self.catalog, self.store, self.settings, self.jobs)
         self.live = LiveService(self.catalog, self.store, self.settings, self.layers, self.jobs)
+        self.kernels = KernelSessions(self.catalog, self.store, self.settings.kernel_config)
         self.resealed: list[str] = []  # versions of an older store sealed at this start
         self.notices: list[str] = []  # what could not be done at this start, and why
         if recover:
@@ -207,23 +210,6 @@ class LayerManager:
 
     def cancel_job(self, job_id: str, *, timeout_s: float = 20.0) -> dict[str, Any]:
         return self.jobs.cancel(job_id, timeout_s=timeout_s)
-
-    def list_sessions(self, *, active: object = None) -> list[dict[str, Any]]:
-        return self.sessions.list_sessions(active=active)
-
-    def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
-        return self.sessions.of_kernel(kernel_id)
-
-    def session_of_token(self, token: str) -> dict[str, Any]:
-        return serialize_session(session_of_token(self.catalog, token), self.store)
-
-    def session_changes(self, kernel_id: str) -> dict[str, Any]:
-        return self.live.changes(kernel_id)
-
-    def save_session(
-        self, kernel_id: str, name: str, *, description: object = None, owner: str | None = None
-    ) -> dict[str, Any]:
-        return self.live.save(kernel_id, name, description=description, owner=owner)
 
     def start_run(
         self, request: Mapping[str, Any], *, owner: str | None = None, root_dir: str | None = None

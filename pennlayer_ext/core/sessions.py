@@ -266,12 +266,21 @@ def record_process(catalog: Catalog, session_id: str, pid: int) -> None:
         catalog.set_session_process(conn, session_id, pid, process_start_time(pid))
 
 
-def close_session(catalog: Catalog, store: LayerStore, session_id: str, reason: str) -> None:
+def close_session(
+    catalog: Catalog,
+    store: LayerStore,
+    session_id: str,
+    reason: str,
+    live_installs: list[dict[str, str]] | None = None,
+) -> None:
     """End the session, drop its overlay and collect versions nobody uses any more.
 
     The overlay goes first: on a full disk, that is what gives the catalog room.
+    *live_installs*: what an overlay kept outside the store (by a node service's client)
+    installed; None reads the store's overlay.
     """
-    installs = overlay_installs(store.session_dir(session_id))
+    session_dir = store.session_dir(session_id)
+    installs = overlay_installs(session_dir) if live_installs is None else live_installs
     remove_tree(store.session_dir(session_id))
     with catalog.transaction(write=True) as conn:
         session = catalog.get_session(conn, session_id)

@@ -10,6 +10,12 @@ from .jobs import (
     KernelSessionHandler,
     SessionsHandler,
 )
+from .kernel_sessions import (
+    KernelCloseHandler,
+    KernelProcessHandler,
+    KernelSessionsHandler,
+    SessionTokenHandler,
+)
 from .layers import (
     ArchiveHandler,
     BuildHandler,
@@ -29,6 +35,7 @@ _NAME = r"(?P<name>[^/]+)"
 _JOB = r"(?P<job_id>[^/]+)"
 _RUN = r"(?P<run_id>[^/]+)"
 _KERNEL = r"(?P<kernel_id>[^/]+)"
+_SESSION = r"(?P<session_id>[^/]+)"
 
 default_handlers = [
     (r"/pennlayer/layers/?", LayersHandler),
@@ -46,6 +53,10 @@ default_handlers = [
     (rf"/pennlayer/sessions/{_KERNEL}/?", KernelSessionHandler),
     (rf"/pennlayer/sessions/{_KERNEL}/changes/?", SessionChangesHandler),
     (rf"/pennlayer/sessions/{_KERNEL}/save/?", SessionSaveHandler),
+    (r"/pennlayer/kernel-sessions/?", KernelSessionsHandler),
+    (r"/pennlayer/kernel-sessions/token/?", SessionTokenHandler),
+    (rf"/pennlayer/kernel-sessions/{_SESSION}/process/?", KernelProcessHandler),
+    (rf"/pennlayer/kernel-sessions/{_SESSION}/close/?", KernelCloseHandler),
     (r"/pennlayer/runs/?", RunsHandler),
     (rf"/pennlayer/runs/{_RUN}/?", RunHandler),
     (rf"/pennlayer/runs/{_RUN}/rerun/?", RerunHandler),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.client import responses
 from typing import Any, TypeVar
 
@@ -16,7 +16,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError
 
 from ..core import LayerManagerAPI, PennLayerError, validate_name
-from ..core.errors import Forbidden, InvalidInput, PayloadTooLarge
+from ..core.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from ..core.session_tokens import SCHEME as SESSION_SCHEME
 from ..core.text import MAX_JSON_DEPTH, check_json_value
 from ..events import EVENT_LAYER
@@ -146,6 +146,21 @@ class PennLayerHandler(APIHandler):
     def user_name(self) -> str | None:
         user = self.current_user
         return getattr(user, "username", None) or (user if isinstance(user, str) else None)
+
+    def sees_session(self, session: Mapping[str, Any]) -> bool:
+        """Whether the caller may see *session*: everyone on a server of one person; on a
+        node service, a person sees their own sessions, the node's owners everyone's."""
+        if getattr(self.current_user, "sees_all_sessions", True):
+            return True
+        return bool(session.get("user")) and session.get("user") == self.user_name()
+
+    async def own_kernel_session(self, kernel_id: str) -> dict[str, Any]:
+        """The latest session of *kernel_id* if the caller may see it; else 404 as for a
+        kernel that has none."""
+        session: dict[str, Any] = await self.call(self.manager.get_kernel_session, kernel_id)
+        if not self.sees_session(session):
+            raise NotFound(f"No session for kernel {kernel_id!r}.")
+        return session
 
     def emit_layer_event(self, action: str, name: str, status: str | None = None) -> None:
         """Tell listening front ends that a layer changed, so they refresh at once."""

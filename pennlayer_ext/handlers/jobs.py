@@ -72,7 +72,8 @@ class SessionsHandler(PennLayerHandler):
     @authorized
     async def get(self) -> None:
         active = self.get_query_argument("active", None)
-        self.finish_json({"sessions": await self.call(self.manager.list_sessions, active=active)})
+        sessions = await self.call(self.manager.list_sessions, active=active)
+        self.finish_json({"sessions": [s for s in sessions if self.sees_session(s)]})
 
 
 class KernelSessionHandler(PennLayerHandler):
@@ -83,4 +84,4 @@ class KernelSessionHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str) -> None:
-        self.finish_json(await self.call(self.manager.get_kernel_session, kernel_id))
+        self.finish_json(await self.own_kernel_session(kernel_id))

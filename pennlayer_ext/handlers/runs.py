@@ -107,4 +107,12 @@ class LayerUsageHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.finish_json(await self.call(self.manager.layer_usage, name))
+        usage = await self.call(self.manager.layer_usage, name)
+        for version in usage.get("versions", []):
+            # Who used a version is shown to all; other people's notebook paths are not.
+            for used in (*version.get("sessions", []), *version.get("runs", [])):
+                if not self.sees_session(used):
+                    for field in ("notebook", "notebook_path", "output"):
+                        if field in used:
+                            used[field] = None
+        self.finish_json(usage)

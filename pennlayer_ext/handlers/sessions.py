@@ -20,6 +20,7 @@ class SessionChangesHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str) -> None:
+        await self.own_kernel_session(kernel_id)
         self.finish_json(await self.call(self.manager.session_changes, kernel_id))
 
 
@@ -32,6 +33,7 @@ class SessionSaveHandler(PennLayerHandler):
     @authorized
     async def post(self, kernel_id: str) -> None:
         body = self.json_body("session-save")
+        await self.own_kernel_session(kernel_id)
         saved = await self.call(
             self.manager.save_session,
             kernel_id,

@@ -1,9 +1,10 @@
 """A real JupyterHub for the node service's tests, with pennlayer as a managed service.
 
 The Hub runs in its own process with the Dummy authenticator, the two custom scopes and
-roles granting them, as docs/operators.md tells operators to configure it. Only its
-proxy is replaced: no browser goes through it in these tests, so routes are kept in
-memory (configurable-http-proxy is a node program these tests do not need).
+roles granting them, as docs/operators.md tells operators to configure it. Its proxy is
+configurable-http-proxy when a test gives its command (scripts/setup.sh --test installs
+it in scripts/hub-proxy); otherwise routes are kept in memory, for tests that talk to
+the Hub and the service only.
 """
 
 from __future__ import annotations
@@ -45,7 +46,15 @@ class MemoryProxy(Proxy):
         return dict(self._routes)
 
 settings = json.loads({settings!r})
-c.JupyterHub.proxy_class = MemoryProxy
+if settings["proxy_command"]:
+    c.JupyterHub.proxy_class = "configurable-http-proxy"
+    c.ConfigurableHTTPProxy.command = settings["proxy_command"]
+    c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:%d" % settings["proxy_api_port"]
+    c.ConfigurableHTTPProxy.pid_file = settings["folder"] + "/proxy.pid"
+    c.ConfigurableHTTPProxy.auth_token = "proxy-" + "1" * 32
+else:
+    c.JupyterHub.proxy_class = MemoryProxy
+c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {{"ada"}}
@@ -72,11 +81,13 @@ if settings["service"]:
     c.JupyterHub.services.append({{
         "name": "pennlayer",
         "url": settings["service_url"],
-        "command": [sys.executable, "-m", "pennlayer_ext.cli", "serve", "--allow-root",
+        "command": [settings["python"], "-m", "pennlayer_ext.cli", "serve", "--allow-root",
                     *settings["service_args"]],
         "environment": settings["service_env"],
     }})
 """
+# A test's own settings, appended to the configuration above.
+_EXTRA = "\n# -- the test's own settings\n{extra}\n"
 
 
 class RealHub:
@@ -89,17 +100,26 @@ class RealHub:
         service: bool = True,
         service_args: tuple[str, ...] = (),
         service_env: dict[str, str] | None = None,
+        proxy_command: list[str] | None = None,
+        python: str = sys.executable,
+        extra_config: str = "",
     ) -> None:
         self.folder = folder
         self.service_env = service_env or {}
         folder.mkdir(parents=True, exist_ok=True)
-        self.hub_port = free_port()
-        self.service_port = free_port()
+        ports: set[int] = set()
+        while len(ports) < 4:  # four different ones: two calls may give the same
+            ports.add(free_port())
+        self.hub_port, self.service_port, self.proxy_port, proxy_api_port = sorted(ports)
         self.api = f"http://127.0.0.1:{self.hub_port}/hub/api"
         self.service_url = f"http://127.0.0.1:{self.service_port}/services/pennlayer/"
+        self.public_url = f"http://127.0.0.1:{self.proxy_port}"
         settings = {
             "hub_port": self.hub_port,
-            "proxy_port": free_port(),
+            "proxy_port": self.proxy_port,
+            "proxy_api_port": proxy_api_port,
+            "proxy_command": proxy_command or [],
+            "python": python,
             "folder": str(folder),
             "admin_token": ADMIN_SERVICE_TOKEN,
             "service": service,
@@ -108,7 +128,8 @@ class RealHub:
             "service_env": service_env or {},
         }
         config = folder / "jupyterhub_config.py"
-        config.write_text(_CONFIG.format(settings=json.dumps(settings)))
+        text = _CONFIG.format(settings=json.dumps(settings))
+        config.write_text(text + (_EXTRA.format(extra=extra_config) if extra_config else ""))
         self.log_path = folder / "hub.log"
         env = dict(os.environ)
         with self.log_path.open("wb") as log:
@@ -133,7 +154,7 @@ class RealHub:
             self.stop()
             raise
 
-    def _wait(self, ready: Any, what: str, timeout_s: float = 60.0) -> None:
+    def _wait(self, ready: Any, what: str, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -154,6 +175,11 @@ class RealHub:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        # A proxy the Hub did not stop (it was killed): its pid file names it.
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((self.folder / "proxy.pid").read_text())
+            if b"configurable-http-proxy" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGTERM)
         # A service the Hub did not stop in time: its runtime file names it (a server
         # removes the file when it stops).
         runtime = self.service_env.get("JUPYTER_RUNTIME_DIR")

@@ -20,6 +20,14 @@ SAMPLE_PATHS = {
     r"/pennlayer/sessions/(?P<kernel_id>[^/]+)/changes/?": "sessions/some-kernel/changes",
     r"/pennlayer/sessions/(?P<kernel_id>[^/]+)/save/?": "sessions/some-kernel/save",
     r"/pennlayer/layers/(?P<name>[^/]+)/usage/?": "layers/some-layer/usage",
+    r"/pennlayer/kernel-sessions/?": "kernel-sessions",
+    r"/pennlayer/kernel-sessions/token/?": "kernel-sessions/token",
+    r"/pennlayer/kernel-sessions/(?P<session_id>[^/]+)/process/?": "kernel-sessions/"
+    + "0" * 32
+    + "/process",
+    r"/pennlayer/kernel-sessions/(?P<session_id>[^/]+)/close/?": "kernel-sessions/"
+    + "0" * 32
+    + "/close",
     r"/pennlayer/runs/?": "runs",
     r"/pennlayer/runs/(?P<run_id>[^/]+)/?": "runs/" + "0" * 32,
     r"/pennlayer/runs/(?P<run_id>[^/]+)/rerun/?": "runs/" + "0" * 32 + "/rerun",

@@ -103,11 +103,13 @@ def test_a_layer_in_use_cannot_be_deleted_until_its_sessions_end(manager):
     _start_session(manager, "s2", ["genome"])
     assert manager.get_layer("genome")["in_use"] == ["s1", "s2"]
     assert manager.get_layer("stack")["in_use"] == ["s1"]
-    # When it is deleted, the answer is 409 naming the sessions, and nothing is lost
+    # When it is deleted, the answer is 409 naming the sessions and their users (never a
+    # notebook: on a shared node it may be another person's), and nothing is lost
     with pytest.raises(Conflict) as caught:
         manager.delete_layer("genome")
-    assert caught.value.details == {"sessions": ["s1", "s2"]}
-    assert "s1, s2" in caught.value.message
+    assert caught.value.details == {"sessions": ["s1", "s2"], "users": ["alice"]}
+    assert "s1 of user alice, s2 of user alice" in caught.value.message
+    assert "analysis" not in caught.value.message
     with pytest.raises(Conflict, match="s1"):
         manager.delete_layer("stack")
     assert manager.store.layer_dir("genome").is_dir()

@@ -40,10 +40,12 @@ def test_every_handler_route_resolves_to_the_table():
 
 
 def test_what_changes_layers_needs_manage_and_reading_needs_use():
+    # Runs and a person's own kernels' sessions mount layers: that is use.
+    mounting = ("/pennlayer/runs", "/pennlayer/kernel-sessions")
     for (method, path), scope in ROUTE_SCOPES.items():
-        if method == "GET":
+        if method == "GET" or path.startswith(mounting):
             assert scope == USE, path
-        elif not path.startswith("/pennlayer/runs"):
+        else:
             assert scope == MANAGE, (method, path)
 
 

@@ -38,8 +38,9 @@ async def test_a_restart_ends_the_session_and_opens_a_new_one(
     kernel = await start_kernel(write_notebook(jp_root_dir, "r.ipynb", {"layers": ["genome"]}))
     provisioner = pl_serverapp.kernel_manager.get_kernel(kernel.id).provisioner
     first = (await pl_api("sessions", kernel.id)).body
-    first_catalog = provisioner._catalog
-    assert first_catalog.path == pl_store / "catalog.sqlite"
+    # The provisioner asks the server's own manager, never a catalog of its own.
+    server_manager = pl_serverapp.web_app.settings["pennlayer_manager"]
+    assert provisioner._layer_manager() is server_manager
 
     await jp_fetch("api", "kernels", kernel.id, "restart", method="POST", body=b"")
     await kernel.client.wait_for_ready(timeout=60)
@@ -53,8 +54,7 @@ async def test_a_restart_ends_the_session_and_opens_a_new_one(
     ended = env_and_layers.list_sessions(active=False)
     assert [(s["id"], s["end_reason"]) for s in ended] == [(first["id"], "kernel restarted")]
     assert not (pl_store / "sessions" / first["id"]).exists()
-    # One catalog per kernel start: the restart opened its own.
-    assert provisioner._catalog is not first_catalog
+    assert provisioner._layer_manager() is server_manager
     await kernel.stop()
     assert env_and_layers.list_sessions(active=True) == []
 
@@ -74,9 +74,9 @@ async def test_a_restored_provisioner_ends_the_session_it_was_given(
         kernel_id=kernel.id, kernel_spec=manager.kernel_spec, parent=manager, **config
     )
     await restored.load_provisioner_info(info)
-    assert restored._catalog is None  # made on first use, not on restore
+    assert restored._manager is None  # found on first use, not on restore
     await restored.cleanup()
-    assert restored._catalog.path == pl_store / "catalog.sqlite"
+    assert restored._manager is pl_serverapp.web_app.settings["pennlayer_manager"]
     ended = (await pl_api("sessions", kernel.id)).body
     assert (ended["active"], ended["end_reason"]) == (False, "kernel stopped")
     assert not (pl_store / "sessions" / session["id"]).exists()

@@ -1,0 +1,69 @@
+"""The node-service client's calls for kernels: what the provisioner of a person's
+server asks the service (a part of :class:`.client.NodeServiceClient`)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+
+def _session(session_id: str) -> str:
+    return urllib.parse.quote(str(session_id), safe="")
+
+
+class KernelSessionCalls:
+    """``kernel_settings`` and the sessions of kernels, over ``/pennlayer/kernel-sessions``."""
+
+    # Opening a kernel's session may wait for restores of archived layers (the node's
+    # restore_wait_seconds, 600 s by default).
+    open_timeout = 900.0
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        body: object = None,
+        timeout: float | None = None,
+    ) -> tuple[int, Any]:
+        raise NotImplementedError  # the client's
+
+    def node_info(self) -> dict[str, Any]:
+        raise NotImplementedError  # the client's
+
+    def kernel_settings(self) -> dict[str, Any]:
+        """The node's sandbox settings, from the service's ``GET /node``."""
+        sandbox = self.node_info().get("sandbox") or {}
+        settings = {"sandbox": sandbox.get("configured")}
+        settings.update({k: sandbox.get(k) for k in ("mount_root", "kernel_env_allow")})
+        return {key: value for key, value in settings.items() if value is not None}
+
+    def open_kernel_session(
+        self, request: Mapping[str, Any], *, user: str | None = None
+    ) -> dict[str, Any]:
+        # The service records the token's user; restores happen inside: wait for them.
+        answer: dict[str, Any] = self._request(
+            "POST", "kernel-sessions", body=dict(request), timeout=self.open_timeout
+        )[1]
+        return answer
+
+    def record_kernel_process(
+        self, session_id: str, pid: object, *, user: str | None = None
+    ) -> None:
+        path = f"kernel-sessions/{_session(session_id)}/process"
+        self._request("POST", path, body={"pid": pid})
+
+    def close_kernel_session(
+        self,
+        session_id: str,
+        *,
+        reason: object,
+        live_installs: object = None,
+        user: str | None = None,
+    ) -> None:
+        body: dict[str, object] = {"reason": reason}
+        if live_installs is not None:
+            body["live_installs"] = live_installs
+        self._request("POST", f"kernel-sessions/{_session(session_id)}/close", body=body)

@@ -1,0 +1,417 @@
+"""A shared node as people use it: a real JupyterHub, its proxy, real system users.
+
+JupyterHub (LocalProcessSpawner, configurable-http-proxy) runs pennlayer's node service
+as a managed service and starts each person's own Jupyter server as their own system
+user, configured for the service. Users made by this module: plmona (manages layers),
+plursula and plgus (use them). Mona builds an environment and fills a reference layer
+through the service; Ursula sees both in her Launcher, mounts them in a kernel of her
+own server, reads them, cannot write them from the kernel or from a shell of hers, and
+cannot delete them; Mona's delete is refused while Ursula's kernel holds the layer; Gus
+sees neither Ursula's files nor her sessions.
+
+Needs root (it adds system users), bubblewrap, and configurable-http-proxy in
+scripts/hub-proxy (scripts/setup.sh --test installs it).
+"""
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client import BlockingKernelClient
+
+from pennlayer_ext.core.sandbox import bwrap_works
+
+from .helpers import LocalIndex, make_wheel
+from .hub import RealHub, _request
+
+REPO = Path(__file__).resolve().parents[2]
+PROXY = REPO / "scripts" / "hub-proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
+USERS = ("plmona", "plursula", "plgus")
+PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it adds system users"),
+    pytest.mark.skipif(shutil.which("useradd") is None, reason="needs useradd"),
+    pytest.mark.skipif(not PROXY.exists(), reason="needs scripts/setup.sh --test (the proxy)"),
+    pytest.mark.skipif(not bwrap_works(), reason="needs bubblewrap"),
+    pytest.mark.skipif(
+        not Path(f"/usr/bin/python{PY}").exists(),
+        reason=f"needs /usr/bin/python{PY} for the users' servers",
+    ),
+]
+
+# The people's servers: pennlayer on, a client of the node service.
+HUB_CONFIG = """
+c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
+c.Spawner.cmd = [{python!r}, "-m", "jupyterhub.singleuser"]
+c.Spawner.args = ["--ServerApp.jpserver_extensions={{'pennlayer_ext': True}}"]
+c.Spawner.environment = dict(
+    {environment!r}, PENNLAYER_NODE_SERVICE=settings["service_url"] + "/services/pennlayer/"
+)
+c.Spawner.start_timeout = 90
+c.Spawner.http_timeout = 90
+c.Spawner.server_token_scopes = [
+    "users:activity!user", "access:servers!server",
+    "custom:pennlayer:use", "custom:pennlayer:manage",
+]
+c.JupyterHub.load_roles += [
+    {{"name": "node-users", "scopes": ["custom:pennlayer:use"], "users": ["plursula", "plgus"]}},
+    {{"name": "node-managers", "scopes": ["custom:pennlayer:manage"], "users": ["plmona"]}},
+]
+"""
+
+KERNEL_CHECKS = r"""
+import errno, json, os
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+found = {
+    "read": open("/mnt/layers/genome/chr1.fa").read(),
+    "write": attempt(lambda: open("/mnt/layers/genome/chr1.fa", "a").write("x")),
+    "create": attempt(lambda: open("/mnt/layers/genome/new.txt", "w").write("x")),
+    "env_write": attempt(lambda: open("/mnt/layers/sci/mine.txt", "w").write("x")),
+    "store": attempt(lambda: os.listdir(STORE)),
+    "other_home": attempt(lambda: os.listdir(OTHER)),
+    "uid": os.getuid(),
+}
+# The kernel's session token: accepted by its person's server, checked at the service.
+import urllib.request
+info = json.load(open(os.environ["PENNLAYER_SESSION_FILE"]))
+url = info["url"].rstrip("/") + "/pennlayer/sessions/" + info["kernel_id"]
+headers = {"Authorization": "PennLayer-Session " + info["token"]}
+with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as answer:
+    found["token_session"] = json.load(answer)["id"]
+open("from-kernel.txt", "w").write("mine")
+print(json.dumps(found))
+"""
+
+
+def _make_user(name: str, homes: Path) -> pwd.struct_passwd:
+    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+    home = homes / name
+    subprocess.run(
+        ["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
+        check=True,
+        capture_output=True,
+    )
+    home.chmod(0o700)
+    return pwd.getpwnam(name)
+
+
+def _world_python(folder: Path) -> str:
+    """An interpreter every user can run that sees this test run's packages (this one
+    may live where only root can go, a pyenv under /root)."""
+    venv = folder / "venv"
+    subprocess.run([f"/usr/bin/python{PY}", "-m", "venv", "--without-pip", str(venv)], check=True)
+    site_packages = next(Path(sys.prefix).glob("lib/python*/site-packages"))
+    (venv / "lib" / f"python{PY}" / "site-packages" / "_tested.pth").write_text(
+        f"import site; site.addsitedir({str(site_packages)!r})\n"
+    )
+    return str(venv / "bin" / "python")
+
+
+def _network_settings() -> dict[str, str]:
+    """The machine's certificate and proxy settings, which the service's builds need."""
+    names = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "UV_NATIVE_TLS")
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name in names or name.lower() in ("http_proxy", "https_proxy", "no_proxy")
+    }
+
+
+def _as_user(user: pwd.struct_passwd, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """What the user runs in a terminal of theirs: a shell as their own uid and groups."""
+    return subprocess.run(
+        ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": user.pw_dir},
+        cwd="/",
+    )
+
+
+class Node:
+    """The running Hub, with helpers to act as its users."""
+
+    def __init__(self, hub: RealHub, folder: Path, users: dict[str, pwd.struct_passwd]):
+        self.hub = hub
+        self.folder = folder
+        self.store = folder / "store"
+        self.users = users
+        self.tokens = {name: hub.token_for(name) for name in (*USERS, "ada")}
+
+    def service(self, method: str, path: str, user: str, body: object = None):
+        return self.hub.service_request(method, path, self.tokens[user], body)
+
+    def server(self, method: str, user: str, path: str, body: object = None):
+        """A request to *user*'s own Jupyter server, through the Hub's proxy."""
+        url = f"{self.hub.public_url}/user/{user}/{path}"
+        return _request(method, url, self.tokens[user], body)
+
+    def wait_job(self, user: str, job: dict, timeout_s: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.3)
+            job = self.service("GET", f"jobs/{job['id']}", user)[1]
+        return job
+
+    def start_server(self, user: str) -> None:
+        # As the person: their own token may start their own server.
+        url = f"{self.hub.api}/users/{user}/server"
+        status, body = _request("POST", url, self.tokens[user], None)
+        assert status in (201, 202, 400), (status, body)  # 400: already running
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            model = _request("GET", f"{self.hub.api}/users/{user}", self.tokens[user], None)[1]
+            if (model.get("servers") or {}).get("", {}).get("ready"):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{user}'s server did not start:\n{self.hub.log()}")
+
+    def start_kernel(self, user: str, notebook: str, layers: list[str]) -> dict:
+        """A notebook of *user* that asks for *layers*, and its kernel (a pennlayer one)."""
+        content = {
+            "cells": [],
+            "metadata": {"pennlayer": {"environment": "sci", "layers": layers}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+        body = {"type": "notebook", "format": "json", "content": content}
+        status, answer = self.server("PUT", user, f"api/contents/{notebook}", body)
+        assert status in (200, 201), (status, answer)
+        body = {"path": notebook, "type": "notebook", "kernel": {"name": "pennlayer-sci"}}
+        status, session = self.server("POST", user, "api/sessions", body)
+        assert status == 201, (status, session, self.hub.log())
+        return session
+
+    def run(self, user: str, kernel_id: str, code: str) -> str:
+        """Run *code* in *user*'s kernel (its connection file, read as root); its output."""
+        runtime = Path(self.users[user].pw_dir) / ".local" / "share" / "jupyter" / "runtime"
+        client = BlockingKernelClient()
+        client.load_connection_file(str(runtime / f"kernel-{kernel_id}.json"))
+        # No heartbeat: before its first beat, a client without a kernel manager takes
+        # the kernel for dead; the server that owns the kernel watches it anyway.
+        client.start_channels(hb=False)
+        try:
+            client.wait_for_ready(timeout=60)
+            out: list[str] = []
+
+            def hook(msg: dict) -> None:
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+                elif msg["msg_type"] == "error":
+                    out.append(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+
+            reply = client.execute_interactive(code, output_hook=hook, timeout=60)
+            assert reply["content"]["status"] == "ok", "".join(out)
+            return "".join(out)
+        finally:
+            client.stop_channels()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory, pl_uv_cache):
+    folder = Path(tempfile.mkdtemp(prefix="pennlayer-hub-", dir="/tmp"))
+    folder.chmod(0o755)
+    homes = folder / "home"
+    homes.mkdir(mode=0o755)
+    users = {name: _make_user(name, homes) for name in USERS}
+    python = _world_python(folder)
+    sources = folder / "sources" / "genome"
+    sources.mkdir(parents=True)
+    (sources / "chr1.fa").write_text(">chr1\nACGT\n")
+    wheels = folder / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels, "plfast", "1.0")
+    index = LocalIndex(wheels)
+    hub_folder = tmp_path_factory.mktemp("hub-users")
+    with index.running():
+        hub = RealHub(
+            hub_folder,
+            proxy_command=[str(PROXY)],
+            python=python,
+            service_args=(
+                f"--PennLayerApp.allowed_source_roots={folder / 'sources'}",
+                f"--PennLayerApp.uv_cache_dir={pl_uv_cache}",
+                "--PennLayerApp.sandbox=bwrap",
+            ),
+            service_env={
+                **_network_settings(),
+                "PENNLAYER_STORE": str(folder / "store"),
+                "PYTHONPATH": str(REPO),
+                "UV_INDEX": index.url,
+                "JUPYTER_DATA_DIR": str(hub_folder / "data"),
+                "JUPYTER_CONFIG_DIR": str(hub_folder / "config"),
+                "JUPYTER_RUNTIME_DIR": str(hub_folder / "runtime"),
+            },
+            extra_config=HUB_CONFIG.format(
+                python=python,
+                environment={"PYTHONPATH": str(REPO)},
+            ),
+        )
+        try:
+            yield Node(hub, folder, users)
+        finally:
+            hub.stop()  # the Hub stops the people's servers and the proxy
+            for name in USERS:
+                subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def layers(node):
+    """Mona, a manager, builds 'sci' and fills 'genome' through the node service."""
+    status, job = node.service(
+        "POST",
+        "layers",
+        "plmona",
+        {"name": "sci", "kind": "environment", "requirements": "plfast==1.0\n"},
+    )
+    assert status == 202, job
+    assert node.wait_job("plmona", job)["state"] == "succeeded", node.service(
+        "GET", f"jobs/{job['id']}/log", "plmona"
+    )
+    assert (
+        node.service("POST", "layers", "plmona", {"name": "genome", "kind": "reference"})[0] == 201
+    )
+    source = str(node.folder / "sources" / "genome")
+    status, job = node.service("POST", "layers/genome/populate", "plmona", {"source": source})
+    assert status == 202, job
+    assert node.wait_job("plmona", job)["state"] == "succeeded"
+    return node
+
+
+def test_a_user_sees_the_node_environments_in_the_launcher_and_cannot_delete(layers):
+    node = layers
+    node.start_server("plursula")
+    # The Launcher lists the kernelspecs of the person's own server, through the proxy.
+    status, specs = node.server("GET", "plursula", "api/kernelspecs")
+    assert status == 200, specs
+    assert "pennlayer-sci" in specs["kernelspecs"], sorted(specs["kernelspecs"])
+    # The layers, through the extension of her server (a client of the node service).
+    status, listed = node.server("GET", "plursula", "pennlayer/layers")
+    assert status == 200, listed
+    assert {layer["name"] for layer in listed["layers"]} == {"sci", "genome"}
+    status, environments = node.server("GET", "plursula", "pennlayer/environments")
+    assert [env["name"] for env in environments["environments"]] == ["sci"]
+    # She may use them, not delete them: through her server and at the service.
+    for status, body in (
+        node.server("DELETE", "plursula", "pennlayer/layers/genome"),
+        node.service("DELETE", "layers/genome", "plursula"),
+    ):
+        assert status == 403, body
+        assert "needs the scope custom:pennlayer:manage" in body["message"]
+
+
+def test_a_users_kernel_reads_the_layers_writes_nothing_and_holds_them(layers):
+    node = layers
+    ursula, gus = node.users["plursula"], node.users["plgus"]
+    node.start_server("plursula")
+    node.start_server("plgus")
+    session = node.start_kernel("plursula", "analysis.ipynb", ["genome"])
+    kernel_id = session["kernel"]["id"]
+    try:
+        # Her kernel mounts the layers read-only, as her, and sees neither the store
+        # nor another person's home.
+        code = f"STORE = {str(node.store)!r}\nOTHER = {gus.pw_dir!r}\n" + KERNEL_CHECKS
+        found = json.loads(node.run("plursula", kernel_id, code).strip().splitlines()[-1])
+        assert found["read"] == ">chr1\nACGT\n"
+        assert found["write"] in ("EACCES", "EROFS"), found
+        assert found["create"] in ("EACCES", "EROFS"), found
+        assert found["env_write"] in ("EACCES", "EROFS"), found
+        assert found["store"] == "ENOENT", found
+        assert found["other_home"] == "ENOENT", found
+        written = Path(ursula.pw_dir) / "from-kernel.txt"
+        assert written.read_text() == "mine"
+        assert written.stat().st_uid == ursula.pw_uid  # the kernel runs as her
+        # The session is recorded at the service as hers, with her overlay in her folder.
+        status, mine = node.service("GET", "sessions?active=true", "plursula")
+        assert status == 200, mine
+        ours = [s for s in mine["sessions"] if s["kernel_id"] == kernel_id]
+        assert len(ours) == 1, mine
+        assert ours[0]["user"] == "plursula"
+        assert found["token_session"] == ours[0]["id"]
+        assert ours[0]["notebook_path"].endswith("analysis.ipynb")
+        overlay = Path(ursula.pw_dir, ".local/share/jupyter/pennlayer/sessions", ours[0]["id"])
+        assert overlay.is_dir()
+        assert overlay.stat().st_uid == ursula.pw_uid
+        assert not (node.store / "sessions" / ours[0]["id"]).exists()
+
+        # From a shell of hers (a terminal), the layer files cannot be written either.
+        layer = node.service("GET", "layers/genome", "plmona")[1]
+        version = node.store / "layers" / "genome" / f"v{layer['version']}"
+        if not version.is_dir():
+            version = next(p for p in (node.store / "layers" / "genome").iterdir() if p.is_dir())
+        for argv in (
+            ["sh", "-c", f"echo x >> {version}/chr1.fa"],
+            ["touch", f"{version}/new.txt"],
+            ["touch", f"{node.store}/layers/mine"],
+            ["cat", f"{node.store}/catalog.sqlite"],
+            ["ls", gus.pw_dir],
+        ):
+            refused = _as_user(ursula, argv)
+            assert refused.returncode != 0, argv
+            assert "Permission denied" in refused.stderr, (argv, refused.stderr)
+        assert _as_user(ursula, ["cat", f"{version}/chr1.fa"]).stdout == ">chr1\nACGT\n"
+
+        # Another person sees neither her session nor her notebook's path.
+        status, theirs = node.service("GET", "sessions", "plgus")
+        assert status == 200
+        assert [s for s in theirs["sessions"] if s["kernel_id"] == kernel_id] == []
+        assert node.service("GET", f"sessions/{kernel_id}", "plgus")[0] == 404
+        status, usage = node.service("GET", "layers/genome/usage", "plgus")
+        used = [s for v in usage["versions"] for s in v["sessions"] if s["kernel_id"] == kernel_id]
+        assert [(s["user"], s["notebook_path"]) for s in used] == [("plursula", None)]
+        # His own kernel cannot reach her files either; his server shows his session only.
+        his = node.start_kernel("plgus", "his.ipynb", [])
+        peek = (
+            "import errno, os\n"
+            "for path in (HOME, HOME + '/from-kernel.txt'):\n"
+            "    try:\n"
+            "        open(path) if path.endswith('.txt') else os.listdir(path)\n"
+            "        print('seen')\n"
+            "    except OSError as exc:\n"
+            "        print(errno.errorcode[exc.errno])\n"
+        )
+        out = node.run("plgus", his["kernel"]["id"], f"HOME = {ursula.pw_dir!r}\n" + peek)
+        assert out.split() == ["ENOENT", "ENOENT"], out
+        status, listed = node.server("GET", "plgus", "pennlayer/sessions?active=true")
+        assert status == 200, listed
+        assert {s["user"] for s in listed["sessions"]} == {"plgus"}, listed
+        node.server("DELETE", "plgus", f"api/sessions/{his['id']}")
+        # The node's owner sees everyone's.
+        status, everyone = node.service("GET", "sessions?active=true", "ada")
+        assert kernel_id in [s["kernel_id"] for s in everyone["sessions"]]
+
+        # Deleting a layer her kernel holds is refused, naming her and the session only.
+        status, body = node.service("DELETE", "layers/genome", "plmona")
+        assert status == 409, body
+        assert ours[0]["id"] in body["message"]
+        assert "user plursula" in body["message"]
+        assert "analysis" not in json.dumps(body)
+        assert body["users"] == ["plursula"]
+    finally:
+        node.server("DELETE", "plursula", f"api/sessions/{session['id']}")
+    # Once her kernel stopped, its session ended and her overlay is gone; delete works.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        active = node.service("GET", "sessions?active=true", "plursula")[1]["sessions"]
+        if not [s for s in active if s["kernel_id"] == kernel_id]:
+            break
+        time.sleep(0.3)
+    assert not overlay.exists()
+    status, body = node.service("DELETE", "layers/genome", "plmona")
+    assert status == 204, body
