@@ -185,14 +185,8 @@ class NodeServiceClient(KernelSessionCalls):
         return answer
 
     def layer_changes(self, cursor: int | None = None) -> dict[str, Any]:
-        """The service has no route for its change log: every layer, each time, as the
-        whole list (the service's own watcher reads the log of its store)."""
-        layers = self.list_layers()["layers"]
-        states = [
-            {key: layer.get(key) for key in ("name", "status", "storage_class", "drift")}
-            for layer in layers
-        ]
-        return {"cursor": 0, "complete": True, "layers": states, "deleted": []}
+        answer: dict[str, Any] = self._get("layer-changes", cursor=cursor)
+        return answer
 
     def get_layer(self, name: str) -> dict[str, Any]:
         layer = self.get_layer_detail(name)

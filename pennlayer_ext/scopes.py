@@ -26,6 +26,7 @@ SCOPES = {
 ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/pennlayer/layers"): USE,
     ("POST", "/pennlayer/layers"): MANAGE,
+    ("GET", "/pennlayer/layer-changes"): USE,
     ("GET", "/pennlayer/layers/{name}"): USE,
     ("PATCH", "/pennlayer/layers/{name}"): MANAGE,
     ("DELETE", "/pennlayer/layers/{name}"): MANAGE,

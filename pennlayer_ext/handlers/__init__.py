@@ -19,6 +19,7 @@ from .kernel_sessions import (
 from .layers import (
     ArchiveHandler,
     BuildHandler,
+    LayerChangesHandler,
     LayerHandler,
     LayersHandler,
     PopulateHandler,
@@ -39,6 +40,7 @@ _SESSION = r"(?P<session_id>[^/]+)"
 
 default_handlers = [
     (r"/pennlayer/layers/?", LayersHandler),
+    (r"/pennlayer/layer-changes/?", LayerChangesHandler),
     (rf"/pennlayer/layers/{_NAME}/?", LayerHandler),
     (rf"/pennlayer/layers/{_NAME}/build/?", BuildHandler),
     (rf"/pennlayer/layers/{_NAME}/populate/?", PopulateHandler),

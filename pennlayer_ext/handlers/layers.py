@@ -5,6 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..core.errors import InvalidInput
 from .base import PennLayerHandler
 
 LIST_PARAMETERS = ("kind", "status", "language", "q", "sort", "order", "limit", "offset")
@@ -45,6 +46,21 @@ class LayersHandler(PennLayerHandler):
             return
         self.set_header("Location", self.request.path.rstrip("/") + "/" + layer["name"])
         self.finish_json(layer, status=201)
+
+
+class LayerChangesHandler(PennLayerHandler):
+    """GET: the layers changed since ``cursor`` (a former answer's), or every layer's state
+    without one: what the watcher of a person's server reads from a node service each
+    tick instead of the whole list."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        cursor = self.get_query_argument("cursor", None)
+        if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) < 19):
+            raise InvalidInput(f"cursor must be the cursor of a former answer, not {cursor!r}.")
+        found = await self.call(self.manager.layer_changes, None if cursor is None else int(cursor))
+        self.finish_json(found)
 
 
 class BuildHandler(PennLayerHandler):

@@ -186,3 +186,33 @@ def test_the_manager_takes_the_same_parameters_and_gives_the_same_messages(pl_ma
     ):
         with pytest.raises(InvalidInput):
             pl_manager.list_layers(**bad)
+
+
+async def test_layer_changes_answer_what_changed_since_a_cursor(pl_api, pl_manager, seeded):
+    """The route a person's server polls on a node service instead of the whole list."""
+    first = await pl_api("layer-changes")
+    assert first.status == 200, first.body
+    assert first.body["complete"] is True
+    assert sorted(layer["name"] for layer in first.body["layers"]) == sorted(seeded)
+    cursor = first.body["cursor"]
+
+    quiet = await pl_api("layer-changes", params={"cursor": cursor})
+    assert (quiet.body["complete"], quiet.body["layers"], quiet.body["deleted"]) == (
+        False,
+        [],
+        [],
+    )
+
+    pl_manager.create_layer("fresh-one", "reference")
+    pl_manager.delete_layer(seeded[0])
+    changed = await pl_api("layer-changes", params={"cursor": cursor})
+    assert changed.body["complete"] is False
+    assert [layer["name"] for layer in changed.body["layers"]] == ["fresh-one"]
+    assert changed.body["layers"][0]["status"] == "EMPTY"
+    assert changed.body["deleted"] == [seeded[0]]
+    assert changed.body["cursor"] > cursor
+
+    for bad in ("-1", "abc", "1.5", "9" * 30, "١٢"):
+        answer = await pl_api("layer-changes", params={"cursor": bad})
+        assert answer.status == 400, bad
+        assert answer.body["message"].startswith("cursor must be the cursor of a former answer")
