@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import sys
 import time
 import traceback
@@ -28,6 +29,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m pennlayer_ext.core.worker STORE JOB_ID", file=sys.stderr)
         return 2
     ctx = JobContext(args[0], args[1])
+    keeper = keep_catalog_open(ctx.catalog.path)
+    try:
+        return _run(ctx)
+    finally:
+        if keeper is not None:
+            keeper.close()
+
+
+def keep_catalog_open(path: os.PathLike[str] | str) -> sqlite3.Connection | None:
+    """An idle connection to the catalog for the job's lifetime, or None if none opens.
+
+    The catalog opens a connection per transaction. When the last connection to a
+    database in WAL mode closes, SQLite checkpoints the log into the database, syncs it
+    and deletes the log; the next one makes it again. A worker with the catalog to itself
+    (the server holds no connection between requests) paid that on each of its dozen
+    transactions: 20 ms each here, a quarter of a warm build. This one holds no
+    transaction, so checkpoints go on as usual (every 1000 pages, and when it closes).
+    """
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.Error:  # a full disk (no room for the log's index): only slower
+        return None
+    return conn
+
+
+def _run(ctx: JobContext) -> int:
     ctx.restore_layers = _restore_layers(ctx)
     ctx.install_signal_handlers()
     with ctx.catalog.transaction(write=True) as conn:

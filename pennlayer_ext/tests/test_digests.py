@@ -6,12 +6,13 @@ Real trees, real worker processes for archive and restore, a real cold store fol
 import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.coldstore import archive_key
-from pennlayer_ext.core.digest import algorithm_of, summarize_tree
+from pennlayer_ext.core.digest import algorithm_of, manifest_digest, new_hasher, summarize_tree
 from pennlayer_ext.core.prehash import CachePrehasher
 from pennlayer_ext.core.sessions import open_session
 
@@ -139,6 +140,51 @@ def test_sealing_in_the_digest_walk_gives_the_digest_of_the_sealed_tree(tmp_path
     assert oct((tree / "data.txt").stat().st_mode & 0o7777) == "0o444"
     assert oct((tree / "bin").stat().st_mode & 0o7777) == "0o555"
     assert summarize_tree(tree).digest == sealed.digest
+
+
+@pytest.mark.parametrize("algorithm", ["blake3", "sha256"])
+def test_the_walk_digests_every_kind_of_entry_as_the_manifest_says(tmp_path, algorithm):
+    # Given a tree with nested folders, an executable, a symlink, a FIFO, a file
+    # hard-linked twice and a name that is not UTF-8
+    tree = tmp_path / "tree"
+    (tree / "b" / "deep").mkdir(parents=True)
+    (tree / "a").mkdir()
+    (tree / "b" / "deep" / "x.txt").write_text("x")
+    (tree / "a" / "run").write_text("#!/bin/sh\n")
+    (tree / "a" / "run").chmod(0o4751)
+    os.link(tree / "b" / "deep" / "x.txt", tree / "a" / "same.txt")
+    os.symlink("../b/deep/x.txt", tree / "a" / "link")
+    os.mkfifo(tree / "b" / "pipe")
+    (tree / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1 name")
+    # When it is digested and sealed in one walk
+    summary = summarize_tree(tree, seal=True, algorithm=algorithm)
+    # Then the digest is the one of the manifest built from the tree by other means
+    lines, children = {}, {}
+    for folder, dirs, files in os.walk(tree):
+        rel_folder = "" if folder == str(tree) else os.path.relpath(folder, tree)
+        children[rel_folder] = dirs + files
+        for name in dirs + files:
+            rel = f"{rel_folder}/{name}" if rel_folder else name
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            perm = f"{info.st_mode & 0o7777:o}"
+            if os.path.islink(path):
+                lines[rel] = f"{rel}\tlink\t{os.readlink(path)}\n"
+            elif os.path.isdir(path):
+                lines[rel] = f"{rel}\tdir\t{perm}\n"
+            elif os.path.isfile(path):
+                hasher = new_hasher(algorithm)
+                hasher.update(Path(path).read_bytes())
+                lines[rel] = f"{rel}\tfile\t{perm}\t{hasher.hexdigest()}\n"
+            else:
+                lines[rel] = f"{rel}\tother\t{perm}\n"
+    assert lines["a/run"].split("\t")[2] == "555"
+    assert lines["b/pipe"] == "b/pipe\tother\t444\n"
+    assert summary.digest == manifest_digest(lines, children, algorithm)
+    # with each inode counted once (the hard link too)
+    assert summary.file_count == 4
+    assert len(summary.inodes) == 3
+    assert summary.apparent_bytes == 1 + len("#!/bin/sh\n") + len("latin-1 name")
 
 
 def test_archives_keep_their_keys_and_restore_with_their_algorithm(manager, tmp_path):
