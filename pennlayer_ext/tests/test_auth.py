@@ -6,6 +6,7 @@ from pennlayer_ext.handlers import default_handlers
 
 SAMPLE_PATHS = {
     r"/pennlayer/layers/?": "layers",
+    r"/pennlayer/layer-changes/?": "layer-changes",
     r"/pennlayer/layers/(?P<name>[^/]+)/?": "layers/some-layer",
     r"/pennlayer/layers/(?P<name>[^/]+)/build/?": "layers/some-layer/build",
     r"/pennlayer/layers/(?P<name>[^/]+)/populate/?": "layers/some-layer/populate",
