@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .client_kernels import KernelSessionCalls
+from .client_runs import TOKEN_ENV, URL_ENV, RunCalls
 from .core import PennLayerError, validate_name
 from .core.errors import (
     Conflict,
@@ -31,8 +32,8 @@ from .core.errors import (
     PayloadTooLarge,
 )
 
-NODE_SERVICE_ENV = "PENNLAYER_NODE_SERVICE"
-TOKEN_ENV = "PENNLAYER_NODE_SERVICE_TOKEN"  # noqa: S105 (a variable name)
+NODE_SERVICE_ENV = URL_ENV
+__all__ = ["NODE_SERVICE_ENV", "TOKEN_ENV", "NodeServiceClient", "ServiceError"]
 
 # The core's errors by the code an answer carries; by status where the code is another.
 _BY_CODE: dict[str, type[PennLayerError]] = {
@@ -87,7 +88,7 @@ def _segment(value: str) -> str:
     return urllib.parse.quote(str(value).encode("utf-8", "surrogatepass"), safe="")
 
 
-class NodeServiceClient(KernelSessionCalls):
+class NodeServiceClient(KernelSessionCalls, RunCalls):
     """A LayerManagerAPI whose every call is a request to the node service at *url*.
 
     *token* is sent as ``Authorization: token ...``; the service authenticates it with
@@ -332,27 +333,6 @@ class NodeServiceClient(KernelSessionCalls):
         return answer
 
     # -- runs ----------------------------------------------------------------------------
-
-    def start_run(
-        self, request: Mapping[str, Any], *, owner: str | None = None, root_dir: str | None = None
-    ) -> dict[str, Any]:
-        answer: dict[str, Any] = self._request("POST", "runs", body=dict(request))[1]
-        return answer
-
-    def rerun(
-        self,
-        run_id: str,
-        *,
-        accept_newer: object = False,
-        output: object = None,
-        owner: str | None = None,
-        root_dir: str | None = None,
-    ) -> dict[str, Any]:
-        body = _without_none(accept_newer=accept_newer or None, output=output)
-        answer: dict[str, Any] = self._request("POST", f"runs/{_segment(run_id)}/rerun", body=body)[
-            1
-        ]
-        return answer
 
     def list_runs(self, *, state: str | None = None) -> list[dict[str, Any]]:
         return [_core_run(run) for run in self._get("runs", state=state)["runs"]]

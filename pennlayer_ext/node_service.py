@@ -32,7 +32,7 @@ from .app import PennLayerApp, default_store_root, node_kernelspec_dir
 from .core import LayerManager
 from .core.store import LayerStore
 from .handlers.base import AUTH_RESOURCE, PennLayerHandler
-from .scopes import NOT_YET, has_scope, is_owner, required_scope, route_of
+from .scopes import MANAGE, NOT_YET, has_scope, is_owner, required_scope, route_of
 
 CONFIG_FILE_NAME = "jupyter_pennlayer_node_config"
 
@@ -48,6 +48,8 @@ class HubUser(User):
         self.scopes = {scope for scope in model.get("scopes", []) if isinstance(scope, str)}
         # A person sees their own sessions and notebook paths; the node's owners all.
         self.sees_all_sessions = is_owner(self.scopes)
+        self.manages = has_scope(self.scopes, MANAGE)
+        self.is_hub_user = True  # sessions and runs are checked against this name
         name = str(model.get("name", ""))
         kind = model.get("kind", "user")
         # A service calling with its own token is recorded as one, never as a person.

@@ -24,6 +24,9 @@ REQUEST_SCHEMAS = (
     "kernel-session-process",
     "kernel-session-close",
     "session-token",
+    "caller-run-start",
+    "caller-run-report",
+    "caller-run-end",
 )
 
 

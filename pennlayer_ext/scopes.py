@@ -1,8 +1,9 @@
 """Who may do what through the node service: one JupyterHub scope per route.
 
 ``custom:pennlayer:use`` lets a person list and show layers, jobs, sessions and runs, and
-mount layers and run notebooks; ``custom:pennlayer:manage`` lets them change layers:
-create, edit, build, populate, archive, restore, delete, and cancel jobs. A manager may
+mount layers, run notebooks and cancel their own runs; ``custom:pennlayer:manage`` lets
+them change layers: create, edit, build, populate, archive, restore, delete, and cancel
+any job. A manager may
 use too. Hub admins are the node's owners and may do everything. Every route of
 schema/openapi.yaml is in the table (tests/test_node_scopes.py checks it both ways); a
 route that is not refuses everyone.
@@ -14,12 +15,12 @@ import re
 from typing import Any
 
 from .handlers import default_handlers
+from .scope_names import MANAGE, USE
 
-USE = "custom:pennlayer:use"
-MANAGE = "custom:pennlayer:manage"
 OWNER_SCOPE = "admin:users"  # what JupyterHub's admin role grants; see is_owner
 SCOPES = {
-    USE: "list and show layers, jobs, sessions and runs; mount layers, run notebooks",
+    USE: "list and show layers, jobs, sessions and runs; mount layers, run notebooks and "
+    "cancel one's own runs",
     MANAGE: "create, edit, build, populate, archive, restore and delete layers; cancel jobs",
 }
 
@@ -37,7 +38,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/pennlayer/layers/{name}/restore"): MANAGE,
     ("GET", "/pennlayer/jobs"): USE,
     ("GET", "/pennlayer/jobs/{job_id}"): USE,
-    ("DELETE", "/pennlayer/jobs/{job_id}"): MANAGE,
+    # anyone may cancel their own runs; other jobs need manage (handlers/jobs.py)
+    ("DELETE", "/pennlayer/jobs/{job_id}"): USE,
     ("GET", "/pennlayer/jobs/{job_id}/log"): USE,
     ("GET", "/pennlayer/environments"): USE,
     ("GET", "/pennlayer/sessions"): USE,
@@ -54,15 +56,20 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/pennlayer/runs"): USE,
     ("GET", "/pennlayer/runs/{run_id}"): USE,
     ("POST", "/pennlayer/runs/{run_id}/rerun"): USE,
+    # a person's server or CLI executes their runs; the service keeps the records
+    ("POST", "/pennlayer/caller-runs"): USE,
+    ("POST", "/pennlayer/caller-runs/{run_id}/report"): USE,
+    ("POST", "/pennlayer/caller-runs/{run_id}/end"): USE,
     ("GET", "/pennlayer/node"): USE,
 }
 
-# Routes the node service refuses for now, whoever asks, and why.
+# Routes the node service refuses for now, whoever asks, and why: a run through the
+# service is started by the person's own server or CLI (POST /pennlayer/caller-runs).
 NOT_YET: dict[tuple[str, str], str] = {
     route: (
-        "Headless runs through the node service are not available yet: the run would "
-        "execute the notebook as the service user. Run it in your own Jupyter server "
-        "or ask the node's owner."
+        "The node service does not execute notebooks: it would run them as the service "
+        "user. Start the run from your own Jupyter server or with 'jupyter pennlayer run' "
+        "in your terminal; they execute it as you and record it here."
     )
     for route in (("POST", "/pennlayer/runs"), ("POST", "/pennlayer/runs/{run_id}/rerun"))
 }

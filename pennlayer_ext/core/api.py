@@ -214,6 +214,23 @@ class LayerManagerAPI(Protocol):
         """The sessions and runs that used each version of layer *name*."""
         ...
 
+    def start_caller_run(self, plan: object, *, user: str | None = None) -> dict[str, Any]:
+        """Record a run that the caller executes (a person's run on a shared node; see
+        :mod:`.caller_runs`): ``{"job", "spec"}``. *plan*: see :mod:`.run_plans`."""
+        ...
+
+    def report_caller_run(
+        self, run_id: str, report: object, *, user: str | None = None
+    ) -> dict[str, Any]:
+        """The executor's ``pid``, ``progress`` and ``log``; answers ``{"state"}``."""
+        ...
+
+    def end_caller_run(
+        self, run_id: str, ending: object, *, user: str | None = None
+    ) -> dict[str, Any]:
+        """How a caller-executed run ended; frees its layers; the job."""
+        ...
+
     # -- integrity -----------------------------------------------------------------------
 
     def verify_layers(

@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from .kernelspecs import build_kernelspec, kernelspec_name
 from .runner import JobContext, JobStopped, StepFailed
 from .sessions import close_session
 from .states import JobState
+from .store import LayerStore
 
 #: The process that executes the notebook, and the marker of its reports (run_notebook.py).
 EXECUTOR_MODULE = "pennlayer_ext.run_notebook"
@@ -107,50 +109,100 @@ def _execute(
     ctx: JobContext, run: dict[str, Any], session: dict[str, Any], environment: dict[str, Any]
 ) -> tuple[JobState, str, dict[str, Any] | None]:
     """Run the notebook's process and follow it: (state, error, failed cell)."""
+    spec = run_spec(run, session, environment, ctx.store, ctx.params.get("kernel_config"))
+    spec_path = ctx.staging / "run.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    ctx.progress("kernel", 0, 0, f"starting a {environment['name']} kernel for {spec['name']}")
+    process = start_notebook(spec_path, run["session_id"], {})
+    try:
+        followed = follow(process, ctx.progress, _echo)
+    except JobStopped:
+        stop_notebook(process)
+        raise
+    return outcome(*followed)
+
+
+def run_spec(
+    run: dict[str, Any],
+    session: dict[str, Any],
+    environment: dict[str, Any],
+    store: LayerStore,
+    kernel_config: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What the notebook's process needs (see run_notebook.py): paths, parameters, the
+    environment's kernelspec as the node records it, and the provenance to write."""
     notebook = Path(run["notebook"])
-    spec = {
+    return {
+        "name": notebook.name,
         "notebook": str(notebook),
         "output": run["output"],
         "parameters": run["parameters"],
         "kernel_name": kernelspec_name(environment["name"]),
-        "kernelspec": build_kernelspec(environment, ctx.store, ctx.params.get("kernel_config")),
+        "kernelspec": build_kernelspec(environment, store, kernel_config),
         "language": environment["language"] or "python",
         "cwd": str(notebook.parent),
         "start_timeout": KERNEL_START_TIMEOUT_S,
         "provenance": provenance(run, session),
     }
-    spec_path = ctx.staging / "run.json"
-    spec_path.write_text(json.dumps(spec), encoding="utf-8")
-    ctx.progress("kernel", 0, 0, f"starting a {environment['name']} kernel for {notebook.name}")
-    process = subprocess.Popen(
+
+
+def start_notebook(
+    spec_path: Path, session_id: str, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """Start the process that executes the notebook of the spec at *spec_path*; its kernel
+    takes the run's session; *env* adds to this process's environment."""
+    return subprocess.Popen(
         [sys.executable, "-m", EXECUTOR_MODULE, str(spec_path)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        env={**os.environ, "PENNLAYER_RUN_SESSION": run["session_id"], "PYTHONUNBUFFERED": "1"},
+        # papermill's log and the cells' outputs: to the job's log with the rest (whole
+        # lines, one write each, so the reports' lines stay whole)
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            **env,
+            "PENNLAYER_RUN_SESSION": session_id,
+            "PYTHONUNBUFFERED": "1",
+        },
     )
+
+
+def _echo(line: str) -> None:
+    sys.stdout.write(line)  # the worker's stdout is the job's log
+    sys.stdout.flush()
+
+
+def follow(
+    process: subprocess.Popen[bytes],
+    progress: Callable[[str, int, int, str], None],
+    echo: Callable[[str], None],
+) -> tuple[int, int, dict[str, Any] | None, str | None]:
+    """Read the notebook's process to its end: its reports go to *progress*, the rest of
+    what it prints to *echo*. (exit status, code cells, failed cell, error message)."""
     cells, failure, problem = 0, None, None
-    try:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.decode("utf-8", "replace")
-            if not line.startswith(MARKER):
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                continue
-            event = json.loads(line[len(MARKER) :])
-            if event["event"] == "cells":
-                cells = int(event["cells"])
-                ctx.progress("kernel", 0, cells, f"starting the kernel ({cells} code cells)")
-            elif event["event"] == "cell":
-                ctx.progress("cell", event["cell"], cells, f"cell {event['cell']} of {cells}")
-            elif event["event"] == "failed":
-                failure = {key: event.get(key) for key in _FAILURE_FIELDS}
-            elif event["event"] == "error":
-                problem = str(event.get("message") or "")
-        code = process.wait()
-    except JobStopped:
-        _stop(process)
-        raise
+    assert process.stdout is not None
+    for raw in process.stdout:
+        line = raw.decode("utf-8", "replace")
+        if not line.startswith(MARKER):
+            echo(line)
+            continue
+        event = json.loads(line[len(MARKER) :])
+        if event["event"] == "cells":
+            cells = int(event["cells"])
+            progress("kernel", 0, cells, f"starting the kernel ({cells} code cells)")
+        elif event["event"] == "cell":
+            progress("cell", event["cell"], cells, f"cell {event['cell']} of {cells}")
+        elif event["event"] == "failed":
+            failure = {key: event.get(key) for key in _FAILURE_FIELDS}
+        elif event["event"] == "error":
+            problem = str(event.get("message") or "")
+    return process.wait(), cells, failure, problem
+
+
+def outcome(
+    code: int, cells: int, failure: dict[str, Any] | None, problem: str | None
+) -> tuple[JobState, str, dict[str, Any] | None]:
+    """How a run ended, from what :func:`follow` saw: (state, error, failed cell)."""
     if code == 0:
         return JobState.SUCCEEDED, "", None
     if code == _EXIT_CELL_FAILED and failure is not None:
@@ -166,7 +218,7 @@ def _execute(
 _FAILURE_FIELDS = ("cell", "cells", "index", "source", "ename", "evalue", "traceback")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_notebook(process: subprocess.Popen[bytes]) -> None:
     """Let the notebook's process stop its kernel (it got the signal too); then kill it."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -256,12 +308,12 @@ def _end_run(
             live_installs=installs,
             keep_until=keep_until.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
-    _finish_output(Path(run["output"]), state, error, failure, installs)
+    finish_output(Path(run["output"]), state, error, failure, installs)
     close_session(ctx.catalog, ctx.store, run["session_id"], f"run {state}")
     ctx.log(f"run {state}; output: {run['output']}")
 
 
-def _finish_output(
+def finish_output(
     output: Path,
     state: JobState,
     error: str,

@@ -20,6 +20,7 @@ from .jobkinds import JobKind
 from .jobs import (
     ORPHAN_GRACE_S,
     end_job,
+    executed_by_caller,
     new_job_id,
     read_log,
     require_job,
@@ -195,7 +196,13 @@ class JobService:
         if job["state"] not in ACTIVE_JOB_STATES:
             raise Conflict(f"Job {job_id} has already {job['state']}; there is nothing to cancel.")
         with self.catalog.transaction() as conn:
-            pid = require_job(self.catalog, conn, job_id)["pid"]
+            record = require_job(self.catalog, conn, job_id)
+        pid = record["pid"]
+        if executed_by_caller(record):
+            # Another user's process, perhaps: it learns of the cancel at its next report
+            # (within a second or two), stops the notebook and ends the run.
+            self.abandon(job_id, JobState.CANCELLED, "cancelled")
+            return self.get(job_id)
         if pid and worker_alive(pid, job_id):
             signal_worker(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout_s

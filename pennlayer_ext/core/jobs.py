@@ -45,6 +45,9 @@ JOB_FIELDS = (
 MAX_LOG_CHUNK = 256 * 1024
 # A queued job whose starter never recorded a worker pid within this time was orphaned.
 ORPHAN_GRACE_S = 60.0
+#: A job's params say who executes it: the node's worker (no key), or the caller that
+#: started it (a person's headless run on a shared node; see :mod:`.caller_runs`).
+CALLER = "caller"
 
 
 _JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -125,6 +128,11 @@ def spawn_worker(store: LayerStore, job_id: str) -> subprocess.Popen[bytes]:
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "PENNLAYER_PARENT_PID": str(os.getpid())},
         )
+
+
+def executed_by_caller(job: dict[str, Any]) -> bool:
+    """Whether *job* (a catalog record) is executed by its caller, not a worker here."""
+    return bool((job.get("params") or {}).get("executor") == CALLER)
 
 
 def worker_alive(pid: int | None, job_id: str) -> bool:

@@ -202,12 +202,12 @@ class KernelSessions:
         that keeps the overlay itself (otherwise read from the store's overlay)."""
         if not isinstance(reason, str) or not reason or len(reason) > MAX_REASON_CHARS:
             raise InvalidInput(f"reason must be text of at most {MAX_REASON_CHARS} characters.")
-        installs = None if live_installs is None else _installs(live_installs)
+        installs = None if live_installs is None else parse_installs(live_installs)
         self._own_session(session_id, user, ended_ok=True)
         close_session(self.catalog, self.store, session_id, reason, installs)
 
 
-def _installs(value: object) -> list[dict[str, str]]:
+def parse_installs(value: object) -> list[dict[str, str]]:
     """An overlay's installs as a caller reports them: ``[{"name", "version"}, ...]``."""
     if not isinstance(value, list) or len(value) > MAX_INSTALLS:
         raise InvalidInput(f"live_installs must be a list of at most {MAX_INSTALLS} packages.")

@@ -3,8 +3,8 @@
 A thin facade. Each concern is a service of its own — layers (:mod:`.layers`), versions
 and usage (:mod:`.versions`), jobs (:mod:`.job_service`, kinds in :mod:`.jobkinds`),
 sessions, runs, tiers (:mod:`.tiering`), kernelspecs — over the catalog and the store;
-this class composes them and holds the composite operations; the session methods are in
-:mod:`.manager_sessions`.
+this class composes them and holds the composite operations; the session and run
+methods are in :mod:`.manager_sessions` and :mod:`.manager_runs`.
 
 Core is synchronous and touches disk: shells on an event loop run these methods on an
 executor (see the REST base handler).
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import trash
 from .autorestore import write_tier_settings
+from .caller_runs import CallerRuns
 from .catalog import Catalog
 from .creating import create_layer
 from .errors import DiskFull
@@ -26,6 +27,7 @@ from .jobkinds import BuildJob, PopulateJob
 from .kernel_sessions import KernelSessions
 from .kernelspecs import sync_kernelspecs, write_kernel_settings
 from .layers import LayerService, require_layer
+from .manager_runs import RunMethods
 from .manager_sessions import SessionMethods
 from .names import validate_name
 from .node import describe_node
@@ -39,7 +41,7 @@ from .verify import ProgressCallback, verify_versions
 from .versions import record_missing_files, seal_older_versions
 
 
-class LayerManager(SessionMethods):
+class LayerManager(SessionMethods, RunMethods):
     """The layers of the store at *store_root*, and the jobs and sessions that use them.
 
     The keyword arguments are the node's settings (prices, caches, allowed sources...:
@@ -58,6 +60,7 @@ class LayerManager(SessionMethods):
         self.jobs = JobService(self.catalog, self.store, self.settings.disk_reserve)
         self.sessions = SessionService(self.catalog, self.store)
         self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
+        self.caller_runs = CallerRuns(self.catalog, self.store, self.settings, self.runs)
         self.tiers = TierService(self.catalog, self.store, self.settings, self.jobs)
         self.live = LiveService(self.catalog, self.store, self.settings, self.layers, self.jobs)
         self.kernels = KernelSessions(self.catalog, self.store, self.settings.kernel_config)
@@ -210,33 +213,6 @@ class LayerManager(SessionMethods):
 
     def cancel_job(self, job_id: str, *, timeout_s: float = 20.0) -> dict[str, Any]:
         return self.jobs.cancel(job_id, timeout_s=timeout_s)
-
-    def start_run(
-        self, request: Mapping[str, Any], *, owner: str | None = None, root_dir: str | None = None
-    ) -> dict[str, Any]:
-        return self.runs.start(request, owner=owner, root_dir=root_dir)
-
-    def rerun(
-        self,
-        run_id: str,
-        *,
-        accept_newer: object = False,
-        output: object = None,
-        owner: str | None = None,
-        root_dir: str | None = None,
-    ) -> dict[str, Any]:
-        return self.runs.rerun(
-            run_id, accept_newer=accept_newer, output=output, owner=owner, root_dir=root_dir
-        )
-
-    def list_runs(self, *, state: str | None = None) -> list[dict[str, Any]]:
-        return self.runs.list_runs(state=state)
-
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        return self.runs.get(run_id)
-
-    def layer_usage(self, name: str) -> dict[str, Any]:
-        return self.runs.usage(name)
 
     def verify_layers(
         self, name: str | None = None, *, on_progress: ProgressCallback | None = None

@@ -21,11 +21,9 @@ block a delete; their records keep the digests.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from . import trash
@@ -33,19 +31,11 @@ from .catalog import ACTIVE_JOB_STATES, Catalog
 from .errors import Conflict, InvalidInput, NotFound
 from .job_service import JobService
 from .jobkinds import RunJob
-from .jobs import new_job_id
+from .jobs import CALLER, new_job_id
 from .kernelspecs import read_kernel_settings
 from .layers import check_choice, require_layer
 from .names import validate_name
-from .run_requests import (
-    check_flag,
-    check_layer_list,
-    check_notebook_path,
-    check_parameters,
-    check_request,
-    notebook_selection,
-    read_notebook,
-)
+from .run_plans import default_output, plan_rerun, plan_start
 from .sandbox import resolve_backend
 from .sessions import (
     RUN_KERNEL_PREFIX,
@@ -128,50 +118,7 @@ class RunService:
     ) -> dict[str, Any]:
         """Check a run request (the fields of :data:`RUN_REQUEST_FIELDS`) completely and
         start it; the run's job (queued). *root_dir*: REST paths are relative to it."""
-        check_request(request)
-        notebook, environment = request.get("notebook"), request.get("environment")
-        layers, parameters = request.get("layers"), request.get("parameters")
-        output, like = request.get("output"), request.get("like")
-        accept_newer = check_flag("accept_newer", request.get("accept_newer", False))
-        source = check_notebook_path(notebook, "notebook", root_dir)
-        given = check_parameters(parameters)
-        chosen_layers = check_layer_list(layers)
-        if environment is not None:
-            validate_name(environment)
-        selection = notebook_selection(read_notebook(source, "notebook"), "notebook")
-        pins: Mapping[str, Any] = {}
-        strict = False
-        if like is not None:
-            if environment is not None or chosen_layers is not None:
-                raise InvalidInput(
-                    "A run like an output notebook takes its environment and layers from it; "
-                    "leave out the environment and the layers."
-                )
-            selection = notebook_selection(
-                read_notebook(check_notebook_path(like, "output notebook", root_dir), "output"),
-                "output notebook",
-            )
-            given = {**check_parameters(selection["parameters"]), **given}
-            pins, strict = selection["mounted"], True
-        elif environment is None and chosen_layers is None:
-            pins = selection["mounted"]  # the notebook's own selection, as when reopened
-        env = environment if environment is not None else selection["environment"]
-        if not env:
-            raise InvalidInput(
-                "Which environment should run the notebook? Give one (--env, or "
-                '"environment"): the notebook names none in metadata.pennlayer.'
-            )
-        return self._start(
-            source,
-            output=self._output(output, source, root_dir),
-            environment=validate_name(env),
-            layers=chosen_layers if chosen_layers is not None else selection["layers"] or [],
-            parameters=given,
-            pins=pins,
-            strict=strict and not accept_newer,
-            rerun_of=selection["run"] if like is not None else None,
-            owner=owner,
-        )
+        return self.start_plan(plan_start(request, root_dir), owner=owner)
 
     def rerun(
         self,
@@ -183,57 +130,22 @@ class RunService:
         root_dir: str | None = None,
     ) -> dict[str, Any]:
         """Start a run of the same notebook with the same parameters and layer versions."""
-        accept_newer = check_flag("accept_newer", accept_newer)
-        past = self._record(run_id)
-        source = Path(past["notebook"])
-        if root_dir is not None:
-            root = Path(os.path.realpath(root_dir))
-            if root not in source.parents:
-                raise InvalidInput(
-                    f"Run {past['id']} ran a notebook outside the server's root folder; "
-                    "rerun it where it was started (jupyter pennlayer rerun)."
-                )
-        read_notebook(source, "notebook")
-        pins = {
-            m["layer"]: {"version": m["version"], "digest": m["digest"]} for m in past["mounts"]
-        }
-        return self._start(
-            source,
-            output=self._output(output, source, root_dir),
-            environment=past["environment"],
-            layers=past["layers"],
-            parameters=past["parameters"],
-            pins=pins,
-            strict=not accept_newer,
-            rerun_of=past["id"],
-            owner=owner,
+        plan = plan_rerun(
+            self._record(run_id), accept_newer=accept_newer, output=output, root_dir=root_dir
         )
+        return self.start_plan(plan, owner=owner)
 
-    def _output(self, output: object, source: Path, root_dir: str | None) -> Path | None:
-        if output is None:
-            return None  # next to the notebook, named after the run (see _start)
-        path = check_notebook_path(output, "output", root_dir)
-        if path == source:
-            raise InvalidInput("The output must not be the notebook itself: give another name.")
-        if not path.parent.is_dir() or path.is_dir():
-            raise InvalidInput(f"The output {str(output)!r} is not in an existing folder.")
-        return path
-
-    def _start(
-        self,
-        source: Path,
-        *,
-        output: Path | None,
-        environment: str,
-        layers: list[str],
-        parameters: dict[str, Any],
-        pins: Mapping[str, Any],
-        strict: bool,
-        rerun_of: str | None,
-        owner: str | None,
+    def start_plan(
+        self, plan: Mapping[str, Any], *, owner: str | None, spawn: bool = True
     ) -> dict[str, Any]:
+        """Record the run of *plan* (see :mod:`.run_plans`): its session (the versions are
+        held from now on), its job and its record, in one transaction; then start its
+        worker, unless *spawn* is false (the caller executes the run and reports)."""
         run_id = new_job_id()
-        output = output or source.with_name(f"{source.stem}-run-{run_id[:8]}.ipynb")
+        notebook = str(plan["notebook"])
+        output = plan["output"] or default_output(notebook, run_id)
+        environment, layers = plan["environment"], list(plan["layers"])
+        rerun_of = plan["rerun_of"]
         kernel_settings = read_kernel_settings(self.store) or self.settings.kernel_config
         backend, _ = resolve_backend(kernel_settings.get("sandbox", "auto"))
         params = {
@@ -242,6 +154,8 @@ class RunService:
             # A run's live installs land in the store: its worker stops at the reserve.
             "disk_reserve": self.jobs.reserve.spec,
         }
+        if not spawn:
+            params["executor"] = CALLER
         with self.catalog.transaction(write=True) as conn:
             try:
                 opened = record_session(
@@ -250,14 +164,14 @@ class RunService:
                     self.store,
                     kernel_id=f"{RUN_KERNEL_PREFIX}{run_id}",
                     user=owner,
-                    notebook_path=str(source),
+                    notebook_path=notebook,
                     environment=environment,
                     layers=layers,
-                    pins=pins,
+                    pins=plan["pins"],
                     backend=backend.name,
-                    strict=strict,
+                    strict=bool(plan["strict"]),
                     # IA layers are restored by the run's worker before its kernel starts
-                    archived_ok=self.settings.restore_wait_seconds > 0,
+                    archived_ok=spawn and self.settings.restore_wait_seconds > 0,
                 )
             except VersionGone as gone:
                 raise self._gone(gone, rerun_of) from None
@@ -269,15 +183,16 @@ class RunService:
                 run_id=run_id,
                 session_id=opened.session_id,
                 user=owner,
-                notebook=str(source),
-                output=str(output),
+                notebook=notebook,
+                output=output,
                 environment=environment,
                 layers=layers,
-                parameters=parameters,
+                parameters=dict(plan["parameters"]),
                 rerun_of=rerun_of,
                 notices=opened.notices,
             )
-        self.spawn(run_id)
+        if spawn:
+            self.spawn(run_id)
         return self.jobs.get(run_id)
 
     def _gone(self, gone: VersionGone, rerun_of: str | None) -> Conflict:

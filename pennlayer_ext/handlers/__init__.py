@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .caller_runs import CallerRunEndHandler, CallerRunReportHandler, CallerRunsHandler
 from .jobs import (
     EnvironmentsHandler,
     JobHandler,
@@ -62,6 +63,9 @@ default_handlers = [
     (r"/pennlayer/runs/?", RunsHandler),
     (rf"/pennlayer/runs/{_RUN}/?", RunHandler),
     (rf"/pennlayer/runs/{_RUN}/rerun/?", RerunHandler),
+    (r"/pennlayer/caller-runs/?", CallerRunsHandler),
+    (rf"/pennlayer/caller-runs/{_RUN}/report/?", CallerRunReportHandler),
+    (rf"/pennlayer/caller-runs/{_RUN}/end/?", CallerRunEndHandler),
     (r"/pennlayer/node/?", NodeHandler),
     (r"/pennlayer/(?P<path>.*)", NotFoundHandler),
 ]

@@ -147,6 +147,12 @@ class PennLayerHandler(APIHandler):
         user = self.current_user
         return getattr(user, "username", None) or (user if isinstance(user, str) else None)
 
+    def checked_user(self) -> str | None:
+        """Who asks, where people are told apart (a node service's Hub users): their own
+        sessions and runs only. None on a server of one person, whose every caller is its
+        owner (with a token, Jupyter names each request's user anew)."""
+        return self.user_name() if getattr(self.current_user, "is_hub_user", False) else None
+
     def sees_session(self, session: Mapping[str, Any]) -> bool:
         """Whether the caller may see *session*: everyone on a server of one person; on a
         node service, a person sees their own sessions, the node's owners everyone's."""

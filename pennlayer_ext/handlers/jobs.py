@@ -5,6 +5,8 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..core.errors import Forbidden
+from ..scope_names import MANAGE as MANAGE_SCOPE
 from .base import PennLayerHandler
 
 
@@ -37,6 +39,15 @@ class JobHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def delete(self, job_id: str) -> None:
+        if not getattr(self.current_user, "manages", True):
+            # On a node service, a person without the manage scope may cancel their own
+            # runs; every other job is the node's.
+            job = await self.call(self.manager.get_job, job_id)
+            if job["kind"] != "run" or job["owner"] != self.user_name():
+                raise Forbidden(
+                    f"Cancelling job {job_id} needs the scope {MANAGE_SCOPE}: it is not a "
+                    "run of yours. Ask a Hub admin for a role that grants it."
+                )
         self.finish_json(await self.call(self.manager.cancel_job, job_id))
 
 

@@ -23,7 +23,7 @@ class KernelSessionsHandler(PennLayerHandler):
     @authorized
     async def post(self) -> None:
         body = self.json_body("kernel-session-open")
-        opened = await self.call(self.manager.open_kernel_session, body, user=self.user_name())
+        opened = await self.call(self.manager.open_kernel_session, body, user=self.checked_user())
         opened.pop("session_dir", None)  # the store's folder: the caller keeps its own
         self.finish_json(opened, status=201)
 
@@ -36,7 +36,7 @@ class KernelProcessHandler(PennLayerHandler):
     async def post(self, session_id: str) -> None:
         body = self.json_body("kernel-session-process")
         await self.call(
-            self.manager.record_kernel_process, session_id, body["pid"], user=self.user_name()
+            self.manager.record_kernel_process, session_id, body["pid"], user=self.checked_user()
         )
         self.set_status(204)
         self.finish()
@@ -54,7 +54,7 @@ class KernelCloseHandler(PennLayerHandler):
             session_id,
             reason=body["reason"],
             live_installs=body.get("live_installs"),
-            user=self.user_name(),
+            user=self.checked_user(),
         )
         self.set_status(204)
         self.finish()

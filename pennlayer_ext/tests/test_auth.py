@@ -29,6 +29,9 @@ SAMPLE_PATHS = {
     r"/pennlayer/kernel-sessions/(?P<session_id>[^/]+)/close/?": "kernel-sessions/"
     + "0" * 32
     + "/close",
+    r"/pennlayer/caller-runs/?": "caller-runs",
+    r"/pennlayer/caller-runs/(?P<run_id>[^/]+)/report/?": "caller-runs/" + "0" * 32 + "/report",
+    r"/pennlayer/caller-runs/(?P<run_id>[^/]+)/end/?": "caller-runs/" + "0" * 32 + "/end",
     r"/pennlayer/runs/?": "runs",
     r"/pennlayer/runs/(?P<run_id>[^/]+)/?": "runs/" + "0" * 32,
     r"/pennlayer/runs/(?P<run_id>[^/]+)/rerun/?": "runs/" + "0" * 32 + "/rerun",

@@ -131,15 +131,18 @@ def _network_settings() -> dict[str, str]:
     }
 
 
-def _as_user(user: pwd.struct_passwd, argv: list[str]) -> subprocess.CompletedProcess[str]:
+def _as_user(
+    user: pwd.struct_passwd, argv: list[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """What the user runs in a terminal of theirs: a shell as their own uid and groups."""
     return subprocess.run(
         ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", *argv],
         capture_output=True,
         text=True,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": user.pw_dir},
+        env={"PATH": "/usr/bin:/bin", "HOME": user.pw_dir, **(env or {})},
         cwd="/",
+        timeout=300,
     )
 
 
@@ -314,6 +317,118 @@ def test_a_user_sees_the_node_environments_in_the_launcher_and_cannot_delete(lay
     ):
         assert status == 403, body
         assert "needs the scope custom:pennlayer:manage" in body["message"]
+
+
+def _her_notebook(node: Node, user: str, name: str, cells: list[str]) -> None:
+    content = {
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "outputs": [], "source": source}
+            for source in cells
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    body = {"type": "notebook", "format": "json", "content": content}
+    status, answer = node.server("PUT", user, f"api/contents/{name}", body)
+    assert status in (200, 201), (status, answer)
+
+
+def test_a_users_headless_run_executes_as_her_and_is_recorded_at_the_service(layers):
+    node = layers
+    ursula = node.users["plursula"]
+    node.start_server("plursula")
+    _her_notebook(
+        node,
+        "plursula",
+        "report.ipynb",
+        ["print(open('/mnt/layers/genome/chr1.fa').read())\nopen('from-run.txt', 'w').write('x')"],
+    )
+    # She starts a run through her own server: it executes as her, the service records it.
+    request = {"notebook": "report.ipynb", "environment": "sci", "layers": ["genome"]}
+    status, job = node.server("POST", "plursula", "pennlayer/runs", request)
+    assert status == 202, job
+    job = node.wait_job("plursula", job)
+    log = node.service("GET", f"jobs/{job['id']}/log", "plursula")[1]["text"]
+    assert job["state"] == "succeeded", log
+    status, run = node.service("GET", f"runs/{job['id']}", "plursula")
+    assert (run["user"], run["notebook"]) == ("plursula", f"{ursula.pw_dir}/report.ipynb")
+    assert sorted(m["layer"] for m in run["mounts"]) == ["genome", "sci"]
+    output = Path(ursula.pw_dir) / f"report-run-{job['id'][:8]}.ipynb"
+    assert output.stat().st_uid == ursula.pw_uid
+    printed = json.loads(output.read_text())["cells"][-1]["outputs"][0]["text"]
+    assert "".join(printed).split() == [">chr1", "ACGT"]
+    assert (Path(ursula.pw_dir) / "from-run.txt").stat().st_uid == ursula.pw_uid
+    # Her server shows the paths inside her folder; a rerun executes as her again.
+    status, mine = node.server("GET", "plursula", f"pennlayer/runs/{job['id']}")
+    assert mine["output_path"] == output.name
+    status, again = node.server("POST", "plursula", f"pennlayer/runs/{job['id']}/rerun")
+    assert status == 202, again
+    assert node.wait_job("plursula", again)["state"] == "succeeded"
+    # From her terminal, `jupyter pennlayer run` does the same and follows it to its end.
+    cli = _as_user(
+        ursula,
+        [
+            str(node.folder / "venv" / "bin" / "python"),
+            "-m",
+            "pennlayer_ext.cli",
+            "run",
+            f"{ursula.pw_dir}/report.ipynb",
+            "--env",
+            "sci",
+            "--layer",
+            "genome",
+            "--output",
+            f"{ursula.pw_dir}/from-cli.ipynb",
+        ],
+        env={
+            "PYTHONPATH": str(REPO),
+            "PENNLAYER_NODE_SERVICE": node.hub.service_url,
+            "PENNLAYER_NODE_SERVICE_TOKEN": node.tokens["plursula"],
+        },
+    )
+    assert cli.returncode == 0, (cli.stdout, cli.stderr)
+    assert Path(ursula.pw_dir, "from-cli.ipynb").stat().st_uid == ursula.pw_uid
+    # The service itself never executes a notebook: it would run as the service user.
+    status, body = node.service("POST", "runs", "plursula", {"notebook": "/x/a.ipynb"})
+    assert status == 403, body
+    assert "your own Jupyter server" in body["message"]
+
+    # Another person can neither report on her run, end it nor cancel it; she can.
+    node.start_server("plgus")
+    _her_notebook(node, "plursula", "slow.ipynb", ["import time", "time.sleep(120)"])
+    status, slow = node.server(
+        "POST", "plursula", "pennlayer/runs", {**request, "notebook": "slow.ipynb"}
+    )
+    assert status == 202, slow
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        slow = node.service("GET", f"jobs/{slow['id']}", "plursula")[1]
+        if slow["progress"].get("step") == 2:
+            break
+        time.sleep(0.3)
+    assert slow["progress"].get("step") == 2, slow
+    for path, body in (("report", {"log": "forged"}), ("end", {"state": "failed"})):
+        status, answer = node.service("POST", f"caller-runs/{slow['id']}/{path}", "plgus", body)
+        assert status == 404, answer
+    status, answer = node.service("DELETE", f"jobs/{slow['id']}", "plgus")
+    assert status == 403, answer
+    assert "custom:pennlayer:manage" in answer["message"]
+    status, answer = node.server("DELETE", "plursula", f"pennlayer/jobs/{slow['id']}")
+    assert (status, answer["state"]) == (200, "cancelled"), answer
+    session_id = node.service("GET", f"runs/{slow['id']}", "plursula")[1]["session_id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        sessions = node.service("GET", "sessions", "plursula")[1]["sessions"]
+        (session,) = [s for s in sessions if s["id"] == session_id]
+        if session["ended_at"]:
+            break
+        time.sleep(0.3)
+    assert session["end_reason"] == "run cancelled", session
+    slow_output = Path(ursula.pw_dir) / f"slow-run-{slow['id'][:8]}.ipynb"
+    assert json.loads(slow_output.read_text())["metadata"]["pennlayer"]["run"]["status"] == (
+        "cancelled"
+    )
 
 
 def test_a_users_kernel_reads_the_layers_writes_nothing_and_holds_them(layers):

@@ -40,10 +40,11 @@ def test_every_handler_route_resolves_to_the_table():
 
 
 def test_what_changes_layers_needs_manage_and_reading_needs_use():
-    # Runs and a person's own kernels' sessions mount layers: that is use.
-    mounting = ("/pennlayer/runs", "/pennlayer/kernel-sessions")
+    # Runs and a person's own kernels' sessions mount layers: that is use. Cancelling a
+    # job is use at the route; the handler lets a person cancel their own runs only.
+    mounting = ("/pennlayer/runs", "/pennlayer/kernel-sessions", "/pennlayer/caller-runs")
     for (method, path), scope in ROUTE_SCOPES.items():
-        if method == "GET" or path.startswith(mounting):
+        if method == "GET" or path.startswith(mounting) or path == "/pennlayer/jobs/{job_id}":
             assert scope == USE, path
         else:
             assert scope == MANAGE, (method, path)

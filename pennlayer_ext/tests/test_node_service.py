@@ -191,9 +191,7 @@ def test_owner_can_do_everything_and_runs_wait_for_per_user_launches(hub, tokens
     assert layer["description"] == "the owner's"
     status, body = hub.service_request("POST", "runs", token, {"notebook": "x.ipynb"})
     assert status == 403
-    assert body["message"].startswith(
-        "Headless runs through the node service are not available yet"
-    )
+    assert body["message"].startswith("The node service does not execute notebooks")
     assert hub.service_request("DELETE", "layers/own", token)[0] == 204
 
 

@@ -1,0 +1,4 @@
+"""The names of pennlayer's JupyterHub scopes (what each allows: :mod:`.scopes`)."""
+
+USE = "custom:pennlayer:use"
+MANAGE = "custom:pennlayer:manage"
