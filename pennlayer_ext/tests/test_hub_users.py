@@ -451,8 +451,8 @@ def _magic(node: Node, user: str, kernel_id: str, line: str) -> dict:
 
 def test_live_installs_show_in_diff_and_save_as_a_manager_through_the_service(layers):
     node = layers
-    node.start_server("plursula")
-    node.start_server("plmona")
+    for user in USERS:
+        node.start_server(user)
     ursula = node.start_kernel("plursula", "live.ipynb", [])
     mona = node.start_kernel("plmona", "live.ipynb", [])
     ursula_kernel, mona_kernel = ursula["kernel"]["id"], mona["kernel"]["id"]
