@@ -509,6 +509,16 @@ def test_live_installs_show_in_diff_and_save_as_a_manager_through_the_service(la
         # and the service recorded her session's installs, which it never read itself
         status, recorded = node.service("GET", f"sessions/{mona_kernel}", "plmona")
         assert recorded["live_installs"] == session["live_installs"], recorded
+
+        # When 'sci' gets a new version (with pllive) while Ursula's kernel runs on the old
+        status, job = node.service(
+            "POST", "layers/sci/build", "plmona", {"requirements": "plfast==1.0\npllive==1.0\n"}
+        )
+        assert status == 202, job
+        assert node.wait_job("plmona", job)["state"] == "succeeded"
+        assert node.service("GET", "layers/sci", "plmona")[1]["version"] > diff["version"]
+        # Then her diff is still against the version her kernel mounted
+        assert _magic(node, "plursula", ursula_kernel, "diff")["value"] == diff
     finally:
         node.server("DELETE", "plursula", f"api/sessions/{ursula['id']}")
         node.server("DELETE", "plmona", f"api/sessions/{mona['id']}")
