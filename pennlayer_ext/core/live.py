@@ -87,13 +87,15 @@ def installed_distributions(prefix: Path) -> dict[str, dict[str, str]]:
 
 def overlay_installs(session_dir: Path) -> list[dict[str, str]]:
     """What the session pip-installed into its overlay, sorted by name (only what
-    :func:`checked_installs` accepts: a kernel can make any folder name there)."""
+    :func:`checked_installs` accepts: a kernel can make any folder name there, and
+    any number of them)."""
     installed = installed_distributions(session_dir / "venv")
-    return [
+    plain = [
         installed[key]
         for key in sorted(installed)
         if _problem(installed[key]["name"], installed[key]["version"]) is None
     ]
+    return plain[:MAX_INSTALLS]
 
 
 def checked_installs(value: object) -> list[dict[str, str]]:
