@@ -475,6 +475,10 @@ def test_live_installs_show_in_diff_and_save_as_a_manager_through_the_service(la
             {"name": "plfast", "version": "2.0"},
             {"name": "pllive", "version": "1.0"},
         ]
+        status, listed = node.server("GET", "plursula", "pennlayer/sessions?active=true")
+        [mine] = [s for s in listed["sessions"] if s["kernel_id"] == ursula_kernel]
+        assert mine["live_installs"] == session["live_installs"]
+        assert mine["notebook_metadata"]["live_installs"] == session["live_installs"]
         # and another person's server does not find her kernel at all
         assert node.server("GET", "plgus", f"pennlayer/sessions/{ursula_kernel}/changes")[0] == 404
 
