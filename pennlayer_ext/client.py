@@ -22,6 +22,7 @@ from typing import Any
 
 from .client_kernels import KernelSessionCalls
 from .client_runs import TOKEN_ENV, URL_ENV, RunCalls
+from .client_sessions import SessionCalls
 from .core import PennLayerError, validate_name
 from .core.errors import (
     Conflict,
@@ -88,7 +89,7 @@ def _segment(value: str) -> str:
     return urllib.parse.quote(str(value).encode("utf-8", "surrogatepass"), safe="")
 
 
-class NodeServiceClient(KernelSessionCalls, RunCalls):
+class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
     """A LayerManagerAPI whose every call is a request to the node service at *url*.
 
     *token* is sent as ``Authorization: token ...``; the service authenticates it with
@@ -303,33 +304,10 @@ class NodeServiceClient(KernelSessionCalls, RunCalls):
 
     # -- sessions ------------------------------------------------------------------------
 
-    def list_sessions(self, *, active: object = None) -> list[dict[str, Any]]:
-        sessions: list[dict[str, Any]] = self._get("sessions", active=active)["sessions"]
-        return sessions
-
-    def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self._get(f"sessions/{_segment(kernel_id)}")
-        return answer
-
     def session_of_token(self, token: str) -> dict[str, Any]:
         # The service knows its tokens; it answers for the caller's own kernels only.
         body = {"token": token}
         answer: dict[str, Any] = self._request("POST", "kernel-sessions/token", body=body)[1]
-        return answer
-
-    def session_changes(self, kernel_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self._get(f"sessions/{_segment(kernel_id)}/changes")
-        return answer
-
-    def save_session(
-        self, kernel_id: str, name: str, *, description: object = None, owner: str | None = None
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name}
-        if description is not None:
-            body["description"] = description
-        answer: dict[str, Any] = self._request(
-            "POST", f"sessions/{_segment(kernel_id)}/save", body=body
-        )[1]
         return answer
 
     # -- runs ----------------------------------------------------------------------------

@@ -5,11 +5,29 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
 
 
 def _session(session_id: str) -> str:
     return urllib.parse.quote(str(session_id), safe="")
+
+
+def user_sessions_root() -> Path:
+    """The sessions' folders (overlays, token files) a node service's client keeps for its
+    user: the service cannot write them, and kernels never see them (a Jupyter data
+    folder is hidden from every kernel)."""
+    return Path(jupyter_data_dir()) / "pennlayer" / "sessions"
+
+
+def own_session_folder(session_id: object) -> Path | None:
+    """The folder this user keeps for session *session_id*; None for an id that is no
+    plain id (the service's answer never names a path)."""
+    if not isinstance(session_id, str) or not (session_id.isalnum() and session_id.isascii()):
+        return None
+    return user_sessions_root() / session_id
 
 
 class KernelSessionCalls:

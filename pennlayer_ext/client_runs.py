@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .client_kernels import user_sessions_root
 from .core import PennLayerError
 from .core.run_plans import plan_rerun, plan_start
 
@@ -33,10 +34,9 @@ def _run(run_id: str) -> str:
 
 
 def runs_folder() -> Path:
-    """Where a person's executors keep their specs and own logs (private to them)."""
-    from jupyter_core.paths import jupyter_data_dir
-
-    return Path(jupyter_data_dir()) / "pennlayer" / "runs"
+    """Where a person's executors keep their specs and own logs (private to them, beside
+    their sessions' folders, hidden from kernels as they are)."""
+    return user_sessions_root().parent / "runs"
 
 
 class RunCalls:

@@ -38,15 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
-from jupyter_core.paths import (
-    jupyter_config_path,
-    jupyter_data_dir,
-    jupyter_path,
-    jupyter_runtime_dir,
-)
+from jupyter_core.paths import jupyter_config_path, jupyter_path, jupyter_runtime_dir
 from traitlets import List, Unicode
 
 from .client import NODE_SERVICE_ENV, TOKEN_ENV, NodeServiceClient
+from .client_kernels import own_session_folder, user_sessions_root
 from .core import LayerManager, LayerManagerAPI
 from .core.errors import InvalidInput, PennLayerError
 from .core.live import overlay_installs
@@ -254,10 +250,9 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         root = user_sessions_root()
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         root.chmod(0o700)
-        session_id = str(opened["session_id"])
-        if not (session_id.isalnum() and session_id.isascii()):
-            raise PennLayerError(f"The node answered a bad session id {session_id!r}.")
-        folder = root / session_id
+        folder = own_session_folder(opened["session_id"])
+        if folder is None:
+            raise PennLayerError(f"The node answered a bad session id {opened['session_id']!r}.")
         self._own_dir = str(folder)
         return folder
 
@@ -384,12 +379,6 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
         await super().load_provisioner_info(provisioner_info)
         self._session_id = provisioner_info.get("pennlayer_session_id")
         self._own_dir = provisioner_info.get("pennlayer_session_dir")
-
-
-def user_sessions_root() -> Path:
-    """The sessions' folders a node service's client keeps for its user (hidden from
-    kernels, like every Jupyter data folder)."""
-    return Path(jupyter_data_dir()) / "pennlayer" / "sessions"
 
 
 def _mount(mount: dict[str, Any]) -> Mount:

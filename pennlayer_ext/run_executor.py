@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from .client import NodeServiceClient, ServiceError
+from .client_kernels import user_sessions_root
 from .client_runs import TOKEN_ENV, URL_ENV
 from .core import PennLayerError
 from .core.headless import finish_output, follow, outcome, start_notebook, stop_notebook
 from .core.live import overlay_installs
 from .core.states import JobState
 from .core.store import remove_tree
-from .provisioner import user_sessions_root
 
 REPORT_EVERY_S = 1.0
 MAX_CHUNK = 200 * 1024  # characters of log a report carries at most

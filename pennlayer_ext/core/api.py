@@ -166,14 +166,23 @@ class LayerManagerAPI(Protocol):
 
     def session_changes(self, kernel_id: str) -> dict[str, Any]:
         """What the kernel's active session pip-installed, upgraded, downgraded or removed
-        against its environment."""
+        against its environment, computed where its overlay is (a node service's client
+        reads the overlay its user keeps)."""
         ...
 
     def save_session(
-        self, kernel_id: str, name: str, *, description: object = None, owner: str | None = None
+        self,
+        kernel_id: str,
+        name: str,
+        *,
+        description: object = None,
+        owner: str | None = None,
+        live_installs: object = None,
     ) -> dict[str, Any]:
         """Build environment *name* from the session's environment plus its live installs:
-        ``{"layer", "job", "requirements", "changes"}``."""
+        ``{"layer", "job", "requirements", "changes"}``. *live_installs* (``[{"name",
+        "version"}]``): what the session installed, from a caller that keeps the overlay
+        itself; None: the manager reads the overlay it keeps."""
         ...
 
     # -- runs ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from .catalog import ACTIVE_JOB_STATES, Catalog, utc_now
 from .errors import Conflict, InvalidInput, NotFound
 from .headless import run_spec
 from .jobs import executed_by_caller
-from .kernel_sessions import parse_installs
+from .live import checked_installs
 from .run_plans import check_plan
 from .runs import RunService
 from .sessions import close_session, record_process
@@ -135,7 +135,7 @@ class CallerRuns:
         if not isinstance(error, str) or len(error) > MAX_TEXT:
             raise InvalidInput(f"error must be text of at most {MAX_TEXT} characters.")
         failure = _failure(ending.get("failure"))
-        installs = parse_installs(ending.get("live_installs") or [])
+        installs = checked_installs(ending.get("live_installs") or [])
         run, session = self._run(run_id, user)
         if session["ended_at"] is not None:
             raise Conflict(f"Run {run['id']} has ended already ({session['end_reason']}).")

@@ -22,6 +22,7 @@ from .autorestore import restore_for_mount
 from .catalog import Catalog
 from .errors import InvalidInput, NotFound
 from .kernelspecs import NODE_KERNEL_SETTINGS, read_kernel_settings
+from .live import checked_installs
 from .sandbox import BACKENDS, Mount
 from .session_tokens import issue_token
 from .sessions import OpenedSession, adopt_run_session, close_session, open_session
@@ -39,7 +40,6 @@ _OPEN_FIELDS = {
     "token",
 }
 MAX_REASON_CHARS = 200
-MAX_INSTALLS = 10000
 _KERNEL_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 
@@ -202,29 +202,6 @@ class KernelSessions:
         that keeps the overlay itself (otherwise read from the store's overlay)."""
         if not isinstance(reason, str) or not reason or len(reason) > MAX_REASON_CHARS:
             raise InvalidInput(f"reason must be text of at most {MAX_REASON_CHARS} characters.")
-        installs = None if live_installs is None else parse_installs(live_installs)
+        installs = None if live_installs is None else checked_installs(live_installs)
         self._own_session(session_id, user, ended_ok=True)
         close_session(self.catalog, self.store, session_id, reason, installs)
-
-
-def parse_installs(value: object) -> list[dict[str, str]]:
-    """An overlay's installs as a caller reports them: ``[{"name", "version"}, ...]``."""
-    if not isinstance(value, list) or len(value) > MAX_INSTALLS:
-        raise InvalidInput(f"live_installs must be a list of at most {MAX_INSTALLS} packages.")
-    installs = []
-    for item in value:
-        if not (
-            isinstance(item, dict)
-            and item
-            and len(item) <= 8
-            and all(
-                isinstance(k, str) and isinstance(v, str) and len(k) + len(v) <= 1000
-                for k, v in item.items()
-            )
-            and isinstance(item.get("name"), str)
-        ):
-            raise InvalidInput(
-                "live_installs: each package must be an object of text fields with a name."
-            )
-        installs.append(dict(item))
-    return installs

@@ -7,6 +7,10 @@ symbolic link and reads only the names of the ``*.dist-info`` folders
 or gigabytes long). What the environment had comes from the catalog (the version's
 package list, what its build recorded) and from the names of the dist-info folders in
 the version itself; the store is the server's, so that listing is trusted.
+
+On a node service the overlay is the person's (their server keeps it): their server
+reads it and sends only the list of installs, which the service checks as any other
+input (:func:`checked_installs`) before a name or version reaches a requirement line.
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .errors import InvalidInput
+
 MAX_DIST_INFOS = 10000
+MAX_INSTALLS = 10000
+MAX_NAME_CHARS = 200
+MAX_VERSION_CHARS = 100
 # A distribution name and version as they may appear in a requirement line, nothing more.
 _NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_]*")
@@ -77,9 +86,85 @@ def installed_distributions(prefix: Path) -> dict[str, dict[str, str]]:
 
 
 def overlay_installs(session_dir: Path) -> list[dict[str, str]]:
-    """What the session pip-installed into its overlay, sorted by name."""
+    """What the session pip-installed into its overlay, sorted by name (only what
+    :func:`checked_installs` accepts: a kernel can make any folder name there, and
+    any number of them)."""
     installed = installed_distributions(session_dir / "venv")
-    return [installed[key] for key in sorted(installed)]
+    plain = [
+        installed[key]
+        for key in sorted(installed)
+        if _problem(installed[key]["name"], installed[key]["version"]) is None
+    ]
+    return plain[:MAX_INSTALLS]
+
+
+def checked_installs(value: object) -> list[dict[str, str]]:
+    """Installs as a caller reports them for an overlay it keeps: ``[{"name", "version"},
+    ...]``, each a plain distribution name and a PEP 440 version, once per package.
+
+    Nothing else passes (no option such as ``--index-url`` or ``-e``, no URL, path,
+    marker, extra, space or line break), so ``name==version`` is always one plain
+    requirement line. InvalidInput names the first bad entry.
+    """
+    if not isinstance(value, list) or len(value) > MAX_INSTALLS:
+        raise InvalidInput(f"live_installs must be a list of at most {MAX_INSTALLS} packages.")
+    installs: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for number, item in enumerate(value):
+        where = f"live_installs[{number}]"
+        if not isinstance(item, dict) or set(item) != {"name", "version"}:
+            raise InvalidInput(f"{where} must be an object with a name and a version, only.")
+        name, version = item["name"], item["version"]
+        if not isinstance(name, str) or not isinstance(version, str):
+            raise InvalidInput(f"{where}: the name and the version must be text.")
+        problem = _problem(name, version)
+        if problem is not None:
+            raise InvalidInput(f"{where}: {problem}.")
+        key = canonicalize_name(name)
+        if key in seen:
+            raise InvalidInput(f"{where}: {name!r} is listed twice.")
+        seen.add(key)
+        installs.append({"name": name, "version": version})
+    return sorted(installs, key=lambda p: canonicalize_name(p["name"]))
+
+
+def _problem(name: str, version: str) -> str | None:
+    """Why *name* and *version* cannot make a plain ``name==version`` line; None if they can."""
+    if len(name) > MAX_NAME_CHARS or not _NAME.fullmatch(name):
+        return (
+            f"{_shown(name)} is not a distribution name (letters, digits and '.', '_', '-' "
+            f"inside, at most {MAX_NAME_CHARS} characters)"
+        )
+    if len(version) > MAX_VERSION_CHARS or not _VERSION.fullmatch(version):
+        return f"{_shown(version)} is not a package version"
+    try:
+        Version(version)
+    except InvalidVersion:
+        return f"{_shown(version)} is not a PEP 440 version"
+    return None
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def session_changes(
+    session: Mapping[str, Any],
+    environment_packages: Sequence[Mapping[str, Any]],
+    environment_present: Mapping[str, Any] | None,
+    overlay: Sequence[Mapping[str, str]],
+) -> dict[str, Any]:
+    """What ``%layer diff`` shows for *session* (a catalog record or the API's session):
+    the environment's version it mounted and the overlay's changes against it."""
+    environment = session["environment"]
+    mount = next(m for m in session["mounts"] if m["layer"] == environment)
+    return {
+        "session": session["id"],
+        "environment": environment,
+        "version": mount["version"],
+        "digest": mount["digest"],
+        **changes(environment_packages, environment_present or None, overlay),
+    }
 
 
 def _is_newer(new: str, old: str) -> bool:

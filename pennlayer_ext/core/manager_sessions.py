@@ -59,6 +59,14 @@ class SessionMethods:
         return self.live.changes(kernel_id)
 
     def save_session(
-        self, kernel_id: str, name: str, *, description: object = None, owner: str | None = None
+        self,
+        kernel_id: str,
+        name: str,
+        *,
+        description: object = None,
+        owner: str | None = None,
+        live_installs: object = None,
     ) -> dict[str, Any]:
-        return self.live.save(kernel_id, name, description=description, owner=owner)
+        return self.live.save(
+            kernel_id, name, description=description, owner=owner, live_installs=live_installs
+        )

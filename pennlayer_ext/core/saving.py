@@ -12,7 +12,13 @@ from .creating import create_layer
 from .errors import Conflict, NotFound
 from .job_service import JobService
 from .layers import MAX_DESCRIPTION_LENGTH, LayerService
-from .live import changes, installed_distributions, overlay_installs, saved_requirements
+from .live import (
+    checked_installs,
+    installed_distributions,
+    overlay_installs,
+    saved_requirements,
+    session_changes,
+)
 from .names import validate_name
 from .settings import NodeSettings
 from .store import LayerStore
@@ -45,38 +51,45 @@ class LiveService:
     def changes(self, kernel_id: str) -> dict[str, Any]:
         """What the kernel's session installed, upgraded, downgraded or removed."""
         session = self._active(kernel_id)
-        return self._changes(session)[0]
+        return self._changes(session, self._overlay(session["id"], None))[0]
 
-    def _changes(self, session: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _overlay(self, session_id: str, live_installs: object) -> list[dict[str, str]]:
+        """The session's installs: those a caller that keeps the overlay reports (checked
+        as hostile input), else what the overlay in the store holds."""
+        if live_installs is not None:
+            return checked_installs(live_installs)
+        return overlay_installs(self.store.session_dir(session_id))
+
+    def _changes(
+        self, session: dict[str, Any], overlay: list[dict[str, str]]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         environment = session["environment"]
         mount = next(m for m in session["mounts"] if m["layer"] == environment)
         with self.catalog.transaction() as conn:
             lock = self.catalog.version_lock(conn, environment, mount["version"]) or {}
-        packages = lock.get("packages") or []
         present = installed_distributions(self.store.version_dir(environment, mount["version"]))
-        diff = changes(
-            packages, present or None, overlay_installs(self.store.session_dir(session["id"]))
-        )
-        result = {
-            "session": session["id"],
-            "environment": environment,
-            "version": mount["version"],
-            "digest": mount["digest"],
-            **diff,
-        }
-        return result, lock
+        return session_changes(session, lock.get("packages") or [], present, overlay), lock
 
     def save(
-        self, kernel_id: str, name: str, *, description: object = None, owner: str | None = None
+        self,
+        kernel_id: str,
+        name: str,
+        *,
+        description: object = None,
+        owner: str | None = None,
+        live_installs: object = None,
     ) -> dict[str, Any]:
         """Start building environment *name* from the session's environment and changes.
 
+        *live_installs*: what the session installed, from a caller that keeps its overlay
+        itself (a person's server on a node service); None: the overlay in the store.
         ``{"layer", "job", "requirements", "changes"}``; the session records its live
         installs, so its provenance shows them.
         """
         validate_name(name)
         session = self._active(kernel_id)
-        diff, lock = self._changes(session)
+        overlay = self._overlay(session["id"], live_installs)
+        diff, lock = self._changes(session, overlay)
         text = lock.get("lock") or "".join(
             f"{p['name']}=={p['version']}\n" for p in lock.get("packages") or []
         )
@@ -94,15 +107,9 @@ class LiveService:
             python=_same_python(lock.get("interpreter")),
             owner=owner,
         )
-        self.record_installs(session["id"])
-        return {**created, "requirements": requirements, "changes": diff}
-
-    def record_installs(self, session_id: str) -> list[dict[str, str]]:
-        """Note in the catalog what the session installed live (also when it ends)."""
-        installs = overlay_installs(self.store.session_dir(session_id))
         with self.catalog.transaction(write=True) as conn:
-            self.catalog.set_session_live_installs(conn, session_id, installs)
-        return installs
+            self.catalog.set_session_live_installs(conn, session["id"], overlay)
+        return {**created, "requirements": requirements, "changes": diff}
 
 
 def _same_python(interpreter: object) -> str | None:

@@ -350,12 +350,14 @@ def serialize_session(record: Mapping[str, Any], store: LayerStore | None = None
     """A session as the API shows it, with the notebook metadata that reproduces it.
 
     ``live_installs``: what it pip-installed on top of its environment (read from its
-    overlay while it runs when *store* is given; recorded when it ended).
+    overlay while it runs when *store* is given and keeps it; else as recorded when it
+    ended or was saved, for an overlay a node service's client keeps).
     """
     session = {field: record.get(field) for field in SESSION_FIELDS}
     installs = record.get("live_installs")
-    if record.get("ended_at") is None and store is not None:
-        installs = overlay_installs(store.session_dir(record["id"]))
+    overlay = None if store is None else store.session_dir(record["id"])
+    if record.get("ended_at") is None and overlay is not None and overlay.is_dir():
+        installs = overlay_installs(overlay)
     session["live_installs"] = installs or []
     session["notices"] = record.get("notices") or []
     session["active"] = record.get("ended_at") is None

@@ -1,7 +1,9 @@
 """REST handlers for a running session's live installs: what changed, and saving them.
 
 The kernel calls them through ``%layer diff`` and ``%layer save`` with its session
-token (its own kernel only); a signed-in user may call them for any kernel.
+token (its own kernel only); a signed-in user may call them for any kernel. A save may
+carry the session's ``live_installs``: a person's server on a node service keeps its
+kernels' overlays and sends what they installed (the manager checks the list).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class SessionSaveHandler(PennLayerHandler):
             body["name"],
             description=body.get("description"),
             owner=self.user_name(),
+            live_installs=body.get("live_installs"),
         )
         self.emit_layer_event("created", saved["layer"]["name"], saved["layer"]["status"])
         base = self.base_url.rstrip("/")

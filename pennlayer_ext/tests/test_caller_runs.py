@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from pennlayer_ext.client import NodeServiceClient
+from pennlayer_ext.client_kernels import user_sessions_root
 from pennlayer_ext.core.errors import Conflict, InvalidInput, NotFound
 from pennlayer_ext.core.run_plans import check_plan
-from pennlayer_ext.provisioner import user_sessions_root
 
 from .test_runs import code_notebook, outputs_of
 

@@ -530,3 +530,114 @@ def test_a_users_kernel_reads_the_layers_writes_nothing_and_holds_them(layers):
     assert not overlay.exists()
     status, body = node.service("DELETE", "layers/genome", "plmona")
     assert status == 204, body
+
+
+# -- live installs through the service: helpers of the test below ----------------------
+
+LIVE_WHEELS = (("pllive", "1.0"), ("plfast", "2.0"))
+LAYER_MAGIC = """
+import json
+try:
+    shown = get_ipython().run_line_magic("layer", {line!r})
+    print(json.dumps({{"value": getattr(shown, "value", None)}}))
+except Exception as exc:
+    print(json.dumps({{"error": str(exc)}}))
+"""
+
+
+def _install_live(node: Node, user: str, kernel_id: str) -> None:
+    """*user*'s kernel pip-installs pllive 1.0 and plfast 2.0 (over the environment's 1.0)
+    from wheels in their home; the service's index serves them too, for builds."""
+    person = node.users[user]
+    for name, version in LIVE_WHEELS:
+        make_wheel(node.folder / "wheels", name, version)
+        wheel = make_wheel(Path(person.pw_dir), name, version)
+        os.chown(wheel, person.pw_uid, person.pw_gid)
+    wheels = " ".join(f"./{name}-{version}-py3-none-any.whl" for name, version in LIVE_WHEELS)
+    node.run(user, kernel_id, f"%pip install -q --no-index --disable-pip-version-check {wheels}")
+
+
+def _magic(node: Node, user: str, kernel_id: str, line: str) -> dict:
+    """``%layer LINE`` in *user*'s kernel (its session token, through their server):
+    ``{"value"}`` of what it showed or ``{"error"}`` with its message."""
+    out = node.run(user, kernel_id, LAYER_MAGIC.format(line=line))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_live_installs_show_in_diff_and_save_as_a_manager_through_the_service(layers):
+    node = layers
+    for user in USERS:
+        node.start_server(user)
+    ursula = node.start_kernel("plursula", "live.ipynb", [])
+    mona = node.start_kernel("plmona", "live.ipynb", [])
+    ursula_kernel, mona_kernel = ursula["kernel"]["id"], mona["kernel"]["id"]
+    try:
+        # Given Ursula's kernel that pip-installed a package and upgraded another live
+        _install_live(node, "plursula", ursula_kernel)
+
+        # Then %layer diff, through her server (which keeps her overlay), shows both
+        diff = _magic(node, "plursula", ursula_kernel, "diff")["value"]
+        assert diff["installed"] == [{"name": "pllive", "version": "1.0"}], diff
+        assert diff["upgraded"] == [{"name": "plfast", "from": "1.0", "version": "2.0"}], diff
+        assert (diff["downgraded"], diff["removed"], diff["environment"]) == ([], [], "sci")
+        status, changes = node.server(
+            "GET", "plursula", f"pennlayer/sessions/{ursula_kernel}/changes"
+        )
+        assert (status, changes) == (200, diff)
+        status, session = node.server("GET", "plursula", f"pennlayer/sessions/{ursula_kernel}")
+        assert status == 200, session
+        assert session["live_installs"] == [
+            {"name": "plfast", "version": "2.0"},
+            {"name": "pllive", "version": "1.0"},
+        ]
+        status, listed = node.server("GET", "plursula", "pennlayer/sessions?active=true")
+        [mine] = [s for s in listed["sessions"] if s["kernel_id"] == ursula_kernel]
+        assert mine["live_installs"] == session["live_installs"]
+        assert mine["notebook_metadata"]["live_installs"] == session["live_installs"]
+        # and another person's server does not find her kernel at all
+        assert node.server("GET", "plgus", f"pennlayer/sessions/{ursula_kernel}/changes")[0] == 404
+
+        # When she saves it: she may use layers, not create them
+        refused = _magic(node, "plursula", ursula_kernel, "save sci-ursula")
+        assert "needs the scope custom:pennlayer:manage" in refused.get("error", ""), refused
+        body = {"name": "sci-ursula", "live_installs": [{"name": "pllive", "version": "1.0"}]}
+        for status, answer in (
+            node.server("POST", "plursula", f"pennlayer/sessions/{ursula_kernel}/save", body),
+            node.service("POST", f"sessions/{ursula_kernel}/save", "plursula", body),
+        ):
+            assert status == 403, answer
+            assert "needs the scope custom:pennlayer:manage" in answer["message"]
+        assert node.service("GET", "layers/sci-ursula", "plmona")[0] == 404
+
+        # When Mona, a manager, does the same in her kernel and saves it
+        _install_live(node, "plmona", mona_kernel)
+        saved = _magic(node, "plmona", mona_kernel, "save sci-live --description 'from mona'")
+        assert "value" in saved, (saved, node.hub.log())
+        assert saved["value"]["status"] == "READY", saved
+
+        # Then the new environment's build ran from the lock plus her installs
+        status, layer = node.service("GET", "layers/sci-live", "plursula")
+        assert status == 200, layer
+        assert layer["description"] == "from mona"
+        packages = {p["name"]: p["version"] for p in layer["packages"]}
+        assert (packages["pllive"], packages["plfast"]) == ("1.0", "2.0"), packages
+        assert "pllive==1.0" in layer["requirements"]
+        assert "plfast==2.0" in layer["requirements"]
+        version = node.store / "layers" / "sci-live" / str(layer["version"])
+        assert list(version.glob("lib/python*/site-packages/pllive-1.0.dist-info")), version
+        # and the service recorded her session's installs, which it never read itself
+        status, recorded = node.service("GET", f"sessions/{mona_kernel}", "plmona")
+        assert recorded["live_installs"] == session["live_installs"], recorded
+
+        # When 'sci' gets a new version (with pllive) while Ursula's kernel runs on the old
+        status, job = node.service(
+            "POST", "layers/sci/build", "plmona", {"requirements": "plfast==1.0\npllive==1.0\n"}
+        )
+        assert status == 202, job
+        assert node.wait_job("plmona", job)["state"] == "succeeded"
+        assert node.service("GET", "layers/sci", "plmona")[1]["version"] > diff["version"]
+        # Then her diff is still against the version her kernel mounted
+        assert _magic(node, "plursula", ursula_kernel, "diff")["value"] == diff
+    finally:
+        node.server("DELETE", "plursula", f"api/sessions/{ursula['id']}")
+        node.server("DELETE", "plmona", f"api/sessions/{mona['id']}")
