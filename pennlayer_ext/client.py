@@ -17,12 +17,13 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .client_kernels import KernelSessionCalls
 from .client_runs import TOKEN_ENV, URL_ENV, RunCalls
 from .client_sessions import SessionCalls
+from .client_wire import segment
 from .core import PennLayerError, validate_name
 from .core.errors import (
     Conflict,
@@ -82,11 +83,6 @@ def error_from_answer(status: int, body: object) -> PennLayerError:
     if cls is not None and cls.status == status:
         return cls(body["message"], details=details)
     return ServiceError(status, code or "http_error", body["message"], details=details)
-
-
-def _segment(value: str) -> str:
-    """One URL path segment; text that is no UTF-8 goes as is, for the service to refuse."""
-    return urllib.parse.quote(str(value).encode("utf-8", "surrogatepass"), safe="")
 
 
 class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
@@ -197,7 +193,7 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
 
     def get_layer_detail(self, name: str) -> dict[str, Any]:
         validate_name(name)  # the validator's message, not a URL's
-        answer: dict[str, Any] = self._get(f"layers/{_segment(name)}")
+        answer: dict[str, Any] = self._get(f"layers/{segment(name)}")
         return answer
 
     def create(
@@ -231,12 +227,12 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
     ) -> dict[str, Any]:
         validate_name(name)
         body = _without_none(description=description, pinned=pinned)
-        answer: dict[str, Any] = self._request("PATCH", f"layers/{_segment(name)}", body=body)[1]
+        answer: dict[str, Any] = self._request("PATCH", f"layers/{segment(name)}", body=body)[1]
         return answer
 
     def delete_layer(self, name: str) -> None:
         validate_name(name)
-        self._request("DELETE", f"layers/{_segment(name)}")
+        self._request("DELETE", f"layers/{segment(name)}")
 
     def list_environments(self, *, language: str | None = None) -> list[dict[str, Any]]:
         environments: list[dict[str, Any]] = self._get("environments", language=language)[
@@ -253,7 +249,7 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
 
     def _start(self, name: str, action: str, body: object = None) -> dict[str, Any]:
         validate_name(name)
-        job: dict[str, Any] = self._request("POST", f"layers/{_segment(name)}/{action}", body=body)[
+        job: dict[str, Any] = self._request("POST", f"layers/{segment(name)}/{action}", body=body)[
             1
         ]
         return job
@@ -285,7 +281,7 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
         raise _owner_only("tier", "the node service applies the tier policy on its own")
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self._get(f"jobs/{_segment(job_id)}")
+        answer: dict[str, Any] = self._get(f"jobs/{segment(job_id)}")
         return answer
 
     def list_jobs(
@@ -295,11 +291,11 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
         return jobs
 
     def job_log(self, job_id: str, offset: object = 0) -> dict[str, Any]:
-        answer: dict[str, Any] = self._get(f"jobs/{_segment(job_id)}/log", offset=offset)
+        answer: dict[str, Any] = self._get(f"jobs/{segment(job_id)}/log", offset=offset)
         return answer
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self._request("DELETE", f"jobs/{_segment(job_id)}")[1]
+        answer: dict[str, Any] = self._request("DELETE", f"jobs/{segment(job_id)}")[1]
         return answer
 
     # -- sessions ------------------------------------------------------------------------
@@ -316,11 +312,11 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
         return [_core_run(run) for run in self._get("runs", state=state)["runs"]]
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        return _core_run(self._get(f"runs/{_segment(run_id)}"))
+        return _core_run(self._get(f"runs/{segment(run_id)}"))
 
     def layer_usage(self, name: str) -> dict[str, Any]:
         validate_name(name)
-        answer: dict[str, Any] = self._get(f"layers/{_segment(name)}/usage")
+        answer: dict[str, Any] = self._get(f"layers/{segment(name)}/usage")
         return answer
 
     # -- integrity -----------------------------------------------------------------------
@@ -336,9 +332,6 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
         return []
 
     def recover_interrupted_jobs(self) -> list[str]:
-        return []
-
-    def close_dead_sessions(self, exclude_kernels: Iterable[str] = ()) -> list[str]:
         return []
 
     def sync_kernelspecs(self) -> dict[str, list[str]]:

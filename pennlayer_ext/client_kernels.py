@@ -3,16 +3,13 @@ server asks the service (a part of :class:`.client.NodeServiceClient`)."""
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 
-
-def _session(session_id: str) -> str:
-    return urllib.parse.quote(str(session_id), safe="")
+from .client_wire import Wire, segment
 
 
 def user_sessions_root() -> Path:
@@ -30,26 +27,12 @@ def own_session_folder(session_id: object) -> Path | None:
     return user_sessions_root() / session_id
 
 
-class KernelSessionCalls:
+class KernelSessionCalls(Wire):
     """``kernel_settings`` and the sessions of kernels, over ``/pennlayer/kernel-sessions``."""
 
     # Opening a kernel's session may wait for restores of archived layers (the node's
     # restore_wait_seconds, 600 s by default).
     open_timeout = 900.0
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, object] | None = None,
-        body: object = None,
-        timeout: float | None = None,
-    ) -> tuple[int, Any]:
-        raise NotImplementedError  # the client's
-
-    def node_info(self) -> dict[str, Any]:
-        raise NotImplementedError  # the client's
 
     def kernel_settings(self) -> dict[str, Any]:
         """The node's sandbox settings, from the service's ``GET /node``."""
@@ -70,7 +53,7 @@ class KernelSessionCalls:
     def record_kernel_process(
         self, session_id: str, pid: object, *, user: str | None = None
     ) -> None:
-        path = f"kernel-sessions/{_session(session_id)}/process"
+        path = f"kernel-sessions/{segment(session_id)}/process"
         self._request("POST", path, body={"pid": pid})
 
     def close_kernel_session(
@@ -84,4 +67,4 @@ class KernelSessionCalls:
         body: dict[str, object] = {"reason": reason}
         if live_installs is not None:
             body["live_installs"] = live_installs
-        self._request("POST", f"kernel-sessions/{_session(session_id)}/close", body=body)
+        self._request("POST", f"kernel-sessions/{segment(session_id)}/close", body=body)

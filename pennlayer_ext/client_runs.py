@@ -16,21 +16,17 @@ import os
 import subprocess
 import sys
 import threading
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .client_kernels import user_sessions_root
+from .client_wire import Wire, segment
 from .core import PennLayerError
 from .core.run_plans import plan_rerun, plan_start
 
 EXECUTOR_MODULE = "pennlayer_ext.run_executor"
 URL_ENV, TOKEN_ENV = "PENNLAYER_NODE_SERVICE", "PENNLAYER_NODE_SERVICE_TOKEN"
-
-
-def _run(run_id: str) -> str:
-    return urllib.parse.quote(str(run_id), safe="")
 
 
 def runs_folder() -> Path:
@@ -39,7 +35,7 @@ def runs_folder() -> Path:
     return user_sessions_root().parent / "runs"
 
 
-class RunCalls:
+class RunCalls(Wire):
     """``start_run``, ``rerun`` and the caller-run routes, over ``/pennlayer/caller-runs``."""
 
     url: str
@@ -47,17 +43,6 @@ class RunCalls:
     # Recording a run may wait for restores of archived layers (the node's
     # restore_wait_seconds, 600 s by default).
     open_timeout = 900.0
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, object] | None = None,
-        body: object = None,
-        timeout: float | None = None,
-    ) -> tuple[int, Any]:
-        raise NotImplementedError  # the client's
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         raise NotImplementedError  # the client's
@@ -102,7 +87,7 @@ class RunCalls:
         self, run_id: str, report: object, *, user: str | None = None
     ) -> dict[str, Any]:
         answer: dict[str, Any] = self._request(
-            "POST", f"caller-runs/{_run(run_id)}/report", body=report
+            "POST", f"caller-runs/{segment(run_id)}/report", body=report
         )[1]
         return answer
 
@@ -110,7 +95,7 @@ class RunCalls:
         self, run_id: str, ending: object, *, user: str | None = None
     ) -> dict[str, Any]:
         answer: dict[str, Any] = self._request(
-            "POST", f"caller-runs/{_run(run_id)}/end", body=ending
+            "POST", f"caller-runs/{segment(run_id)}/end", body=ending
         )[1]
         return answer
 

@@ -12,19 +12,16 @@ and the service checks that list as any other input before it builds.
 
 from __future__ import annotations
 
-import urllib.parse
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .client_kernels import own_session_folder
+from .client_kernels import own_session_folder, user_sessions_root
+from .client_wire import Wire, segment
 from .core.errors import Conflict
 from .core.live import installed_distributions, overlay_installs, session_changes
-from .core.store import LayerStore
-
-
-def _segment(value: str) -> str:
-    return urllib.parse.quote(str(value).encode("utf-8", "surrogatepass"), safe="")
+from .core.store import LayerStore, remove_tree
 
 
 def own_overlay(session: Mapping[str, Any]) -> Path | None:
@@ -47,24 +44,10 @@ def with_own_installs(session: dict[str, Any]) -> dict[str, Any]:
     return session
 
 
-class SessionCalls:
+class SessionCalls(Wire):
     """Sessions, ``session_changes`` and ``save_session`` over ``/pennlayer/sessions``."""
 
     _store_root: str | None = None
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, object] | None = None,
-        body: object = None,
-        timeout: float | None = None,
-    ) -> tuple[int, Any]:
-        raise NotImplementedError  # the client's
-
-    def node_info(self) -> dict[str, Any]:
-        raise NotImplementedError  # the client's
 
     def get_layer(self, name: str) -> dict[str, Any]:
         raise NotImplementedError  # the client's
@@ -75,7 +58,7 @@ class SessionCalls:
         return [with_own_installs(session) for session in answer["sessions"]]
 
     def _kernel_session(self, kernel_id: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self._request("GET", f"sessions/{_segment(kernel_id)}")[1]
+        answer: dict[str, Any] = self._request("GET", f"sessions/{segment(kernel_id)}")[1]
         return answer
 
     def get_kernel_session(self, kernel_id: str) -> dict[str, Any]:
@@ -133,6 +116,33 @@ class SessionCalls:
         if live_installs is not None:
             body["live_installs"] = live_installs
         answer: dict[str, Any] = self._request(
-            "POST", f"sessions/{_segment(kernel_id)}/save", body=body
+            "POST", f"sessions/{segment(kernel_id)}/save", body=body
         )[1]
         return answer
+
+    # -- upkeep --------------------------------------------------------------------------
+
+    _swept_at: float | None = None
+    SWEEP_EVERY_S = 600.0
+
+    def close_dead_sessions(self, exclude_kernels: Iterable[str] = ()) -> list[str]:
+        """Remove this user's overlays of sessions the service has ended (the service
+        ends a session whose kernel died with its server; the overlay stays in the
+        person's folder). At the server's start, then every ten minutes; a folder of a
+        session this service does not know (a home shared with other nodes) is kept."""
+        now = time.monotonic()
+        if self._swept_at is not None and now - self._swept_at < self.SWEEP_EVERY_S:
+            return []
+        self._swept_at = now
+        root = user_sessions_root()
+        folders = {p.name: p for p in root.iterdir() if p.is_dir()} if root.is_dir() else {}
+        if not folders:
+            return []
+        ended = {
+            session["id"]
+            for session in self._request("GET", "sessions", query={"active": False})[1]["sessions"]
+            if session["id"] in folders
+        }
+        for session_id in sorted(ended):
+            remove_tree(folders[session_id])
+        return sorted(ended)

@@ -19,6 +19,7 @@ import os
 import sys
 import urllib.parse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.authorizer import Authorizer
@@ -32,7 +33,8 @@ from .app import PennLayerApp, default_store_root, node_kernelspec_dir
 from .core import LayerManager
 from .core.store import LayerStore
 from .handlers.base import AUTH_RESOURCE, PennLayerHandler
-from .scopes import MANAGE, NOT_YET, has_scope, is_owner, required_scope, route_of
+from .scope_names import MANAGE
+from .scopes import NOT_YET, has_scope, is_owner, required_scope, route_of
 
 CONFIG_FILE_NAME = "jupyter_pennlayer_node_config"
 
@@ -224,6 +226,10 @@ class NodeServiceApp(ServerApp):
             self.log.critical("pennlayer: the node service stops: pennlayer did not load.")
             self.exit(1)
         keep_private(apps[0].store_root)
+        hidden = proc_hides_processes()
+        if hidden:
+            self.log.critical("pennlayer: the node service stops: %s", hidden)
+            self.exit(1)
 
 
 def keep_private(store_root: str) -> None:
@@ -243,6 +249,42 @@ def keep_private(store_root: str) -> None:
     ):
         if folder.is_dir():
             folder.chmod(0o700)
+
+
+def proc_hides_processes(
+    mountinfo: str | None = None, uid: int | None = None, groups: Sequence[int] | None = None
+) -> str | None:
+    """Why this process cannot see other users' processes in /proc (mounted with
+    ``hidepid`` and this user neither root nor in its ``gid`` group), or None.
+
+    The service tells a session whose kernel died, and a run whose executor died, from a
+    live one by their processes: with other people's processes hidden it would take every
+    kernel for gone and end its session.
+    """
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or fields[4] != "/proc" or " - proc " not in line:
+            continue
+        options = {
+            key: value for key, _, value in (item.partition("=") for item in fields[-1].split(","))
+        }
+        uid = os.geteuid() if uid is None else uid
+        if options.get("hidepid", "0") in ("0", "off") or uid == 0:
+            return None
+        gid = options.get("gid", "")
+        if gid.isdigit() and int(gid) in (os.getgroups() if groups is None else groups):
+            return None
+        return (
+            f"/proc is mounted with hidepid={options['hidepid']}, so this user cannot see "
+            "people's kernels and would end their sessions as dead. Mount /proc without "
+            "hidepid, or with gid=<a group of the service user>."
+        )
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .autorestore import restore_for_mount
-from .catalog import ACTIVE_JOB_STATES, Catalog, utc_now
+from .catalog import ACTIVE_JOB_STATES, Catalog, utc_in, utc_now
 from .errors import Conflict, InvalidInput, NotFound
 from .headless import run_spec
 from .jobs import executed_by_caller
 from .live import checked_installs
+from .process_owner import check_process_owner
 from .run_plans import check_plan
 from .runs import RunService
 from .sessions import close_session, record_process
@@ -93,6 +93,8 @@ class CallerRuns:
         if text is not None and (not isinstance(text, str) or len(text) > MAX_REPORT_LOG):
             raise InvalidInput(f"log must be text of at most {MAX_REPORT_LOG} characters.")
         run, _session = self._run(run_id, user)
+        if pid is not None:
+            check_process_owner(pid, user)
         with self.catalog.transaction(write=True) as conn:
             job = self.catalog.get_job(conn, run["id"])
             assert job is not None
@@ -139,8 +141,6 @@ class CallerRuns:
         run, session = self._run(run_id, user)
         if session["ended_at"] is not None:
             raise Conflict(f"Run {run['id']} has ended already ({session['end_reason']}).")
-        days = self.settings.run_keep_versions_days
-        keep_until = datetime.now(timezone.utc) + timedelta(days=days)
         with self.catalog.transaction(write=True) as conn:
             job = self.catalog.get_job(conn, run["id"])
             assert job is not None
@@ -149,7 +149,7 @@ class CallerRuns:
                 run["id"],
                 failure=failure,
                 live_installs=installs,
-                keep_until=keep_until.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                keep_until=utc_in(self.settings.run_keep_versions_days),
             )
             if job["state"] in ACTIVE_JOB_STATES:
                 ended = JobState(state)

@@ -22,11 +22,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .catalog import utc_now
+from .catalog import utc_in, utc_now
 from .errors import Conflict
 from .kernelspecs import build_kernelspec, kernelspec_name
 from .runner import JobContext, JobStopped, StepFailed
@@ -298,15 +297,13 @@ def _end_run(
 ) -> None:
     """Record the outcome in the catalog and the output; keep the versions; free the layers."""
     installs = live_installs(ctx.store.session_dir(run["session_id"]))
-    days = float(ctx.params.get("keep_days", 0))
-    keep_until = datetime.now(timezone.utc) + timedelta(days=days)
     with ctx.catalog.transaction(write=True) as conn:
         ctx.catalog.update_run(
             conn,
             run["id"],
             failure=failure,
             live_installs=installs,
-            keep_until=keep_until.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            keep_until=utc_in(float(ctx.params.get("keep_days", 0))),
         )
     finish_output(Path(run["output"]), state, error, failure, installs)
     close_session(ctx.catalog, ctx.store, run["session_id"], f"run {state}")

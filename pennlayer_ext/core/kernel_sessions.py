@@ -23,6 +23,7 @@ from .catalog import Catalog
 from .errors import InvalidInput, NotFound
 from .kernelspecs import NODE_KERNEL_SETTINGS, read_kernel_settings
 from .live import checked_installs
+from .process_owner import check_process_owner
 from .sandbox import BACKENDS, Mount
 from .session_tokens import issue_token
 from .sessions import OpenedSession, adopt_run_session, close_session, open_session
@@ -186,6 +187,7 @@ class KernelSessions:
         if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**22:
             raise InvalidInput("pid must be a process id (a positive integer).")
         self._own_session(session_id, user)
+        check_process_owner(pid, user)
         # No start time (the process is gone already): the session is closed as dead.
         with self.catalog.transaction(write=True) as conn:
             self.catalog.set_session_process(conn, session_id, pid, _start_time(pid))

@@ -411,6 +411,12 @@ def test_a_users_headless_run_executes_as_her_and_is_recorded_at_the_service(lay
     for path, body in (("report", {"log": "forged"}), ("end", {"state": "failed"})):
         status, answer = node.service("POST", f"caller-runs/{slow['id']}/{path}", "plgus", body)
         assert status == 404, answer
+    # Nor can she hold her run with a process that is not hers (pid 1 is root's).
+    status, answer = node.service(
+        "POST", f"caller-runs/{slow['id']}/report", "plursula", {"pid": 1}
+    )
+    assert status == 403, answer
+    assert "Process 1 is not one of plursula's" in answer["message"]
     status, answer = node.service("DELETE", f"jobs/{slow['id']}", "plgus")
     assert status == 403, answer
     assert "custom:pennlayer:manage" in answer["message"]
@@ -429,6 +435,79 @@ def test_a_users_headless_run_executes_as_her_and_is_recorded_at_the_service(lay
     assert json.loads(slow_output.read_text())["metadata"]["pennlayer"]["run"]["status"] == (
         "cancelled"
     )
+
+
+def test_a_session_is_held_only_by_a_process_of_its_owner(layers):
+    node = layers
+    gus = node.users["plgus"]
+    body = {"kernel_id": "gus-by-hand", "environment": "sci", "backend": "bwrap"}
+    status, opened = node.service("POST", "kernel-sessions", "plgus", body)
+    assert status == 201, opened
+    path = f"kernel-sessions/{opened['session_id']}/process"
+    try:
+        # Root's init, or anybody else's process, cannot hold his session (and its layers).
+        status, answer = node.service("POST", path, "plgus", {"pid": 1})
+        assert status == 403, answer
+        assert "not one of plgus's" in answer["message"]
+        # A process of his can.
+        his = subprocess.Popen(
+            [
+                "setpriv",
+                f"--reuid={gus.pw_uid}",
+                f"--regid={gus.pw_gid}",
+                "--init-groups",
+                "sleep",
+                "60",
+            ]
+        )
+        try:
+            time.sleep(0.2)  # setpriv has become sleep, as him
+            status, answer = node.service("POST", path, "plgus", {"pid": his.pid})
+            assert status == 204, answer
+        finally:
+            his.kill()
+            his.wait()
+    finally:
+        close = f"kernel-sessions/{opened['session_id']}/close"
+        assert node.service("POST", close, "plgus", {"reason": "test over"})[0] == 204
+
+
+def test_the_overlay_of_a_killed_server_is_removed_when_the_server_starts_again(layers):
+    node = layers
+    gus = node.users["plgus"]
+    node.start_server("plgus")
+    kernel_id = node.start_kernel("plgus", "lost.ipynb", [])["kernel"]["id"]
+    (session,) = [
+        s
+        for s in node.service("GET", "sessions?active=true", "plgus")[1]["sessions"]
+        if s["kernel_id"] == kernel_id
+    ]
+    overlay = Path(gus.pw_dir, ".local/share/jupyter/pennlayer/sessions", session["id"])
+    assert overlay.is_dir()
+    # His server is killed outright: its kernel dies with it, the service ends the session.
+    subprocess.run(["pkill", "-KILL", "-u", "plgus", "-f", "jupyterhub-singleuser"], check=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ended = node.service("GET", "sessions?active=false", "plgus")[1]["sessions"]
+        if session["id"] in [s["id"] for s in ended]:
+            break
+        time.sleep(0.5)
+    assert session["id"] in [s["id"] for s in ended]
+    assert overlay.is_dir()  # nobody of his was there to remove it
+    # When his server starts again, it removes the overlay of the ended session.
+    url = f"{node.hub.api}/users/plgus/server"
+    assert _request("DELETE", url, node.tokens["plgus"], None)[0] in (202, 204)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        model = _request("GET", f"{node.hub.api}/users/plgus", node.tokens["plgus"], None)[1]
+        if "" not in (model.get("servers") or {}):
+            break
+        time.sleep(0.5)
+    node.start_server("plgus")
+    deadline = time.monotonic() + 30
+    while overlay.exists() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert not overlay.exists()
 
 
 def test_a_users_kernel_reads_the_layers_writes_nothing_and_holds_them(layers):

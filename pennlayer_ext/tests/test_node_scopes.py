@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from pennlayer_ext.handlers import default_handlers
+from pennlayer_ext.node_service import proc_hides_processes
 from pennlayer_ext.schemas import openapi_path
 from pennlayer_ext.scopes import MANAGE, NOT_YET, ROUTE_SCOPES, USE, has_scope, route_template
 
@@ -57,3 +58,18 @@ def test_manage_includes_use_and_owners_have_everything():
     # A filtered scope grants nothing here: pennlayer's scopes have no filters.
     assert not has_scope({"custom:pennlayer:manage!user=mona", "admin:users!user=x"}, USE)
     assert not has_scope(set(), USE)
+
+
+def test_the_service_will_not_start_where_proc_hides_peoples_processes():
+    line = "22 27 0:21 / /proc rw,relatime - proc proc rw,{}"
+    # Hidden from a plain service user: a clear reason to stop.
+    why = proc_hides_processes(line.format("hidepid=invisible"), uid=998, groups=[998])
+    assert why is not None
+    assert "hidepid=invisible" in why
+    assert proc_hides_processes(line.format("hidepid=2,gid=50"), uid=998, groups=[998])
+    # Seen: no hidepid, root, or the user in the group /proc lets see everything.
+    assert proc_hides_processes(line.format("hidepid=0"), uid=998, groups=[]) is None
+    assert proc_hides_processes(line.format(""), uid=998, groups=[]) is None
+    assert proc_hides_processes(line.format("hidepid=2"), uid=0, groups=[]) is None
+    assert proc_hides_processes(line.format("hidepid=2,gid=50"), uid=998, groups=[50]) is None
+    assert proc_hides_processes("", uid=998, groups=[]) is None

@@ -29,6 +29,7 @@ from .records import (
     VERSION_JSON_COLUMNS,
     CatalogError,
     decode,
+    utc_in,
     utc_now,
 )
 from .runs import RunsMixin
@@ -45,6 +46,7 @@ __all__ = [
     "TERMINAL_JOB_STATES",
     "Catalog",
     "CatalogError",
+    "utc_in",
     "utc_now",
 ]
 

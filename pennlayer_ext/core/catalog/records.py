@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import PennLayerError
@@ -27,7 +27,13 @@ class CatalogError(PennLayerError):
 
 def utc_now() -> str:
     """Now as an ISO 8601 UTC timestamp with millisecond precision and a ``Z`` suffix."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_in(0)
+
+
+def utc_in(days: float) -> str:
+    """*days* from now, as :func:`utc_now` writes times."""
+    moment = datetime.now(timezone.utc) + timedelta(days=days)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def decode(row: sqlite3.Row, json_columns: tuple[str, ...]) -> dict[str, Any]:
