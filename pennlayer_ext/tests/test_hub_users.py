@@ -485,7 +485,7 @@ def test_the_overlay_of_a_killed_server_is_removed_when_the_server_starts_again(
     overlay = Path(gus.pw_dir, ".local/share/jupyter/pennlayer/sessions", session["id"])
     assert overlay.is_dir()
     # His server is killed outright: its kernel dies with it, the service ends the session.
-    subprocess.run(["pkill", "-KILL", "-u", "plgus", "-f", "jupyterhub-singleuser"], check=True)
+    subprocess.run(["pkill", "-KILL", "-u", "plgus", "-f", "jupyterhub.singleuser"], check=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ended = node.service("GET", "sessions?active=false", "plgus")[1]["sessions"]
