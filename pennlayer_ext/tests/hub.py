@@ -81,9 +81,10 @@ if settings["service"]:
     c.JupyterHub.services.append({{
         "name": "pennlayer",
         "url": settings["service_url"],
-        "command": [settings["python"], "-m", "pennlayer_ext.cli", "serve", "--allow-root",
-                    *settings["service_args"]],
+        "command": [*settings["service_prefix"], settings["python"], "-m", "pennlayer_ext.cli",
+                    "serve", "--allow-root", *settings["service_args"]],
         "environment": settings["service_env"],
+        **({{"cwd": settings["service_cwd"]}} if settings["service_cwd"] else {{}}),
     }})
 """
 # A test's own settings, appended to the configuration above.
@@ -91,7 +92,8 @@ _EXTRA = "\n# -- the test's own settings\n{extra}\n"
 
 
 class RealHub:
-    """A JupyterHub process; with *service*, it runs ``jupyter pennlayer serve`` too."""
+    """A JupyterHub process; with *service*, it runs ``jupyter pennlayer serve`` too (as
+    *service_user*, if given)."""
 
     def __init__(
         self,
@@ -100,6 +102,8 @@ class RealHub:
         service: bool = True,
         service_args: tuple[str, ...] = (),
         service_env: dict[str, str] | None = None,
+        service_user: str | None = None,
+        service_cwd: str | None = None,
         proxy_command: list[str] | None = None,
         python: str = sys.executable,
         extra_config: str = "",
@@ -126,6 +130,16 @@ class RealHub:
             "service_url": f"http://127.0.0.1:{self.service_port}",
             "service_args": list(service_args),
             "service_env": service_env or {},
+            "service_cwd": service_cwd,
+            # As a system user of its own, as operators run it (setpriv, from util-linux).
+            "service_prefix": [
+                "setpriv",
+                f"--reuid={service_user}",
+                f"--regid={service_user}",
+                "--init-groups",
+            ]
+            if service_user
+            else [],
         }
         config = folder / "jupyterhub_config.py"
         text = _CONFIG.format(settings=json.dumps(settings))

@@ -34,6 +34,7 @@ from .hub import RealHub, _request
 REPO = Path(__file__).resolve().parents[2]
 PROXY = REPO / "scripts" / "hub-proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
 USERS = ("plmona", "plursula", "plgus")
+SERVICE_USER = "plnode"  # the node service's own system user
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 pytestmark = [
@@ -226,12 +227,17 @@ class Node:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory, pl_uv_cache):
+def node(tmp_path_factory):
     folder = Path(tempfile.mkdtemp(prefix="pennlayer-hub-", dir="/tmp"))
     folder.chmod(0o755)
     homes = folder / "home"
     homes.mkdir(mode=0o755)
     users = {name: _make_user(name, homes) for name in USERS}
+    # The service runs as its own user, which owns the store and its own folders only.
+    service = _make_user(SERVICE_USER, homes)
+    for name in ("store", "service"):
+        (folder / name).mkdir()
+        os.chown(folder / name, service.pw_uid, service.pw_gid)
     python = _world_python(folder)
     sources = folder / "sources" / "genome"
     sources.mkdir(parents=True)
@@ -248,18 +254,20 @@ def node(tmp_path_factory, pl_uv_cache):
             python=python,
             service_args=(
                 f"--PennLayerApp.allowed_source_roots={folder / 'sources'}",
-                f"--PennLayerApp.uv_cache_dir={pl_uv_cache}",
                 "--PennLayerApp.sandbox=bwrap",
             ),
             service_env={
                 **_network_settings(),
+                "HOME": service.pw_dir,
                 "PENNLAYER_STORE": str(folder / "store"),
                 "PYTHONPATH": str(REPO),
                 "UV_INDEX": index.url,
-                "JUPYTER_DATA_DIR": str(hub_folder / "data"),
-                "JUPYTER_CONFIG_DIR": str(hub_folder / "config"),
-                "JUPYTER_RUNTIME_DIR": str(hub_folder / "runtime"),
+                "JUPYTER_DATA_DIR": str(folder / "service" / "data"),
+                "JUPYTER_CONFIG_DIR": str(folder / "service" / "config"),
+                "JUPYTER_RUNTIME_DIR": str(folder / "service" / "runtime"),
             },
+            service_user=SERVICE_USER,
+            service_cwd=str(folder / "service"),
             extra_config=HUB_CONFIG.format(
                 python=python,
                 environment={"PYTHONPATH": str(REPO)},
@@ -269,7 +277,7 @@ def node(tmp_path_factory, pl_uv_cache):
             yield Node(hub, folder, users)
         finally:
             hub.stop()  # the Hub stops the people's servers and the proxy
-            for name in USERS:
+            for name in (*USERS, SERVICE_USER):
                 subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -549,6 +557,10 @@ def test_a_users_kernel_reads_the_layers_writes_nothing_and_holds_them(layers):
         version = node.store / "layers" / "genome" / f"v{layer['version']}"
         if not version.is_dir():
             version = next(p for p in (node.store / "layers" / "genome").iterdir() if p.is_dir())
+        # The store and the layers' files are the service user's, not root's or hers.
+        service = pwd.getpwnam(SERVICE_USER)
+        for path in (version / "chr1.fa", version, node.store / "catalog.sqlite"):
+            assert path.stat().st_uid == service.pw_uid, path
         for argv in (
             ["sh", "-c", f"echo x >> {version}/chr1.fa"],
             ["touch", f"{version}/new.txt"],
