@@ -4,9 +4,9 @@ A run through the node service executes as the person who starts it: this proces
 Jupyter server, or their CLI) reads their notebook and makes the run's plan
 (core/run_plans.py), records the run at the service (``POST /pennlayer/caller-runs``: the
 service holds the versions and keeps the job, log and record), then starts the run's
-executor (``python -m pennlayer_ext.run_executor``) as a process of this person's. The
-executor outlives the server or command that started it (a run goes on when the server
-is stopped or the terminal closed); it reports to the service until the run ends.
+executor (``python -m pennlayer_ext.run_executor``) as a process of this person's, in a
+session of its own (a closed terminal does not stop it); it reports to the service, with
+the token of what started it, until the run ends.
 """
 
 from __future__ import annotations
