@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -33,6 +34,7 @@ from .diskspace import (
     stopped_reason,
     too_big_reason,
 )
+from .errors import DiskFull
 from .jobs import end_job
 from .kernelspecs import sync_kernelspecs
 from .states import ACTIVE_JOB_STATES, JobState
@@ -193,6 +195,7 @@ class JobContext:
                 summary,
                 layer_fields=layer_fields,
                 version_fields=version_fields,
+                settle=False,  # the disk shares once the job has ended: settle_shares
             )
             # The committed version in the job marks the point of no return: whoever
             # ends this job later (this worker, or a recovery) ends it as succeeded.
@@ -217,7 +220,18 @@ class JobContext:
             self.catalog.update_job(
                 conn, self.job_id, state=JobState.SUCCEEDED, finished_at=utc_now()
             )
+        self.settle_shares()
         return version
+
+    def settle_shares(self) -> None:
+        """Account the disk shares the commit left pending (catalog/shares.py), after the
+        job has ended. If this fails or never runs (a kill), the next reader of sizes or
+        change of shares settles them: the figures are exact whenever they are read."""
+        try:
+            with self.catalog.transaction(write=True) as conn:
+                self.catalog.settle_shares(conn)
+        except (DiskFull, sqlite3.Error) as exc:
+            self.log(f"disk figures left for the next reader to settle: {exc}")
 
     def flush_early(self, interval_s: float = 0.5) -> None:
         """Write what the job stages to disk as it goes (every *interval_s*, in the
