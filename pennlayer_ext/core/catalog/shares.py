@@ -137,7 +137,7 @@ class SharesMixin:
         )
         conn.executemany(
             "INSERT OR IGNORE INTO temp.share_changed VALUES (?, ?)",
-            ((dev, ino) for dev, ino, _ in files),
+            sorted((dev, ino) for dev, ino, _ in files),
         )
         conn.execute("INSERT INTO temp.share_before" + _HOLDERS)
 

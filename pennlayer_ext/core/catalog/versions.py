@@ -98,7 +98,9 @@ class VersionsMixin:
         conn.executemany(
             "INSERT OR IGNORE INTO version_files (layer, version, dev, ino, size)"
             " VALUES (?, ?, ?, ?, ?)",
-            ((layer, version, dev, ino, size) for dev, ino, size in files),
+            # In key order: B-tree appends instead of random inserts (13,000 files of an
+            # environment: 18 ms instead of 35-75 ms here).
+            ((layer, version, dev, ino, size) for dev, ino, size in sorted(files)),
         )
         conn.execute(
             "UPDATE layer_versions SET files_recorded = 1, shares_pending = ?"
