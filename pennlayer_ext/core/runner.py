@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import sqlite3
@@ -180,7 +181,7 @@ class JobContext:
         # The version must be on disk before the catalog says it exists (most of it is
         # already, if flush_early ran: this one then has only what changed since).
         self.wait_flushed()
-        os.sync()
+        sync_filesystem(self.store.root)
         # The commit only renames: from here on the disk is no reason to stop.
         self.disk.stop()
         with self.catalog.transaction(write=True) as conn:
@@ -242,7 +243,7 @@ class JobContext:
 
             def flush() -> None:
                 while True:
-                    os.sync()
+                    sync_filesystem(self.store.root)
                     if stop.wait(interval_s):
                         return
 
@@ -343,6 +344,33 @@ class JobContext:
                 causes.append(line)
         shown = causes or [line.removeprefix("error:").strip() for line in picked]
         return " ".join(shown)[:1000]
+
+
+def sync_filesystem(path: Path) -> None:
+    """Write everything waiting for the filesystem holding *path* to disk (``syncfs``):
+    the writes of other filesystems are not waited for, as ``os.sync`` would. Where
+    syncfs is missing or fails, ``os.sync``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        os.sync()
+        return
+    try:
+        libc = _libc()
+        if libc is None or libc.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syncfs  # noqa: B018 (missing on some C libraries)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _die_with_parent(sig: int) -> None:
