@@ -10,6 +10,7 @@ from pennlayer_ext.core.digest import summarize_tree
 from pennlayer_ext.core.versions import collect_garbage, commit_version
 
 from .helpers import add_reference_version, wait_for_job
+from .test_disk import fill, tmpfs  # noqa: F401 (the fixture)
 from .test_totals import kept_and_recounted
 
 pytestmark = pytest.mark.timeout(300)
@@ -90,9 +91,9 @@ def _disk(manager):
     return totals["size_bytes"], totals["layers_bytes"], totals["shared_savings_bytes"]
 
 
-def _two_layers(tmp_path):
+def _two_layers(tmp_path, **settings):
     """'first' (1000 own + 3000 bytes) settled; 'second' links the 3000, shares pending."""
-    manager = LayerManager(tmp_path / "store")
+    manager = LayerManager(tmp_path / "store", **settings)
     for name in ("first", "second"):
         manager.create_layer(name, "reference")
     first = manager.store.version_dir(
@@ -180,3 +181,18 @@ def test_a_build_job_settles_its_shares_after_it_ends(tmp_path, local_index, pl_
     kept, _ = _kept_shares(manager)
     # and the shared files are split between the twins
     assert abs(kept[("twin-a", 1)] - kept[("twin-b", 1)]) < 0.05 * kept[("twin-a", 1)]
+
+
+def test_on_a_full_disk_a_reader_answers_with_the_figures_as_they_are(tmpfs):  # noqa: F811
+    # Given a pending commit, and a disk with no room to settle it
+    _two_layers(tmpfs, disk_reserve=0)
+    filler = fill(tmpfs)
+    reopened = LayerManager(tmpfs / "store", disk_reserve=0)
+    # When the list is read, it answers (the settle could not be written)
+    assert _disk(reopened) == (7500, 7500, 0)  # the pending version at its apparent size
+    assert _pending(reopened)
+    # and once there is room, the next read settles and is exact
+    filler.unlink()
+    assert _disk(reopened) == (4500, 7500, 3000)
+    assert not _pending(reopened)
+    _assert_exact(reopened)

@@ -17,7 +17,10 @@ A job's commit records its version's files and leaves its shares *pending*
 job has ended (:meth:`SharesMixin.settle_shares`, by its worker), so a build does not
 wait for them. Every change of shares settles pending versions first, and every reader
 of disk figures reads through :meth:`SharesMixin.settled`, which settles them before it
-reads: no answer shows the figures of a half-accounted commit.
+reads: no answer shows the figures of a half-accounted commit. (Where the catalog
+cannot be written, on a full disk or by a process that may only read the store, a
+reader reads them as they are: a pending version at its apparent size, the others'
+shares as before it.)
 """
 
 from __future__ import annotations
@@ -112,8 +115,8 @@ class SharesMixin:
             try:
                 with self.transaction(write=True) as conn:
                     self.settle_shares(conn)
-            except DiskFull:
-                break  # no room to write: read the figures as they are
+            except (DiskFull, sqlite3.Error):
+                break  # a full disk, a store this process may only read: read as they are
         with self.transaction() as conn:
             yield conn
 
