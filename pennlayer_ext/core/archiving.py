@@ -28,7 +28,7 @@ from .catalog import utc_now
 from .coldstore import ColdStore, ColdStoreError, StoredObject, archive_key, open_cold_store
 from .digest import algorithm_of
 from .packing import READ_BACK, ArchiveError, ArchiveLimits, pack_tree, read_archive
-from .runner import StepFailed
+from .runner import StepFailed, sync_filesystem
 from .states import LayerStatus
 from .units import human_bytes
 from .versions import DIR_MODE, collect_garbage, record_files, sweep_archived, unseal_top
@@ -282,7 +282,7 @@ def run_restore(ctx: JobContext) -> None:
 def _commit_restore(
     ctx: JobContext, layer: str, version: int, tree: Path, inodes: tuple[tuple[int, int, int], ...]
 ) -> None:
-    os.sync()  # the files are on disk before the catalog says they are
+    sync_filesystem(ctx.store.root)  # the files are on disk before the catalog says so
     ctx.disk.stop()
     catalog, store = ctx.catalog, ctx.store
     target = store.version_dir(layer, version)

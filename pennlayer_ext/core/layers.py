@@ -157,7 +157,8 @@ class LayerService:
         return self.page(query, kind=kind, status=status, language=language)
 
     def page(self, query: ListQuery, **filters: str | None) -> dict[str, Any]:
-        with self.catalog.transaction() as conn:
+        # Every reader of disk figures reads them settled (catalog/shares.py).
+        with self.catalog.settled() as conn:
             records, count = self.catalog.page_of_layers(
                 conn,
                 filters=filters,
@@ -183,7 +184,7 @@ class LayerService:
 
     def node_totals(self) -> dict[str, Any]:
         """The node's totals alone (kept by the catalog: nothing is summed here)."""
-        with self.catalog.transaction() as conn:
+        with self.catalog.settled() as conn:
             return self.totals(self.catalog.node_totals(conn))
 
     def changes(self, cursor: int | None) -> dict[str, Any]:
@@ -215,7 +216,7 @@ class LayerService:
 
     def get(self, name: str) -> dict[str, Any]:
         validate_name(name)
-        with self.catalog.transaction() as conn:
+        with self.catalog.settled() as conn:
             return self.serialize(
                 require_layer(self.catalog, conn, name),
                 self.catalog.active_sessions_using(conn, name),
@@ -224,7 +225,7 @@ class LayerService:
     def detail(self, name: str) -> dict[str, Any]:
         """The layer with every version still on the node and whether a session uses it."""
         validate_name(name)
-        with self.catalog.transaction() as conn:  # one transaction: a refresh reads it often
+        with self.catalog.settled() as conn:  # one transaction: a refresh reads it often
             layer = self.serialize(
                 require_layer(self.catalog, conn, name),
                 self.catalog.active_sessions_using(conn, name),
@@ -330,6 +331,7 @@ class LayerService:
                 self.catalog.update_layer_description(conn, name, description)
             if pinned is not None:
                 self.catalog.set_pinned(conn, name, pinned)
+            self.catalog.settle_shares(conn)
             record = require_layer(self.catalog, conn, name)
             in_use = self.catalog.active_sessions_using(conn, name)
         return self.serialize(record, in_use)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -33,6 +35,7 @@ from .diskspace import (
     stopped_reason,
     too_big_reason,
 )
+from .errors import DiskFull
 from .jobs import end_job
 from .kernelspecs import sync_kernelspecs
 from .states import ACTIVE_JOB_STATES, JobState
@@ -178,7 +181,7 @@ class JobContext:
         # The version must be on disk before the catalog says it exists (most of it is
         # already, if flush_early ran: this one then has only what changed since).
         self.wait_flushed()
-        os.sync()
+        sync_filesystem(self.store.root)
         # The commit only renames: from here on the disk is no reason to stop.
         self.disk.stop()
         with self.catalog.transaction(write=True) as conn:
@@ -193,6 +196,7 @@ class JobContext:
                 summary,
                 layer_fields=layer_fields,
                 version_fields=version_fields,
+                settle=False,  # the disk shares once the job has ended: settle_shares
             )
             # The committed version in the job marks the point of no return: whoever
             # ends this job later (this worker, or a recovery) ends it as succeeded.
@@ -217,7 +221,18 @@ class JobContext:
             self.catalog.update_job(
                 conn, self.job_id, state=JobState.SUCCEEDED, finished_at=utc_now()
             )
+        self.settle_shares()
         return version
+
+    def settle_shares(self) -> None:
+        """Account the disk shares the commit left pending (catalog/shares.py), after the
+        job has ended. If this fails or never runs (a kill), the next reader of sizes or
+        change of shares settles them: the figures are exact whenever they are read."""
+        try:
+            with self.catalog.transaction(write=True) as conn:
+                self.catalog.settle_shares(conn)
+        except (DiskFull, sqlite3.Error) as exc:
+            self.log(f"disk figures left for the next reader to settle: {exc}")
 
     def flush_early(self, interval_s: float = 0.5) -> None:
         """Write what the job stages to disk as it goes (every *interval_s*, in the
@@ -228,7 +243,7 @@ class JobContext:
 
             def flush() -> None:
                 while True:
-                    os.sync()
+                    sync_filesystem(self.store.root)
                     if stop.wait(interval_s):
                         return
 
@@ -329,6 +344,33 @@ class JobContext:
                 causes.append(line)
         shown = causes or [line.removeprefix("error:").strip() for line in picked]
         return " ".join(shown)[:1000]
+
+
+def sync_filesystem(path: Path) -> None:
+    """Write everything waiting for the filesystem holding *path* to disk (``syncfs``):
+    the writes of other filesystems are not waited for, as ``os.sync`` would. Where
+    syncfs is missing or fails, ``os.sync``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        os.sync()
+        return
+    try:
+        libc = _libc()
+        if libc is None or libc.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syncfs  # noqa: B018 (missing on some C libraries)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def _die_with_parent(sig: int) -> None:

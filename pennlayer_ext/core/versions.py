@@ -39,8 +39,13 @@ def commit_version(
     *,
     layer_fields: dict[str, Any],
     version_fields: dict[str, Any],
+    settle: bool = True,
 ) -> int:
     """Inside the caller's write transaction: move *tree* into place as the next version.
+
+    Its files are recorded; with *settle* False, its disk shares (and what it moves of
+    others') are left pending, for the caller to settle after its job has ended (see
+    catalog/shares.py: readers and changes of shares settle them before anything else).
 
     The tree is sealed read-only first (:func:`seal_tree`). Modes are part of the digest,
     so if that changed a mode the summary is computed again here, under the write lock
@@ -72,7 +77,10 @@ def commit_version(
             file_count=summary.file_count,
             **version_fields,
         )
-        record_files(catalog, conn, layer, version, summary.inodes)
+        if settle:
+            record_files(catalog, conn, layer, version, summary.inodes)
+        else:
+            catalog.insert_version_files(conn, layer, version, summary.inodes, shares_pending=True)
         catalog.update_layer_state(
             conn,
             layer,
@@ -163,10 +171,11 @@ def collect_garbage(catalog: Catalog, store: LayerStore, layer: str) -> list[Pat
             for version in catalog.list_versions(conn, layer)
             if version["version"] not in keep
         ]
-        catalog.begin_share_change(conn, versions=[(layer, version) for version in retired])
-        for version in retired:
-            catalog.delete_version(conn, layer, version)
-        catalog.end_share_change(conn)
+        if retired:  # (a change of shares settles pending ones: none when none retire)
+            catalog.begin_share_change(conn, versions=[(layer, version) for version in retired])
+            for version in retired:
+                catalog.delete_version(conn, layer, version)
+            catalog.end_share_change(conn)
         known = {version["version"] for version in catalog.list_versions(conn, layer)}
         layer_dir = store.layer_dir(layer)
         if layer_dir.is_dir():

@@ -176,6 +176,14 @@ MIGRATIONS: tuple[str, ...] = (
     # 11 (paging): indexes for the paged list's filters and sort keys; the node totals
     #    kept by triggers (catalog/totals.py); a log of changed layers for the watcher
     TOTALS_MIGRATION,
+    # 12 (builds): a version a job committed with its files recorded and its disk shares
+    #    still to account (catalog/shares.py: settled by its worker right after the job
+    #    ends, or by the first reader of sizes or change of shares before that)
+    """
+    ALTER TABLE layer_versions ADD COLUMN shares_pending INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX layer_versions_shares_pending ON layer_versions (layer, version)
+        WHERE shares_pending = 1;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

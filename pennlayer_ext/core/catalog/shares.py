@@ -11,12 +11,26 @@ some) changes n only for the inodes it touches, so only their holders' figures m
 by size/n_after - size/n_before for a share, by a file's size for the layer that
 becomes, or stops being, its only holder. The work grows with the change, never with the
 store nor with the size of the versions that share a file with it.
+
+A job's commit records its version's files and leaves its shares *pending*
+(``shares_pending``): the figures of the other versions and layers are moved after the
+job has ended (:meth:`SharesMixin.settle_shares`, by its worker), so a build does not
+wait for them. Every change of shares settles pending versions first, and every reader
+of disk figures reads through :meth:`SharesMixin.settled`, which settles them before it
+reads: no answer shows the figures of a half-accounted commit. (Where the catalog
+cannot be written, on a full disk or by a process that may only read the store, a
+reader reads them as they are: a pending version at its apparent size, the others'
+shares as before it.)
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from ..errors import DiskFull
 
 _TABLES = (
     "CREATE TEMP TABLE IF NOT EXISTS share_changed"
@@ -29,6 +43,11 @@ _TABLES = (
     "CREATE TEMP TABLE IF NOT EXISTS share_after (dev INTEGER NOT NULL, ino INTEGER NOT NULL,"
     " size INTEGER NOT NULL, n INTEGER NOT NULL, layers INTEGER NOT NULL, sole TEXT,"
     " PRIMARY KEY (dev, ino)) WITHOUT ROWID",
+    # Versions left out of the holders counted before a change: those being settled.
+    "CREATE TEMP TABLE IF NOT EXISTS share_unsettled"
+    " (layer TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (layer, version))"
+    " WITHOUT ROWID",
+    "DELETE FROM temp.share_unsettled",
     "DELETE FROM temp.share_changed",
     "DELETE FROM temp.share_before",
     "DELETE FROM temp.share_after",
@@ -40,10 +59,66 @@ _HOLDERS = (
     " FROM temp.share_changed c CROSS JOIN version_files f"
     " ON f.dev = c.dev AND f.ino = c.ino GROUP BY f.dev, f.ino"
 )
+# The same, as things stood before the versions being settled were committed.
+_HOLDERS_BEFORE = _HOLDERS.replace(
+    " GROUP BY",
+    " WHERE NOT EXISTS (SELECT 1 FROM temp.share_unsettled u"
+    " WHERE u.layer = f.layer AND u.version = f.version) GROUP BY",
+)
+_PENDING = "SELECT layer, version FROM layer_versions WHERE shares_pending = 1"
 
 
 class SharesMixin:
     """Catalog methods for the incremental disk figures (see the module's text)."""
+
+    # From the other mixins (Catalog combines them).
+    transaction: Any
+    recompute_version_size: Any
+
+    def shares_pending(self, conn: sqlite3.Connection) -> bool:
+        """Whether a version's shares are still to account (an index of pending rows)."""
+        return conn.execute(_PENDING + " LIMIT 1").fetchone() is not None
+
+    def settle_shares(self, conn: sqlite3.Connection) -> int:
+        """Inside a write transaction: account every version committed with its shares
+        pending, as if each commit had done it (one change for them all: the holders
+        before are counted without them). Returns how many versions were settled."""
+        pending = [(row[0], int(row[1])) for row in conn.execute(_PENDING).fetchall()]
+        if not pending:
+            return 0
+        for statement in _TABLES:
+            conn.execute(statement)
+        conn.executemany("INSERT INTO temp.share_unsettled VALUES (?, ?)", pending)
+        conn.executemany(
+            "INSERT OR IGNORE INTO temp.share_changed"
+            " SELECT dev, ino FROM version_files WHERE layer = ? AND version = ?",
+            pending,
+        )
+        conn.execute("INSERT INTO temp.share_before" + _HOLDERS_BEFORE)
+        for layer, version in pending:
+            self.recompute_version_size(conn, layer, version)
+        conn.execute("UPDATE layer_versions SET shares_pending = 0 WHERE shares_pending = 1")
+        self._move_shares(conn, skip=set(pending))
+        return len(pending)
+
+    def settled(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A read transaction in which the disk figures are exact (see the module's text)."""
+        return self._settled()
+
+    @contextmanager
+    def _settled(self) -> Iterator[sqlite3.Connection]:
+        for _ in range(3):  # a commit may land between the settle and the read: again
+            with self.transaction() as conn:
+                if not self.shares_pending(conn):
+                    yield conn
+                    return
+            try:
+                with self.transaction(write=True) as conn:
+                    self.settle_shares(conn)
+            except (DiskFull, sqlite3.Error):
+                break  # a full disk, a store this process may only read: read as they are
+        with self.transaction() as conn:
+            yield conn
 
     def begin_share_change(
         self,
@@ -53,7 +128,9 @@ class SharesMixin:
         files: Iterable[tuple[int, int, int]] = (),
     ) -> None:
         """Note the inodes a change touches (those of *versions* and *files*) and who
-        holds each now; :meth:`end_share_change` moves the figures after the change."""
+        holds each now; :meth:`end_share_change` moves the figures after the change.
+        Versions whose shares are pending are settled first."""
+        self.settle_shares(conn)
         for statement in _TABLES:
             conn.execute(statement)
         conn.executemany(
@@ -63,7 +140,7 @@ class SharesMixin:
         )
         conn.executemany(
             "INSERT OR IGNORE INTO temp.share_changed VALUES (?, ?)",
-            ((dev, ino) for dev, ino, _ in files),
+            sorted((dev, ino) for dev, ino, _ in files),
         )
         conn.execute("INSERT INTO temp.share_before" + _HOLDERS)
 
@@ -73,6 +150,9 @@ class SharesMixin:
         """Move the shares of the versions that still hold a touched inode (all but *skip*,
         a new version whose share its caller computes whole) and the unique bytes of the
         layers that became or stopped being a file's only holder."""
+        self._move_shares(conn, skip=set() if skip is None else {skip})
+
+    def _move_shares(self, conn: sqlite3.Connection, *, skip: set[tuple[str, int]]) -> None:
         conn.execute("INSERT INTO temp.share_after" + _HOLDERS)
         rows = conn.execute(
             "SELECT g.layer, g.version, SUM(b.size * (1.0 / a.n - 1.0 / b.n)) AS delta"
@@ -83,7 +163,7 @@ class SharesMixin:
         ).fetchall()
         for row in rows:
             key = (row["layer"], int(row["version"]))
-            if key == skip:
+            if key in skip:
                 continue
             conn.execute(
                 "UPDATE layer_versions SET size_bytes = MAX(0, CAST(ROUND(size_bytes + ?) AS"
@@ -109,5 +189,5 @@ class SharesMixin:
                 "UPDATE layers SET unique_bytes = MAX(0, unique_bytes + ?) WHERE name = ?",
                 [(sign * int(row["bytes"]), row["layer"]) for row in rows_],
             )
-        for table in ("share_changed", "share_before", "share_after"):
+        for table in ("share_unsettled", "share_changed", "share_before", "share_after"):
             conn.execute(f"DELETE FROM temp.{table}")  # noqa: S608 (fixed names)

