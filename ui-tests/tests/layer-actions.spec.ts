@@ -7,7 +7,8 @@ import {
   kernelName,
   OpenNotebook,
   putNotebook,
-  sampleGenomeFolder
+  sampleGenomeFolder,
+  shutdownAllKernels
 } from './helpers/notebookLayers';
 
 const UI_ENVIRONMENT = 'galata-ui-env';
@@ -87,7 +88,7 @@ test.describe('Layer actions', () => {
 
   test.afterEach(async ({ page, request }) => {
     // A layer in use cannot be deleted: stop the kernels first.
-    await page.kernel.shutdownAll();
+    await shutdownAllKernels(page);
     const api = new EnvironmentsApi(request);
     for (const name of [
       UI_ENVIRONMENT,
@@ -365,7 +366,7 @@ test.describe('Layer actions', () => {
     expect(body.message).toContain(BUSY_ENVIRONMENT);
 
     // Once the kernel stops, the button works, after a confirmation.
-    await page.kernel.shutdownAll();
+    await shutdownAllKernels(page);
     await expect(remove).toBeEnabled({ timeout: 40 * 1000 });
     await remove.click();
     const confirm = page

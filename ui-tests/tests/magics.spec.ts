@@ -5,7 +5,8 @@ import {
   EnvironmentsApi,
   kernelName,
   OpenNotebook,
-  putNotebook
+  putNotebook,
+  shutdownAllKernels
 } from './helpers/notebookLayers';
 
 // An environment with ipywidgets, so that the magics' progress is a widget.
@@ -14,7 +15,7 @@ const BUILT = 'galata-magic-new';
 
 test.describe('%layer magics', () => {
   test.afterEach(async ({ page, request }) => {
-    await page.kernel.shutdownAll();
+    await shutdownAllKernels(page);
     const environments = new EnvironmentsApi(request);
     await environments.remove(BUILT);
     await environments.remove(ENVIRONMENT);

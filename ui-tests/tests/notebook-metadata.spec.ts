@@ -5,7 +5,8 @@ import {
   EnvironmentsApi,
   kernelName,
   OpenNotebook,
-  putNotebook
+  putNotebook,
+  shutdownAllKernels
 } from './helpers/notebookLayers';
 
 const ENVIRONMENT = 'galata-env';
@@ -19,7 +20,7 @@ const PROBE = [
 test.describe('Notebook metadata', () => {
   test.afterEach(async ({ page, request }) => {
     // A layer in use cannot be deleted: stop its kernel first.
-    await page.kernel.shutdownAll();
+    await shutdownAllKernels(page);
     await new EnvironmentsApi(request).remove(ENVIRONMENT);
   });
 

@@ -7,6 +7,7 @@ import {
   OpenNotebook,
   putNotebook,
   sampleGenomeFolder,
+  shutdownAllKernels,
   waitForJob
 } from './helpers/notebookLayers';
 
@@ -15,7 +16,7 @@ const REFERENCE = 'galata-archived';
 
 test.describe('Restore on launch', () => {
   test.afterEach(async ({ page, request }) => {
-    await page.kernel.shutdownAll();
+    await shutdownAllKernels(page);
     const environments = new EnvironmentsApi(request);
     await environments.remove(REFERENCE);
     await environments.remove(ENVIRONMENT);

@@ -35,6 +35,22 @@ export const BUILD_TIMEOUT_MS = 150 * 1000;
 /**
  * The name of the kernelspec of an environment layer.
  */
+/**
+ * Stop every kernel of the page after a test. A kernel the server is restarting at
+ * that moment makes the server's shutdown fail once (jupyter_client refuses to stop a
+ * kernel whose start is pending); the second try finds it started and stops it.
+ */
+export async function shutdownAllKernels(
+  page: IJupyterLabPageFixture
+): Promise<void> {
+  try {
+    await page.kernel.shutdownAll();
+  } catch {
+    await page.waitForTimeout(2000);
+    await page.kernel.shutdownAll();
+  }
+}
+
 export function kernelName(environment: string): string {
   return `pennlayer-${environment}`;
 }
