@@ -81,10 +81,12 @@ if settings["service"]:
     c.JupyterHub.services.append({{
         "name": "pennlayer",
         "url": settings["service_url"],
-        "command": [*settings["service_prefix"], settings["python"], "-m", "pennlayer_ext.cli",
-                    "serve", "--allow-root", *settings["service_args"]],
+        "command": [settings["python"], "-m", "pennlayer_ext.cli", "serve", "--allow-root",
+                    *settings["service_args"]],
         "environment": settings["service_env"],
         **({{"cwd": settings["service_cwd"]}} if settings["service_cwd"] else {{}}),
+        # As a system user of its own, as operators run it (docs/operators.md).
+        **({{"user": settings["service_user"]}} if settings["service_user"] else {{}}),
     }})
 """
 # A test's own settings, appended to the configuration above.
@@ -131,15 +133,7 @@ class RealHub:
             "service_args": list(service_args),
             "service_env": service_env or {},
             "service_cwd": service_cwd,
-            # As a system user of its own, as operators run it (setpriv, from util-linux).
-            "service_prefix": [
-                "setpriv",
-                f"--reuid={service_user}",
-                f"--regid={service_user}",
-                "--init-groups",
-            ]
-            if service_user
-            else [],
+            "service_user": service_user,
         }
         config = folder / "jupyterhub_config.py"
         text = _CONFIG.format(settings=json.dumps(settings))
