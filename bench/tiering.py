@@ -253,10 +253,17 @@ def main() -> None:
     parser.add_argument(
         "--s3-window-mib", type=float, default=4.0, help="the relay's window per connection"
     )
+    parser.add_argument(
+        "--s3-no-relay",
+        action="store_true",
+        help="with --s3-rtt-ms 0 and one server: no relay (to measure the relay's cost)",
+    )
     parser.add_argument("--s3-runs", type=int, default=2, help="runs of each transfer (best)")
     parser.add_argument("--inside", help=argparse.SUPPRESS)  # the S3 part, in its namespace
     parser.add_argument("--inside-options", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.s3_no_relay and (args.s3_rtt_ms or args.s3_servers != 1):
+        parser.error("--s3-no-relay needs --s3-rtt-ms 0 and --s3-servers 1")
     if args.inside:
         tiering_s3.inside(Path(args.inside), json.loads(args.inside_options))
         return
@@ -283,6 +290,7 @@ def main() -> None:
                 "rtt_ms": args.s3_rtt_ms,
                 "window_mib": args.s3_window_mib,
                 "runs": args.s3_runs,
+                "no_relay": args.s3_no_relay,
             }
             results["s3"] = tiering_s3.in_namespace(work, int(args.s3_size * GB), options)
     finally:

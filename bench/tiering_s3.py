@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -151,6 +152,15 @@ def _random(path: Path, size: int) -> None:
             size -= out.write(os.urandom(min(size, 16 * MiB)))
 
 
+def _own_cpu() -> float:
+    """CPU seconds of this process and of its children that ended (the loader's worker)."""
+    own, ended = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+
+
 def _wait(manager: Any, job: dict[str, Any]) -> None:
     while job["state"] in ("queued", "running"):
         time.sleep(0.01)
@@ -174,8 +184,15 @@ def inside(work: Path, options: dict[str, Any]) -> None:
         delay_ms, window = options["rtt_ms"] / 2, options["window_mib"]
     else:  # netem delays; the relay only spreads the connections over the servers
         delay_ms, window = 0.0, 1024.0
-    relay, port = start_relay([port for _, port in servers], delay_ms, window)
-    pids = {"server": [process.pid for process, _ in servers], "relay": [relay.pid]}
+    relay: Any = None
+    if options.get("no_relay"):  # straight to the one server, to measure the relay's cost
+        port = servers[0][1]
+    else:
+        relay, port = start_relay([port for _, port in servers], delay_ms, window)
+    pids = {
+        "server": [process.pid for process, _ in servers],
+        "relay": [relay.pid] if relay else [],
+    }
     url = f"http://127.0.0.1:{port}"
     figures: dict[str, Any] = {"bytes": size, "options": options, "steps": {}}
     try:
@@ -187,6 +204,16 @@ def inside(work: Path, options: dict[str, Any]) -> None:
         blob = work / "blob.bin"
         _random(blob, size)
         cold = S3ColdStore("s3://bench/cold", {"s3_endpoint_url": url})
+        completing: list[float] = []  # the server joining the parts (CompleteMultipartUpload)
+        events = cold.client.meta.events
+        events.register(
+            "before-call.s3.CompleteMultipartUpload",
+            lambda **_: completing.append(time.perf_counter()),
+        )
+        events.register(
+            "after-call.s3.CompleteMultipartUpload",
+            lambda **_: completing.append(time.perf_counter() - completing.pop()),
+        )
 
         def single_put() -> None:
             with blob.open("rb") as body:
@@ -216,21 +243,26 @@ def inside(work: Path, options: dict[str, Any]) -> None:
         for _ in range(int(options["runs"])):
             for name, step in steps.items():
                 before = {who: cpu_seconds(ids) for who, ids in pids.items()}
+                before["client"] = _own_cpu()
                 started = time.perf_counter()
                 step()
                 seconds = time.perf_counter() - started
                 cpu = {who: cpu_seconds(ids) - before[who] for who, ids in pids.items()}
-                figures["steps"].setdefault(name, []).append({"seconds": seconds, "cpu": cpu})
+                cpu["client"] = _own_cpu() - before["client"]
+                run = {"seconds": seconds, "cpu": cpu}
+                if name == "cold_put" and completing:
+                    run["complete_seconds"] = completing.pop()
+                figures["steps"].setdefault(name, []).append(run)
                 for leftover in (work / "single.bin", work / "cold.bin"):
                     leftover.unlink(missing_ok=True)
                 shutil.rmtree(work / "s3-store", ignore_errors=True)
                 os.sync()  # the next step does not pay for this one's dirty pages
         blob.unlink()
     finally:
-        relay.terminate()
-        for process, _ in servers:
+        processes = [process for process, _ in servers] + ([relay] if relay else [])
+        for process in processes:
             process.terminate()
-        for process in [relay, *(process for process, _ in servers)]:
+        for process in processes:
             process.wait(10)
         shutil.rmtree(work / "s3-objects", ignore_errors=True)
     (work / "s3.json").write_text(json.dumps(figures))
@@ -241,7 +273,9 @@ def report(s3: dict[str, Any]) -> None:
     steps = s3["steps"]
     best = {name: min(runs, key=lambda run: run["seconds"]) for name, runs in steps.items()}
     size, options = s3["bytes"], s3["options"]
-    if options["delay"] == "netem":
+    if options.get("no_relay"):
+        network = f"straight to the server, no relay, {s3['rtt_ms']:.1f} ms round trip"
+    elif options["delay"] == "netem":
         network = f"tc netem on the namespace's loopback, {s3['rtt_ms']:.1f} ms round trip"
     else:
         ceiling = options["window_mib"] * MiB / (options["rtt_ms"] / 1000) / 1e6
@@ -256,7 +290,7 @@ def report(s3: dict[str, Any]) -> None:
         f"best of {options['runs']}"
     )
     print(f"network: {network}")
-    print(f"{'':44}{'time':>9}{'MB/s':>7}{'speed-up':>10}{'server CPU':>12}{'relay CPU':>11}")
+    print(f"{'':44}{'time':>9}{'MB/s':>7}{'speed-up':>10}   CPU s: client server relay")
     pairs = [
         ("upload: boto3 put_object, one stream", "single_put", "single_put"),
         ("upload: pennlayer cold store (parallel)", "cold_put", "single_put"),
@@ -268,8 +302,12 @@ def report(s3: dict[str, Any]) -> None:
         run = best[key]
         seconds = run["seconds"]
         speed = best[baseline]["seconds"] / seconds
+        cpu = run["cpu"]
         print(
             f"{label:44}{seconds:>8.2f}s{size / 1e6 / seconds:>7.0f}{speed:>9.2f}x"
-            f"{run['cpu']['server']:>11.1f}s{run['cpu']['relay']:>10.1f}s"
+            f"{cpu['client']:>16.1f}{cpu['server']:>7.1f}{cpu['relay']:>6.1f}"
         )
+    complete = best["cold_put"].get("complete_seconds")
+    if complete is not None:
+        print(f"(of the cold store's upload, the server joining the parts: {complete:.2f} s)")
     print("target: each pennlayer transfer >= 3x one stream")
