@@ -275,6 +275,8 @@ def report(s3: dict[str, Any]) -> None:
     size, options = s3["bytes"], s3["options"]
     if options.get("no_relay"):
         network = f"straight to the server, no relay, {s3['rtt_ms']:.1f} ms round trip"
+    elif not options["rtt_ms"]:
+        network = f"through the relay without delay, {s3['rtt_ms']:.1f} ms round trip"
     elif options["delay"] == "netem":
         network = f"tc netem on the namespace's loopback, {s3['rtt_ms']:.1f} ms round trip"
     else:
@@ -309,5 +311,11 @@ def report(s3: dict[str, Any]) -> None:
         )
     complete = best["cold_put"].get("complete_seconds")
     if complete is not None:
-        print(f"(of the cold store's upload, the server joining the parts: {complete:.2f} s)")
+        moving = best["cold_put"]["seconds"] - complete
+        speed = best["single_put"]["seconds"] / moving
+        print(
+            f"of the cold store's upload, the server joining the parts took {complete:.2f} s "
+            f"(s3rver copies them into one file); the parts alone: {moving:.2f} s, "
+            f"{size / 1e6 / moving:.0f} MB/s, {speed:.2f}x"
+        )
     print("target: each pennlayer transfer >= 3x one stream")
