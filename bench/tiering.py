@@ -7,17 +7,18 @@ data such as BAM: random bytes):
   -x`, best of --runs; then the whole archive and restore jobs (a worker process, the
   cold store folder, the catalog commit, files flushed to disk) vs the pipelines
   followed by `sync`. Times, speed ratios and compression ratios.
-- S3 with a realistic network (needs root, `ip` and `tc` from iproute2): the bench
-  makes a network namespace whose loopback has 10 ms of delay each way (20 ms round
-  trip), runs moto's S3 server there and itself again inside it, and compares
-  pennlayer's cold store upload and download (parallel multipart) and the S3 loader
-  (a 1 GB object) with one boto3 stream (`put_object`, `get_object` read in one go).
+- S3 with a realistic network (bench/tiering_s3.py; needs root, iproute2 and s3rver
+  from `scripts/setup.sh --bench`): a network namespace with a 20 ms round trip (tc
+  netem, or bench/netdelay.py where the kernel has no netem), s3rver there, and
+  pennlayer's cold store upload and download (parallel multipart) and the S3 loader (a
+  1 GB object) against one boto3 stream (`put_object`, `get_object` read in one go).
 
     sudo python bench/tiering.py [--size 1] [--s3-size 1] [--runs 3] [--no-s3] [--json]
+        [--s3-window-mib 4] [--s3-rtt-ms 20] [--s3-server s3rver|moto] [--s3-runs 2]
 
 Targets (issue "Storage tiers", item 8): archive and restore at least as fast as the
 commands with the same or better compression ratio; S3 transfers >= 3x one stream.
-moto keeps objects in memory: the S3 part needs about 3 x --s3-size of free memory.
+The S3 part needs about 5 x --s3-size of free disk (moto: 3 x of free memory).
 """
 
 from __future__ import annotations
