@@ -183,7 +183,7 @@ def inside(work: Path, options: dict[str, Any]) -> None:
     if options["delay"] == "relay":
         delay_ms, window = options["rtt_ms"] / 2, options["window_mib"]
     else:  # netem delays; the relay only spreads the connections over the servers
-        delay_ms, window = 0.0, 1024.0
+        delay_ms, window = 0.0, 64.0
     relay: Any = None
     if options.get("no_relay"):  # straight to the one server, to measure the relay's cost
         port = servers[0][1]
