@@ -315,7 +315,7 @@ def report(s3: dict[str, Any]) -> None:
         speed = best["single_put"]["seconds"] / moving
         print(
             f"of the cold store's upload, the server joining the parts took {complete:.2f} s "
-            f"(s3rver copies them into one file); the parts alone: {moving:.2f} s, "
+            f"({options['server']} copies them into one object); the parts alone: {moving:.2f} s, "
             f"{size / 1e6 / moving:.0f} MB/s, {speed:.2f}x"
         )
     print("target: each pennlayer transfer >= 3x one stream")
