@@ -7,36 +7,34 @@ data such as BAM: random bytes):
   -x`, best of --runs; then the whole archive and restore jobs (a worker process, the
   cold store folder, the catalog commit, files flushed to disk) vs the pipelines
   followed by `sync`. Times, speed ratios and compression ratios.
-- S3 with a realistic network (needs root, `ip` and `tc` from iproute2): the bench
-  makes a network namespace whose loopback has 10 ms of delay each way (20 ms round
-  trip), runs moto's S3 server there and itself again inside it, and compares
-  pennlayer's cold store upload and download (parallel multipart) and the S3 loader
-  (a 1 GB object) with one boto3 stream (`put_object`, `get_object` read in one go).
+- S3 with a realistic network (bench/tiering_s3.py; needs root, iproute2 and s3rver
+  from `scripts/setup.sh --bench`): a network namespace with a 20 ms round trip (tc
+  netem, or bench/netdelay.py where the kernel has no netem), s3rver there, and
+  pennlayer's cold store upload and download (parallel multipart) and the S3 loader (a
+  1 GB object) against one boto3 stream (`put_object`, `get_object` read in one go).
 
     sudo python bench/tiering.py [--size 1] [--s3-size 1] [--runs 3] [--no-s3] [--json]
+        [--s3-window-mib 4] [--s3-rtt-ms 20] [--s3-server s3rver|moto] [--s3-runs 2]
 
 Targets (issue "Storage tiers", item 8): archive and restore at least as fast as the
 commands with the same or better compression ratio; S3 transfers >= 3x one stream.
-moto keeps objects in memory: the S3 part needs about 3 x --s3-size of free memory.
+The S3 part needs about 5 x --s3-size of free disk (moto: 3 x of free memory).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import queue
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+import tiering_s3  # bench/, beside this file
 
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.digest import summarize_tree
@@ -195,151 +193,6 @@ def jobs(data: Path, work: Path) -> dict[str, float]:
     }
 
 
-# -- S3 behind a 20 ms round trip ---------------------------------------------------------
-
-
-def s3_in_namespace(work: Path, size: int) -> dict[str, Any] | str:
-    """Run the S3 part inside a fresh network namespace; its figures, or why not."""
-    if os.geteuid() != 0:
-        return "S3 part skipped: it needs root (a network namespace and tc netem)"
-    missing = [tool for tool in ("ip", "tc") if shutil.which(tool) is None]
-    if missing:
-        return (
-            f"S3 part skipped: {' and '.join(missing)} missing; install the iproute2 package "
-            "(apt-get install iproute2)"
-        )
-    if shutil.which("moto_server") is None:
-        return "S3 part skipped: moto_server is not installed (pip install 'moto[server]')"
-    namespace = f"pennlayer-bench-{os.getpid()}"
-    result = work / "s3.json"
-    subprocess.run(["ip", "netns", "add", namespace], check=True)
-    try:
-        inside = ["ip", "netns", "exec", namespace]
-        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
-        netem = ["tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "10ms"]
-        delay = "netem"
-        if subprocess.run([*inside, *netem], capture_output=True, check=False).returncode:
-            # A kernel built without sch_netem: a relay in the namespace delays instead.
-            delay = "relay"
-        command = [sys.executable, __file__, "--inside", str(work), "--s3-size", str(size / GB)]
-        subprocess.run([*inside, *command, "--delay", delay], check=True)
-        return dict(json.loads(result.read_text()))
-    finally:
-        subprocess.run(["ip", "netns", "del", namespace], check=False)
-
-
-def delay_relay(listen: socket.socket, upstream: tuple[str, int], delay: float) -> None:
-    """Forward every connection to *upstream*, each byte *delay* seconds late each way,
-    with at most WINDOW bytes in flight per direction (as a TCP window would)."""
-
-    def pump(source: socket.socket, sink: socket.socket) -> None:
-        waiting: queue.Queue[tuple[float, bytes]] = queue.Queue(WINDOW // 65536)
-
-        def send() -> None:
-            while True:
-                due, data = waiting.get()
-                time.sleep(max(0.0, due - time.monotonic()))
-                if not data:
-                    with contextlib.suppress(OSError):
-                        sink.shutdown(socket.SHUT_WR)
-                    return
-                with contextlib.suppress(OSError):
-                    sink.sendall(data)
-
-        threading.Thread(target=send, daemon=True).start()
-        while True:
-            try:
-                data = source.recv(65536)
-            except OSError:
-                data = b""
-            waiting.put((time.monotonic() + delay, data))
-            if not data:
-                return
-
-    while True:
-        client, _ = listen.accept()
-        server = socket.create_connection(upstream)
-        for pair in ((client, server), (server, client)):
-            threading.Thread(target=pump, args=pair, daemon=True).start()
-
-
-WINDOW = 4 * 1024**2
-
-
-def s3_inside(work: Path, size: int, delay: str) -> None:
-    """In the namespace: the S3 server, one stream vs pennlayer's transfers."""
-    import boto3
-    from botocore.config import Config
-
-    from pennlayer_ext.core.coldstore import S3ColdStore
-    from pennlayer_ext.tests.helpers import start_s3_server
-
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    )
-    process, url = start_s3_server() or sys.exit("moto_server is missing")
-    if delay == "relay":
-        listen = socket.create_server(("127.0.0.1", 0))
-        port = urlsplit(url).port or 80
-        relay = (listen, ("127.0.0.1", port), 0.010)
-        threading.Thread(target=delay_relay, args=relay, daemon=True).start()
-        url = f"http://127.0.0.1:{listen.getsockname()[1]}"
-    try:
-        rtt = _round_trip_ms(url)
-        client = boto3.client(
-            "s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"})
-        )
-        client.create_bucket(Bucket="bench")
-        blob = work / "blob.bin"
-        _random(blob, size)
-        figures: dict[str, Any] = {"rtt_ms": rtt, "bytes": size, "delay": delay}
-
-        def single_put() -> None:
-            with blob.open("rb") as body:
-                client.put_object(Bucket="bench", Key="single/blob.bin", Body=body)
-
-        def single_get() -> None:
-            body = client.get_object(Bucket="bench", Key="single/blob.bin")["Body"]
-            with (work / "single.bin").open("wb") as out:
-                shutil.copyfileobj(body, out, 1024**2)
-
-        figures["single_put"] = _timed(single_put)
-        figures["single_get"] = _timed(single_get)
-        (work / "single.bin").unlink()
-        cold = S3ColdStore("s3://bench/cold", {"s3_endpoint_url": url})
-        figures["cold_put"] = _timed(lambda: cold.put(blob, "blob.tar.zst", "sha256:bench"))
-        figures["cold_get"] = _timed(lambda: cold.get("blob.tar.zst", work / "cold.bin"))
-        (work / "cold.bin").unlink()
-        blob.unlink()
-        manager = LayerManager(work / "s3-store")
-        manager.settings.loader_settings["s3_endpoint_url"] = url
-        manager.create_layer("from-s3", "reference")
-        job = manager.start_populate("from-s3", {"source": "s3://bench/single/blob.bin"})
-        figures["loader"] = _wait(manager, job)
-        shutil.rmtree(work / "s3-store", ignore_errors=True)
-    finally:
-        process.terminate()
-        process.wait(10)
-    (work / "s3.json").write_text(json.dumps(figures))
-
-
-def _round_trip_ms(url: str) -> float:
-    """The best of 5 round trips: a byte sent to the server and its answer back."""
-    parts = urlsplit(url)
-    best = 1e9
-    for _ in range(5):
-        started = time.perf_counter()
-        with socket.create_connection((parts.hostname, parts.port), timeout=5) as conn:
-            conn.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
-            conn.recv(1)
-        best = min(best, time.perf_counter() - started)
-    return best * 1000
-
-
 # -- the report ---------------------------------------------------------------------------
 
 
@@ -380,23 +233,8 @@ def report(results: dict[str, Any]) -> None:
     s3 = results.get("s3")
     if isinstance(s3, str) or s3 is None:
         print(f"\n{s3 or 'S3 part skipped (--no-s3)'}")
-        return
-    s3_gb = s3["bytes"] / GB
-    how = "netem on loopback" if s3["delay"] == "netem" else "a delaying relay: no netem here"
-    print(f"\nS3, {s3_gb:.2f} GB object, round trip {s3['rtt_ms']:.1f} ms ({how})")
-    print(f"{'':44}{'time':>9}{'MB/s':>7}{'speed-up':>10}")
-    pairs = [
-        ("upload: boto3 put_object, one stream", "single_put", "single_put"),
-        ("upload: pennlayer cold store (parallel)", "cold_put", "single_put"),
-        ("download: boto3 get_object, one stream", "single_get", "single_get"),
-        ("download: pennlayer cold store (parallel)", "cold_get", "single_get"),
-        ("S3 loader: whole populate job", "loader", "single_get"),
-    ]
-    for label, key, baseline in pairs:
-        seconds = s3[key]
-        speed = s3[baseline] / seconds
-        print(f"{label:44}{seconds:>8.2f}s{s3['bytes'] / 1e6 / seconds:>7.0f}{speed:>9.2f}x")
-    print("target: each pennlayer transfer >= 3x one stream")
+    else:
+        tiering_s3.report(s3)
 
 
 def main() -> None:
@@ -408,11 +246,27 @@ def main() -> None:
     parser.add_argument("--no-jobs", action="store_true", help="skip the whole jobs")
     parser.add_argument("--workdir", help="where the temporary folder goes (default /tmp)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--s3-server", choices=["s3rver", "moto"], default="s3rver", help="the S3 server"
+    )
+    parser.add_argument("--s3-servers", type=int, default=2, help="s3rver processes")
+    parser.add_argument("--s3-rtt-ms", type=float, default=20.0, help="round trip to add")
+    parser.add_argument(
+        "--s3-window-mib", type=float, default=4.0, help="the relay's window per connection"
+    )
+    parser.add_argument(
+        "--s3-no-relay",
+        action="store_true",
+        help="with --s3-rtt-ms 0 and one server: no relay (to measure the relay's cost)",
+    )
+    parser.add_argument("--s3-runs", type=int, default=2, help="runs of each transfer (best)")
     parser.add_argument("--inside", help=argparse.SUPPRESS)  # the S3 part, in its namespace
-    parser.add_argument("--delay", default="netem", help=argparse.SUPPRESS)
+    parser.add_argument("--inside-options", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.s3_no_relay and (args.s3_rtt_ms or args.s3_servers != 1):
+        parser.error("--s3-no-relay needs --s3-rtt-ms 0 and --s3-servers 1")
     if args.inside:
-        s3_inside(Path(args.inside), int(args.s3_size * GB), args.delay)
+        tiering_s3.inside(Path(args.inside), json.loads(args.inside_options))
         return
     for tool in ("tar", "zstd"):
         if shutil.which(tool) is None:
@@ -430,8 +284,16 @@ def main() -> None:
             results["jobs"] = jobs(data, work)
         shutil.rmtree(work / "source")
         if not args.no_s3:
-            print("S3 behind a 20 ms round trip ...", flush=True)
-            results["s3"] = s3_in_namespace(work, int(args.s3_size * GB))
+            print(f"S3 behind a {args.s3_rtt_ms:g} ms round trip ...", flush=True)
+            options = {
+                "server": args.s3_server,
+                "servers": args.s3_servers,
+                "rtt_ms": args.s3_rtt_ms,
+                "window_mib": args.s3_window_mib,
+                "runs": args.s3_runs,
+                "no_relay": args.s3_no_relay,
+            }
+            results["s3"] = tiering_s3.in_namespace(work, int(args.s3_size * GB), options)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:

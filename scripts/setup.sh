@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Sets up everything pennlayer needs on a fresh Debian machine with Python, node and npm:
 # system packages, a virtual environment in .venv with pennlayer installed in editable
-# mode (which builds the JupyterLab extension), and, with --test, the test tools.
+# mode (which builds the JupyterLab extension), with --test the test tools, and with
+# --bench what the benchmarks need beyond that (bench/tiering.py: zstd, iproute2, s3rver).
 #
 #   scripts/setup.sh            # to run JupyterLab with pennlayer
 #   scripts/setup.sh --test     # also Chromium and the browser-test packages
+#   scripts/setup.sh --bench    # also the benchmarks' tools (may be given with --test)
 #
 # Safe to run again: each step is skipped when its result is already there and current.
 set -euo pipefail
@@ -12,7 +14,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 WITH_TESTS=0
-[[ "${1:-}" == "--test" ]] && WITH_TESTS=1
+WITH_BENCH=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TESTS=1 ;;
+    --bench) WITH_BENCH=1 ;;
+    *) echo "usage: scripts/setup.sh [--test] [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -23,6 +32,10 @@ if [[ $WITH_TESTS == 1 ]]; then
   command -v chromium >/dev/null || apt_packages+=(chromium)
   command -v dockerd >/dev/null || apt_packages+=(docker.io)   # the Docker loader tests
   command -v busybox >/dev/null || apt_packages+=(busybox-static)  # their local image
+fi
+if [[ $WITH_BENCH == 1 ]]; then
+  command -v zstd >/dev/null || apt_packages+=(zstd)   # tiering.py's reference pipelines
+  command -v tc >/dev/null || apt_packages+=(iproute2)  # its network namespace
 fi
 if ((${#apt_packages[@]})); then
   if [[ $(id -u) == 0 ]]; then
@@ -79,6 +92,16 @@ if [[ $WITH_TESTS == 1 ]]; then
     say "Installing JupyterHub's proxy (configurable-http-proxy)"
     (cd scripts/hub-proxy && npm ci --no-audit --no-fund >/dev/null)
     touch scripts/hub-proxy/node_modules
+  fi
+fi
+# --- benchmarks ---------------------------------------------------------------------------
+if [[ $WITH_BENCH == 1 ]]; then
+  # The S3 server of bench/tiering.py's S3 part (the tests keep moto), local to the repo.
+  if [[ ! -x scripts/s3-bench/node_modules/.bin/s3rver ]] \
+    || [[ scripts/s3-bench/package-lock.json -nt scripts/s3-bench/node_modules ]]; then
+    say "Installing the benchmarks' S3 server (s3rver)"
+    (cd scripts/s3-bench && npm ci --no-audit --no-fund >/dev/null)
+    touch scripts/s3-bench/node_modules
   fi
 fi
 say "Setup complete"

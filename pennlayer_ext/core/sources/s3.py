@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from ..runner import JobContext
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Up to 8 objects at a time; a big one in ranged parts over up to 8 connections (as the
+# cold store's transfers), several big ones over at least 2 each: at most 16 in all.
+_FILES_AT_ONCE = 8
+_CONNECTIONS = 16
 
 
 class S3Source(Source):
@@ -63,7 +67,11 @@ class S3Source(Source):
             "s3",
             endpoint_url=settings.get("s3_endpoint_url") or None,
             region_name=settings.get("s3_region") or None,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3},
+                max_pool_connections=_CONNECTIONS,
+            ),
         )
         progress = self.meter(ctx, f"Downloading {source}")
         objects: list[tuple[str, int]] = []
@@ -91,7 +99,9 @@ class S3Source(Source):
         ctx.ensure_room(progress.bytes_total, source)
         plan = _plan(objects, prefix, inbox)
         transfer = TransferConfig(
-            max_concurrency=4, multipart_threshold=64 * 1024**2, multipart_chunksize=16 * 1024**2
+            max_concurrency=max(2, _FILES_AT_ONCE // min(len(plan), _FILES_AT_ONCE)),
+            multipart_threshold=64 * 1024**2,
+            multipart_chunksize=16 * 1024**2,
         )
 
         def download(item: tuple[str, Path]) -> None:
@@ -103,7 +113,7 @@ class S3Source(Source):
             progress.add(files=1)
 
         try:
-            with ThreadPoolExecutor(max_workers=8) as pool:
+            with ThreadPoolExecutor(max_workers=_FILES_AT_ONCE) as pool:
                 for future in [pool.submit(download, item) for item in plan]:
                     future.result()
         except (ClientError, BotoCoreError) as exc:
