@@ -21,12 +21,13 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-def pl_extra_config(source_root, s3_server):
+def pl_extra_config(request, source_root, s3_server):
+    """The node's settings; a test may raise the download limit (indirect parameter)."""
     return {
         "PennLayerApp": {
             "allowed_source_roots": [str(source_root)],
             "s3_endpoint_url": s3_server,
-            "max_download_bytes": 10 * 1024**2,
+            "max_download_bytes": getattr(request, "param", 10 * 1024**2),
             # The test servers are on loopback, which loaders reach only when allowed.
             "allowed_source_hosts": ["127.0.0.1"],
         }
@@ -287,6 +288,21 @@ async def test_s3_prefix_and_missing_bucket(pl_api, pl_wait_job, pl_store, s3):
     assert "The bucket 'no-such-bucket' does not exist" in job["error"]
     job, _layer = await _run(pl_api, pl_wait_job, "no-keys", {"source": "s3://refdata/nothing/"})
     assert "There are no objects" in job["error"]
+
+
+@pytest.mark.parametrize("pl_extra_config", [100 * 1024**2], indirect=True)
+async def test_a_big_s3_object_arrives_whole_in_ranged_parts(pl_api, pl_wait_job, pl_store, s3):
+    # Over the loader's multipart threshold (64 MiB): fetched in 16 MiB ranges at once.
+    s3.create_bucket(Bucket="big")
+    body = os.urandom(1024 * 1024) * 70 + b"the end"
+    s3.put_object(Bucket="big", Key="model/weights.bin", Body=body)
+    s3.put_object(Bucket="big", Key="model/config.json", Body=b"{}")
+    job, _ = await _run(pl_api, pl_wait_job, "big-model", {"source": "s3://big/model/"})
+    assert job["state"] == "succeeded", job["error"]
+    version = pl_store / "layers" / "big-model" / "1"
+    got = (version / "weights.bin").read_bytes()
+    assert (len(got), hashlib.sha256(got).digest()) == (len(body), hashlib.sha256(body).digest())
+    assert (version / "config.json").read_bytes() == b"{}"
 
 
 @pytest.mark.skipif(not bwrap_works(), reason="the command processor needs bubblewrap")
