@@ -30,10 +30,6 @@ def own_session_folder(session_id: object) -> Path | None:
 class KernelSessionCalls(Wire):
     """``kernel_settings`` and the sessions of kernels, over ``/pennlayer/kernel-sessions``."""
 
-    # Opening a kernel's session may wait for restores of archived layers (the node's
-    # restore_wait_seconds, 600 s by default).
-    open_timeout = 900.0
-
     def kernel_settings(self) -> dict[str, Any]:
         """The node's sandbox settings, from the service's ``GET /node``."""
         sandbox = self.node_info().get("sandbox") or {}

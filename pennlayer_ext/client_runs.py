@@ -23,6 +23,7 @@ from typing import Any
 from .client_kernels import user_sessions_root
 from .client_wire import Wire, segment
 from .core import PennLayerError
+from .core.caller_runs import MAX_TEXT
 from .core.run_plans import plan_rerun, plan_start
 
 EXECUTOR_MODULE = "pennlayer_ext.run_executor"
@@ -40,9 +41,6 @@ class RunCalls(Wire):
 
     url: str
     token: str
-    # Recording a run may wait for restores of archived layers (the node's
-    # restore_wait_seconds, 600 s by default).
-    open_timeout = 900.0
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         raise NotImplementedError  # the client's
@@ -73,7 +71,7 @@ class RunCalls(Wire):
             spawn_executor(self.url, self.token, job["id"], started["spec"])
         except (OSError, PennLayerError) as exc:
             reason = f"the run's process could not start: {exc}"
-            self.end_caller_run(job["id"], {"state": "failed", "error": reason[:2000]})
+            self.end_caller_run(job["id"], {"state": "failed", "error": reason[:MAX_TEXT]})
             raise
         return job
 

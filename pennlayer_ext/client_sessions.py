@@ -140,7 +140,7 @@ class SessionCalls(Wire):
             return []
         ended = {
             session["id"]
-            for session in self._request("GET", "sessions", query={"active": False})[1]["sessions"]
+            for session in self.list_sessions(active=False)
             if session["id"] in folders
         }
         for session_id in sorted(ended):

@@ -16,6 +16,10 @@ def segment(value: str) -> str:
 class Wire:
     """The client's calls its parts use (:class:`.client.NodeServiceClient` has them)."""
 
+    # Opening a kernel's session or recording a run may wait for restores of archived
+    # layers (the node's restore_wait_seconds, 600 s by default).
+    open_timeout = 900.0
+
     def _request(
         self,
         method: str,

@@ -33,6 +33,7 @@ from .client import NodeServiceClient, ServiceError
 from .client_kernels import user_sessions_root
 from .client_runs import TOKEN_ENV, URL_ENV
 from .core import PennLayerError
+from .core.caller_runs import MAX_TEXT
 from .core.headless import finish_output, follow, outcome, start_notebook, stop_notebook
 from .core.live import overlay_installs
 from .core.states import JobState
@@ -141,7 +142,7 @@ def execute(
         reporter.stop()
     return {
         "state": str(state),
-        "error": error[:2000] or None,
+        "error": error[:MAX_TEXT] or None,
         "failure": failure,
         "live_installs": installs,
     }
@@ -172,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = json.loads(spec_path.read_text(encoding="utf-8"))
         ending = execute(spec_path, spec, run_id, client)
     except (OSError, ValueError, KeyError, PennLayerError) as exc:
-        ending = {"state": "failed", "error": f"the run could not execute: {exc}"[:2000]}
+        ending = {"state": "failed", "error": f"the run could not execute: {exc}"[:MAX_TEXT]}
     end(client, run_id, ending)
     spec_path.unlink(missing_ok=True)
     return 0 if ending["state"] == JobState.SUCCEEDED else 1

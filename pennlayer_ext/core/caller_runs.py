@@ -29,7 +29,7 @@ from typing import Any
 from .autorestore import restore_for_mount
 from .catalog import ACTIVE_JOB_STATES, Catalog, utc_in, utc_now
 from .errors import Conflict, InvalidInput, NotFound
-from .headless import run_spec
+from .headless import FAILURE_FIELDS, run_spec
 from .jobs import executed_by_caller
 from .live import checked_installs
 from .process_owner import check_process_owner
@@ -42,9 +42,8 @@ from .store import LayerStore
 
 MAX_REPORT_LOG = 256 * 1024  # bytes of log one report may carry
 MAX_LOG_BYTES = 64 * 1000 * 1000  # a caller run's whole log; past it, lines are dropped
-MAX_TEXT = 2000
+MAX_TEXT = 2000  # characters of an error or a progress message
 _PROGRESS_FIELDS = {"phase", "step", "steps", "message"}
-_FAILURE_FIELDS = {"cell", "cells", "index", "source", "ename", "evalue", "traceback"}
 _ENDINGS = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
@@ -203,10 +202,10 @@ def _failure(value: object) -> dict[str, Any] | None:
     """The failed cell as the notebook's process reported it (run_notebook.py)."""
     if value is None:
         return None
-    if not isinstance(value, Mapping) or set(value) - _FAILURE_FIELDS:
-        raise InvalidInput(f"failure has the fields {', '.join(sorted(_FAILURE_FIELDS))}.")
+    if not isinstance(value, Mapping) or set(value) - set(FAILURE_FIELDS):
+        raise InvalidInput(f"failure has the fields {', '.join(sorted(FAILURE_FIELDS))}.")
     failure: dict[str, Any] = {}
-    for key in _FAILURE_FIELDS:
+    for key in FAILURE_FIELDS:
         item = value.get(key)
         if key in ("cell", "cells", "index"):
             if item is not None and (isinstance(item, bool) or not isinstance(item, int)):

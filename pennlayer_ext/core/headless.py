@@ -192,7 +192,7 @@ def follow(
         elif event["event"] == "cell":
             progress("cell", event["cell"], cells, f"cell {event['cell']} of {cells}")
         elif event["event"] == "failed":
-            failure = {key: event.get(key) for key in _FAILURE_FIELDS}
+            failure = {key: event.get(key) for key in FAILURE_FIELDS}
         elif event["event"] == "error":
             problem = str(event.get("message") or "")
     return process.wait(), cells, failure, problem
@@ -214,7 +214,8 @@ def outcome(
     return JobState.FAILED, f"the notebook's process ended with status {code}; see the log", None
 
 
-_FAILURE_FIELDS = ("cell", "cells", "index", "source", "ename", "evalue", "traceback")
+#: What the notebook's process reports of a failed cell (run_notebook.py).
+FAILURE_FIELDS = ("cell", "cells", "index", "source", "ename", "evalue", "traceback")
 
 
 def stop_notebook(process: subprocess.Popen[bytes]) -> None:
