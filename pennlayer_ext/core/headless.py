@@ -71,8 +71,7 @@ def run_notebook_job(ctx: JobContext) -> None:
         _end_run(ctx, run, state, error, failure)
     if state != JobState.SUCCEEDED:
         raise StepFailed(error)
-    with ctx.catalog.transaction(write=True) as conn:
-        ctx.catalog.update_job(conn, ctx.job_id, state=JobState.SUCCEEDED, finished_at=utc_now())
+    ctx.succeed()
 
 
 def restore_archived_layers(ctx: JobContext, run: dict[str, Any]) -> None:

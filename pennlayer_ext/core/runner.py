@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -81,6 +82,7 @@ class JobContext:
         # Restores archived layers and waits (names, log=...) -> notices; the worker sets
         # it (it starts jobs of its own, which job kinds cannot import: an import circle).
         self.restore_layers: Callable[..., list[str]] | None = None
+        self.started = time.monotonic()  # reset by the worker when the job starts running
 
     # -- signals -------------------------------------------------------------------------
 
@@ -216,11 +218,7 @@ class JobContext:
                 Path(self.params["kernelspec_dir"]),
                 self.params.get("kernel_config"),
             )
-        remove_tree(self.staging)
-        with self.catalog.transaction(write=True) as conn:
-            self.catalog.update_job(
-                conn, self.job_id, state=JobState.SUCCEEDED, finished_at=utc_now()
-            )
+        self.succeed()
         self.settle_shares()
         return version
 
@@ -265,8 +263,12 @@ class JobContext:
         )
 
     def succeed(self) -> None:
-        """End the job as succeeded, after a commit and its tidying up."""
+        """End the job as succeeded, after a commit and its tidying up.
+
+        The log's last line is written first: whoever sees the job ended reads its whole log.
+        """
         remove_tree(self.staging)
+        self.log(f"succeeded in {time.monotonic() - self.started:.1f} s")
         with self.catalog.transaction(write=True) as conn:
             self.catalog.update_job(
                 conn, self.job_id, state=JobState.SUCCEEDED, finished_at=utc_now()

@@ -65,7 +65,7 @@ def _run(ctx: JobContext) -> int:
         ctx.catalog.update_job(
             conn, ctx.job_id, state=JobState.RUNNING, started_at=utc_now(), pid=os.getpid()
         )
-    started = time.monotonic()
+    ctx.started = time.monotonic()
     layer = f" of layer {ctx.job['layer']}" if ctx.job["layer"] else ""  # runs have none
     ctx.log(f"job {ctx.job_id}: {ctx.job['kind']}{layer}")
     # Tools run in subprocesses write without asking: a thread watches the free space.
@@ -89,7 +89,6 @@ def _run(ctx: JobContext) -> int:
             traceback.print_exc()
         ctx.log(f"failed: {reason}")
         return _end(ctx, JobState.FAILED, reason)
-    ctx.log(f"succeeded in {time.monotonic() - started:.1f} s")
     remove_tree(ctx.staging)
     return 0
 
