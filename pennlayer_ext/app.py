@@ -152,6 +152,7 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
         self._watcher = asyncio.create_task(self._watch())
         if not self.owns_store:
             return  # the node service checks and tiers its store itself
+        await asyncio.to_thread(self._manager.keep_worker_ready, self.spare_worker)
         self._verifier = asyncio.create_task(self._verify_periodically())
         self._tierer = asyncio.create_task(self._tier_periodically())
 

@@ -343,6 +343,9 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
     def stop_workers(self, timeout_s: float = 15.0) -> None:
         return None
 
+    def keep_worker_ready(self, enabled: bool = True) -> None:
+        return None
+
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect (to a login page, say) is an answer to report, never to follow with the

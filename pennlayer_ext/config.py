@@ -248,6 +248,16 @@ class PennLayerConfig(ManagerConfig, LimitsConfig):
         "status events and keep kernelspecs in sync. Default: 1.0.",
     )
 
+    spare_worker = Bool(
+        True,
+        config=True,
+        help="Keep one job worker process started ahead while no job runs (its Python "
+        "up and its modules imported, about 40 MB of memory), so that the next build, "
+        "load, archive or run starts about a tenth of a second sooner: a fifth of a build "
+        "from the node's cache. Only the process that owns the store keeps one (the "
+        "server, or the node service); the CLI never does. Default: True.",
+    )
+
     verify_interval_hours = Float(
         24.0,
         config=True,

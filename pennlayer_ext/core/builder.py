@@ -207,14 +207,12 @@ def run_build(ctx: JobContext) -> None:
         remove_tree(ctx.staging / private)
 
     ctx.progress("commit", 5, STEPS, "Making the new version current")
-    version = ctx.commit_version(
+    ctx.commit_version(
         env_dir,
         summary,
         layer_fields={"interpreter": interpreter, "requirements": params["requirements"]},
         version_fields={"interpreter": interpreter, "lock": lock, "packages": packages},
-    )
-    ctx.log(
-        f"version {version}: {len(packages)} packages, {summary.file_count} files, {summary.digest}"
+        contents=f"{len(packages)} packages",
     )
 
 

@@ -15,11 +15,13 @@ States follow the one transition table in :mod:`.states`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,10 @@ ORPHAN_GRACE_S = 60.0
 CALLER = "caller"
 
 
+# How often an empty command line is looked at again (20 ms apart) before it counts.
+_EXEC_LOOKS = 25
+# What a spare worker reads on its stdin to run its job (see Spare).
+WORKER_GO = b"go\n"
 _JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
@@ -126,8 +132,75 @@ def spawn_worker(store: LayerStore, job_id: str) -> subprocess.Popen[bytes]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "PENNLAYER_PARENT_PID": str(os.getpid())},
+            env=_worker_environment(),
         )
+
+
+def _worker_environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PENNLAYER_PARENT_PID": str(os.getpid())}
+
+
+class Spare:
+    """A worker started ahead of its job, waiting on its stdin (see :mod:`.job_service`).
+
+    Its command line ends with the id its job will get. Told ``go``, it takes this
+    process's environment of that moment (sent after the word: what a worker started
+    then would get), opens the job's log as its output and runs the job; at the end of
+    its stdin it exits, having done nothing. Variables its interpreter read at its own
+    start (``PYTHON*``) cannot change any more: when those changed, it is not used.
+    """
+
+    def __init__(self, store: LayerStore) -> None:
+        self.job_id = new_job_id()
+        self._interpreter = _interpreter_variables()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pennlayer_ext.core.worker",
+                "--spare",
+                str(store.root),
+                self.job_id,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=_worker_environment(),
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def usable(self) -> bool:
+        return self.alive() and _interpreter_variables() == self._interpreter
+
+    def go(self) -> subprocess.Popen[bytes] | None:
+        """Start the job (recorded under :attr:`job_id` by now); None if the spare is gone."""
+        assert self.process.stdin is not None
+        word = WORKER_GO + json.dumps(_worker_environment()).encode() + b"\n"
+        try:
+            self.process.stdin.write(word)
+            self.process.stdin.close()
+        except OSError:  # it died since it was last looked at
+            self.close()
+            return None
+        return self.process
+
+    def close(self) -> None:
+        """Let the spare go without a job: it exits at the end of its stdin."""
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _interpreter_variables() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if name.startswith("PYTHON")}
 
 
 def executed_by_caller(job: dict[str, Any]) -> bool:
@@ -139,23 +212,35 @@ def worker_alive(pid: int | None, job_id: str) -> bool:
     """True if *pid* is a live worker of *job_id* (not a reused pid of something else)."""
     if not pid:
         return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: fall back to "some process has that pid"
+    for _ in range(_EXEC_LOOKS):
         try:
-            os.kill(pid, 0)
-        except OSError:
+            state = _process_state(pid)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
             return False
-        return True
-    if cmdline.split(b"\0")[-2:-1] != [job_id.encode()]:
-        return False
+        except OSError:  # no /proc: fall back to "some process has that pid"
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return False
+            return True
+        if state == "Z":
+            return False
+        if cmdline:
+            return cmdline.split(b"\0")[-2:-1] == [job_id.encode()]
+        # Empty, and no zombie: a process in the middle of its exec (subprocess returns
+        # once the exec has begun, a moment before the kernel shows the new arguments).
+        time.sleep(0.02)
+    return False
+
+
+def _process_state(pid: int) -> str:
+    """The state letter of /proc/<pid>/stat (R, S, D, Z...); '' if it cannot be read."""
+    text = Path(f"/proc/{pid}/stat").read_text()
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
+        return text.rsplit(")", 1)[1].split()[0]
+    except IndexError:
+        return ""
 
 
 def signal_worker(pid: int, sig: int) -> None:

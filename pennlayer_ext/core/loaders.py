@@ -101,7 +101,6 @@ def run_populate(ctx: JobContext) -> None:
     # Read-only in the digest's own walk (modes are part of it): the commit need not redo it.
     summary = summarize_tree(output, hash_cache=ctx.store.hash_cache_path, seal=True)
     ctx.progress("commit", 5, STEPS, "Making the new version current")
-    version = ctx.commit_version(
+    ctx.commit_version(
         output, summary, layer_fields={"recipe": stored_recipe(recipe)}, version_fields={}
     )
-    ctx.log(f"version {version}: {summary.file_count} files, {summary.digest}")

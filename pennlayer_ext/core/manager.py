@@ -231,6 +231,9 @@ class LayerManager(SessionMethods, RunMethods):
     def stop_workers(self, timeout_s: float = 15.0) -> None:
         self.jobs.stop(timeout_s)
 
+    def keep_worker_ready(self, enabled: bool = True) -> None:
+        self.jobs.keep_spare(enabled)
+
     def recover_interrupted_jobs(self) -> list[str]:
         return self.jobs.recover()
 

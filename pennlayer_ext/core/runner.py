@@ -173,11 +173,14 @@ class JobContext:
         *,
         layer_fields: dict[str, Any],
         version_fields: dict[str, Any],
+        contents: str = "",
     ) -> int:
         """Move *tree* into place as the layer's next version and make it current.
 
         The rename and the catalog update happen under the catalog's write lock, after a
         last check that the job was not cancelled; nothing before this changes the layer.
+        The log says what the version holds (*contents*, e.g. "38 packages", then its
+        files and digest) before the job ends.
         """
         layer = self.job["layer"]
         # The version must be on disk before the catalog says it exists (most of it is
@@ -218,6 +221,8 @@ class JobContext:
                 Path(self.params["kernelspec_dir"]),
                 self.params.get("kernel_config"),
             )
+        held = f"{contents}, " if contents else ""
+        self.log(f"version {version}: {held}{summary.file_count} files, {summary.digest}")
         self.succeed()
         self.settle_shares()
         return version

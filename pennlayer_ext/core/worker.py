@@ -7,6 +7,8 @@ the same objects whether this module runs as ``__main__`` or not.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import json
 import os
 import sqlite3
 import sys
@@ -18,16 +20,26 @@ from typing import Any
 from .catalog import utc_now
 from .errors import DiskFull
 from .jobkinds import JOB_KINDS
+from .jobs import WORKER_GO
 from .runner import JobContext, JobStopped, StepFailed, failure_reason, finish_unsuccessfully
 from .states import JobState
-from .store import remove_tree
+from .store import LayerStore, remove_tree
+
+# What a spare worker imports while it waits: what the job kinds import when they start
+# (kept lazy there, so that a worker started for one job loads only what it needs).
+_PRELOADED = ("blake3", "uv", "concurrent.futures.thread", "json", "pennlayer_ext.core.builder")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    spare = args[:1] == ["--spare"]
+    if spare:
+        args = args[1:]
     if len(args) != 2:
-        print("usage: python -m pennlayer_ext.core.worker STORE JOB_ID", file=sys.stderr)
+        print("usage: python -m pennlayer_ext.core.worker [--spare] STORE JOB_ID", file=sys.stderr)
         return 2
+    if spare and not wait_for_job(LayerStore(args[0]), args[1]):
+        return 0
     ctx = JobContext(args[0], args[1])
     keeper = keep_catalog_open(ctx.catalog.path)
     try:
@@ -35,6 +47,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if keeper is not None:
             keeper.close()
+
+
+def wait_for_job(store: LayerStore, job_id: str) -> bool:
+    """A spare worker (jobs.Spare): import what jobs use, then wait for the word to run
+    *job_id* and the environment to run it with; its output goes to the job's log from
+    then on. False: no job came."""
+    for module in _PRELOADED:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    if sys.stdin.buffer.readline() != WORKER_GO:
+        return False
+    environment = json.loads(sys.stdin.buffer.readline())
+    os.environ.clear()
+    os.environ.update(environment)
+    path = store.job_log_path(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((log, 1), (log, 2), (nothing, 0)):
+        os.dup2(fd, target)  # the job's tools inherit these too
+    os.close(log)
+    os.close(nothing)
+    return True
 
 
 def keep_catalog_open(path: os.PathLike[str] | str) -> sqlite3.Connection | None:
