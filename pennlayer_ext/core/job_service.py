@@ -177,6 +177,11 @@ class JobService:
         else:
             self._drop_spare()
 
+    def spare_ready(self) -> bool:
+        """Whether a spare worker is up (its modules may still be loading)."""
+        with self._lock:
+            return self._spare is not None and self._spare.alive()
+
     def _top_up_spare(self) -> None:
         with self._lock:
             if not self._keep_spare or (self._spare is not None and self._spare.alive()):

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from pennlayer_ext.core import LayerManager
+from pennlayer_ext.core.catalog.versions import insert_file_rows, unpack_files
 from pennlayer_ext.core.digest import summarize_tree
 from pennlayer_ext.core.versions import collect_garbage, commit_version
 
@@ -196,3 +197,58 @@ def test_on_a_full_disk_a_reader_answers_with_the_figures_as_they_are(tmpfs):  #
     assert _disk(reopened) == (4500, 7500, 3000)
     assert not _pending(reopened)
     _assert_exact(reopened)
+
+
+def _file_rows(manager, layer):
+    with manager.catalog.transaction() as conn:
+        return sorted(
+            tuple(row)
+            for row in conn.execute(
+                "SELECT dev, ino, size FROM version_files WHERE layer = ?", (layer,)
+            ).fetchall()
+        )
+
+
+def test_a_pending_commit_packs_its_files_and_the_settle_makes_them_rows(tmp_path):
+    # Given a commit left pending
+    manager = _two_layers(tmp_path)
+    second = manager.store.version_dir("second", 1)
+    on_disk = sorted(
+        (info.st_dev, info.st_ino, info.st_size)
+        for info in (os.lstat(second / name) for name in ("mine.bin", "s.bin"))
+    )
+    # Then its files are one packed value, no rows yet
+    assert _file_rows(manager, "second") == []
+    with manager.catalog.transaction() as conn:
+        row = conn.execute(
+            "SELECT files_recorded, length(pending_files) FROM layer_versions"
+            " WHERE layer = 'second'"
+        ).fetchone()
+    assert tuple(row) == (1, 2 * 3 * 8)
+    # When its shares are settled
+    manager.list_layers()
+    # Then they are rows, the packed value is gone, and the figures are exact
+    assert _file_rows(manager, "second") == on_disk
+    with manager.catalog.transaction() as conn:
+        assert (
+            conn.execute(
+                "SELECT pending_files FROM layer_versions WHERE layer = 'second'"
+            ).fetchone()[0]
+            is None
+        )
+    _assert_exact(manager)
+
+
+def test_a_pending_commit_of_an_older_store_with_rows_settles_as_well(tmp_path):
+    # Given a commit of an older catalog: files already rows, shares pending, nothing packed
+    manager = _two_layers(tmp_path)
+    with manager.catalog.transaction(write=True) as conn:
+        blob = conn.execute(
+            "SELECT pending_files FROM layer_versions WHERE layer = 'second'"
+        ).fetchone()[0]
+        insert_file_rows(conn, "second", 1, unpack_files(blob))
+        conn.execute("UPDATE layer_versions SET pending_files = NULL WHERE layer = 'second'")
+    # When a reader settles it, the figures are those of a settled store
+    assert _disk(manager) == (4500, 7500, 3000)
+    assert not _pending(manager)
+    _assert_exact(manager)

@@ -184,6 +184,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX layer_versions_shares_pending ON layer_versions (layer, version)
         WHERE shares_pending = 1;
     """,
+    # 13 (builds): such a version's files, packed in one value until its shares are
+    #    settled (then they become rows of version_files: catalog/shares.py)
+    """
+    ALTER TABLE layer_versions ADD COLUMN pending_files BLOB;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

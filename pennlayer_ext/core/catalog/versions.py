@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from array import array
 from collections.abc import Iterable
 from typing import Any
 
@@ -94,18 +95,19 @@ class VersionsMixin:
         shares_pending: bool = False,
     ) -> None:
         """Record the (device, inode, size) of every file of a version, once per inode;
-        *shares_pending*: its disk shares are accounted later (catalog/shares.py)."""
-        conn.executemany(
-            "INSERT OR IGNORE INTO version_files (layer, version, dev, ino, size)"
-            " VALUES (?, ?, ?, ?, ?)",
-            # In key order: B-tree appends instead of random inserts (13,000 files of an
-            # environment: 18 ms instead of 35-75 ms here).
-            ((layer, version, dev, ino, size) for dev, ino, size in sorted(files)),
-        )
+        *shares_pending*: its disk shares are accounted later, and its files become rows
+        then too (catalog/shares.py): a commit writes one packed value, not a row a file."""
+        if shares_pending:
+            conn.execute(
+                "UPDATE layer_versions SET files_recorded = 1, shares_pending = 1,"
+                " pending_files = ? WHERE layer = ? AND version = ?",
+                (pack_files(files), layer, version),
+            )
+            return
+        insert_file_rows(conn, layer, version, files)
         conn.execute(
-            "UPDATE layer_versions SET files_recorded = 1, shares_pending = ?"
-            " WHERE layer = ? AND version = ?",
-            (int(shares_pending), layer, version),
+            "UPDATE layer_versions SET files_recorded = 1 WHERE layer = ? AND version = ?",
+            (layer, version),
         )
 
     def versions_without_files(self, conn: sqlite3.Connection) -> list[tuple[str, int]]:
@@ -204,3 +206,32 @@ class VersionsMixin:
             f"UPDATE layers SET {assignments} WHERE name = ?",  # noqa: S608
             (*fields.values(), name),
         )
+
+
+def pack_files(files: Iterable[tuple[int, int, int]]) -> bytes:
+    """(device, inode, size) triples as one value: signed 64-bit integers, as SQLite
+    stores them (an inode number past that would not fit a row either)."""
+    packed = array("q")
+    for triple in files:
+        packed.extend(triple)
+    return packed.tobytes()
+
+
+def unpack_files(blob: bytes) -> list[tuple[int, int, int]]:
+    """The triples :func:`pack_files` packed."""
+    values = array("q")
+    values.frombytes(blob)
+    return list(zip(values[0::3], values[1::3], values[2::3], strict=True))
+
+
+def insert_file_rows(
+    conn: sqlite3.Connection, layer: str, version: int, files: Iterable[tuple[int, int, int]]
+) -> None:
+    """Rows of version_files for the (device, inode, size) *files* of a version."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO version_files (layer, version, dev, ino, size)"
+        " VALUES (?, ?, ?, ?, ?)",
+        # In key order: B-tree appends instead of random inserts (13,000 files of an
+        # environment: 18 ms instead of 35-75 ms here).
+        ((layer, version, dev, ino, size) for dev, ino, size in sorted(files)),
+    )
