@@ -191,7 +191,8 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
             try:
                 _, errors = await process.communicate()
             except asyncio.CancelledError:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):  # it may have just ended
+                    process.kill()
                 await process.wait()
                 raise
             for line in errors.decode("utf-8", "replace").splitlines():

@@ -307,6 +307,7 @@ class JobService:
                 if self.get(job_id)["state"] not in ACTIVE_JOB_STATES and not worker_alive(
                     pid, job_id
                 ):
+                    self.reap()  # it may have exited since the reap above: collect it
                     return self.get(job_id)
                 time.sleep(0.05)
             signal_worker(pid, signal.SIGKILL)
