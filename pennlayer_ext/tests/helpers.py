@@ -385,12 +385,14 @@ def as_nobody(argv: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
     )
 
 
-def wait_for_job(manager, job: dict, timeout_s: float = 240) -> dict:
-    """Reap *manager*'s workers until *job* has ended; the job as it ended."""
+def wait_for_job(manager, job: dict, timeout_s: float = 240, *, exited: bool = True) -> dict:
+    """Reap *manager*'s workers until *job* has ended; the job as it ended. *exited*: and
+    wait for the workers to exit (which also lets the manager's spare worker go)."""
     deadline = time.monotonic() + timeout_s
     while job["state"] in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(0.05)
         manager.reap_workers()
         job = manager.get_job(job["id"])
-    manager.wait_for_workers()
+    if exited:
+        manager.wait_for_workers()
     return manager.get_job(job["id"])

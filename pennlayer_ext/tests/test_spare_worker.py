@@ -16,6 +16,8 @@ from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.errors import NotFound
 from pennlayer_ext.core.jobs import worker_alive
 
+from .helpers import wait_for_job
+
 
 def _spare_ready(manager, timeout_s=30.0):
     """The manager's spare once it is up (reaping as the server's watcher does)."""
@@ -29,13 +31,8 @@ def _spare_ready(manager, timeout_s=30.0):
     raise AssertionError("no spare worker was started")
 
 
-def _wait(manager, job, timeout_s=120.0):
-    deadline = time.monotonic() + timeout_s
-    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
-        time.sleep(0.05)
-        manager.reap_workers()
-        job = manager.get_job(job["id"])
-    return job
+def _wait(manager, job):
+    return wait_for_job(manager, job, 120, exited=False)  # the spare stays kept
 
 
 def _gone(pid, timeout_s=15.0):
