@@ -7,6 +7,7 @@ the same objects whether this module runs as ``__main__`` or not.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import json
 import os
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m pennlayer_ext.core.worker [--spare] STORE JOB_ID", file=sys.stderr)
         return 2
+    keep_freed_memory()
     if spare and not wait_for_job(LayerStore(args[0]), args[1]):
         return 0
     ctx = JobContext(args[0], args[1])
@@ -47,6 +49,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if keeper is not None:
             keeper.close()
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_freed_memory() -> None:
+    """Let freed memory be used again, not handed back to the system and faulted in anew.
+
+    A job streams its data in buffers of a few MB (packing, hashing, unpacking). With
+    glibc's defaults a fresh process gets each from mmap, or trims it off its heap on
+    release, so every chunk is page-faulted in again: an archive of 1 GB took 280,000
+    faults and 1.3 s of system time (on 2 cores, a third of its time), 32,000 and 0.5 s
+    with these. A worker lives for one job: what it keeps is freed when it exits.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_TRIM_THRESHOLD, 512 * 1024 * 1024)
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)  # glibc's largest dynamic one
+    except (OSError, AttributeError):  # not glibc: its own allocator's ways
+        pass
 
 
 def wait_for_job(store: LayerStore, job_id: str) -> bool:
