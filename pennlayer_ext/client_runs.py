@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,34 @@ def runs_folder() -> Path:
     """Where a person's executors keep their specs and own logs (private to them, beside
     their sessions' folders, hidden from kernels as they are)."""
     return user_sessions_root().parent / "runs"
+
+
+# Days an executor's own log (and the spec a killed one left) stay in runs_folder().
+EXECUTOR_FILES_DAYS = 30
+
+
+def remove_old_executor_files(folder: Path, before: float) -> list[str]:
+    """Remove the executors' logs and specs in *folder* last changed before *before* (a
+    time.time() value); the names removed. Anything else, or what cannot be removed, is
+    left as it is: a start never fails for it."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.endswith((".log", ".json")):
+            continue
+        try:
+            if (
+                entry.is_file(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_mtime < before
+            ):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+        except OSError:
+            continue
+    return sorted(removed)
 
 
 class RunCalls(Wire):
@@ -100,10 +129,12 @@ class RunCalls(Wire):
 
 def spawn_executor(url: str, token: str, run_id: str, spec: dict[str, Any]) -> None:
     """Start the run's executor in a session of its own (it survives its starter); its
-    spec and its own log (not the run's: that goes to the service) in :func:`runs_folder`."""
+    spec and its own log (not the run's: that goes to the service) in :func:`runs_folder`,
+    where those older than EXECUTOR_FILES_DAYS go first."""
     folder = runs_folder()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)
+    remove_old_executor_files(folder, time.time() - EXECUTOR_FILES_DAYS * 86400)
     if not run_id.isalnum():
         raise PennLayerError(f"The node answered a bad run id {run_id!r}.")
     spec_path = folder / f"{run_id}.json"

@@ -18,6 +18,7 @@ import pytest
 
 from pennlayer_ext.client import NodeServiceClient
 from pennlayer_ext.client_kernels import user_sessions_root
+from pennlayer_ext.client_runs import EXECUTOR_FILES_DAYS, runs_folder
 from pennlayer_ext.core.errors import Conflict, InvalidInput, NotFound
 from pennlayer_ext.core.run_plans import check_plan
 
@@ -53,8 +54,23 @@ async def test_a_run_its_caller_executes_is_recorded_followed_and_rerun(
     )
     notebook = str(jp_root_dir / "work" / "c.ipynb")
     request = {"notebook": notebook, "environment": "sci", "layers": ["genome"]}
+    # (the executors' own files of earlier runs: one older than a month, one recent, and
+    # a file that is none of theirs)
+    folder = runs_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    month_ago = time.time() - (EXECUTOR_FILES_DAYS + 1) * 86400
+    for name, when in (("old.log", month_ago), ("left.json", month_ago), ("new.log", None)):
+        (folder / name).write_text("earlier")
+        if when:
+            os.utime(folder / name, (when, when))
+    (folder / "notes.txt").write_text("mine")
+    os.utime(folder / "notes.txt", (month_ago, month_ago))
     # When the client starts a run: it records it and executes it in a process of its own
     job = await asyncio.to_thread(client.start_run, {**request, "parameters": {"n": 7}})
+    # (and the executors' files older than a month are gone, the others kept)
+    names = {path.name for path in folder.iterdir()}
+    assert {"old.log", "left.json"}.isdisjoint(names)
+    assert {"new.log", "notes.txt", f"{job['id']}.log"} <= names
     assert (job["kind"], job["state"]) == ("run", "queued")
     job = await pl_wait_job(job["id"])
     log = (await pl_api("jobs", job["id"], "log")).body["text"]
