@@ -87,6 +87,16 @@ class PennLayerHandler(APIHandler):
         executor = self.pennlayer_app.core_executor
         return await loop.run_in_executor(executor, functools.partial(method, *args, **kwargs))
 
+    async def call_encoded(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+        """:meth:`call`, with the answer encoded as JSON on the executor too: an unpaged
+        list of 10,000 layers is 5 MB of JSON, 60-100 ms of encoding the event loop
+        would otherwise spend."""
+
+        def encoded() -> str:
+            return json.dumps(method(*args, **kwargs))
+
+        return await self.call(encoded)
+
     @property
     def pennlayer_app(self) -> Any:
         return self.settings["pennlayer_app"]
@@ -182,9 +192,13 @@ class PennLayerHandler(APIHandler):
         self.finish_json(job, status=202)
 
     def finish_json(self, payload: Any, status: int = 200) -> None:
+        self.finish_encoded(json.dumps(payload), status)
+
+    def finish_encoded(self, body: str, status: int = 200) -> None:
+        """Answer with JSON encoded already (see :meth:`call_encoded`)."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(payload))
+        self.finish(body)
 
     # -- errors --------------------------------------------------------------------------
 

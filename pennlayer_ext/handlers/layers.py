@@ -22,7 +22,7 @@ class LayersHandler(PennLayerHandler):
     async def get(self) -> None:
         # Values go to core as text: it checks them (the CLI gets the same messages).
         query = {key: self.get_query_argument(key, None) for key in LIST_PARAMETERS}
-        self.finish_json(await self.call(self.manager.list_layers, **query))
+        self.finish_encoded(await self.call_encoded(self.manager.list_layers, **query))
 
     @web.authenticated
     @authorized
