@@ -253,8 +253,8 @@ class PennLayerConfig(ManagerConfig, LimitsConfig):
         config=True,
         help="Keep one job worker process started ahead while no job runs (its Python "
         "up and its modules imported, about 25 MB of memory), so that the next build, "
-        "load, archive or run starts about a tenth of a second sooner: a fifth of a build "
-        "from the node's cache. Only the process that owns the store keeps one (the "
+        "load, archive or restore starts about a tenth of a second sooner: a fifth of a "
+        "build from the node's cache. Only the process that owns the store keeps one (the "
         "server, or the node service); the CLI never does. Default: True.",
     )
 
