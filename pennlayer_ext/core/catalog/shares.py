@@ -68,6 +68,8 @@ _HOLDERS_BEFORE = _HOLDERS.replace(
     " WHERE u.layer = f.layer AND u.version = f.version) GROUP BY",
 )
 _PENDING = "SELECT layer, version, pending_files FROM layer_versions WHERE shares_pending = 1"
+# Whether any is pending, from the partial index alone (no row, no packed files read).
+_ANY_PENDING = "SELECT 1 FROM layer_versions WHERE shares_pending = 1 LIMIT 1"
 
 
 class SharesMixin:
@@ -79,7 +81,7 @@ class SharesMixin:
 
     def shares_pending(self, conn: sqlite3.Connection) -> bool:
         """Whether a version's shares are still to account (an index of pending rows)."""
-        return conn.execute(_PENDING + " LIMIT 1").fetchone() is not None
+        return conn.execute(_ANY_PENDING).fetchone() is not None
 
     def settle_shares(self, conn: sqlite3.Connection) -> int:
         """Inside a write transaction: account every version committed with its shares
