@@ -41,15 +41,14 @@ def runs_folder() -> Path:
 EXECUTOR_FILES_DAYS = 30
 
 
-def remove_old_executor_files(folder: Path, before: float) -> list[str]:
+def remove_old_executor_files(folder: Path, before: float) -> None:
     """Remove the executors' logs and specs in *folder* last changed before *before* (a
-    time.time() value); the names removed. Anything else, or what cannot be removed, is
-    left as it is: a start never fails for it."""
-    removed = []
+    time.time() value). Anything else, or what cannot be removed, is left as it is: a
+    start never fails for it."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
-        return removed
+        return
     for entry in entries:
         if not entry.name.endswith((".log", ".json")):
             continue
@@ -59,10 +58,8 @@ def remove_old_executor_files(folder: Path, before: float) -> list[str]:
                 and entry.stat(follow_symlinks=False).st_mtime < before
             ):
                 os.unlink(entry.path)
-                removed.append(entry.name)
         except OSError:
             continue
-    return sorted(removed)
 
 
 class RunCalls(Wire):

@@ -193,11 +193,7 @@ class JobService:
             spare = Spare(self.store)
         except OSError:
             return  # only a head start: the next job starts its worker itself
-        with self._lock:
-            if self._spare is None and self._keep_spare:
-                self._spare, spare = spare, None  # type: ignore[assignment]
-        if spare is not None:
-            spare.close()
+        self._put_back(spare)
 
     def _take_spare(self) -> Spare | None:
         with self._lock:
@@ -210,6 +206,7 @@ class JobService:
         return None
 
     def _put_back(self, spare: Spare) -> None:
+        """Keep *spare* as the spare, unless there is one already or none is kept."""
         with self._lock:
             if self._spare is None and self._keep_spare:
                 self._spare, spare = spare, None  # type: ignore[assignment]
