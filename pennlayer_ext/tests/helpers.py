@@ -211,16 +211,24 @@ def add_reference_version(
     *algorithm* "sha256" makes a version as pennlayer committed them before BLAKE3.
     """
     from pennlayer_ext.core.digest import summarize_tree
-    from pennlayer_ext.core.versions import commit_version
 
     staged = staged or manager.store.staging_root / f"{name}-{uuid.uuid4().hex}"
     for rel, text in files.items():
         path = staged / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    summary = summarize_tree(staged, algorithm=algorithm)
+    commit_staged(manager, name, staged, summarize_tree(staged, algorithm=algorithm))
+    return manager.get_layer(name)
+
+
+def commit_staged(manager, name: str, staged, summary, *, settle: bool = True) -> int:
+    """Commit the tree at *staged* (summarized as *summary*) as the next version of
+    *name*, the real step; *settle* False leaves its shares pending, as a job's commit.
+    Returns the version."""
+    from pennlayer_ext.core.versions import commit_version
+
     with manager.catalog.transaction(write=True) as conn:
-        commit_version(
+        return commit_version(
             manager.catalog,
             conn,
             manager.store,
@@ -229,8 +237,8 @@ def add_reference_version(
             summary,
             layer_fields={},
             version_fields={},
+            settle=settle,
         )
-    return manager.get_layer(name)
 
 
 def free_port() -> int:

@@ -8,9 +8,9 @@ import pytest
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.catalog.versions import insert_file_rows, unpack_files
 from pennlayer_ext.core.digest import summarize_tree
-from pennlayer_ext.core.versions import collect_garbage, commit_version
+from pennlayer_ext.core.versions import collect_garbage
 
-from .helpers import add_reference_version, wait_for_job
+from .helpers import add_reference_version, commit_staged, wait_for_job
 from .test_disk import fill, tmpfs  # noqa: F401 (the fixture)
 from .test_totals import kept_and_recounted
 
@@ -31,18 +31,7 @@ def _commit_pending(manager, name, files=None, links=None):
     """What a job's commit does (the real step): files recorded, shares left pending."""
     staged = _stage(manager, files, links)
     summary = summarize_tree(staged, hash_cache=manager.store.hash_cache_path, seal=True)
-    with manager.catalog.transaction(write=True) as conn:
-        version = commit_version(
-            manager.catalog,
-            conn,
-            manager.store,
-            name,
-            staged,
-            summary,
-            layer_fields={},
-            version_fields={},
-            settle=False,
-        )
+    version = commit_staged(manager, name, staged, summary, settle=False)
     return manager.store.version_dir(name, version)
 
 
