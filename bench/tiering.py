@@ -39,6 +39,7 @@ import tiering_s3  # bench/, beside this file
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.digest import summarize_tree
 from pennlayer_ext.core.packing import READ_BACK, pack_tree, read_archive
+from pennlayer_ext.core.worker import keep_freed_memory
 
 GB = 1000**3
 _ACGT = bytes(b"ACGT"[i % 4] for i in range(256))
@@ -266,6 +267,11 @@ def main() -> None:
         help="with --s3-rtt-ms 0 and one server: no relay (to measure the relay's cost)",
     )
     parser.add_argument("--s3-runs", type=int, default=2, help="runs of each transfer (best)")
+    parser.add_argument(
+        "--s3-objects-on-disk",
+        action="store_true",
+        help="s3rver keeps its objects on this disk, not on tmpfs (/dev/shm)",
+    )
     parser.add_argument("--inside", help=argparse.SUPPRESS)  # the S3 part, in its namespace
     parser.add_argument("--inside-options", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -274,6 +280,7 @@ def main() -> None:
     if args.inside:
         tiering_s3.inside(Path(args.inside), json.loads(args.inside_options))
         return
+    keep_freed_memory()  # as a job's worker does: pack and unpack here run as they run there
     for tool in ("tar", "zstd"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install {tool})")
@@ -298,6 +305,7 @@ def main() -> None:
                 "window_mib": args.s3_window_mib,
                 "runs": args.s3_runs,
                 "no_relay": args.s3_no_relay,
+                "objects_on_disk": args.s3_objects_on_disk,
             }
             results["s3"] = tiering_s3.in_namespace(work, int(args.s3_size * GB), options)
     finally:

@@ -30,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 S3RVER = HERE.parent / "scripts" / "s3-bench" / "node_modules" / ".bin" / "s3rver"
 GB = 1000**3
 MiB = 1024**2
+SHM = Path("/dev/shm")
 CREDENTIALS = {  # s3rver's built-in account; moto takes any
     "AWS_ACCESS_KEY_ID": "S3RVER",
     "AWS_SECRET_ACCESS_KEY": "S3RVER",
@@ -94,6 +95,16 @@ def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.05)
     sys.exit(f"{process.args!r} does not listen on port {port}")
+
+
+def objects_folder(work: Path, size: int, options: dict[str, Any]) -> Path:
+    """Where s3rver keeps its objects: on tmpfs when it has room for the parts and the
+    joined objects (the remote end's disk is not this node's disk), else beside *work*."""
+    if options["server"] == "s3rver" and not options.get("objects_on_disk"):
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(SHM).free > 4 * size:
+                return SHM / f"pennlayer-bench-s3-{os.getpid()}"
+    return work / "s3-objects"
 
 
 def start_servers(
@@ -179,7 +190,8 @@ def inside(work: Path, options: dict[str, Any]) -> None:
 
     os.environ.update(CREDENTIALS)
     size, server = int(options["size"]), options["server"]
-    servers = start_servers(server, int(options["servers"]), work / "s3-objects")
+    objects = objects_folder(work, size, options)
+    servers = start_servers(server, int(options["servers"]), objects)
     if options["delay"] == "relay":
         delay_ms, window = options["rtt_ms"] / 2, options["window_mib"]
     else:  # netem delays; the relay only spreads the connections over the servers
@@ -264,7 +276,8 @@ def inside(work: Path, options: dict[str, Any]) -> None:
             process.terminate()
         for process in processes:
             process.wait(10)
-        shutil.rmtree(work / "s3-objects", ignore_errors=True)
+        shutil.rmtree(objects, ignore_errors=True)
+    figures["objects"] = "memory (tmpfs)" if objects.parent == SHM else "disk"
     (work / "s3.json").write_text(json.dumps(figures))
 
 
@@ -289,7 +302,7 @@ def report(s3: dict[str, Any]) -> None:
     servers = options["servers"] if options["server"] == "s3rver" else 1
     print(
         f"\nS3, a {size / GB:.2f} GB object, {options['server']} x {servers}, "
-        f"best of {options['runs']}"
+        f"objects in {s3.get('objects', 'memory')}, best of {options['runs']}"
     )
     print(f"network: {network}")
     print(f"{'':44}{'time':>9}{'MB/s':>7}{'speed-up':>10}   CPU s: client server relay")

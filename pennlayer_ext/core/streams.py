@@ -30,8 +30,8 @@ class Pipe:
     """
 
     def __init__(self, depth: int = 16) -> None:
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
-        self._item = b""
+        self._queue: queue.Queue[bytes | bytearray | BaseException] = queue.Queue(depth)
+        self._item: bytes | bytearray = b""
         self._pos = 0
         self._offset = 0  # bytes read so far
         self._ended = False
@@ -39,11 +39,12 @@ class Pipe:
 
     # -- the writing side --------------------------------------------------------------
 
-    def write(self, data: bytes | memoryview) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue *data*; a bytearray is handed over as it is (its writer leaves it alone)."""
         if self.abandoned:
             raise PipeClosed("the reader stopped")
         if data:
-            self._put(data if isinstance(data, bytes) else bytes(data))
+            self._put(data if isinstance(data, (bytes, bytearray)) else bytes(data))
         return len(data)
 
     def close(self) -> None:
@@ -52,7 +53,7 @@ class Pipe:
     def fail(self, exc: BaseException) -> None:
         self._put(exc)
 
-    def _put(self, item: bytes | BaseException) -> None:
+    def _put(self, item: bytes | bytearray | BaseException) -> None:
         while not self.abandoned:
             try:
                 self._queue.put(item, timeout=0.1)
@@ -76,7 +77,7 @@ class Pipe:
                 return b""
             self._item, self._pos = item, 0
         start = self._pos
-        if start == 0 and size >= len(self._item):
+        if start == 0 and size >= len(self._item) and isinstance(self._item, bytes):
             view: bytes | memoryview = self._item
         else:
             view = memoryview(self._item)[start : start + size]

@@ -93,8 +93,8 @@ class _Short:
     def __init__(self, pipe: Pipe) -> None:
         self.pipe = pipe
 
-    def read(self, size: int) -> bytes:
-        return bytes(self.pipe.read_view(size))
+    def read(self, size: int) -> bytes | memoryview:
+        return self.pipe.read_view(size)  # zstd reads any buffer: no copy
 
 
 def _decompress(source: IO[bytes] | Pipe, pipe: Pipe) -> None:
