@@ -37,9 +37,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from at_rest import Upkeep, wait_at_rest  # bench/, beside this file
 
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.builder import find_uv
@@ -63,29 +64,12 @@ def unique_bytes(*roots: Path) -> int:
     return total
 
 
-class Upkeep(threading.Thread):
-    """What the server does between requests, every second (PennLayerApp.job_poll_interval):
-    reap ended workers and, the node being idle, make a spare worker ready."""
-
-    def __init__(self, manager: LayerManager) -> None:
-        super().__init__(daemon=True)
-        self.manager = manager
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(1.0):
-            self.manager.reap_workers()
-
-
 def pennlayer_build(manager: LayerManager, name: str, requirements: str) -> float:
     """From the request to the job's end, as a caller polling every 20 ms sees it, on a
-    node at rest (its server has made a spare worker ready: see Upkeep)."""
+    node at rest (its server has made a spare worker ready: see at_rest.py)."""
     manager.create_layer(name, "environment")
     os.sync()  # untimed: see the module's text
-    deadline = time.monotonic() + 10
-    while not manager.jobs.spare_ready() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # the spare's imports, as on a node idle for a moment
+    wait_at_rest(manager)
     started = time.perf_counter()
     job = manager.start_build(name, requirements)
     while job["state"] in ("queued", "running"):
@@ -142,12 +126,21 @@ def one_round(
 ) -> dict[str, float]:
     """Cold then warm, each tool side by side; fresh stores and caches. *uv_first*: uv
     alone downloads before pennlayer (rounds alternate, so neither always goes first)."""
+    manager = LayerManager(workdir / "store")
+    with Upkeep(manager):  # as the server keeps a node (a spare worker, reaping)
+        return _round_builds(workdir, manager, requirements, requirements_file, uv_first, pip)
+
+
+def _round_builds(
+    workdir: Path,
+    manager: LayerManager,
+    requirements: str,
+    requirements_file: Path,
+    uv_first: bool,
+    pip: bool,
+) -> dict[str, float]:
     times: dict[str, float] = {}
     store = workdir / "store"
-    manager = LayerManager(store)
-    manager.keep_worker_ready()  # as the server does (PennLayerApp.spare_worker)
-    upkeep = Upkeep(manager)
-    upkeep.start()
     if uv_first:
         times["uv_cold"] = uv_build(workdir / "uv-first", requirements_file, workdir / "uv-cache")
     times["pl_cold"] = pennlayer_build(manager, "bench-first", requirements)
@@ -172,9 +165,6 @@ def one_round(
             unique_bytes(workdir / "venv-first", workdir / "venv-second") - pip_first
         )
     times["cache_bytes"] = unique_bytes(store / "cache")
-    upkeep.stopped.set()
-    upkeep.join()
-    manager.wait_for_workers()
     return times
 
 

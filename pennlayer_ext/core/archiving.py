@@ -82,11 +82,10 @@ class _Meter:
 
     def finish(self) -> None:
         self._write()
-        seconds = max(time.monotonic() - self.started, 1e-6)
-        self.ctx.log(
-            f"{self.message}: {human_bytes(self.done)} in {seconds:.1f} s "
-            f"({human_bytes(int(self.done / seconds))}/s)"
-        )
+        seconds = time.monotonic() - self.started
+        # A rate over a tenth of a second says nothing (a rename into a local cold store).
+        rate = f" ({human_bytes(int(self.done / seconds))}/s)" if seconds >= 0.1 else ""
+        self.ctx.log(f"{self.message}: {human_bytes(self.done)} in {seconds:.1f} s{rate}")
 
 
 def _cold_store(ctx: JobContext) -> ColdStore:
@@ -169,6 +168,7 @@ def _pack_check_store(ctx: JobContext, cold: ColdStore, key: str, digest: str) -
     # store flushes it to disk (a folder) or checks its upload (S3) when it stores it.
     meter = _Meter(ctx, "pack", 1, 3, "Packing (tar + zstd) and checking the archive", total)
     meter.writes = True
+    ctx.flush_early()  # the archive goes to disk while it is packed: the disk idles else
     try:
         with archive.open("wb") as out:
             tree = ctx.store.version_dir(layer, version)
@@ -180,6 +180,8 @@ def _pack_check_store(ctx: JobContext, cold: ColdStore, key: str, digest: str) -
             f"The files of version {version} are missing from the store ({exc.filename}); "
             f"nothing was archived. Run 'jupyter pennlayer verify {layer}'."
         ) from exc
+    finally:
+        ctx.wait_flushed()
     meter.finish()
     size = archive.stat().st_size
     if found != digest:
@@ -257,6 +259,7 @@ def run_restore(ctx: JobContext) -> None:
     tree.mkdir()
     meter = _Meter(ctx, "unpack", 2, 3, "Unpacking and checking the digest", total)
     meter.writes = True
+    ctx.flush_early()  # the files go to disk as they are written, not all at the commit
     try:
         with source.open("rb") as handle:
             summary = read_archive(handle, _limits(ctx), tree, meter, algorithm_of(digest))
@@ -264,6 +267,8 @@ def run_restore(ctx: JobContext) -> None:
         raise StepFailed(
             f"The archive {key} was refused: {exc}. Nothing was restored; the layer stays IA."
         ) from exc
+    finally:
+        ctx.wait_flushed()
     meter.finish()
     if summary.digest != digest:
         raise StepFailed(

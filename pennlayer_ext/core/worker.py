@@ -28,7 +28,13 @@ from .store import LayerStore, remove_tree
 
 # What a spare worker imports while it waits: what the job kinds import when they start
 # (kept lazy there, so that a worker started for one job loads only what it needs).
-_PRELOADED = ("blake3", "uv", "pennlayer_ext.core.builder")
+_PRELOADED = (
+    "blake3",
+    "uv",
+    "zstandard",
+    "pennlayer_ext.core.builder",
+    "pennlayer_ext.core.archiving",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
