@@ -4,9 +4,10 @@ In one run, on about 1 GB of reference data (half FASTA text, half already compr
 data such as BAM: random bytes):
 - pennlayer's pack with its digest check (the archive decompressed and hashed as it is
   written) vs `tar -c | zstd -T0`, and its unpack with the digest check vs `zstd -d | tar
-  -x`, best of --runs; then the whole archive and restore jobs (a worker process, the
-  cold store folder, the catalog commit, files flushed to disk) vs the pipelines
-  followed by `sync`, best of --runs too. Times, speed ratios and compression ratios.
+  -x`, best of --runs; then the whole archive and restore jobs (started from a spare
+  worker as on a server, the cold store folder, the catalog commit, files flushed to
+  disk) vs the pipelines followed by `sync`, best of --runs too. Times, speed ratios
+  and compression ratios.
 - S3 with a realistic network (bench/tiering_s3.py; needs root, iproute2 and s3rver
   from `scripts/setup.sh --bench`): a network namespace with a 20 ms round trip (tc
   netem, or bench/netdelay.py where the kernel has no netem), s3rver there, and
@@ -15,10 +16,12 @@ data such as BAM: random bytes):
 
     sudo python bench/tiering.py [--size 1] [--s3-size 1] [--runs 3] [--no-s3] [--json]
         [--s3-window-mib 4] [--s3-rtt-ms 20] [--s3-server s3rver|moto] [--s3-runs 2]
+        [--s3-objects-on-disk]
 
 Targets (issue "Storage tiers", item 8): archive and restore at least as fast as the
 commands with the same or better compression ratio; S3 transfers >= 3x one stream.
-The S3 part needs about 5 x --s3-size of free disk (moto: 3 x of free memory).
+The S3 part needs about 2 x --s3-size of free disk, and s3rver 4 x in /dev/shm (tmpfs;
+else 3 x more disk, or with --s3-objects-on-disk; moto: 3 x of free memory).
 """
 
 from __future__ import annotations

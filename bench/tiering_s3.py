@@ -5,8 +5,9 @@ The bench makes a network namespace (needs root and iproute2), starts the S3 ser
 there and runs this module again inside it. The server is s3rver (Node, objects in
 files, ranged GETs streamed from the file; `scripts/setup.sh --bench` installs it in
 scripts/s3-bench), several processes on one folder so that one Node thread is not the
-limit; moto (`--s3-server moto`, objects in memory) is the tests' server and answers a
-ranged GET of a big object slowly. The latency comes from `tc netem` where the kernel
+limit, the folder on tmpfs where it has room (the remote end's disk is not this
+node's); moto (`--s3-server moto`, objects in memory) is the tests' server and answers
+a ranged GET of a big object slowly. The latency comes from `tc netem` where the kernel
 has it, else from bench/netdelay.py, a relay process that delays each byte and keeps a
 TCP-like window per connection (--s3-window-mib).
 """
