@@ -8,7 +8,7 @@ import {
   formatBytes
 } from '../format';
 import { costTitle, sizeTitle } from '../sizes';
-import { ILayer } from '../tokens';
+import { DetailsToggle, detailsId, ILayerRowsProps } from './LayerRows';
 import { DriftMark, StatusChip } from './StatusChip';
 import { useReportedHeight } from './useRowWindow';
 
@@ -21,31 +21,7 @@ export const LIST_ROW_HEIGHT = 49;
 /**
  * The props of `LayerList`.
  */
-export interface ILayerListProps {
-  /**
-   * The rows to render, from row `first` on; `undefined` for a row whose
-   * page has not arrived yet (a placeholder of the same height).
-   */
-  layers: readonly (ILayer | undefined)[];
-  trans: TranslationBundle;
-  /** The index of the first row given, in the whole list. */
-  first?: number;
-  /** How many rows the whole list has; `layers.length` by default. */
-  count?: number;
-  /** The room above and below the rows given, in pixels. */
-  before?: number;
-  after?: number;
-  /** The reference time of relative times, in ms; defaults to now. */
-  now?: number;
-  /** The names of the layers whose details are shown. */
-  expanded?: ReadonlySet<string>;
-  /** Show or hide a layer's details; names become toggles when given. */
-  onToggle?: (name: string) => void;
-  /** The details of an expanded layer. */
-  renderDetails?: (layer: ILayer) => React.ReactNode;
-  /** Told the height of a layer's open details. */
-  onDetailsHeight?: (name: string, height: number) => void;
-}
+export type ILayerListProps = ILayerRowsProps;
 
 /**
  * The layers as compact rows that fit a narrow sidebar: the name with its
@@ -91,7 +67,6 @@ export function LayerList(props: ILayerListProps): JSX.Element {
           );
         }
         const open = expanded.has(layer.name);
-        const detailsId = `pennlayer-details-${layer.name}`;
         const name = (
           <>
             {layer.drift ? <DriftMark drift={layer.drift} /> : null}
@@ -123,19 +98,14 @@ export function LayerList(props: ILayerListProps): JSX.Element {
                       : layer.name
                   }
                 >
-                  {onToggle ? (
-                    <button
-                      type="button"
-                      className="pennlayer-LayerList-toggle"
-                      aria-expanded={open}
-                      aria-controls={open ? detailsId : undefined}
-                      onClick={() => onToggle(layer.name)}
-                    >
-                      {name}
-                    </button>
-                  ) : (
-                    name
-                  )}
+                  <DetailsToggle
+                    name={layer.name}
+                    open={open}
+                    onToggle={onToggle}
+                    className="pennlayer-LayerList-toggle"
+                  >
+                    {name}
+                  </DetailsToggle>
                 </span>
                 <StatusChip
                   status={layer.status}
@@ -201,7 +171,7 @@ export function LayerList(props: ILayerListProps): JSX.Element {
             {open && renderDetails && (
               <Measured
                 className="pennlayer-LayerList-details"
-                id={detailsId}
+                id={detailsId(layer.name)}
                 name={layer.name}
                 onHeight={props.onDetailsHeight}
               >

@@ -13,6 +13,7 @@ import {
 import { costTitle, sizeTitle } from '../sizes';
 import { ISortState } from '../tableState';
 import { ILayer } from '../tokens';
+import { DetailsToggle, detailsId, ILayerRowsProps } from './LayerRows';
 import { DriftChip, DriftMark, StatusChip } from './StatusChip';
 import { useReportedHeight } from './useRowWindow';
 
@@ -25,34 +26,11 @@ export const TABLE_ROW_HEIGHT = 29;
 /**
  * The props of `LayersTable`.
  */
-export interface ILayersTableProps {
-  /**
-   * The rows to render, from row `first` on; `undefined` for a row whose
-   * page has not arrived yet (a placeholder of the same height).
-   */
-  layers: readonly (ILayer | undefined)[];
+export interface ILayersTableProps extends ILayerRowsProps {
   columns: readonly LayerColumn[];
-  /** The index of the first row given, in the whole list. */
-  first?: number;
-  /** How many rows the whole list has; `layers.length` by default. */
-  count?: number;
-  /** The room above and below the rows given, in pixels. */
-  before?: number;
-  after?: number;
-  /** Told the height of a layer's open details. */
-  onDetailsHeight?: (name: string, height: number) => void;
-  trans: TranslationBundle;
-  /** The reference time of relative times, in ms; defaults to now. */
-  now?: number;
   /** The current order; headers are sort buttons when `onSort` is given. */
   sort?: ISortState;
   onSort?: (column: LayerColumn) => void;
-  /** The names of the layers whose details are shown. */
-  expanded?: ReadonlySet<string>;
-  /** Show or hide a layer's details; names become toggles when given. */
-  onToggle?: (name: string) => void;
-  /** The details of an expanded layer. */
-  renderDetails?: (layer: ILayer) => React.ReactNode;
 }
 
 interface IColumnSpec {
@@ -253,7 +231,6 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
               );
             }
             const open = expanded.has(layer.name);
-            const detailsId = `pennlayer-details-${layer.name}`;
             const row = (
               <tr
                 data-layer-name={layer.name}
@@ -273,19 +250,14 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
                       className={cellClass(column)}
                       title={title}
                     >
-                      {onToggle ? (
-                        <button
-                          type="button"
-                          className="pennlayer-LayersTable-toggle"
-                          aria-expanded={open}
-                          aria-controls={open ? detailsId : undefined}
-                          onClick={() => onToggle(layer.name)}
-                        >
-                          {content}
-                        </button>
-                      ) : (
-                        content
-                      )}
+                      <DetailsToggle
+                        name={layer.name}
+                        open={open}
+                        onToggle={onToggle}
+                        className="pennlayer-LayersTable-toggle"
+                      >
+                        {content}
+                      </DetailsToggle>
                     </th>
                   ) : (
                     <td
@@ -305,7 +277,7 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
                 {row}
                 {open && renderDetails && (
                   <DetailsRow
-                    id={detailsId}
+                    id={detailsId(layer.name)}
                     name={layer.name}
                     span={columns.length}
                     onHeight={props.onDetailsHeight}
