@@ -133,37 +133,110 @@ def _unique(layer: dict[str, Any]) -> str | None:
     return f"{human_bytes(unique)} (what deleting it frees)"
 
 
-def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
-    """Show a job's progress until it ends; Ctrl-C cancels it. Exit 0 only on success."""
-    interactive = sys.stderr.isatty() and not as_json
-    last_line = ""
+class JobProgress:
+    """A job's progress on stderr. On a terminal, a line per step that stays when the
+    step is done: a bar of bytes (done, total, rate, time left; files so far) for a step
+    that counts bytes, else the step and how long it took. Elsewhere (a log, a pipe), a
+    line when a step begins and every few seconds while it moves."""
+
+    EVERY_S = 5.0  # how often a line is printed while a step moves, without a terminal
+
+    def __init__(self, *, interactive: bool) -> None:
+        self.interactive = interactive
+        self._step: tuple[Any, Any] | None = None
+        self._bar: Any = None
+        self._line = ""  # the last line printed (no terminal), and when
+        self._pending = ""
+        self._said_at = 0.0
+
+    def show(self, progress: dict[str, Any]) -> None:
+        message = progress.get("message")
+        if not message:
+            return
+        step = (progress.get("phase"), progress.get("step"))
+        label = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}] {message}"
+        new_step = step != self._step
+        self._step = step
+        if self.interactive:
+            self._show_bar(progress, label, new_step)
+            return
+        line = label
+        if "bytes_done" in progress:
+            total = progress.get("bytes_total")
+            line += f": {human_bytes(progress['bytes_done'])}"
+            line += f" of {human_bytes(total)}" if total else ""
+            if "files_done" in progress:
+                line += f", {progress['files_done']} file(s)"
+        if line == self._line:
+            return
+        if new_step or time.monotonic() - self._said_at >= self.EVERY_S:
+            self._say(line)
+        else:
+            self._pending = line
+
+    def _show_bar(self, progress: dict[str, Any], label: str, new_step: bool) -> None:
+        total = progress.get("bytes_total") or None
+        if new_step:
+            self._end_bar()
+            self._bar = bytes_bar(label, total=total, dynamic_ncols=True, leave=True)
+            if total is None:  # a step without bytes: what it does and for how long
+                self._bar.bar_format = "{desc} [{elapsed}]"
+        bar = self._bar
+        if total is not None and bar.total != total:
+            bar.total = total
+        if "files_done" in progress:
+            bar.set_postfix_str(f"{progress['files_done']:,} files", refresh=False)
+        done = int(progress.get("bytes_done") or 0)
+        if done > bar.n:
+            bar.update(done - bar.n)
+        else:
+            bar.refresh()
+
+    def _end_bar(self, *, finished: bool = True) -> None:
+        """Close the current step's line; a step that the job went past is done."""
+        if self._bar is None:
+            return
+        if finished and self._bar.total and self._bar.n < self._bar.total:
+            self._bar.update(self._bar.total - self._bar.n)
+        self._bar.close()
+        self._bar = None
+
+    def _say(self, line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        self._line, self._pending, self._said_at = line, "", time.monotonic()
+
+    def close(self, *, succeeded: bool) -> None:
+        """The job ended: its last step's line is finished (or left as far as it got)."""
+        self._end_bar(finished=succeeded)
+        if self._pending:
+            self._say(self._pending)
+
+
+def watch_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> dict[str, Any]:
+    """Follow *job* until it ends, showing its progress (not with --json); Ctrl-C
+    cancels it. Returns the ended job."""
+    view = None if as_json else JobProgress(interactive=sys.stderr.isatty())
     try:
         while job["state"] in ("queued", "running"):
             time.sleep(0.2)
             manager.reap_workers()
             job = manager.get_job(job["id"])
-            progress = job["progress"] or {}
-            if progress.get("message") and not as_json:
-                step = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}]"
-                line = f"{step} {progress['message']}"
-                if "bytes_done" in progress:
-                    total = progress.get("bytes_total")
-                    done = human_bytes(progress["bytes_done"])
-                    line += f": {done}" + (f" of {human_bytes(total)}" if total else "")
-                    line += f", {progress.get('files_done', 0)} file(s)"
-                if line != last_line:
-                    if interactive:
-                        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
-                    else:
-                        print(line, file=sys.stderr, flush=True)
-                    last_line = line
+            if view is not None:
+                view.show(job["progress"] or {})
     except KeyboardInterrupt:
-        if interactive:
-            print(file=sys.stderr)
+        if view is not None:
+            view.close(succeeded=False)
+            view = None
         print("Cancelling...", file=sys.stderr)
         job = manager.cancel_job(job["id"])
-    if interactive and last_line:
-        print(file=sys.stderr)
+    if view is not None:
+        view.close(succeeded=job["state"] == "succeeded")
+    return job
+
+
+def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
+    """Show a job's progress until it ends; Ctrl-C cancels it. Exit 0 only on success."""
+    job = watch_job(manager, job, as_json=as_json)
     if as_json:
         print_json(job)
     if job["state"] == "succeeded":
@@ -175,17 +248,20 @@ def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) 
                 f"{layer['digest']}"
             )
         return 0
-    if not as_json:
+    print_failure(manager, job, as_json=as_json)
+    return 1
+
+
+def print_failure(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> None:
+    """Why a job did not succeed: the last lines of a failed job's log, then its error."""
+    if not as_json and job["state"] == "failed":
         # The error is printed once, below: not also as the log's last line.
         repeated = f"==> failed: {job['error']}"
         lines = manager.job_log(job["id"])["text"].splitlines()[-25:]
         tail = [line for line in lines if line != repeated]
-        if tail and job["state"] == "failed":
-            print("--- last lines of the job log ---", file=sys.stderr)
-            print("\n".join(tail), file=sys.stderr)
-            print("---", file=sys.stderr)
+        if tail:
+            print("--- last lines of the job log ---", *tail, "---", sep="\n", file=sys.stderr)
     print(f"error: job {job['id']} {job['state']}: {job['error']}", file=sys.stderr)
-    return 1
 
 
 def bytes_bar(desc: str = "", **options: Any) -> Any:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .cli_output import bytes_bar, print_json
+from .cli_output import bytes_bar, print_failure, print_json, watch_job
 from .core import LayerManagerAPI
 from .core.units import human_bytes, human_cost
 
@@ -23,42 +23,14 @@ ManagerFactory = Callable[[argparse.Namespace], LayerManagerAPI]
 
 def follow_tier_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
     """Show an archive or restore job's progress until it ends; exit 0 only on success."""
-    interactive = sys.stderr.isatty() and not as_json
-    bar = bytes_bar(disable=not interactive, dynamic_ncols=True)
-    step_seen = None
-    try:
-        while job["state"] in ("queued", "running"):
-            time.sleep(0.2)
-            manager.reap_workers()
-            job = manager.get_job(job["id"])
-            progress = job["progress"] or {}
-            step = (progress.get("phase"), progress.get("step"))
-            if progress.get("message") and step != step_seen:
-                step_seen = step
-                label = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}]"
-                bar.reset()
-                bar.total = progress.get("bytes_total") or None  # None: a step without bytes
-                bar.set_description(f"{label} {progress['message']}")
-                if not interactive and not as_json:
-                    print(f"{label} {progress['message']}", file=sys.stderr, flush=True)
-            done = int(progress.get("bytes_done") or 0)
-            if done > bar.n:
-                bar.update(done - bar.n)
-    except KeyboardInterrupt:
-        bar.close()
-        print("Cancelling...", file=sys.stderr)
-        job = manager.cancel_job(job["id"])
-    bar.close()
+    job = watch_job(manager, job, as_json=as_json)
     if as_json:
         print_json(job)
     if job["state"] == "succeeded":
         if not as_json:
             print(_outcome(manager.get_layer(job["layer"])))
         return 0
-    if not as_json and job["state"] == "failed":
-        tail = manager.job_log(job["id"])["text"].splitlines()[-15:]
-        print("--- last lines of the job log ---", *tail, "---", sep="\n", file=sys.stderr)
-    print(f"error: job {job['id']} {job['state']}: {job['error']}", file=sys.stderr)
+    print_failure(manager, job, as_json=as_json)
     return 1
 
 
