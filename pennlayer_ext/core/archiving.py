@@ -192,7 +192,7 @@ def _pack_check_store(ctx: JobContext, cold: ColdStore, key: str, digest: str) -
         )
     ctx.log(f"the archive matches the digest: {human_bytes(total)} packed into {human_bytes(size)}")
     meter = _Meter(ctx, "upload", 2, 3, f"Storing the archive in {cold.label()}", size)
-    cold.put(archive, key, digest, meter)
+    cold.put(archive, key, digest, meter, note=ctx.store.unfinished_put_note(ctx.job_id))
     meter.finish()
     return size
 

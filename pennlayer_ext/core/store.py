@@ -50,6 +50,8 @@ class LayerStore:
         self.hash_cache_path = self.root / "cache" / "digests.sqlite"
         # The seccomp filter every bubblewrap sandbox loads (sandbox/setid.py)
         self.setid_filter_path = self.root / "cache" / "setid-filter.bpf"
+        # What archive jobs killed in a cold store put left there (coldstore.ColdStore.put)
+        self.unfinished_puts_dir = self.root / "cold-unfinished"
 
     def ensure(self) -> None:
         """Create the store's folders if they do not exist yet."""
@@ -75,6 +77,10 @@ class LayerStore:
 
     def job_log_path(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "log"
+
+    def unfinished_put_note(self, job_id: str) -> Path:
+        """Where job *job_id* notes what its cold store put would leave if killed."""
+        return self.unfinished_puts_dir / f"{_checked_id(job_id, 'job')}.json"
 
     def move_to_trash(self, path: Path) -> Path | None:
         """Atomically move *path* out of the way (same filesystem); ``None`` if it is absent."""

@@ -11,6 +11,7 @@ Each of its decisions is returned, so that the caller reports it (an event, a li
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
@@ -19,7 +20,7 @@ from typing import Any
 
 from . import trash
 from .catalog import ACTIVE_JOB_STATES, Catalog
-from .coldstore import ColdStore, open_cold_store
+from .coldstore import ColdStore, ColdStoreError, open_cold_store
 from .errors import Conflict, PennLayerError
 from .job_service import JobService
 from .jobkinds import ArchiveJob, RestoreJob
@@ -128,6 +129,8 @@ class TierService:
         layer that is due: ``{"layer", "action": "archive"|"keep", "reason", "idle_days",
         "job", "dry_run"}``. With *dry_run*, nothing is started."""
         self.sweep()
+        if not dry_run:
+            self.forget_unfinished_puts()
         now = now or datetime.now(timezone.utc)
         limit = self.settings.ia_after_days
         # A day of margin: the timestamps' text compares like time, and the exact check
@@ -198,6 +201,38 @@ class TierService:
             ]
         if any([sweep_archived(self.catalog, self.store, name) for name in archived]):
             trash.request_removal(self.store)
+
+    def forget_unfinished_puts(self) -> list[str]:
+        """Remove what archive jobs killed while storing their archive left in the cold
+        store (the parts of an S3 multipart upload, which are billed until aborted; a
+        partial copy in a folder), from the notes they wrote. A note of a job still
+        running is left alone, as is one whose cold store cannot be reached (tried again
+        at the next check). Returns the jobs whose leftovers were removed."""
+        try:
+            notes = sorted(self.store.unfinished_puts_dir.glob("*.json"))
+        except OSError:
+            return []
+        if not notes:
+            return []
+        with self.catalog.transaction() as conn:
+            active = {job["id"] for job in self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)}
+        forgotten = []
+        for note in notes:
+            if note.stem in active:
+                continue
+            try:
+                what = json.loads(note.read_text(encoding="utf-8"))
+                spec = what["store"]
+                cold = open_cold_store(spec, self.store.root, self.settings.loader_settings)
+                cold.forget(what)
+            except (OSError, ValueError, KeyError, TypeError, PennLayerError):
+                note.unlink(missing_ok=True)  # not a note of ours: nothing to act on
+                continue
+            except ColdStoreError:
+                continue
+            note.unlink(missing_ok=True)
+            forgotten.append(note.stem)
+        return forgotten
 
 
 def _holds_anything(folder: Path) -> bool:

@@ -6,6 +6,8 @@ STANDARD_IA class and come back in real ranged downloads.
 
 import asyncio
 import os
+import signal
+import time
 
 import pytest
 
@@ -149,3 +151,46 @@ async def test_the_server_policy_moves_idle_layers_to_s3_and_tells_the_front_end
     assert kept[0]["action"] == "keep"
     assert "pinned to STANDARD" in kept[0]["reason"]
     assert (await pl_api("layers", "genome")).body["storage_class"] == "STANDARD"
+
+
+def test_an_upload_killed_midway_leaves_no_billed_parts_once_the_policy_runs(
+    tmp_path, s3, s3_server
+):
+    from .test_tiers_safety import _big_layer
+
+    # Given a layer of 100 MB and a cold store on S3
+    s3.create_bucket(Bucket="cold-kill")
+    options = {"cold_store": "s3://cold-kill/n1", "loader_settings": {"s3_endpoint_url": s3_server}}
+    manager = LayerManager(tmp_path / "store", **options)
+    layer = _big_layer(manager)
+    # When its archive job is killed while its parts go up
+    job = manager.start_archive("big")
+    note = manager.store.unfinished_put_note(job["id"])
+    deadline = time.monotonic() + 60
+    while not note.exists():
+        state = manager.get_job(job["id"])["state"]
+        assert state in ("queued", "running"), "the upload never started"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    with manager.catalog.transaction() as conn:
+        pid = manager.catalog.get_job(conn, job["id"])["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    manager.wait_for_workers()
+    # Then S3 keeps the parts of an unfinished upload (billed until aborted), and the job
+    # left a note of it; a new start fails the job, the layer stays STANDARD
+    uploads = s3.list_multipart_uploads(Bucket="cold-kill").get("Uploads", [])
+    assert [upload["Key"] for upload in uploads] == [f"n1/{archive_key(layer['digest'])}"]
+    manager = LayerManager(tmp_path / "store", **options)
+    assert manager.get_job(job["id"])["error"].startswith("interrupted")
+    assert manager.get_layer("big")["storage_class"] == "STANDARD"
+    # When the tier policy runs: a dry run changes nothing, the real one aborts the upload
+    manager.apply_tier_policy(dry_run=True)
+    assert len(s3.list_multipart_uploads(Bucket="cold-kill").get("Uploads", [])) == 1
+    manager.apply_tier_policy()
+    assert s3.list_multipart_uploads(Bucket="cold-kill").get("Uploads", []) == []
+    assert not note.exists()
+    # and the layer is archived whole the next time
+    job = wait_job(manager, manager.start_archive("big"))
+    assert job["state"] == "succeeded", manager.job_log(job["id"])["text"]
+    assert not note.exists()  # a put that completes leaves no note
+    assert s3.list_multipart_uploads(Bucket="cold-kill").get("Uploads", []) == []

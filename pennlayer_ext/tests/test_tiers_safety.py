@@ -377,3 +377,29 @@ def test_a_full_disk_during_a_restore_fails_it_cleanly_and_the_archive_stays(tmp
     # When there is room again, the restore works
     assert wait_job(manager, manager.start_restore("genome"))["state"] == "succeeded"
     assert [r["drift"] for r in manager.verify_layers("genome")] == [None]
+
+
+def test_a_note_of_an_unfinished_copy_removes_that_copy_and_nothing_else(tmp_path):
+    from pennlayer_ext.core.coldstore import LocalColdStore
+
+    # Given a cold store folder holding an archive, a partial copy a killed put left,
+    # and a file beside the folder
+    cold_root = tmp_path / "cold"
+    cold_root.mkdir()
+    kept = cold_root / "blake3-ab.tar.zst"
+    kept.write_bytes(b"archive")
+    partial = cold_root / f".blake3-ab.tar.zst.{'0' * 32}.partial"
+    partial.write_bytes(b"half")
+    outside = tmp_path / "precious"
+    outside.write_bytes(b"mine")
+    cold = LocalColdStore(str(cold_root), {})
+    # When notes that name other things are acted on, nothing happens
+    for hostile in ("../precious", str(outside), kept.name, "", None, 7):
+        cold.forget({"partial": hostile})
+    assert outside.read_bytes() == b"mine"
+    assert kept.read_bytes() == b"archive"
+    # When the note of the partial copy is, only that copy goes
+    cold.forget({"partial": partial.name})
+    assert not partial.exists()
+    assert kept.exists()
+    cold.forget({"partial": partial.name})  # gone already is fine

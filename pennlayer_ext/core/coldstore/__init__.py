@@ -11,6 +11,8 @@ in ``COLD_STORES``.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,14 @@ class StoredObject:
 
     size: int
     digest: str | None = None
+
+
+def write_note(note: Path, what: Mapping[str, Any]) -> None:
+    """Record what an unfinished put would leave behind (whole or absent: a rename)."""
+    note.parent.mkdir(parents=True, exist_ok=True)
+    partial = note.with_name(f".{note.name}.partial")
+    partial.write_text(json.dumps(dict(what)), encoding="utf-8")
+    os.replace(partial, note)
 
 
 def archive_key(digest: str) -> str:
@@ -75,9 +85,26 @@ class ColdStore:
         """The object *key*, if the store holds it."""
         raise NotImplementedError
 
-    def put(self, path: Path, key: str, digest: str, on_bytes: OnBytes | None = None) -> None:
-        """Store the file at *path* as *key*, whole or not at all. *path* may be moved."""
+    def put(
+        self,
+        path: Path,
+        key: str,
+        digest: str,
+        on_bytes: OnBytes | None = None,
+        *,
+        note: Path | None = None,
+    ) -> None:
+        """Store the file at *path* as *key*, whole or not at all. *path* may be moved.
+
+        With *note*: before the put starts anything that a kill would leave behind (the
+        parts of a multipart upload, a partial copy), it writes there what that is, and
+        removes the note when the put is done; :meth:`forget` removes what a note left
+        by a killed put describes.
+        """
         raise NotImplementedError
+
+    def forget(self, note: Mapping[str, Any]) -> None:
+        """Remove what an unfinished put left (see :meth:`put`); gone already is fine."""
 
     def local_path(self, key: str) -> Path | None:
         """Where *key* can be read on this machine without a copy, if it can."""

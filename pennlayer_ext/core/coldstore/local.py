@@ -7,14 +7,18 @@ filesystem), after flushing it to disk, so an object is whole or absent, never h
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidInput
-from . import ColdStore, ColdStoreError, OnBytes, StoredObject
+from . import ColdStore, ColdStoreError, OnBytes, StoredObject, write_note
 
 _CHUNK = 1024 * 1024
+_PARTIAL = re.compile(r"\.[A-Za-z0-9._-]+\.[0-9a-f]{32}\.partial")  # what put() names them
 
 
 class LocalColdStore(ColdStore):
@@ -51,7 +55,15 @@ class LocalColdStore(ColdStore):
         except OSError as exc:
             raise ColdStoreError(f"The cold store {self.root} cannot be read: {exc}") from exc
 
-    def put(self, path: Path, key: str, digest: str, on_bytes: OnBytes | None = None) -> None:
+    def put(
+        self,
+        path: Path,
+        key: str,
+        digest: str,
+        on_bytes: OnBytes | None = None,
+        *,
+        note: Path | None = None,
+    ) -> None:
         target = self._path(key)
         partial = self.root / f".{key}.{uuid.uuid4().hex}.partial"
         try:
@@ -60,6 +72,8 @@ class LocalColdStore(ColdStore):
             try:
                 os.rename(path, partial)
             except OSError:  # another filesystem: copy, then flush the copy
+                if note is not None:  # a kill during the copy leaves the partial copy
+                    write_note(note, {"store": self.spec, "partial": partial.name})
                 with path.open("rb") as src, partial.open("wb") as out:
                     while chunk := src.read(_CHUNK):
                         out.write(chunk)
@@ -77,6 +91,19 @@ class LocalColdStore(ColdStore):
             raise ColdStoreError(
                 f"The archive could not be written to the cold store {self.root}: {exc}"
             ) from exc
+        finally:
+            if note is not None:
+                note.unlink(missing_ok=True)
+
+    def forget(self, note: Mapping[str, Any]) -> None:
+        name = note.get("partial")
+        # Only a partial copy of this store's own making: a name, not a path.
+        if isinstance(name, str) and _PARTIAL.fullmatch(name):
+            try:
+                (self.root / name).unlink(missing_ok=True)
+            except OSError as exc:
+                message = f"A partial copy in {self.root} cannot be removed: {exc}"
+                raise ColdStoreError(message) from exc
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)

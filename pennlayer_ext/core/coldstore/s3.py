@@ -9,12 +9,13 @@ credentials come from boto3's standard chain (environment, ~/.aws, instance role
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import InvalidInput
-from . import ColdStore, ColdStoreError, OnBytes, StoredObject
+from . import ColdStore, ColdStoreError, OnBytes, StoredObject, write_note
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 STORAGE_CLASS = "STANDARD_IA"
@@ -96,9 +97,27 @@ class S3ColdStore(ColdStore):
         metadata = found.get("Metadata") or {}
         return StoredObject(int(found["ContentLength"]), metadata.get(DIGEST_METADATA))
 
-    def put(self, path: Path, key: str, digest: str, on_bytes: OnBytes | None = None) -> None:
+    def put(
+        self,
+        path: Path,
+        key: str,
+        digest: str,
+        on_bytes: OnBytes | None = None,
+        *,
+        note: Path | None = None,
+    ) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        def started(parsed: Any = None, **_: Any) -> None:
+            # The parts of an upload that never completes are kept (and billed) until it
+            # is aborted: the note lets a later check abort it if this process is killed.
+            if note is not None and isinstance(parsed, dict) and parsed.get("UploadId"):
+                upload = {"key": self.prefix + key, "upload_id": parsed["UploadId"]}
+                write_note(note, {"store": self.spec, **upload})
+
+        events = self.client.meta.events
+        event = "after-call.s3.CreateMultipartUpload"
+        events.register(event, started, unique_id="pennlayer-unfinished-upload")
         try:
             # A multipart upload becomes the object only when it completes: whole or absent.
             self.client.upload_file(
@@ -111,6 +130,25 @@ class S3ColdStore(ColdStore):
             )
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("Uploading the archive to", exc) from exc
+        finally:
+            events.unregister(event, unique_id="pennlayer-unfinished-upload")
+        if note is not None:
+            note.unlink(missing_ok=True)  # kept after a failure: boto3's abort may have failed
+
+    def forget(self, note: Mapping[str, Any]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key, upload_id = note.get("key"), note.get("upload_id")
+        if not isinstance(key, str) or not isinstance(upload_id, str):
+            return
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in ("NoSuchUpload", "404", "NotFound"):
+                raise self._fail("Aborting an unfinished upload to", exc) from exc
+        except BotoCoreError as exc:
+            raise self._fail("Aborting an unfinished upload to", exc) from exc
 
     def get(self, key: str, dest: Path, on_bytes: OnBytes | None = None) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
