@@ -78,6 +78,7 @@ def run_populate(ctx: JobContext) -> None:
 
     origin = get_source(recipe["source_kind"])
     ctx.progress("fetch", 1, STEPS, f"Fetching {recipe['source']}")
+    ctx.flush_early()  # the new version goes to disk as it is written, not all at the commit
     source = origin.fetch(ctx, recipe, inbox, settings)
 
     ctx.progress("process", 2, STEPS, f"Processing ({spec['type']})")
