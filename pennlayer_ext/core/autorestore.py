@@ -151,12 +151,14 @@ def _wait(
             job = jobs.get(job_id)
             if job["state"] == "succeeded":
                 took = time.monotonic() - started
+                jobs.reap_job(job_id)  # its worker ends a moment after its job
                 notices.append(
                     f"pennlayer: {name} was archived (IA); it was restored for this kernel "
                     f"in {took:.0f} s."
                 )
                 del waiting[name]
             elif job["state"] in ("failed", "cancelled"):
+                jobs.reap_job(job_id)
                 raise Conflict(
                     f"Layer {name!r} is archived (IA), and restoring it {job['state']}: "
                     f"{job['error']}",

@@ -165,6 +165,22 @@ class JobService:
             self._top_up_spare()
         return done
 
+    def reap_job(self, job_id: str, timeout_s: float = 5.0) -> bool:
+        """Wait up to *timeout_s* for the worker of *job_id* (whose job has ended) to exit,
+        and collect it: a caller that waits for one job leaves no defunct process behind
+        (nothing else may reap for it soon). True when it is collected or not ours."""
+        with self._lock:
+            proc = self._workers.get(job_id)
+        if proc is None:
+            return True
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return False
+        with self._lock:
+            self._workers.pop(job_id, None)
+        return True
+
     # -- the spare worker ----------------------------------------------------------------
 
     def keep_spare(self, enabled: bool = True) -> None:
