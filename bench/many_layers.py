@@ -32,9 +32,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +40,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench_server import free_port, start_server, stop_server  # noqa: E402 (bench/)
 
 from pennlayer_ext.tests.seed import seed_layers  # noqa: E402 (the checkout's code)
 
@@ -55,58 +54,6 @@ REQUESTS = (
     ("every layer (no limit)", "/pennlayer/layers"),
 )
 UNPAGED = "/pennlayer/layers"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(workdir: Path, store: Path, port: int, token: str, log: Path) -> Any:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
-    env["JUPYTER_RUNTIME_DIR"] = str(workdir / "runtime")
-    argv = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        "--no-browser",
-        "--allow-root",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={workdir}",
-        f"--PennLayerApp.store_root={store}",
-        f"--PennLayerApp.kernelspec_dir={workdir / 'kernels'}",
-        # The tier policy every 3.6 s instead of hourly, so that it runs while we measure.
-        "--PennLayerApp.tier_interval_hours=0.001",
-        "--ServerApp.jpserver_extensions={'pennlayer_ext': True}",
-    ]
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop_server(process: Any) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 class Client:
@@ -174,7 +121,9 @@ def measure_node(
     seeded_s = time.perf_counter() - started
     port, token = free_port(), secrets.token_hex(16)
     started = time.perf_counter()
-    server = start_server(workdir, store, port, token, log)
+    # The tier policy every 3.6 s instead of hourly, so that it runs while we measure.
+    options = ["--PennLayerApp.tier_interval_hours=0.001"]
+    server = start_server(workdir, store, port, token, log, options=options)
     client = Client(port, token)
     try:
         problem = wait_until_up(client, server)

@@ -37,7 +37,6 @@ printed); the trees and the store are removed unless --keep is given.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import multiprocessing
@@ -46,8 +45,6 @@ import random
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,7 +55,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from bench_server import REPO, free_port, start_server, stop_server  # bench/
+
 PROBED = ("/api/status", "/pennlayer/layers")
 TARGET_P99_MS = 150.0
 TARGET_MAX_MS = 500.0
@@ -125,58 +123,7 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
-# -- the server ----------------------------------------------------------------------------
-# pennlayer_ext.tests.helpers.start_jupyter_server discards the server's output and has no
-# source roots; this one needs both (the log is part of the report), so it starts its own.
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(
-    workdir: Path, store: Path, data: Path, port: int, token: str, log: Path, asyncio_debug: bool
-) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    # The checkout first on the path, so this worktree's pennlayer_ext is what is measured
-    # (not an editable install pointing elsewhere).
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
-    # Keep the server's runtime files and kernelspecs out of the user's Jupyter folders.
-    env["JUPYTER_RUNTIME_DIR"] = str(workdir / "runtime")
-    if asyncio_debug:
-        # asyncio then logs every callback that holds the loop > 100 ms (adds overhead).
-        env["PYTHONASYNCIODEBUG"] = "1"
-    argv = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        "--no-browser",
-        "--allow-root",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={workdir}",
-        f"--PennLayerApp.store_root={store}",
-        f"--PennLayerApp.allowed_source_roots={data}",
-        f"--PennLayerApp.kernelspec_dir={workdir / 'kernels'}",
-        "--ServerApp.jpserver_extensions={'pennlayer_ext': True}",
-    ]
-    with log.open("wb") as out:
-        # Its own session: a Ctrl-C of the benchmark does not reach it, and the whole group
-        # (with the job workers) can be killed if SIGTERM is not enough.
-        return subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+# -- the server (bench_server.py starts and stops it) ---------------------------------
 
 
 def server_code(workdir: Path) -> str:
@@ -192,24 +139,6 @@ def server_code(workdir: Path) -> str:
         timeout=60,
     )
     return str(Path(result.stdout.strip()).parent) if result.returncode == 0 else "?"
-
-
-def stop_server(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> tuple[float, bool]:
-    """SIGTERM, wait, then SIGKILL the group; returns (seconds to stop, whether killed)."""
-    started = time.monotonic()
-    killed = False
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            killed = True
-            process.kill()
-            process.wait(10)
-    # Job workers left behind by a killed server are in its process group.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    return time.monotonic() - started, killed
 
 
 # -- HTTP ----------------------------------------------------------------------------------
@@ -982,7 +911,10 @@ def main() -> int:
     }
 
     started = time.monotonic()
-    server = start_server(workdir, store, data, port, token, log, args.asyncio_debug)
+    # asyncio then logs every callback that holds the loop > 100 ms (adds overhead).
+    debug = {"PYTHONASYNCIODEBUG": "1"} if args.asyncio_debug else None
+    options = [f"--PennLayerApp.allowed_source_roots={data}"]
+    server = start_server(workdir, store, port, token, log, options=options, env_extra=debug)
     try:
         problem = wait_until_up(Client(port, token), server, args.start_timeout)
         setup["server_start_s"] = time.monotonic() - started
