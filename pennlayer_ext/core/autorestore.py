@@ -14,7 +14,6 @@ write, as the kernel settings are.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +23,7 @@ from .catalog import Catalog
 from .errors import Conflict, DiskFull
 from .job_service import JobService
 from .settings import NodeSettings
-from .store import LayerStore
+from .store import LayerStore, write_atomically
 from .tiering import TierService
 from .units import human_bytes
 
@@ -55,9 +54,7 @@ def write_tier_settings(store: LayerStore, settings: NodeSettings) -> None:
             return
     except OSError:
         pass
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    write_atomically(path, text)
 
 
 def read_tier_settings(store: LayerStore) -> NodeSettings | None:

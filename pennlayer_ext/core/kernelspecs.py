@@ -12,14 +12,13 @@ carrying pennlayer's marker are ever removed.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog
 from .errors import PennLayerError
-from .store import LayerStore, remove_tree
+from .store import LayerStore, remove_tree, write_atomically
 
 KERNELSPEC_PREFIX = "pennlayer-"
 PROVISIONER_NAME = "pennlayer-provisioner"
@@ -99,7 +98,7 @@ def write_kernel_settings(store: LayerStore, kernel_config: Mapping[str, Any]) -
             return
     except OSError:
         pass
-    _write_atomically(path, text)
+    write_atomically(path, text)
 
 
 def read_kernel_settings(store: LayerStore) -> dict[str, Any] | None:
@@ -138,12 +137,6 @@ def _is_ours(spec_dir: Path, store: LayerStore) -> bool:
     return isinstance(owner, str) and not (Path(owner) / "catalog.sqlite").exists()
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _write_logos(spec_dir: Path) -> bool:
     """Put pennlayer's logo files in *spec_dir* where missing or different."""
     changed = False
@@ -156,9 +149,7 @@ def _write_logos(spec_dir: Path) -> bool:
                 continue
         except OSError:
             pass
-        tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        write_atomically(target, data)
         changed = True
     return changed
 
@@ -193,7 +184,7 @@ def sync_kernelspecs(
         changed |= _write_logos(spec_dir)
         if changed:
             # The spec last: a listing that finds it finds its logos too.
-            _write_atomically(current, text)
+            write_atomically(current, text)
             written.append(spec_name)
     for spec_dir in sorted(kernels_dir.glob(f"{KERNELSPEC_PREFIX}*")):
         if spec_dir.name not in wanted and _is_ours(spec_dir, store):

@@ -33,6 +33,14 @@ from .names import validate_name
 STORE_DIRS = ("layers", "staging", "jobs", "cache", "trash", "sessions")
 
 
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write *content* (text as UTF-8) to *path* whole or not at all: a file beside it,
+    then a rename (a reader sees the old content or the new, never half)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    os.replace(partial, path)
+
+
 class LayerStore:
     """Paths and directory operations of the store rooted at *root*."""
 

@@ -12,7 +12,6 @@ in ``COLD_STORES``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, ClassVar
 
 from ..digest import algorithm_of
 from ..errors import InvalidInput
+from ..store import write_atomically
 
 OnBytes = Callable[[int], None]
 ARCHIVE_SUFFIX = ".tar.zst"
@@ -41,9 +41,7 @@ class StoredObject:
 def write_note(note: Path, what: Mapping[str, Any]) -> None:
     """Record what an unfinished put would leave behind (whole or absent: a rename)."""
     note.parent.mkdir(parents=True, exist_ok=True)
-    partial = note.with_name(f".{note.name}.partial")
-    partial.write_text(json.dumps(dict(what)), encoding="utf-8")
-    os.replace(partial, note)
+    write_atomically(note, json.dumps(dict(what)))
 
 
 def archive_key(digest: str) -> str:
