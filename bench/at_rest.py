@@ -31,8 +31,7 @@ class Upkeep(threading.Thread):
     def __exit__(self, *_: object) -> None:
         self.stopped.set()
         self.join()
-        self.manager.keep_worker_ready(False)
-        self.manager.wait_for_workers()
+        self.manager.wait_for_workers()  # lets the spare go too
 
     def run(self) -> None:
         while not self.stopped.wait(1.0):

@@ -212,7 +212,7 @@ class JobProgress:
             self._say(self._pending)
 
 
-def watch_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> dict[str, Any]:
+def _watch_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> dict[str, Any]:
     """Follow *job* until it ends, showing its progress (not with --json); Ctrl-C
     cancels it. Returns the ended job."""
     view = None if as_json else JobProgress(interactive=sys.stderr.isatty())
@@ -234,25 +234,35 @@ def watch_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -
     return job
 
 
-def follow_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
-    """Show a job's progress until it ends; Ctrl-C cancels it. Exit 0 only on success."""
-    job = watch_job(manager, job, as_json=as_json)
+def follow_job(
+    manager: LayerManagerAPI,
+    job: dict[str, Any],
+    *,
+    as_json: bool,
+    outcome: Callable[[dict[str, Any]], str] | None = None,
+) -> int:
+    """Show a job's progress until it ends; Ctrl-C cancels it. Exit 0 only on success,
+    then print what the layer is now (*outcome* of the layer; by default its new READY
+    version)."""
+    job = _watch_job(manager, job, as_json=as_json)
     if as_json:
         print_json(job)
     if job["state"] == "succeeded":
         if not as_json:
-            layer = manager.get_layer(job["layer"])
-            print(
-                f"{layer['name']} version {layer['version']} is READY: "
-                f"{human_bytes(layer['size_bytes'])}, {_files(layer['file_count'])}, "
-                f"{layer['digest']}"
-            )
+            print((outcome or _ready)(manager.get_layer(job["layer"])))
         return 0
-    print_failure(manager, job, as_json=as_json)
+    _print_failure(manager, job, as_json=as_json)
     return 1
 
 
-def print_failure(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> None:
+def _ready(layer: dict[str, Any]) -> str:
+    return (
+        f"{layer['name']} version {layer['version']} is READY: "
+        f"{human_bytes(layer['size_bytes'])}, {_files(layer['file_count'])}, {layer['digest']}"
+    )
+
+
+def _print_failure(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> None:
     """Why a job did not succeed: the last lines of a failed job's log, then its error."""
     if not as_json and job["state"] == "failed":
         # The error is printed once, below: not also as the log's last line.

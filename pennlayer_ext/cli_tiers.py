@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .cli_output import bytes_bar, print_failure, print_json, watch_job
+from .cli_output import bytes_bar, follow_job, print_json
 from .core import LayerManagerAPI
 from .core.units import human_bytes, human_cost
 
@@ -23,15 +23,7 @@ ManagerFactory = Callable[[argparse.Namespace], LayerManagerAPI]
 
 def follow_tier_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> int:
     """Show an archive or restore job's progress until it ends; exit 0 only on success."""
-    job = watch_job(manager, job, as_json=as_json)
-    if as_json:
-        print_json(job)
-    if job["state"] == "succeeded":
-        if not as_json:
-            print(_outcome(manager.get_layer(job["layer"])))
-        return 0
-    print_failure(manager, job, as_json=as_json)
-    return 1
+    return follow_job(manager, job, as_json=as_json, outcome=_outcome)
 
 
 class RestoreBars:

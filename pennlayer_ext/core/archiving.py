@@ -83,7 +83,8 @@ class _Meter:
     def finish(self) -> None:
         self._write()
         seconds = time.monotonic() - self.started
-        # A rate over a tenth of a second says nothing (a rename into a local cold store).
+        # A rate measured over less than a tenth of a second says nothing (a rename into
+        # a local cold store).
         rate = f" ({human_bytes(int(self.done / seconds))}/s)" if seconds >= 0.1 else ""
         self.ctx.log(f"{self.message}: {human_bytes(self.done)} in {seconds:.1f} s{rate}")
 

@@ -202,21 +202,20 @@ class TierService:
         if any([sweep_archived(self.catalog, self.store, name) for name in archived]):
             trash.request_removal(self.store)
 
-    def forget_unfinished_puts(self) -> list[str]:
+    def forget_unfinished_puts(self) -> None:
         """Remove what archive jobs killed while storing their archive left in the cold
         store (the parts of an S3 multipart upload, which are billed until aborted; a
         partial copy in a folder), from the notes they wrote. A note of a job still
         running is left alone, as is one whose cold store cannot be reached (tried again
-        at the next check). Returns the jobs whose leftovers were removed."""
+        at the next check)."""
         try:
             notes = sorted(self.store.unfinished_puts_dir.glob("*.json"))
         except OSError:
-            return []
+            return
         if not notes:
-            return []
+            return
         with self.catalog.transaction() as conn:
             active = {job["id"] for job in self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)}
-        forgotten = []
         for note in notes:
             if note.stem in active:
                 continue
@@ -225,14 +224,11 @@ class TierService:
                 spec = what["store"]
                 cold = open_cold_store(spec, self.store.root, self.settings.loader_settings)
                 cold.forget(what)
-            except (OSError, ValueError, KeyError, TypeError, PennLayerError):
-                note.unlink(missing_ok=True)  # not a note of ours: nothing to act on
-                continue
             except ColdStoreError:
-                continue
+                continue  # not reachable now: tried again at the next check
+            except (OSError, ValueError, KeyError, TypeError, PennLayerError):
+                pass  # not a note of ours: nothing to act on
             note.unlink(missing_ok=True)
-            forgotten.append(note.stem)
-        return forgotten
 
 
 def _holds_anything(folder: Path) -> bool:
