@@ -8,7 +8,9 @@ The same requirements are built, side by side in one run, by:
   workers reaped every second;
 - uv alone: ``uv venv`` + ``uv pip install`` with an empty cache of its own on the same
   disk, then a second environment from that cache (what pennlayer runs, without its
-  checks, freezing, digest, commit and job process);
+  checks, freezing, digest, commit and job process), also started on the node at rest
+  (pennlayer's worker settles the disk shares after its job's end: uv would share the
+  CPU with that);
 - venv + pip: ``python -m venv`` + ``pip install`` with an empty pip cache, then a second
   environment using it.
 
@@ -20,7 +22,10 @@ filesystem), and would otherwise also wait for what the tool before it left unwr
 Each figure is the best of ``--runs`` rounds (fresh stores and caches each round; one
 unmeasured download first, and pennlayer and uv alone take turns going first); venv +
 pip, which takes minutes, runs in the first ``--pip-runs`` of them. Prints
-the times, the ratios, the load average, and the disk a second environment costs.
+the times, the ratios, the load average, and the disk a second environment costs. The
+cold target is judged on the two side by side: the median of the rounds' ratios (on a
+virtual disk uv alone's cold build can take 1 s in one round and 7 s in the next, so
+best against best compares two moments of the disk more than two tools).
 
     python bench/build_env.py [--requirements FILE] [--workdir DIR] [--runs 3] [--pip-runs 1]
 
@@ -65,7 +70,7 @@ def unique_bytes(*roots: Path) -> int:
 
 
 def pennlayer_build(manager: LayerManager, name: str, requirements: str) -> float:
-    """From the request to the job's end, as a caller polling every 20 ms sees it, on a
+    """From the request to the job's end, as a caller polling every 5 ms sees it, on a
     node at rest (its server has made a spare worker ready: see at_rest.py)."""
     manager.create_layer(name, "environment")
     os.sync()  # untimed: see the module's text
@@ -73,7 +78,7 @@ def pennlayer_build(manager: LayerManager, name: str, requirements: str) -> floa
     started = time.perf_counter()
     job = manager.start_build(name, requirements)
     while job["state"] in ("queued", "running"):
-        time.sleep(0.02)
+        time.sleep(0.005)
         job = manager.get_job(job["id"])
     elapsed = time.perf_counter() - started
     manager.reap_workers()
@@ -88,8 +93,14 @@ def _run(argv: list[str], env: dict[str, str]) -> None:
         sys.exit(f"{argv[0]} failed:\n{result.stdout}\n{result.stderr}")
 
 
-def uv_build(target: Path, requirements_file: Path, cache: Path) -> float:
-    """``uv venv`` + ``uv pip install`` as pennlayer runs them, nothing else."""
+def uv_build(
+    target: Path, requirements_file: Path, cache: Path, node: LayerManager | None = None
+) -> float:
+    """``uv venv`` + ``uv pip install`` as pennlayer runs them, nothing else; with *node*,
+    once that node is at rest (its last job's worker gone: it settles the disk shares
+    after the job's end, and would otherwise take CPU from uv)."""
+    if node is not None:
+        wait_at_rest(node)
     uv = find_uv()
     env = dict(os.environ, UV_CACHE_DIR=str(cache), UV_LINK_MODE="hardlink", UV_NO_PROGRESS="1")
     env.pop("VIRTUAL_ENV", None)
@@ -142,11 +153,15 @@ def _round_builds(
     times: dict[str, float] = {}
     store = workdir / "store"
     if uv_first:
-        times["uv_cold"] = uv_build(workdir / "uv-first", requirements_file, workdir / "uv-cache")
+        times["uv_cold"] = uv_build(
+            workdir / "uv-first", requirements_file, workdir / "uv-cache", manager
+        )
     times["pl_cold"] = pennlayer_build(manager, "bench-first", requirements)
     first_bytes = unique_bytes(store / "layers")
     if not uv_first:
-        times["uv_cold"] = uv_build(workdir / "uv-first", requirements_file, workdir / "uv-cache")
+        times["uv_cold"] = uv_build(
+            workdir / "uv-first", requirements_file, workdir / "uv-cache", manager
+        )
     times["uv_cold_durable"] = times["uv_cold"] + UNWRITTEN[workdir / "uv-first"]
     pip_env = dict(os.environ, PIP_CACHE_DIR=str(workdir / "pip-cache"))
     if pip:
@@ -155,7 +170,9 @@ def _round_builds(
     times["pl_warm"] = pennlayer_build(manager, "bench-second", requirements)
     times["pl_extra_bytes"] = unique_bytes(store / "layers") - first_bytes
     times["pl_first_bytes"] = first_bytes
-    times["uv_warm"] = uv_build(workdir / "uv-second", requirements_file, workdir / "uv-cache")
+    times["uv_warm"] = uv_build(
+        workdir / "uv-second", requirements_file, workdir / "uv-cache", manager
+    )
     times["uv_warm_durable"] = times["uv_warm"] + UNWRITTEN[workdir / "uv-second"]
     if pip:
         times["pip_warm"] = pip_build(workdir / "venv-second", requirements_file, pip_env)
@@ -241,8 +258,10 @@ def main() -> None:
         f"{'':>10}{mb(int(last['pl_extra_bytes'])):>11}"
     )
     print(f"uv cache (shared by every environment of the node): {mb(int(last['cache_bytes']))}")
+    medians = {}
     for key in ("cold", "warm"):
         paired = sorted(r[f"pl_{key}"] / r[f"uv_{key}"] for r in rounds)
+        medians[key] = statistics.median(paired)
         durable = sorted(r[f"pl_{key}"] / r[f"uv_{key}_durable"] for r in rounds)
         print(
             f"{key} pennlayer / uv alone, round by round (the two side by side): "
@@ -251,13 +270,18 @@ def main() -> None:
             f"sync (its result on disk, as pennlayer's at its job's end; best "
             f"{best[f'uv_{key}_durable']:.2f} s): median {statistics.median(durable):.2f}x"
         )
-    cold_ratio = best["pl_cold"] / best["uv_cold"]
     warm_speedup = best["pip_warm"] / best["pl_warm"]
+    warm_median = statistics.median(r["pl_warm"] for r in rounds)
+    # The cold target compares the two side by side: the median of the rounds' ratios.
+    # Best against best compares each tool's luckiest moment of the disk (uv alone's cold
+    # build can take 1 s in one round and 7 s in the next), so it is shown, not judged.
     print(
-        f"\ntargets: cold build <= 1.10x uv alone -> {cold_ratio:.2f}x; "
+        f"\ntargets: cold build <= 1.10x uv alone, side by side -> {medians['cold']:.2f}x "
+        f"(median of the rounds; best against best {best['pl_cold'] / best['uv_cold']:.2f}x); "
         f"warm build >= 50x venv + pip -> {warm_speedup:.1f}x ({best['pl_warm']:.2f} s, "
-        f"goal <= 0.5 s); second environment < 5% of the first on disk -> "
-        f"{last['pl_extra_bytes'] / last['pl_first_bytes']:.1%}"
+        f"goal <= 0.5 s; median of the rounds {warm_median:.2f} s, "
+        f"{best['pip_warm'] / warm_median:.1f}x); second environment < 5% of the first on disk "
+        f"-> {last['pl_extra_bytes'] / last['pl_first_bytes']:.1%}"
     )
     if not args.workdir:
         shutil.rmtree(base, ignore_errors=True)
