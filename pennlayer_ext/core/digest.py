@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from blake3 import blake3
+
 _CHUNK = 1024 * 1024
 ALGORITHMS = ("blake3", "sha256")
 DEFAULT_ALGORITHM = "blake3"
@@ -56,9 +58,9 @@ def algorithm_of(digest: str) -> str:
 def new_hasher(algorithm: str, size: int = 0) -> Hasher:
     """A fresh hash of *algorithm*; BLAKE3 uses every core for *size* bytes or more."""
     if algorithm == "blake3":
-        from blake3 import blake3
-
-        return blake3(max_threads=blake3.AUTO if size >= _BIG_FILE else 1)
+        # Called once per file: a cold build hashes thousands of small ones, where the
+        # cost of this call is a fair part of the whole.
+        return blake3(max_threads=blake3.AUTO) if size >= _BIG_FILE else blake3()
     if algorithm == "sha256":
         return hashlib.sha256()
     raise ValueError(f"unknown digest algorithm {algorithm!r}")
