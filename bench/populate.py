@@ -69,6 +69,7 @@ def drop_caches() -> None:
 
 def populate(manager: LayerManager, name: str, request: dict) -> float:
     wait_at_rest(manager)  # untimed
+    drop_caches()
     started = time.perf_counter()
     job = manager.start_populate(name, request)
     while job["state"] in ("queued", "running"):
@@ -95,7 +96,6 @@ def local_part(workdir: Path, manager: LayerManager, tree: Path, runs: int) -> N
     for number in range(runs):
         name = f"bench-tree-{number}"
         manager.create_layer(name, "reference")
-        drop_caches()
         if number % 2:
             times["pl"].append(populate(manager, name, {"source": str(tree)}))
             times["cp"].append(cp_copy(tree, workdir / "cp-copy"))
@@ -108,7 +108,6 @@ def local_part(workdir: Path, manager: LayerManager, tree: Path, runs: int) -> N
         )
         if number:
             manager.delete_layer(name)
-    drop_caches()
     add_s = populate(manager, "bench-tree-0", {"source": str(tree), "mode": "add"})
 
     gb = sum(f.stat().st_size for f in tree.rglob("*") if f.is_file()) / 1000**3
