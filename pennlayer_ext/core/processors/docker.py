@@ -50,16 +50,30 @@ class DockerProcessor(Processor):
         return result
 
     def run(self, step: ProcessStep) -> None:
-        ctx, source, output, spec = step.ctx, step.source, step.output, step.spec
+        ctx, output, spec = step.ctx, step.output, step.spec
         import docker
+        from docker.errors import DockerException
+
+        output.mkdir(parents=True, exist_ok=True)
+        self.report(ctx, f"Running {spec['image']} in Docker")
+        try:
+            client = docker.from_env()
+        except DockerException as exc:
+            raise StepFailed(f"The Docker engine is not reachable: {exc}") from exc
+        try:
+            self._run_container(client, step)
+        finally:
+            client.close()
+        self.keep_plain_files(ctx, output, "the container")
+
+    @staticmethod
+    def _run_container(client: Any, step: ProcessStep) -> None:
         import requests
         from docker.errors import DockerException, ImageNotFound
 
+        ctx, source, output, spec = step.ctx, step.source, step.output, step.spec
         image = spec["image"]
-        output.mkdir(parents=True, exist_ok=True)
-        self.report(ctx, f"Running {image} in Docker")
         try:
-            client = docker.from_env()
             client.images.get(image)
         except ImageNotFound as exc:
             raise StepFailed(
@@ -100,7 +114,6 @@ class DockerProcessor(Processor):
             raise StepFailed(f"Running the container failed: {exc}") from exc
         finally:
             remove_container(ctx.job_id)
-        self.keep_plain_files(ctx, output, "the container")
 
 
 def container_name(job_id: str) -> str:
@@ -114,7 +127,11 @@ def remove_container(job_id: str) -> None:
         import docker
         from docker.errors import DockerException, NotFound
 
-        with contextlib.suppress(NotFound):
-            docker.from_env().containers.get(container_name(job_id)).remove(force=True)
+        client = docker.from_env()
+        try:
+            with contextlib.suppress(NotFound):
+                client.containers.get(container_name(job_id)).remove(force=True)
+        finally:
+            client.close()
     except (ImportError, DockerException):
         pass
