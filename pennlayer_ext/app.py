@@ -225,13 +225,24 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
         """Turn job and layer changes of this node (any process) into events."""
         kernel_manager = self.serverapp.kernel_manager
         watcher = ChangeWatcher(self._manager, lambda: list(kernel_manager.list_kernel_ids()))
+        failing = ""  # what the last poll said went wrong ("" while polls succeed)
         while True:
             try:
                 events = await asyncio.to_thread(watcher.poll)
+                if failing:
+                    self.log.info("pennlayer: watching jobs works again")
+                    failing = ""
                 for schema_id, data in events:
                     self.serverapp.event_logger.emit(schema_id=schema_id, data=data)
+            except PennLayerError as exc:
+                # Said once, not once a second: a node service that restarts for an
+                # upgrade would fill every person's server log with the same lines.
+                if exc.message != failing:
+                    self.log.warning("pennlayer: watching jobs failed: %s Retrying.", exc.message)
+                    failing = exc.message
             except Exception:
                 self.log.exception("pennlayer: watching jobs failed; retrying")
+                failing = "unexpected"
             await asyncio.sleep(self.job_poll_interval)
 
     def initialize_handlers(self) -> None:

@@ -231,4 +231,9 @@ class PennLayerHandler(APIHandler):
         if isinstance(value, PennLayerError) and value.status < 500:
             self.log.info("pennlayer: %s %s: %s", self.request.method, self.request.uri, value)
             return
+        if isinstance(value, PennLayerError) and value.status == 503:
+            # Unavailable (the node service is down or restarting): a line, not a
+            # traceback per request; the answer tells the caller the same.
+            self.log.warning("pennlayer: %s %s: %s", self.request.method, self.request.uri, value)
+            return
         super().log_exception(typ, value, tb)

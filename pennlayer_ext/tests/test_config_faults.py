@@ -31,8 +31,9 @@ def _status(port, path):
         return None
 
 
-def _run_server(tmp_path, *extra, env_store=None):
-    """Start a real server with *extra* arguments; (status of /pennlayer/node, its log)."""
+def _run_server(tmp_path, *extra, env_store=None, linger_s=0.0):
+    """Start a real server with *extra* arguments, stopped *linger_s* after it answers;
+    (status of /pennlayer/node, its log)."""
     env = dict(os.environ)
     for name in ("CONFIG", "DATA", "RUNTIME"):
         env[f"JUPYTER_{name}_DIR"] = str(tmp_path / name.lower())
@@ -53,6 +54,7 @@ def _run_server(tmp_path, *extra, env_store=None):
                 assert server.poll() is None, log_path.read_text()
                 time.sleep(0.1)
             node = _status(port, "pennlayer/node")
+            time.sleep(linger_s)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -144,3 +146,21 @@ def test_the_cli_names_an_invalid_setting_of_the_config_file(tmp_path):
     assert result.returncode != 0
     assert "core_threads" in result.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_a_node_service_that_is_gone_is_reported_once_not_on_every_poll(tmp_path):
+    # Given a person's server whose node service does not answer (stopped for an upgrade)
+    gone = f"http://127.0.0.1:{free_port()}/services/pennlayer/"
+    # When the server polls it for job changes ten times a second for two seconds
+    node, log, _ = _run_server(
+        tmp_path,
+        f"--PennLayerApp.node_service_url={gone}",
+        "--PennLayerApp.job_poll_interval=0.1",
+        linger_s=2.0,
+    )
+    # Then the person's requests say the service is unavailable, and the log says so
+    # once, in one line, not with a traceback on every poll
+    assert node == 503
+    assert log.count("watching jobs failed") == 1, log
+    assert f"The pennlayer node service at {gone} cannot be reached" in log
+    assert "Traceback" not in log, log
