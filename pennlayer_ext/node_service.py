@@ -16,6 +16,7 @@ route that is not pennlayer's (contents, kernels, terminals...) is refused.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import urllib.parse
 from collections.abc import Sequence
@@ -198,6 +199,14 @@ class NodeServiceApp(ServerApp):
     @default("open_browser")
     def _default_open_browser(self) -> bool:
         return False
+
+    def init_signal(self) -> None:
+        super().init_signal()
+        if not (sys.stdin and sys.stdin.isatty()):
+            # JupyterHub stops its services with SIGINT (SIGTERM only 10 s later). A Hub
+            # started by a script in the background passes SIGINT on ignored, and the
+            # interpreter then never turns it into a stop: take it as one, as SIGTERM.
+            signal.signal(signal.SIGINT, self._signal_stop)
 
     def load_config_file(self, suppress_errors: bool = True) -> None:  # type: ignore[override]
         super().load_config_file(suppress_errors=suppress_errors)

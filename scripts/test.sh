@@ -37,6 +37,10 @@ say "Browser tests (Galata, Chromium)"
 )
 
 say "Python tests (pytest)"
-python -m pytest "$@"
+# Two workers by default (PENNLAYER_TEST_WORKERS; -n 0 after the command runs them in one
+# process): most tests wait for servers, kernels and jobs, not for the CPU. A test file
+# stays on one worker (--dist loadfile): the JupyterHub tests share system users and a
+# module's fixtures (a Hub, a fuzzed server) are started once.
+python -m pytest -n "${PENNLAYER_TEST_WORKERS:-2}" --dist loadfile "$@"
 
 say "All checks passed in $((SECONDS - started)) s"

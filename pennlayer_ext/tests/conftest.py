@@ -8,6 +8,24 @@ from pennlayer_ext.core.sandbox import bwrap_works
 
 from .helpers import Kernel, LocalIndex, add_reference_version, make_wheel, start_s3_server
 
+# The suite runs on several workers (pytest-xdist), which set LINES and COLUMNS to 80x24
+# for themselves; a command a test starts on a terminal of its own must see that one.
+os.environ.pop("LINES", None)
+os.environ.pop("COLUMNS", None)
+
+
+def pytest_collection_modifyitems(items):
+    """One id per fuzzed operation: schemathesis names its items after the operation but
+    gives them all the test function's id, and workers find their items by id (each would
+    fuzz the first operation over and over)."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label and item.nodeid.endswith("::" + item.originalname):
+            if hasattr(item, "_id"):  # pytest 9 keeps the id as a structured NodeId
+                item._id = item._id.with_params(label)
+            else:
+                item._nodeid = f"{item.nodeid}[{label}]"
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):

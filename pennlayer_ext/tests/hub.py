@@ -149,6 +149,9 @@ class RealHub:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # The Hub stops its servers and services with SIGINT first: a test run in
+                # a script's background job has SIGINT ignored, which they would inherit.
+                preexec_fn=_default_sigint,
             )
         try:
             self._wait(lambda: self.hub_request("GET", "/")[0] == 200, "the Hub")
@@ -221,6 +224,10 @@ class RealHub:
         status, answer = self.hub_request("POST", f"/users/{name}/tokens", {"note": "test"})
         assert status == 201, (status, answer)
         return str(answer["token"])
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _request(method: str, url: str, token: str | None, body: object) -> tuple[int | None, Any]:

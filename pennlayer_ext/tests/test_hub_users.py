@@ -98,8 +98,20 @@ print(json.dumps(found))
 """
 
 
-def _make_user(name: str, homes: Path) -> pwd.struct_passwd:
+def _remove_user(name: str) -> None:
+    """Remove a test user and whatever still runs as it (a server the Hub did not stop in
+    time, under load; userdel refuses a user with processes)."""
+    subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, check=False)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if subprocess.run(["pgrep", "-u", name], capture_output=True, check=False).returncode:
+            break
+        time.sleep(0.1)
     subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+
+
+def _make_user(name: str, homes: Path) -> pwd.struct_passwd:
+    _remove_user(name)  # left by a run that was killed
     home = homes / name
     subprocess.run(
         ["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", name],
@@ -278,7 +290,7 @@ def node(tmp_path_factory):
         finally:
             hub.stop()  # the Hub stops the people's servers and the proxy
             for name in (*USERS, SERVICE_USER):
-                subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
+                _remove_user(name)
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -423,3 +423,41 @@ def test_the_cli_works_through_the_node_service(hub, tokens):
     both = _cli("list", "--store", "/tmp", "--node-service", url, token=tokens["mona"])
     assert both.returncode == 2
     assert "not both" in both.stderr
+
+
+def test_the_service_stops_on_sigint_though_started_with_sigint_ignored(tmp_path):
+    # Given the node service started by a Hub that runs as a script's background job:
+    # such a job starts with SIGINT ignored and passes that on to what it starts
+    port = free_port()
+    env = dict(
+        os.environ,
+        PENNLAYER_STORE=str(tmp_path / "store"),
+        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+    )
+    log_path = tmp_path / "service.log"
+    with log_path.open("wb") as log:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "pennlayer_ext.cli", "serve", "--allow-root"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "is running at" not in log_path.read_text(errors="replace"):
+            assert service.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        # When JupyterHub stops it as it stops every service: with SIGINT first
+        service.send_signal(signal.SIGINT)
+        # Then it stops at once, cleanly (the Hub would send SIGTERM only 10 s later)
+        assert service.wait(timeout=8) == 0, log_path.read_text()
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
