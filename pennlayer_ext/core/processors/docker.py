@@ -60,10 +60,8 @@ class DockerProcessor(Processor):
             client = docker.from_env()
         except DockerException as exc:
             raise StepFailed(f"The Docker engine is not reachable: {exc}") from exc
-        try:
+        with contextlib.closing(client):
             self._run_container(client, step)
-        finally:
-            client.close()
         self.keep_plain_files(ctx, output, "the container")
 
     @staticmethod
@@ -113,7 +111,7 @@ class DockerProcessor(Processor):
         except DockerException as exc:
             raise StepFailed(f"Running the container failed: {exc}") from exc
         finally:
-            remove_container(ctx.job_id)
+            remove_container(client, ctx.job_id)
 
 
 def container_name(job_id: str) -> str:
@@ -121,17 +119,11 @@ def container_name(job_id: str) -> str:
     return f"pennlayer-{job_id}"
 
 
-def remove_container(job_id: str) -> None:
-    """Remove a job's container if it exists (best effort: the engine may be gone)."""
-    try:
-        import docker
-        from docker.errors import DockerException, NotFound
+def remove_container(client: Any, job_id: str) -> None:
+    """Remove a job's container through *client* if it exists (best effort: the engine
+    may be gone)."""
+    import requests
+    from docker.errors import DockerException
 
-        client = docker.from_env()
-        try:
-            with contextlib.suppress(NotFound):
-                client.containers.get(container_name(job_id)).remove(force=True)
-        finally:
-            client.close()
-    except (ImportError, DockerException):
-        pass
+    with contextlib.suppress(DockerException, requests.exceptions.RequestException):
+        client.containers.get(container_name(job_id)).remove(force=True)
