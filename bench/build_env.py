@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,6 +50,7 @@ from at_rest import Upkeep, wait_at_rest  # bench/, beside this file
 
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.builder import find_uv
+from pennlayer_ext.core.digest import summarize_tree
 
 DEFAULT_REQUIREMENTS = "numpy\npandas\nscipy\nscikit-learn\n"
 ESSENTIALS = ["ipykernel", "pip"]
@@ -105,16 +107,35 @@ def uv_build(
     env = dict(os.environ, UV_CACHE_DIR=str(cache), UV_LINK_MODE="hardlink", UV_NO_PROGRESS="1")
     env.pop("VIRTUAL_ENV", None)
     os.sync()
+    cpu = children_cpu()
     started = time.perf_counter()
     _run([uv, "venv", "-q", "--python", sys.executable, str(target)], env)
     python = str(target / "bin" / "python")
     _run([uv, "pip", "install", "-q", "--python", python, "-r", str(requirements_file)], env)
     elapsed = time.perf_counter() - started
+    UV_CPU[target] = children_cpu() - cpu
     os.sync()  # what uv leaves unwritten (pennlayer writes it before its commit)
     UNWRITTEN[target] = time.perf_counter() - started - elapsed
     return elapsed
 
 
+def digest_cpu(tree: Path) -> float:
+    """CPU seconds of this process to digest *tree* from nothing (every file read and
+    hashed, the walk; the files in the page cache): the work a cold build adds to uv's."""
+    started = time.process_time()
+    summarize_tree(tree)
+    return time.process_time() - started
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's ended children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# The CPU seconds each uv build took (of the cores x its wall time): what is left of the
+# machine while uv installs is all that pennlayer's own work can overlap with.
+UV_CPU: dict[Path, float] = {}
 # How long the sync after each uv build took: uv alone plus this is uv with its result on
 # disk, as pennlayer's is when its job ends.
 UNWRITTEN: dict[Path, float] = {}
@@ -158,11 +179,13 @@ def _round_builds(
         )
     times["pl_cold"] = pennlayer_build(manager, "bench-first", requirements)
     first_bytes = unique_bytes(store / "layers")
+    times["digest_cpu"] = digest_cpu(manager.store.version_dir("bench-first", 1))
     if not uv_first:
         times["uv_cold"] = uv_build(
             workdir / "uv-first", requirements_file, workdir / "uv-cache", manager
         )
     times["uv_cold_durable"] = times["uv_cold"] + UNWRITTEN[workdir / "uv-first"]
+    times["uv_cold_cpu"] = UV_CPU[workdir / "uv-first"]
     pip_env = dict(os.environ, PIP_CACHE_DIR=str(workdir / "pip-cache"))
     if pip:
         times["pip_cold"] = pip_build(workdir / "venv-first", requirements_file, pip_env)
@@ -228,7 +251,7 @@ def main() -> None:
         shown = ", ".join(
             f"{key} {value:.2f}s"
             for key, value in rounds[-1].items()
-            if "bytes" not in key and "durable" not in key
+            if not any(word in key for word in ("bytes", "durable", "cpu"))
         )
         print(f"round {number + 1}: {shown} (load {loads[-1]:.2f})")
         shutil.rmtree(workdir, ignore_errors=True)
@@ -277,6 +300,19 @@ def main() -> None:
             + ", ".join(f"{extra:.2f}" for extra in added)
             + f" s; median {statistics.median(added):.2f} s"
         )
+    # How busy uv alone keeps the machine: pennlayer's own work (reading and hashing every
+    # file, the walk) can only overlap with the cores uv leaves idle; the rest adds up.
+    cores = os.cpu_count() or 1
+    cpu = statistics.median(r["uv_cold_cpu"] for r in rounds)
+    wall = statistics.median(r["uv_cold"] for r in rounds)
+    own = statistics.median(r["digest_cpu"] for r in rounds)
+    print(
+        f"cold uv alone's CPU time: {cpu:.2f} s of {cores} cores x {wall:.2f} s "
+        f"({cpu / wall:.2f} of {cores} cores busy, median); digesting the environment from "
+        f"nothing takes {own:.2f} CPU-s, which fits in the {max(0.0, cores * wall - cpu):.2f} "
+        f"CPU-s left beside uv or comes after it (floor: +{own / cores:.2f} s on all cores "
+        f"at once, {max(1.0, (cpu + own) / cores / wall):.2f}x uv alone)"
+    )
     warm_speedup = best["pip_warm"] / best["pl_warm"]
     warm_median = statistics.median(r["pl_warm"] for r in rounds)
     # The cold target compares the two side by side: the median of the rounds' ratios.
