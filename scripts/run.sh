@@ -14,6 +14,9 @@ cd "$ROOT"
 # The workspace: JupyterLab's root folder. Files already there are kept as they are.
 export PENNLAYER_DEMO_WORKSPACE="${PENNLAYER_DEMO_WORKSPACE:-$HOME/pennlayer-demo}"
 mkdir -p "$PENNLAYER_DEMO_WORKSPACE"
+WELCOME="$PENNLAYER_DEMO_WORKSPACE/welcome.ipynb"
+fresh_welcome=0
+[[ -e $WELCOME ]] || fresh_welcome=1
 cp -R -n "$ROOT/scripts/demo-workspace/." "$PENNLAYER_DEMO_WORKSPACE/"
 # Loaders may read the workspace's data folder and this checkout's demo data.
 CONFIG="$ROOT/scripts/demo-config.py"
@@ -32,6 +35,9 @@ if [[ "$(jupyter pennlayer show demo-reference --json | python -c 'import json,s
     || echo "warning: the demo reference layer was not loaded (see above)" >&2
 fi
 jupyter pennlayer list
+# A welcome notebook copied just now gets the metadata its kernel would write on opening
+# (the versions it mounts among them), so that it opens unmodified.
+((fresh_welcome)) && python scripts/demo-notebook.py "$WELCOME"
 
 echo "Workspace: $PENNLAYER_DEMO_WORKSPACE (open welcome.ipynb)"
 cd "$PENNLAYER_DEMO_WORKSPACE"

@@ -59,11 +59,24 @@ fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export VIRTUAL_ENV="$ROOT/.venv"
 
-# Re-install only when the packaging inputs changed since the last setup.
+# Re-install only when the packaging inputs changed since the last setup, or the test
+# tools are wanted and missing (an install with them serves scripts/run.sh as well).
 stamp_inputs=(pyproject.toml package.json yarn.lock)
-stamp="$(cat "${stamp_inputs[@]}" 2>/dev/null | sha256sum | cut -c1-16)-$WITH_TESTS"
-if [[ "$(cat .venv/.pennlayer-setup 2>/dev/null || true)" != "$stamp" ]] \
-  || [[ ! -f pennlayer_ext/labextension/package.json ]]; then
+inputs="$(cat "${stamp_inputs[@]}" 2>/dev/null | sha256sum | cut -c1-16)"
+installed="$(cat .venv/.pennlayer-setup 2>/dev/null || true)"
+if [[ $WITH_TESTS == 0 && $installed == "$inputs-1" ]]; then
+  WITH_TESTS_INSTALLED=1
+else
+  WITH_TESTS_INSTALLED=$WITH_TESTS
+fi
+stamp="$inputs-$WITH_TESTS_INSTALLED"
+if [[ $installed != "$stamp" ]] || [[ ! -f pennlayer_ext/labextension/package.json ]]; then
+  # An earlier setup linked the venv's copy of the extension to the build folder
+  # (`jupyter-builder develop`): pip would now write install.json through that link
+  # into the build folder, and the next build would find that file twice.
+  labext=.venv/share/jupyter/labextensions/pennlayer
+  [[ -L $labext ]] && rm "$labext"
+  rm -f pennlayer_ext/labextension/install.json
   say "Installing build tools"
   python -m pip install -q --upgrade pip
   python -m pip install -q "hatchling>=1.5" "hatch-jupyter-builder>=0.9" \
@@ -72,7 +85,7 @@ if [[ "$(cat .venv/.pennlayer-setup 2>/dev/null || true)" != "$stamp" ]] \
   jlpm install --immutable >/dev/null
   say "Installing pennlayer (editable) and building the JupyterLab extension"
   extras=""
-  [[ $WITH_TESTS == 1 ]] && extras="[hub,test]"
+  [[ $WITH_TESTS_INSTALLED == 1 ]] && extras="[hub,test]"
   python -m pip install -q --no-build-isolation -e ".${extras}"
   # An editable install ships only install.json; link the built extension in its place.
   jupyter-builder develop --overwrite . >/dev/null
