@@ -125,6 +125,7 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
         )
         if self.owns_store:
             self.log.info("pennlayer: store at %s", self.store_root)
+            self._put_kernelspecs_first(str(manager.store.kernels_dir))
         else:
             self.log.info("pennlayer: the layers of the node service at %s", self.node_service_url)
             self._add_node_kernelspecs(manager)
@@ -140,10 +141,16 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
                 getattr(exc, "message", exc),
             )
             return
-        folder = node_kernelspec_dir(str(store_root))
+        self._put_kernelspecs_first(node_kernelspec_dir(str(store_root)))
+
+    def _put_kernelspecs_first(self, folder: str) -> None:
+        """Look for kernelspecs in the store's own folder before any other, so that a
+        ``pennlayer-<env>`` spec another store wrote under the same name (in the user's
+        Jupyter data folder, say) never starts a kernel of this server."""
         kernel_dirs = self.serverapp.kernel_spec_manager.kernel_dirs
-        if folder not in kernel_dirs:
-            kernel_dirs.append(folder)
+        if folder in kernel_dirs:
+            kernel_dirs.remove(folder)
+        kernel_dirs.insert(0, folder)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await super()._start_jupyter_server_extension(serverapp)

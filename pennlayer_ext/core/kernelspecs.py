@@ -160,7 +160,15 @@ def sync_kernelspecs(
     kernels_dir: Path,
     kernel_config: Mapping[str, Any] | None = None,
 ) -> dict[str, list[str]]:
-    """Make *kernels_dir* hold exactly one spec per READY environment of this store."""
+    """Make *kernels_dir*, and the store's own ``kernels`` folder, hold exactly one spec
+    per READY environment of this store.
+
+    *kernels_dir* is on the Jupyter data path (the Launcher, ``jupyter kernelspec list``,
+    nbconvert, papermill), where another live store may have written a spec of the same
+    name first: that one is left alone. The store's own folder has only this store's, and
+    a server on this store looks there first (``PennLayerApp``), so its kernels always
+    run its own environments. Returns what changed in *kernels_dir*.
+    """
     # An environment with a current version can run kernels, also while a rebuild runs.
     with catalog.transaction() as conn:
         environments = catalog.list_layers(conn, kind="environment")
@@ -169,6 +177,17 @@ def sync_kernelspecs(
         for layer in environments
         if layer["version"] is not None
     }
+    if kernels_dir.absolute() != store.kernels_dir:
+        _sync_folder(store, store.kernels_dir, wanted, kernel_config)
+    return _sync_folder(store, kernels_dir, wanted, kernel_config)
+
+
+def _sync_folder(
+    store: LayerStore,
+    kernels_dir: Path,
+    wanted: Mapping[str, dict[str, Any]],
+    kernel_config: Mapping[str, Any] | None,
+) -> dict[str, list[str]]:
     written, removed = [], []
     kernels_dir.mkdir(parents=True, exist_ok=True)
     for spec_name, layer in sorted(wanted.items()):

@@ -60,6 +60,9 @@ class LayerStore:
         self.setid_filter_path = self.root / "cache" / "setid-filter.bpf"
         # What archive jobs killed in a cold store put left there (coldstore.ColdStore.put)
         self.unfinished_puts_dir = self.root / "cold-unfinished"
+        # The kernelspecs of this store's environments, which no other store writes: a
+        # server on this store finds its own there first (kernelspecs.sync_kernelspecs)
+        self.kernels_dir = self.root / "kernels"
 
     def ensure(self) -> None:
         """Create the store's folders if they do not exist yet."""
