@@ -79,6 +79,7 @@ async def test_bad_names_are_400_with_the_validator_message_and_create_nothing(
         "catalog.sqlite",
         "jobs",
         "kernel-settings.json",
+        "kernels",
         "layers",
         "sessions",
         "staging",
