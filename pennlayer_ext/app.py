@@ -107,7 +107,15 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
             self.log.info("pennlayer: %s", line)
         for line in getattr(manager, "notices", ()):
             self.log.warning("pennlayer: %s", line)
-        manager.sync_kernelspecs()
+        for name in manager.sync_kernelspecs().get("held", []):
+            self.log.warning(
+                "pennlayer: the kernelspec %s in %s is not this store's (another store "
+                "on this machine, or not pennlayer's): this server starts its own "
+                "environment under that name, other tools (jupyter kernelspec list, "
+                "nbconvert, papermill) find that one",
+                name,
+                self.kernelspec_dir,
+            )
         for path in event_schema_paths():
             self.serverapp.event_logger.register_event_schema(path)
         for name in REQUEST_SCHEMAS:

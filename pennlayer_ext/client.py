@@ -335,7 +335,7 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
         return []
 
     def sync_kernelspecs(self) -> dict[str, list[str]]:
-        return {"written": [], "removed": []}
+        return {"written": [], "removed": [], "held": []}
 
     def empty_trash(self, *, wait: bool = False) -> None:
         return None

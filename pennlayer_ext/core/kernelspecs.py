@@ -167,7 +167,8 @@ def sync_kernelspecs(
     nbconvert, papermill), where another live store may have written a spec of the same
     name first: that one is left alone. The store's own folder has only this store's, and
     a server on this store looks there first (``PennLayerApp``), so its kernels always
-    run its own environments. Returns what changed in *kernels_dir*.
+    run its own environments. Returns what changed in *kernels_dir*, and the names held
+    there by a kernelspec that is not this store's ("held").
     """
     # An environment with a current version can run kernels, also while a rebuild runs.
     with catalog.transaction() as conn:
@@ -188,7 +189,7 @@ def _sync_folder(
     wanted: Mapping[str, dict[str, Any]],
     kernel_config: Mapping[str, Any] | None,
 ) -> dict[str, list[str]]:
-    written, removed = [], []
+    written, removed, held = [], [], []
     kernels_dir.mkdir(parents=True, exist_ok=True)
     for spec_name, layer in sorted(wanted.items()):
         spec_dir = kernels_dir / spec_name
@@ -196,7 +197,8 @@ def _sync_folder(
         text = json.dumps(spec, indent=1, sort_keys=True) + "\n"
         current = spec_dir / "kernel.json"
         if spec_dir.exists() and not _is_ours(spec_dir, store):
-            continue  # somebody else's kernelspec of the same name: leave it alone
+            held.append(spec_name)  # somebody else's kernelspec of that name: left alone
+            continue
         changed = not current.exists() or current.read_text(encoding="utf-8") != text
         if changed:
             spec_dir.mkdir(exist_ok=True)
@@ -209,4 +211,4 @@ def _sync_folder(
         if spec_dir.name not in wanted and _is_ours(spec_dir, store):
             remove_tree(spec_dir)
             removed.append(spec_dir.name)
-    return {"written": written, "removed": removed}
+    return {"written": written, "removed": removed, "held": held}

@@ -248,7 +248,7 @@ class LayerManager(SessionMethods, RunMethods):
             write_kernel_settings(self.store, self.settings.kernel_config)
             write_tier_settings(self.store, self.settings)  # for restores on mount
         if self.settings.kernelspec_dir is None:
-            return {"written": [], "removed": []}
+            return {"written": [], "removed": [], "held": []}
         return sync_kernelspecs(
             self.catalog, self.store, self.settings.kernelspec_dir, self.settings.kernel_config
         )

@@ -39,13 +39,16 @@ def other_store(jp_data_dir, pl_uv_cache, tmp_path, local_index):
 
 
 async def test_a_server_starts_its_own_environment_under_a_name_another_store_holds(
-    other_store, env_and_layers, start_kernel, jp_root_dir, jp_data_dir, pl_api
+    other_store, env_and_layers, start_kernel, jp_root_dir, jp_data_dir, pl_api, pl_store
 ):
     # Given another store holding the kernelspec name pennlayer-sci in the user's Jupyter
     # data folder, while this server's store has its own 'sci' (plfast 1.0)
     spec = jp_data_dir / "kernels" / "pennlayer-sci" / "kernel.json"
     owner = json.loads(spec.read_text())["metadata"]["pennlayer"]["store_root"]
     assert owner == str(other_store.store.root)
+    # (which this store's sync reports, and the server logs when it starts)
+    mine = LayerManager(pl_store, kernelspec_dir=jp_data_dir / "kernels")
+    assert mine.sync_kernelspecs()["held"] == ["pennlayer-sci"]
 
     # When a notebook of this server starts a kernel in 'sci'
     kernel = await start_kernel(write_notebook(jp_root_dir, "n.ipynb", {"layers": []}))
