@@ -7,24 +7,18 @@ a kernelspec folder of its own, which the server looks in first.
 """
 
 import json
-import time
 
 import pytest
 
 from pennlayer_ext.core import LayerManager
 
-from .helpers import write_notebook
+from .helpers import wait_for_job, write_notebook
 
 
 def _build(manager, name, requirements):
     manager.create_layer(name, "environment")
-    job = manager.start_build(name, requirements)
-    while job["state"] in ("queued", "running"):
-        time.sleep(0.05)
-        manager.reap_workers()
-        job = manager.get_job(job["id"])
+    job = wait_for_job(manager, manager.start_build(name, requirements))
     assert job["state"] == "succeeded", job
-    manager.wait_for_workers()
 
 
 @pytest.fixture
