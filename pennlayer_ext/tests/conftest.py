@@ -1,12 +1,18 @@
 import json
 import os
-import time
 
 import pytest
 
 from pennlayer_ext.core.sandbox import bwrap_works
 
-from .helpers import Kernel, LocalIndex, add_reference_version, make_wheel, start_s3_server
+from .helpers import (
+    Kernel,
+    LocalIndex,
+    add_reference_version,
+    build_environment,
+    make_wheel,
+    start_s3_server,
+)
 
 # The suite runs on several workers (pytest-xdist), which set LINES and COLUMNS to 80x24
 # for themselves; a command a test starts on a terminal of its own must see that one.
@@ -80,14 +86,8 @@ def env_and_layers(pl_manager, local_index):
     """
     if not bwrap_works():
         pytest.skip("bubblewrap is needed (scripts/setup.sh installs it)")
-    pl_manager.create_layer("sci", "environment")
-    job = pl_manager.start_build("sci", "plfast==1.0\n")
-    while job["state"] in ("queued", "running"):
-        time.sleep(0.05)
-        pl_manager.reap_workers()
-        job = pl_manager.get_job(job["id"])
+    job = build_environment(pl_manager, "sci", "plfast==1.0\n")
     assert job["state"] == "succeeded", job
-    pl_manager.wait_for_workers()
     pl_manager.create_layer("genome", "reference")
     add_reference_version(pl_manager, "genome", {"chr1.fa": ">chr1\nACGT\n", "sub/readme": "v1"})
     pl_manager.create_layer("secret", "reference")

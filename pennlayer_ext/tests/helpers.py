@@ -393,6 +393,12 @@ def as_nobody(argv: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
     )
 
 
+def build_environment(manager, name: str, requirements: str) -> dict:
+    """Create the environment *name* and build it from *requirements*; the job as it ended."""
+    manager.create_layer(name, "environment")
+    return wait_for_job(manager, manager.start_build(name, requirements))
+
+
 def wait_for_job(manager, job: dict, timeout_s: float = 240, *, exited: bool = True) -> dict:
     """Reap *manager*'s workers until *job* has ended; the job as it ended. *exited*: and
     wait for the workers to exit (which also lets the manager's spare worker go)."""

@@ -21,7 +21,7 @@ from pennlayer_ext.core.digest import summarize_tree
 from pennlayer_ext.core.sandbox import bwrap_works
 from pennlayer_ext.core.store import remove_tree
 
-from .helpers import NOBODY, as_nobody, make_sdist, wait_for_job
+from .helpers import NOBODY, as_nobody, build_environment, make_sdist
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -29,11 +29,6 @@ NO_WHEEL = (
     "plevil has no wheel for this interpreter; source builds are off on this node "
     "(PennLayerApp.allow_source_builds)"
 )
-
-
-def _build(manager, name, requirements):
-    manager.create_layer(name, "environment")
-    return wait_for_job(manager, manager.start_build(name, requirements))
 
 
 def _site_packages(version_dir: Path) -> Path:
@@ -51,7 +46,7 @@ def test_a_requirement_without_a_wheel_fails_by_default_and_its_build_code_never
     marker = tmp_path / "marker"
     make_sdist(local_index.wheels, "plevil", "1.0", f"open({str(marker)!r}, 'w').write('ran')")
 
-    job = _build(pl_manager, "needs-source", "plfast==1.0\nplevil==1.0\n")
+    job = build_environment(pl_manager, "needs-source", "plfast==1.0\nplevil==1.0\n")
 
     assert job["state"] == "failed", job
     assert job["error"] == NO_WHEEL
@@ -133,7 +128,7 @@ def test_an_allowed_source_build_runs_sandboxed_and_cannot_change_the_store(tmp_
 
     # Given a READY environment whose files are hard links into the node's build cache
     # (source builds allowed or not, a stack of wheels is installed as before: linked)
-    assert _build(manager, "victim", "plfast==1.0\n")["state"] == "succeeded"
+    assert build_environment(manager, "victim", "plfast==1.0\n")["state"] == "succeeded"
     victim = store / "layers" / "victim" / "1"
     env_file = _site_packages(victim) / "plfast" / "__init__.py"
     cache_file = next(
@@ -148,7 +143,7 @@ def test_an_allowed_source_build_runs_sandboxed_and_cannot_change_the_store(tmp_
     code = f"CACHE_FILE = {str(cache_file)!r}\nENV_FILE = {str(env_file)!r}\n"
     code += f"STORE = {str(store)!r}\n" + ATTACKS
     make_sdist(local_index.wheels, "plevil", "1.0", code)
-    job = _build(manager, "evil", "plevil==1.0\n")
+    job = build_environment(manager, "evil", "plevil==1.0\n")
 
     # Then it builds, as nobody, and every attack failed
     assert job["state"] == "succeeded", job
@@ -175,7 +170,7 @@ def test_an_allowed_source_build_runs_sandboxed_and_cannot_change_the_store(tmp_
 
 def test_a_committed_version_is_read_only_on_disk(pl_manager, local_index):
     _needs_root_and_setpriv()
-    assert _build(pl_manager, "sealed", "plfast==1.0\n")["state"] == "succeeded"
+    assert build_environment(pl_manager, "sealed", "plfast==1.0\n")["state"] == "succeeded"
     version = pl_manager.store.root / "layers" / "sealed" / "1"
 
     # Files are 0444 (0555 if executable), folders 0555, the version folder too

@@ -12,13 +12,7 @@ import pytest
 
 from pennlayer_ext.core import LayerManager
 
-from .helpers import wait_for_job, write_notebook
-
-
-def _build(manager, name, requirements):
-    manager.create_layer(name, "environment")
-    job = wait_for_job(manager, manager.start_build(name, requirements))
-    assert job["state"] == "succeeded", job
+from .helpers import build_environment, write_notebook
 
 
 @pytest.fixture
@@ -28,7 +22,8 @@ def other_store(jp_data_dir, pl_uv_cache, tmp_path, local_index):
     other = LayerManager(
         tmp_path / "other-store", uv_cache_dir=pl_uv_cache, kernelspec_dir=jp_data_dir / "kernels"
     )
-    _build(other, "sci", "plfast==2.0\n")
+    job = build_environment(other, "sci", "plfast==2.0\n")
+    assert job["state"] == "succeeded", job
     return other
 
 
