@@ -37,7 +37,10 @@ fi
 jupyter pennlayer list
 # A welcome notebook copied just now gets the metadata its kernel would write on opening
 # (the versions it mounts among them), so that it opens unmodified.
-((fresh_welcome)) && python scripts/demo-notebook.py "$WELCOME"
+if ((fresh_welcome)); then
+  python scripts/demo-notebook.py "$WELCOME" \
+    || echo "warning: welcome.ipynb was not filled in (it opens marked as changed)" >&2
+fi
 
 echo "Workspace: $PENNLAYER_DEMO_WORKSPACE (open welcome.ipynb)"
 cd "$PENNLAYER_DEMO_WORKSPACE"
