@@ -28,6 +28,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until a server *process* listens on 127.0.0.1:*port* (ends the bench if it will not)."""
+    for _ in range(200):
+        if process.poll() is not None:
+            sys.exit(f"{process.args!r} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{process.args!r} does not listen on port {port}")
+
+
 def start_server(
     workdir: Path,
     store: Path,

@@ -28,6 +28,13 @@ virtual disk uv alone's cold build can take 1 s in one round and 7 s in the next
 best against best compares two moments of the disk more than two tools).
 
     python bench/build_env.py [--requirements FILE] [--workdir DIR] [--runs 3] [--pip-runs 1]
+        [--index URL] [--link MBIT,RTT_MS]
+
+``--link`` serves a local index (``--index file:///.../simple``) over HTTP on loopback
+(``bench/index_server.py``: byte ranges, persistent connections, as an index's file
+host) behind ``bench/netdelay.py``: one link of that rate and round trip shared by every
+download, so that the cold builds wait for a network as a node's do (this machine's
+network to the configured index is too fast, through its proxy, to show that).
 
 uv and pip are given ipykernel and pip too, since pennlayer adds them to every
 environment.
@@ -45,13 +52,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from at_rest import Upkeep, wait_at_rest  # bench/, beside this file
+from bench_server import free_port, wait_port
+from netdelay import start_relay
 
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.builder import find_uv
 from pennlayer_ext.core.digest import summarize_tree
 
+HERE = Path(__file__).resolve().parent
 DEFAULT_REQUIREMENTS = "numpy\npandas\nscipy\nscikit-learn\n"
 ESSENTIALS = ["ipykernel", "pip"]
 
@@ -208,6 +219,29 @@ def _round_builds(
     return times
 
 
+def serve_behind_link(index: str, link: str) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """The local index at *index* (``file:///.../simple``) over HTTP behind a link of
+    *link* (``MBIT,RTT_MS``): its URL that way, and the processes to end afterwards."""
+    try:
+        rate, rtt = (float(part) for part in link.split(","))
+    except ValueError:
+        sys.exit(f"--link takes MBIT,RTT_MS (e.g. 100,20), not {link!r}")
+    parts = urlsplit(index)
+    if parts.scheme != "file" or not Path(parts.path).is_dir():
+        sys.exit("--link serves a local index: give --index file:///.../simple")
+    folder = Path(parts.path)
+    port = free_port()
+    serve = [str(HERE / "index_server.py"), "--directory", str(folder.parent), "--port", str(port)]
+    server = subprocess.Popen(
+        [sys.executable, *serve],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_port(port, server)
+    relay, relay_port = start_relay([port], rtt / 2, 4.0, rate)
+    return f"http://127.0.0.1:{relay_port}/{folder.name}", [server, relay]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requirements", help="a requirements.txt (default: the data stack)")
@@ -219,9 +253,28 @@ def main() -> None:
         "takes the network's variance out of the cold builds)",
     )
     parser.add_argument(
+        "--link",
+        help="MBIT,RTT_MS: serve the --index folder over a link of that rate and round trip",
+    )
+    parser.add_argument(
         "--pip-runs", type=int, default=1, help="of those, how many also time venv + pip"
     )
     args = parser.parse_args()
+    processes: list[subprocess.Popen[bytes]] = []
+    shown_index = args.index
+    if args.link:
+        rate, _, rtt = args.link.partition(",")
+        args.index, processes = serve_behind_link(args.index or "", args.link)
+        shown_index = f"{shown_index} over HTTP, one {rate} Mbit/s link, {rtt} ms round trip"
+    try:
+        run_bench(args, shown_index)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait()
+
+
+def run_bench(args: argparse.Namespace, shown_index: str | None) -> None:
     requirements = (
         Path(args.requirements).read_text() if args.requirements else DEFAULT_REQUIREMENTS
     )
@@ -234,7 +287,7 @@ def main() -> None:
     requirements_file = base / "requirements.txt"
     requirements_file.write_text(requirements + "".join(f"{name}\n" for name in ESSENTIALS))
     print(f"requirements: {', '.join(requirements.split())} (+ {', '.join(ESSENTIALS)})")
-    print(f"working in {base}; {os.cpu_count()} cores; index: {args.index or 'the default'}\n")
+    print(f"working in {base}; {os.cpu_count()} cores; index: {shown_index or 'the default'}\n")
 
     # One download before the measured ones, so that no tool pays alone for what a proxy
     # or the network warms up on the way (every measured cold build starts empty).

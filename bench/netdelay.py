@@ -1,7 +1,7 @@
 """A delaying TCP relay: a network with latency where the kernel has no tc netem.
 
     python bench/netdelay.py --upstream 127.0.0.1:9000[,127.0.0.1:9001] [--delay-ms 10]
-        [--window-mib 4] [--port 0]
+        [--window-mib 4] [--rate-mbit 100] [--port 0]
 
 Prints the port it listens on, then forwards each connection to the next upstream in
 turn (several server processes share the load). Each byte reaches the other side
@@ -12,6 +12,9 @@ after it was read when the far side keeps up), as with a TCP window. So one conn
 moves at most window / round trip (4 MiB / 20 ms = 210 MB/s), like a TCP connection
 whose window stopped growing there; several connections add up. Setting up a
 connection is not delayed (a real one costs a round trip; clients here reuse theirs).
+With --rate-mbit, all connections share one link of that rate in each direction: a
+byte leaves only once the bytes read before it (on any connection) have gone through,
+as behind a site's uplink; what waits for the link counts in its connection's window.
 
 One thread, one process, non-blocking sockets and reads of up to 1 MiB: the relay costs
 about 0.5-0.8 s of CPU per GB moved (far less than the S3 server or boto3), and it never
@@ -27,8 +30,10 @@ import heapq
 import itertools
 import selectors
 import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 READ_BYTES = 1024**2
@@ -37,8 +42,10 @@ READ_BYTES = 1024**2
 class Direction:
     """Bytes from *source* to *sink*: read when the window allows, sent when due."""
 
-    def __init__(self, source: socket.socket, sink: socket.socket, relay: Relay) -> None:
-        self.source, self.sink, self.relay = source, sink, relay
+    def __init__(
+        self, source: socket.socket, sink: socket.socket, relay: Relay, upstream: bool
+    ) -> None:
+        self.source, self.sink, self.relay, self.upstream = source, sink, relay, upstream
         self.queue: collections.deque[tuple[float, memoryview]] = collections.deque()
         self.unacknowledged = 0
         self.ended = False  # the source sent its end; it is queued like data
@@ -48,7 +55,7 @@ class Direction:
         return not (self.ended or self.closed) and self.unacknowledged < self.relay.window
 
     def read(self) -> None:
-        room = min(READ_BYTES, self.relay.window - self.unacknowledged)
+        room = min(self.relay.read_bytes, self.relay.window - self.unacknowledged)
         try:
             data = self.source.recv(room)
         except BlockingIOError:
@@ -59,8 +66,9 @@ class Direction:
         if not data:
             self.ended = True
         self.unacknowledged += len(data)
-        self.queue.append((now + self.relay.delay, memoryview(data)))
-        self.relay.later(now + self.relay.delay, self.deliver, 0)
+        due = self.relay.through_link(self.upstream, now, len(data)) + self.relay.delay
+        self.queue.append((due, memoryview(data)))
+        self.relay.later(due, self.deliver, 0)
 
     def acknowledge(self, count: int) -> None:
         self.unacknowledged -= count
@@ -96,9 +104,19 @@ class Direction:
 
 class Relay:
     def __init__(
-        self, listen: socket.socket, upstreams: list[tuple[str, int]], delay: float, window: int
+        self,
+        listen: socket.socket,
+        upstreams: list[tuple[str, int]],
+        delay: float,
+        window: int,
+        rate: float | None = None,
     ) -> None:
-        self.listen, self.delay, self.window = listen, delay, window
+        self.listen, self.delay, self.window, self.rate = listen, delay, window, rate
+        # Behind a link, reads of 5 ms of its time (a 1 MiB read would leave as one burst).
+        self.read_bytes = READ_BYTES
+        if rate is not None:
+            self.read_bytes = max(16384, min(READ_BYTES, int(rate / 200)))
+        self.link_free = {True: 0.0, False: 0.0}  # when each direction's link is free again
         self.upstreams = itertools.cycle(upstreams)
         self.selector = selectors.DefaultSelector()
         self.timers: list[tuple[float, int, Any, int]] = []
@@ -112,6 +130,14 @@ class Relay:
     def later(self, when: float, call: Any, argument: int) -> None:
         heapq.heappush(self.timers, (when, next(self.counter), call, argument))
 
+    def through_link(self, upstream: bool, now: float, count: int) -> float:
+        """When *count* bytes read now have gone through the link (now, without one)."""
+        if self.rate is None:
+            return now
+        done = max(now, self.link_free[upstream]) + count / self.rate
+        self.link_free[upstream] = done
+        return done
+
     def accept(self) -> None:
         client, _ = self.listen.accept()
         try:
@@ -122,8 +148,8 @@ class Relay:
         for sock in (client, server):
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for source, sink in ((client, server), (server, client)):
-            direction = Direction(source, sink, self)
+        for source, sink, upstream in ((client, server, True), (server, client, False)):
+            direction = Direction(source, sink, self, upstream)
             self.directions.append(direction)
             self.reading[source] = self.writing[sink] = direction
 
@@ -184,11 +210,29 @@ class Relay:
             sock.close()
 
 
+def start_relay(
+    ports: list[int], delay_ms: float, window_mib: float, rate_mbit: float | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """This relay, as a process of its own, in front of servers on loopback *ports*: the
+    process and the port it listens on."""
+    upstream = ",".join(f"127.0.0.1:{port}" for port in ports)
+    argv = [sys.executable, str(Path(__file__).resolve()), "--upstream", upstream]
+    argv += ["--delay-ms", str(delay_ms), "--window-mib", str(window_mib)]
+    if rate_mbit is not None:
+        argv += ["--rate-mbit", str(rate_mbit)]
+    relay = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    assert relay.stdout is not None
+    return relay, int(relay.stdout.readline())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", required=True, help="host:port[,host:port...]")
     parser.add_argument("--delay-ms", type=float, default=10.0, help="one-way delay")
     parser.add_argument("--window-mib", type=float, default=4.0, help="per direction")
+    parser.add_argument(
+        "--rate-mbit", type=float, help="a link of this rate shared by all (default: none)"
+    )
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     upstreams = []
@@ -199,7 +243,8 @@ def main() -> None:
     print(listen.getsockname()[1], flush=True)
     window = int(args.window_mib * 1024**2)
     try:
-        Relay(listen, upstreams, args.delay_ms / 1000, window).run()
+        rate = args.rate_mbit * 1e6 / 8 if args.rate_mbit else None
+        Relay(listen, upstreams, args.delay_ms / 1000, window, rate).run()
     except KeyboardInterrupt:
         sys.exit(0)
 

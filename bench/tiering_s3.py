@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench_server import wait_port  # bench/, beside this file
+from netdelay import start_relay
+
 HERE = Path(__file__).resolve().parent
 S3RVER = HERE.parent / "scripts" / "s3-bench" / "node_modules" / ".bin" / "s3rver"
 GB = 1000**3
@@ -86,18 +89,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        if process.poll() is not None:
-            sys.exit(f"{process.args!r} exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{process.args!r} does not listen on port {port}")
-
-
 def objects_folder(work: Path, size: int, options: dict[str, Any]) -> Path:
     """Where s3rver keeps its objects: on tmpfs when it has room for the parts and the
     joined objects (the remote end's disk is not this node's disk), else beside *work*."""
@@ -120,19 +111,9 @@ def start_servers(
         else:
             argv = [str(shutil.which("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(port, process)
+        wait_port(port, process)
         started.append((process, port))
     return started
-
-
-def start_relay(ports: list[int], delay_ms: float, window_mib: float) -> tuple[Any, int]:
-    """bench/netdelay.py in front of the servers: its process and port."""
-    upstream = ",".join(f"127.0.0.1:{port}" for port in ports)
-    argv = [sys.executable, str(HERE / "netdelay.py"), "--upstream", upstream]
-    argv += ["--delay-ms", str(delay_ms), "--window-mib", str(window_mib)]
-    relay = subprocess.Popen(argv, stdout=subprocess.PIPE)
-    assert relay.stdout is not None
-    return relay, int(relay.stdout.readline())
 
 
 def cpu_seconds(pids: list[int]) -> float:
