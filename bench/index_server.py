@@ -71,13 +71,20 @@ class RangeHandler(SimpleHTTPRequestHandler):
         shutil.copyfileobj(source, outputfile, 1024 * 1024)
 
 
+class IndexServer(ThreadingHTTPServer):
+    # An installer opens dozens of connections at once: with the default backlog of 5
+    # the kernel drops their handshakes, and each dropped one waits a second to retry.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--directory", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     handler = partial(RangeHandler, directory=args.directory)
-    with ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
+    with IndexServer(("127.0.0.1", args.port), handler) as server:
         server.serve_forever()
 
 

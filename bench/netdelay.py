@@ -239,7 +239,7 @@ def main() -> None:
     for item in args.upstream.split(","):
         host, _, port = item.rpartition(":")
         upstreams.append((host, int(port)))
-    listen = socket.create_server(("127.0.0.1", args.port), backlog=64)
+    listen = socket.create_server(("127.0.0.1", args.port), backlog=256)
     print(listen.getsockname()[1], flush=True)
     window = int(args.window_mib * 1024**2)
     try:
