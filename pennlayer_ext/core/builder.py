@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .digest import summarize_tree
+from .digest import HashCache, summarize_tree
 from .prehash import CachePrehasher
 from .runner import JobContext, StepFailed
 from .sandbox.bwrap import build_command, bwrap_works
@@ -164,7 +164,6 @@ def run_build(ctx: JobContext) -> None:
     env = uv_environment(params["uv_cache_dir"])
     Path(params["uv_cache_dir"]).mkdir(parents=True, exist_ok=True)
     env_dir = ctx.staging / "env"
-    python_bin = env_dir / "bin" / "python"
     requirements_file = ctx.staging / "requirements.txt"
     requirements_file.write_text(params["requirements"], encoding="utf-8")
 
@@ -176,9 +175,28 @@ def run_build(ctx: JobContext) -> None:
     )
 
     ctx.flush_early()  # what uv writes goes to disk while it downloads and links
+    # The hashes learnt (while uv downloads, then by the digest) are written after the
+    # commit, when the caller already sees the new version.
+    hashes = HashCache(ctx.store.hash_cache_path)
+    try:
+        _install_and_commit(ctx, uv, env, env_dir, requirements_file, hashes)
+    finally:
+        hashes.close()
+
+
+def _install_and_commit(
+    ctx: JobContext,
+    uv: str,
+    env: dict[str, str],
+    env_dir: Path,
+    requirements_file: Path,
+    hashes: HashCache,
+) -> None:
+    params = ctx.params
+    python_bin = env_dir / "bin" / "python"
     install: list[str | os.PathLike[str]] = ["pip", "install", "--python", python_bin]
     install += ["-r", requirements_file]
-    run = _install_wheels(ctx, uv, env, install)
+    run = _install_wheels(ctx, uv, env, install, hashes)
     if run is None:
         run = _install_in_sandbox(ctx, uv, env_dir, install)
         if env_dir.is_symlink() or not env_dir.is_dir():
@@ -188,9 +206,7 @@ def run_build(ctx: JobContext) -> None:
     # thread while uv lists the packages in its own process: on a warm build both take a
     # tenth of a second, and neither changes what the other reads (uv only reads).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="summary") as pool:
-        summarizing = pool.submit(
-            summarize_tree, env_dir, hash_cache=ctx.store.hash_cache_path, seal=True
-        )
+        summarizing = pool.submit(summarize_tree, env_dir, hash_cache=hashes, seal=True)
         ctx.progress("lock", 3, STEPS, "Recording the exact packages")
         lock = run(["pip", "freeze", "--python", python_bin], what="Listing the installed packages")
         packages = packages_from_lock(lock)
@@ -241,7 +257,11 @@ def _package_list(listed: str) -> list[dict[str, str]]:
 
 
 def _install_wheels(
-    ctx: JobContext, uv: str, env: dict[str, str], install: list[str | os.PathLike[str]]
+    ctx: JobContext,
+    uv: str,
+    env: dict[str, str],
+    install: list[str | os.PathLike[str]],
+    hashes: HashCache,
 ) -> Runner | None:
     """Install from wheels only, hard-linked from the node's cache (no package code runs).
 
@@ -272,7 +292,7 @@ def _install_wheels(
     ctx.progress("install", 2, STEPS, "Resolving and installing packages")
     refresh = ["--refresh"] if ctx.params.get("refresh") else []
     # Packages unpacked into the cache are hashed while uv downloads the others.
-    prehash = CachePrehasher(Path(ctx.params["uv_cache_dir"]), ctx.store.hash_cache_path)
+    prehash = CachePrehasher(Path(ctx.params["uv_cache_dir"]), hashes)
     try:
         prehash.start()
         ctx.run([*wheels_only, *refresh], env=env, what="Installing the requirements")

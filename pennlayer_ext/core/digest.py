@@ -149,6 +149,10 @@ class HashCache:
     record the hashes they compute while copying. The key holds the device, inode, size
     and modification time. Files in the store are never rewritten in place (a new version
     is new inodes), so a key cannot come to describe other content.
+
+    Hashes put are answered from memory at once and written in one transaction at
+    :meth:`close`: a build hands the prehasher's hashes to its digest this way and
+    writes them all after its commit. One thread at a time uses an instance.
     """
 
     _TABLES = {"sha256": "hashes", "blake3": "hashes_blake3"}
@@ -156,7 +160,10 @@ class HashCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        # Threads take turns (a build's prehasher, then its digest, then the close).
+        self._conn = sqlite3.connect(
+            path, timeout=30, isolation_level=None, check_same_thread=False
+        )
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.execute(
@@ -166,7 +173,7 @@ class HashCache:
             "CREATE TABLE IF NOT EXISTS hashes_blake3 (key TEXT PRIMARY KEY, hex TEXT NOT NULL)"
             " WITHOUT ROWID"
         )
-        self._new: dict[str, list[tuple[str, str]]] = {}
+        self._new: dict[str, dict[str, str]] = {}
 
     @staticmethod
     def key(info: os.stat_result) -> str:
@@ -181,11 +188,14 @@ class HashCache:
         return found.get(self.key(info))
 
     def get_many(self, keys: Sequence[str], algorithm: str = DEFAULT_ALGORITHM) -> dict[str, str]:
-        """The known hashes of *keys* (in batches: one query per few hundred files)."""
+        """The known hashes of *keys*: those put since the open, then the recorded ones
+        (in batches: one query per few hundred files)."""
         table, column = self._table(algorithm)
-        found: dict[str, str] = {}
-        for start in range(0, len(keys), 500):
-            batch = keys[start : start + 500]
+        pending = self._new.get(algorithm, {})
+        found = {key: pending[key] for key in keys if key in pending}
+        asked = [key for key in keys if key not in found] if found else list(keys)
+        for start in range(0, len(asked), 500):
+            batch = asked[start : start + 500]
             marks = ",".join("?" * len(batch))
             found.update(
                 self._conn.execute(
@@ -197,7 +207,7 @@ class HashCache:
         return found
 
     def put(self, info: os.stat_result, value: str, algorithm: str = DEFAULT_ALGORITHM) -> None:
-        self._new.setdefault(algorithm, []).append((self.key(info), value))
+        self._new.setdefault(algorithm, {})[self.key(info)] = value
 
     def close(self) -> None:
         try:
@@ -210,9 +220,10 @@ class HashCache:
                         self._conn.executemany(
                             f"INSERT OR REPLACE INTO {table} (key, {column})"  # noqa: S608
                             " VALUES (?, ?)",
-                            rows,
+                            rows.items(),
                         )
         finally:
+            self._new = {}
             self._conn.close()
 
 
@@ -230,7 +241,7 @@ def sealed_mode(mode: int) -> int:
 
 def summarize_tree(
     root: Path,
-    hash_cache: Path | None = None,
+    hash_cache: Path | HashCache | None = None,
     on_bytes: Callable[[int], None] | None = None,
     *,
     algorithm: str = DEFAULT_ALGORITHM,
@@ -239,16 +250,19 @@ def summarize_tree(
     """Digest, apparent size (each inode once) and file count of the tree at *root*.
 
     With *hash_cache*, hashes of hard-linked files are remembered there and reused (an
-    integrity check passes none: it reads every byte). *on_bytes* hears of bytes read
-    (from several threads). With *seal*, every entry below *root* is made read-only in
-    the same walk, before its mode goes into the manifest (see versions.seal_tree).
+    integrity check passes none: it reads every byte); an open :class:`HashCache` given
+    is left open, for its owner to write when it suits (a build: after its commit).
+    *on_bytes* hears of bytes read (from several threads). With *seal*, every entry below
+    *root* is made read-only in the same walk, before its mode goes into the manifest
+    (see versions.seal_tree).
     """
-    cache = HashCache(hash_cache) if hash_cache is not None else None
+    if hash_cache is None or isinstance(hash_cache, HashCache):
+        return _summarize(root, hash_cache, on_bytes, algorithm, seal)
+    cache = HashCache(hash_cache)
     try:
         return _summarize(root, cache, on_bytes, algorithm, seal)
     finally:
-        if cache is not None:
-            cache.close()
+        cache.close()
 
 
 _name = operator.attrgetter("name")  # the sort key of a folder's entries (C, not Python)

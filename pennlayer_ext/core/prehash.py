@@ -2,11 +2,13 @@
 
 A cold build spends most of its time waiting for the network; the files it installs are
 hard links to the very inodes uv unpacked into ``<cache>/archive-v*``. A thread hashes
-each newly unpacked package there and records the hashes by inode in the store's hash
-cache (:class:`.digest.HashCache`), so that the digest after the install finds most
-files known and reads only the rest. uv moves an unpacked package into place with one
-rename, so a folder seen there is complete; a file whose stat changes while it is hashed
-is not recorded (the digest reads it again).
+each newly unpacked package there and puts the hashes by inode into the build's open
+:class:`.digest.HashCache` (in memory: the build writes them after its commit), so that
+the digest after the install finds most files known and reads only the rest. uv moves
+an unpacked package into place with one rename, so a folder seen there is complete; a
+file whose stat changes while it is hashed is not recorded (the digest reads it again).
+A file hashed is also made read-only as the version's seal would make it: it is the very
+inode the environment links, and the seal after the install then has nothing to change.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import stat
 import threading
 from pathlib import Path
 
-from .digest import DEFAULT_ALGORITHM, HashCache, file_hash, walk_tree
+from .digest import DEFAULT_ALGORITHM, HashCache, file_hash, sealed_mode, walk_tree
 
 
 class CachePrehasher:
-    """Hashes packages that appear in uv's cache at *cache_dir* until :meth:`stop`."""
+    """Hashes packages that appear in uv's cache at *cache_dir* into *hash_cache* until
+    :meth:`stop` (which the owner of *hash_cache* calls before it uses it again)."""
 
     def __init__(
-        self, cache_dir: Path, hash_cache: Path, algorithm: str = DEFAULT_ALGORITHM
+        self, cache_dir: Path, hash_cache: HashCache, algorithm: str = DEFAULT_ALGORITHM
     ) -> None:
         self.cache_dir = cache_dir
         self.hash_cache = hash_cache
@@ -38,8 +41,7 @@ class CachePrehasher:
         return self
 
     def stop(self) -> int:
-        """Stop (the file being hashed is finished) and record what was hashed; returns
-        how many files were."""
+        """Stop (the file being hashed is finished); returns how many files were hashed."""
         self._stop.set()
         self._thread.join()
         return self.files
@@ -57,19 +59,16 @@ class CachePrehasher:
         return found
 
     def _run(self) -> None:
-        cache = HashCache(self.hash_cache)
         try:
             while not self._stop.wait(0.2):
                 for folder, name in self._packages():
                     if (folder, name) in self._seen:
                         continue
                     self._seen.add((folder, name))
-                    if not self._hash_package(Path(folder, name), cache):
+                    if not self._hash_package(Path(folder, name), self.hash_cache):
                         return
         except OSError:
             return  # the digest reads whatever was not recorded
-        finally:
-            cache.close()
 
     def _hash_package(self, root: Path, cache: HashCache) -> bool:
         """Hash the files of one package; False once asked to stop."""
@@ -88,4 +87,7 @@ class CachePrehasher:
             ):
                 cache.put(info, value, self.algorithm)
                 self.files += 1
+                sealed = sealed_mode(info.st_mode)
+                if info.st_mode & 0o7777 != sealed:
+                    os.chmod(full, sealed)  # the node's own cache, written by uv alone
         return True

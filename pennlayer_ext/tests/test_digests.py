@@ -5,6 +5,7 @@ Real trees, real worker processes for archive and restore, a real cold store fol
 
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 
@@ -12,7 +13,13 @@ import pytest
 
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.coldstore import archive_key
-from pennlayer_ext.core.digest import algorithm_of, manifest_digest, new_hasher, summarize_tree
+from pennlayer_ext.core.digest import (
+    HashCache,
+    algorithm_of,
+    manifest_digest,
+    new_hasher,
+    summarize_tree,
+)
 from pennlayer_ext.core.prehash import CachePrehasher
 from pennlayer_ext.core.sessions import open_session
 
@@ -230,7 +237,8 @@ def test_packages_unpacked_into_uv_cache_are_hashed_while_uv_runs(tmp_path):
     (archive / "old").mkdir(parents=True)
     (archive / "old" / "x.py").write_text("old")
     hash_cache = tmp_path / "digests.sqlite"
-    prehash = CachePrehasher(cache_dir, hash_cache).start()
+    hashes = HashCache(hash_cache)
+    prehash = CachePrehasher(cache_dir, hashes).start()
     # When uv moves a newly unpacked package into place (one rename), and another is
     # still being unpacked in its temporary folder
     staged = cache_dir / ".tmpA1"
@@ -243,13 +251,19 @@ def test_packages_unpacked_into_uv_cache_are_hashed_while_uv_runs(tmp_path):
     deadline = time.monotonic() + 30
     while prehash.files < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    # Then its files are recorded by inode (nothing of the old one, nor of the temporary)
+    # Then its files are hashed by inode (nothing of the old one, nor of the temporary),
+    # and made read-only as the version's seal would
     assert prehash.stop() == 2
-    # and a tree of hard links to them is digested from those hashes
+    assert stat.S_IMODE(os.stat(archive / "NEWPKG" / "pkg" / "mod.py").st_mode) == 0o444
+    assert stat.S_IMODE(os.stat(archive / "old" / "x.py").st_mode) != 0o444
+    # and a tree of hard links to them is digested from those hashes, in memory first
     env = tmp_path / "env"
     shutil.copytree(archive / "NEWPKG", env, copy_function=os.link)
     want = summarize_tree(env).digest
-    assert summarize_tree(env, hash_cache=hash_cache).digest == want
     _flip_one_byte(archive / "NEWPKG" / "pkg" / "data.bin")  # shows the cache answered
-    assert summarize_tree(env, hash_cache=hash_cache).digest == want
     assert summarize_tree(env).digest != want
+    assert summarize_tree(env, hash_cache=hashes).digest == want
+    # and from the store's hash cache once the build has written what it learnt
+    assert summarize_tree(env, hash_cache=hash_cache).digest != want
+    hashes.close()
+    assert summarize_tree(env, hash_cache=hash_cache).digest == want
