@@ -60,7 +60,9 @@ class CachePrehasher:
 
     def _run(self) -> None:
         try:
-            while not self._stop.wait(0.2):
+            # A package looked for every 0.05 s, not 0.2 s: on a fast network uv unpacks
+            # most of them in its last second, and each poll lists one folder.
+            while not self._stop.wait(0.05):
                 for folder, name in self._packages():
                     if (folder, name) in self._seen:
                         continue
