@@ -7,8 +7,8 @@ each newly unpacked package there and puts the hashes by inode into the build's 
 the digest after the install finds most files known and reads only the rest. uv moves
 an unpacked package into place with one rename, so a folder seen there is complete; a
 file whose stat changes while it is hashed is not recorded (the digest reads it again).
-A file hashed is also made read-only as the version's seal would make it: it is the very
-inode the environment links, and the seal after the install then has nothing to change.
+Nothing in the cache is changed: uv still writes to some of those files when it installs
+(a package's ``RECORD``; sealing them read-only made an unprivileged build fail).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import stat
 import threading
 from pathlib import Path
 
-from .digest import DEFAULT_ALGORITHM, HashCache, file_hash, sealed_mode, walk_tree
+from .digest import DEFAULT_ALGORITHM, HashCache, file_hash, walk_tree
 
 
 class CachePrehasher:
@@ -89,7 +89,4 @@ class CachePrehasher:
             ):
                 cache.put(info, value, self.algorithm)
                 self.files += 1
-                sealed = sealed_mode(info.st_mode)
-                if info.st_mode & 0o7777 != sealed:
-                    os.chmod(full, sealed)  # the node's own cache, written by uv alone
         return True
