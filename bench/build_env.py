@@ -219,13 +219,20 @@ def _round_builds(
     return times
 
 
-def serve_behind_link(index: str, link: str) -> tuple[str, list[subprocess.Popen[bytes]]]:
-    """The local index at *index* (``file:///.../simple``) over HTTP behind a link of
-    *link* (``MBIT,RTT_MS``): its URL that way, and the processes to end afterwards."""
+def parse_link(link: str) -> tuple[float, float]:
+    """``MBIT,RTT_MS`` as (rate in Mbit/s, round trip in ms); ends the bench if it is not."""
     try:
         rate, rtt = (float(part) for part in link.split(","))
     except ValueError:
         sys.exit(f"--link takes MBIT,RTT_MS (e.g. 100,20), not {link!r}")
+    return rate, rtt
+
+
+def serve_behind_link(
+    index: str, rate: float, rtt: float
+) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """The local index at *index* (``file:///.../simple``) over HTTP behind a link of
+    *rate* Mbit/s and *rtt* ms: its URL that way, and the processes to end afterwards."""
     parts = urlsplit(index)
     if parts.scheme != "file" or not Path(parts.path).is_dir():
         sys.exit("--link serves a local index: give --index file:///.../simple")
@@ -263,9 +270,9 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     shown_index = args.index
     if args.link:
-        rate, _, rtt = args.link.partition(",")
-        args.index, processes = serve_behind_link(args.index or "", args.link)
-        shown_index = f"{shown_index} over HTTP, one {rate} Mbit/s link, {rtt} ms round trip"
+        rate, rtt = parse_link(args.link)
+        args.index, processes = serve_behind_link(args.index or "", rate, rtt)
+        shown_index = f"{shown_index} over HTTP, one {rate:g} Mbit/s link, {rtt:g} ms round trip"
     try:
         run_bench(args, shown_index)
     finally:

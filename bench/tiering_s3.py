@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench_server import wait_port  # bench/, beside this file
+from bench_server import free_port, wait_port  # bench/, beside this file
 from netdelay import start_relay
 
 HERE = Path(__file__).resolve().parent
@@ -83,12 +83,6 @@ def in_namespace(work: Path, size: int, options: dict[str, Any]) -> dict[str, An
         subprocess.run(["ip", "netns", "del", namespace], check=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def objects_folder(work: Path, size: int, options: dict[str, Any]) -> Path:
     """Where s3rver keeps its objects: on tmpfs when it has room for the parts and the
     joined objects (the remote end's disk is not this node's disk), else beside *work*."""
@@ -105,7 +99,7 @@ def start_servers(
     """*count* server processes (s3rver: on one folder; moto: one, objects in memory)."""
     started = []
     for _ in range(count if server == "s3rver" else 1):
-        port = _free_port()
+        port = free_port()
         if server == "s3rver":
             argv = [str(S3RVER), "-d", str(folder), "-a", "127.0.0.1", "-p", str(port), "-s"]
         else:

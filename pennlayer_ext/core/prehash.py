@@ -67,12 +67,12 @@ class CachePrehasher:
                     if (folder, name) in self._seen:
                         continue
                     self._seen.add((folder, name))
-                    if not self._hash_package(Path(folder, name), self.hash_cache):
+                    if not self._hash_package(Path(folder, name)):
                         return
         except OSError:
             return  # the digest reads whatever was not recorded
 
-    def _hash_package(self, root: Path, cache: HashCache) -> bool:
+    def _hash_package(self, root: Path) -> bool:
         """Hash the files of one package; False once asked to stop."""
         for _rel, info, full in walk_tree(root):
             if self._stop.is_set():
@@ -87,6 +87,6 @@ class CachePrehasher:
                 info.st_mtime_ns,
                 info.st_ctime_ns,
             ):
-                cache.put(info, value, self.algorithm)
+                self.hash_cache.put(info, value, self.algorithm)
                 self.files += 1
         return True
