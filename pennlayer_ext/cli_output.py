@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .core import LayerManagerAPI
-from .core.units import human_age, human_bytes, human_cost
+from .core.units import downloading_text, human_age, human_bytes, human_cost, packages_text
 
 
 def print_json(payload: Any) -> None:
@@ -133,6 +133,10 @@ def _unique(layer: dict[str, Any]) -> str | None:
     return f"{human_bytes(unique)} (what deleting it frees)"
 
 
+# A build's download on a terminal: packages done of the total, no rate or time left.
+PACKAGES_BAR = "{desc}: {n}/{total} |{bar}| [{elapsed}]{postfix}"
+
+
 class JobProgress:
     """A job's progress on stderr. On a terminal, a line per step that stays when the
     step is done: a bar of bytes (done, total, rate, time left; files so far) for a step
@@ -161,7 +165,9 @@ class JobProgress:
             self._show_bar(progress, label, new_step)
             return
         line = label
-        if "bytes_done" in progress:
+        if counted := packages_text(progress):
+            line += f": {counted}"
+        elif "bytes_done" in progress:
             total = progress.get("bytes_total")
             line += f": {human_bytes(progress['bytes_done'])}"
             line += f" of {human_bytes(total)}" if total else ""
@@ -182,6 +188,9 @@ class JobProgress:
             if total is None:  # a step without bytes: what it does and for how long
                 self._bar.bar_format = "{desc} [{elapsed}]"
         bar = self._bar
+        if packages := progress.get("packages_total"):
+            _count_packages(bar, progress, int(packages))
+            return
         if total is not None and bar.total != total:
             bar.total = total
         if "files_done" in progress:
@@ -197,6 +206,8 @@ class JobProgress:
         if self._bar is None:
             return
         if finished and self._bar.total and self._bar.n < self._bar.total:
+            if self._bar.bar_format == PACKAGES_BAR:
+                self._bar.set_postfix_str("", refresh=False)  # nothing is coming any more
             self._bar.update(self._bar.total - self._bar.n)
         self._bar.close()
         self._bar = None
@@ -210,6 +221,21 @@ class JobProgress:
         self._end_bar(finished=succeeded)
         if self._pending:
             self._say(self._pending)
+
+
+def _count_packages(bar: Any, progress: dict[str, Any], total: int) -> None:
+    """A build's download on its step's bar: packages done of the total, and the big
+    ones still coming (uv tells no bytes for the rest, so no rate or time left)."""
+    if bar.total != total:
+        bar.total = total
+        bar.bar_format = PACKAGES_BAR
+    # The biggest one only: the line stays within a terminal's width.
+    coming = downloading_text(progress, named_at_most=1)
+    bar.set_postfix_str(f"downloading {coming}" if coming else "", refresh=False)
+    done = min(int(progress.get("packages_done") or 0), total)
+    if done > bar.n:
+        bar.n = done  # a few updates a second: each is drawn (update() skips some)
+    bar.refresh()
 
 
 def _watch_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> dict[str, Any]:

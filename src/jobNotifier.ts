@@ -13,8 +13,8 @@ import { IJob, IJobEvent, ILayersModel, JobState } from './tokens';
 const ENDED: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
 
 /**
- * How often a followed job that moves bytes (archive, restore) is asked for
- * its progress, in milliseconds.
+ * How often a followed job is asked for its progress (bytes moved, packages
+ * downloaded), in milliseconds.
  */
 const PROGRESS_EVERY_MS = 1000;
 
@@ -53,7 +53,7 @@ interface IFollowed {
   again: boolean;
   /** The message shown last, so an unchanged progress is not shown again. */
   shown: string;
-  /** The timer asking for the progress of a job that moves bytes. */
+  /** The timer asking for the job's progress. */
   ticker: ReturnType<typeof setInterval> | null;
 }
 
@@ -75,7 +75,65 @@ export function restoreTexts(
 }
 
 /**
- * The running text with the bytes moved so far and the detail, e.g.
+ * How far a running job has come, counted: the packages of a build's download
+ * (`31 of 38 packages, downloading scipy 35.3 MB, numpy 16.9 MB and 1 more`)
+ * or the bytes moved (`120 MB of 1.0 GB (12%)`); null when it counts nothing.
+ */
+export function progressCount(
+  job: IJob,
+  trans: TranslationBundle
+): string | null {
+  const progress = job.progress ?? {};
+  const packages = progress.packages_total ?? 0;
+  if (packages > 0) {
+    const done = Math.min(Math.max(progress.packages_done ?? 0, 0), packages);
+    const count = trans._n(
+      '%2 of %1 package',
+      '%2 of %1 packages',
+      packages,
+      done
+    );
+    const coming = downloadingText(progress.downloading ?? [], trans);
+    return coming ? trans.__('%1, downloading %2', count, coming) : count;
+  }
+  const total = progress.bytes_total ?? 0;
+  if (total > 0) {
+    const done = Math.min(Math.max(progress.bytes_done ?? 0, 0), total);
+    return trans.__(
+      '%1 of %2 (%3%)',
+      formatBytes(done),
+      formatBytes(total),
+      Math.floor((done / total) * 100)
+    );
+  }
+  return null;
+}
+
+/**
+ * The two biggest packages still downloading with their sizes, then how many
+ * more, as the CLI says it (`downloading_text` in pennlayer_ext/core/units.py).
+ */
+function downloadingText(
+  coming: { name: string; bytes: number }[],
+  trans: TranslationBundle
+): string {
+  const named = coming
+    .slice(0, 2)
+    .map(item => `${item.name} ${formatBytes(item.bytes)}`);
+  if (coming.length > named.length) {
+    return trans.__(
+      '%1 and %2 more',
+      named.join(', '),
+      coming.length - named.length
+    );
+  }
+  return named.length === 2
+    ? trans.__('%1 and %2', named[0], named[1])
+    : (named[0] ?? '');
+}
+
+/**
+ * The running text with how far the job has come and the detail, e.g.
  * `Restoring x from the archive (IA): 120 MB of 1.0 GB (12%). Kernels that…`.
  */
 export function progressMessage(
@@ -83,19 +141,10 @@ export function progressMessage(
   job: IJob,
   trans: TranslationBundle
 ): string {
-  const progress = job.progress ?? {};
-  const total = progress.bytes_total ?? 0;
-  let message = texts.running;
-  if (total > 0) {
-    const done = Math.min(Math.max(progress.bytes_done ?? 0, 0), total);
-    message = trans.__(
-      '%1: %2 of %3 (%4%).',
-      message.replace(/…$/, ''),
-      formatBytes(done),
-      formatBytes(total),
-      Math.floor((done / total) * 100)
-    );
-  }
+  const count = progressCount(job, trans);
+  const message = count
+    ? trans.__('%1: %2.', texts.running.replace(/…$/, ''), count)
+    : texts.running;
   return texts.detail ? `${message} ${texts.detail}` : message;
 }
 
@@ -105,8 +154,7 @@ export function progressMessage(
  *
  * The end is taken from the server's job events; when an event is missed, the
  * next listing that shows the layer no longer busy asks for the job itself.
- * Jobs that move bytes (archive, restore) show how many, asked for every
- * second. A restore that this person did not start (a kernel launch that
+ * Its progress (bytes moved, packages downloaded) is asked for every second. A restore that this person did not start (a kernel launch that
  * mounts an archived layer waits for it) is followed as soon as its event
  * arrives, so whoever waits for the kernel sees why and how far it is.
  */
@@ -154,7 +202,7 @@ export class JobNotifier implements IDisposable {
       ticker: null
     };
     this._followed.set(job.id, followed);
-    if (job.kind === 'archive' || job.kind === 'restore') {
+    if (job.kind !== 'run') {
       followed.ticker = setInterval(
         () => void this._check(followed),
         this._progressEveryMs

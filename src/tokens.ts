@@ -142,6 +142,11 @@ export interface IJob {
     bytes_done?: number;
     bytes_total?: number;
     files_done?: number;
+    /** A build's download: packages unpacked of those uv fetches. */
+    packages_done?: number;
+    packages_total?: number;
+    /** The big packages still downloading, biggest first. */
+    downloading?: { name: string; bytes: number }[];
   } | null;
   error?: string | null;
   /** Build jobs: the requirements the build was given, also when it failed. */

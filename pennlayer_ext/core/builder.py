@@ -18,6 +18,8 @@ Either way the staged tree is sealed read-only in its digest's walk (versions.se
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import re
@@ -26,14 +28,16 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .build_progress import PackageDownloads
 from .digest import HashCache, summarize_tree
 from .prehash import CachePrehasher
-from .runner import JobContext, StepFailed
+from .runner import JobContext, JobStopped, StepFailed
 from .sandbox.bwrap import build_command, bwrap_works
 from .sandbox.setid import write_setid_filter
 from .store import remove_tree
 
 STEPS = 5
+DOWNLOADING = "Resolving and installing packages"
 # What the log says when the cache-first attempt misses (uv's own error is not shown).
 NOT_CACHED = "Not in the local cache, resolving online"
 SOURCE_BUILDS_OFF = "source builds are off on this node (PennLayerApp.allow_source_builds)"
@@ -289,13 +293,20 @@ def _install_wheels(
             return run
         except StepFailed:
             ctx.log(NOT_CACHED)
-    ctx.progress("install", 2, STEPS, "Resolving and installing packages")
+    ctx.progress("install", 2, STEPS, DOWNLOADING)
     refresh = ["--refresh"] if ctx.params.get("refresh") else []
-    # Packages unpacked into the cache are hashed while uv downloads the others.
-    prehash = CachePrehasher(Path(ctx.params["uv_cache_dir"]), hashes)
+    # Packages unpacked into the cache are hashed while uv downloads the others, and
+    # counted against those uv names (-v), for the job's progress.
+    downloads = PackageDownloads(functools.partial(_report_downloads, ctx))
+    prehash = CachePrehasher(Path(ctx.params["uv_cache_dir"]), hashes, on_poll=downloads.unpacked)
     try:
         prehash.start()
-        ctx.run([*wheels_only, *refresh], env=env, what="Installing the requirements")
+        ctx.run(
+            [*wheels_only, *refresh, "-v"],
+            env=env,
+            what="Installing the requirements",
+            on_line=downloads.uv_line,
+        )
     except StepFailed:
         needs_source = missing_wheels(_last_step_output(ctx))
         if not needs_source:
@@ -316,6 +327,18 @@ def _install_wheels(
         if hashed := prehash.stop():
             ctx.log(f"{hashed} files hashed while the packages downloaded")
     return run
+
+
+def _report_downloads(
+    ctx: JobContext, done: int, total: int, coming: list[dict[str, object]]
+) -> None:
+    """The download's progress in the job (from the thread that watches uv's cache)."""
+    extra: dict[str, object] = {"packages_done": done, "packages_total": total}
+    if coming:
+        extra["downloading"] = coming
+    # A cancelled job stops on the thread that runs uv; this one just stops reporting.
+    with contextlib.suppress(JobStopped):
+        ctx.progress("install", 2, STEPS, DOWNLOADING, quiet=True, **extra)
 
 
 def _cache_holds_packages(cache_dir: Path) -> bool:

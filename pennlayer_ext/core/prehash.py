@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from .digest import DEFAULT_ALGORITHM, HashCache, file_hash, walk_tree
@@ -23,14 +24,21 @@ from .digest import DEFAULT_ALGORITHM, HashCache, file_hash, walk_tree
 
 class CachePrehasher:
     """Hashes packages that appear in uv's cache at *cache_dir* into *hash_cache* until
-    :meth:`stop` (which the owner of *hash_cache* calls before it uses it again)."""
+    :meth:`stop` (which the owner of *hash_cache* calls before it uses it again); tells
+    *on_poll* what is new at each look (a build counts its downloaded packages so)."""
 
     def __init__(
-        self, cache_dir: Path, hash_cache: HashCache, algorithm: str = DEFAULT_ALGORITHM
+        self,
+        cache_dir: Path,
+        hash_cache: HashCache,
+        algorithm: str = DEFAULT_ALGORITHM,
+        on_poll: Callable[[list[Path]], None] | None = None,
     ) -> None:
         self.cache_dir = cache_dir
         self.hash_cache = hash_cache
         self.algorithm = algorithm
+        # Told at every look into the cache which package folders are new (maybe none).
+        self.on_poll = on_poll
         self.files = 0
         self._seen = {(folder, name) for folder, name in self._packages()}
         self._stop = threading.Event()
@@ -63,10 +71,11 @@ class CachePrehasher:
             # A package looked for every 0.05 s, not 0.2 s: on a fast network uv unpacks
             # most of them in its last second, and each poll lists one folder.
             while not self._stop.wait(0.05):
-                for folder, name in self._packages():
-                    if (folder, name) in self._seen:
-                        continue
-                    self._seen.add((folder, name))
+                new = [found for found in self._packages() if found not in self._seen]
+                self._seen.update(new)
+                if self.on_poll is not None:
+                    self.on_poll([Path(folder, name) for folder, name in new])
+                for folder, name in new:
                     if not self._hash_package(Path(folder, name)):
                         return
         except OSError:

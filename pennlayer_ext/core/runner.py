@@ -289,24 +289,34 @@ class JobContext:
         capture: bool = False,
         what: str,
         log_failure: bool = True,
+        on_line: Callable[[str], bool] | None = None,
     ) -> str:
         """Run a tool; its output goes to the job log (or is returned with capture=True).
 
         With ``log_failure=False`` (an attempt that may fail and is retried another way)
         the tool's output reaches the log only if it succeeds, so a failed attempt shows
-        no error in the log of a job that then succeeds.
+        no error in the log of a job that then succeeds. With *on_line*, each line the
+        tool writes to its standard error is handed to it as it comes, and reaches the
+        log only if it returns True (for neither capture nor held output).
         """
+        if on_line is not None and (capture or not log_failure):
+            raise ValueError("on_line reads standard error as it comes: no capture, no holding")
         self.check_stop()
         held = not log_failure
         self._child = subprocess.Popen(
             [os.fspath(arg) for arg in argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if capture or held else None,
-            stderr=subprocess.PIPE if held else None,
+            stderr=subprocess.PIPE if held or on_line is not None else None,
             env=env,
         )
         try:
-            out, err = self._child.communicate()
+            if on_line is not None:
+                _pass_lines(self._child, on_line)
+                out, err = b"", b""
+                self._child.wait()
+            else:
+                out, err = self._child.communicate()
         finally:
             code = self._child.returncode
             self._child = None
@@ -351,6 +361,18 @@ class JobContext:
                 causes.append(line)
         shown = causes or [line.removeprefix("error:").strip() for line in picked]
         return " ".join(shown)[:1000]
+
+
+def _pass_lines(child: subprocess.Popen[bytes], on_line: Callable[[str], bool]) -> None:
+    """Hand each line of *child*'s standard error to *on_line*; the log gets those it
+    returns True for. Ends when the child closes its standard error (it ends)."""
+    assert child.stderr is not None
+    with child.stderr:
+        for raw in child.stderr:
+            line = raw.decode("utf-8", "replace")
+            if on_line(line.rstrip("\r\n")):
+                sys.stdout.write(line)
+                sys.stdout.flush()
 
 
 def sync_filesystem(path: Path) -> None:

@@ -8,8 +8,10 @@ count. The API itself always carries byte counts as integers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
 
@@ -69,3 +71,24 @@ def human_age(timestamp: str | None, now: datetime | None = None) -> str:
             count = seconds // length
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
     raise AssertionError("unreachable")
+
+
+def packages_text(progress: Mapping[str, Any]) -> str | None:
+    """A build's download as words: ``'31 of 38 packages, downloading scipy 35.3 MB,
+    numpy 16.9 MB and 1 more'``; None when the progress counts no packages."""
+    total = progress.get("packages_total")
+    if not total:
+        return None
+    text = f"{progress.get('packages_done') or 0} of {total} packages"
+    coming = downloading_text(progress)
+    return f"{text}, downloading {coming}" if coming else text
+
+
+def downloading_text(progress: Mapping[str, Any], named_at_most: int = 2) -> str:
+    """The big packages a build still downloads: the biggest with their sizes, then how
+    many more (``'scipy 35.3 MB, numpy 16.9 MB and 1 more'``); empty if none."""
+    coming = progress.get("downloading") or []
+    named = [f"{item['name']} {human_bytes(int(item['bytes']))}" for item in coming[:named_at_most]]
+    if len(coming) > len(named):
+        named = [", ".join(named), f"{len(coming) - len(named)} more"]
+    return " and ".join(named)

@@ -30,14 +30,17 @@ ACTIVE = ("queued", "running")
 
 
 def describe(job: dict[str, Any]) -> str:
-    """``'build sci: step 2 of 5, Installing packages (12.0 MB of 40.0 MB)'``."""
+    """``'populate ref: running, step 2 of 5, Downloading (12.0 MB of 40.0 MB)'``, or for a
+    build's download ``'... (31 of 38 packages, downloading scipy 35.3 MB)'``."""
     progress = job.get("progress") or {}
     text = f"{job['kind']} {job.get('layer') or ''}".strip() + f": {job['state']}"
     if progress.get("steps"):
         text += f", step {progress.get('step', 0)} of {progress['steps']}"
     if progress.get("message"):
         text += f", {progress['message']}"
-    if progress.get("bytes_total"):
+    if counted := units.packages_text(progress):
+        text += f" ({counted})"
+    elif progress.get("bytes_total"):
         done = units.human_bytes(progress.get("bytes_done") or 0)
         text += f" ({done} of {units.human_bytes(progress['bytes_total'])})"
     if job.get("error"):
@@ -49,8 +52,9 @@ def fraction(job: dict[str, Any]) -> float:
     progress = job.get("progress") or {}
     if job["state"] == "succeeded":
         return 1.0
-    if progress.get("bytes_total"):
-        return min(1.0, (progress.get("bytes_done") or 0) / progress["bytes_total"])
+    for done, total in (("packages_done", "packages_total"), ("bytes_done", "bytes_total")):
+        if progress.get(total):
+            return min(1.0, (progress.get(done) or 0) / progress[total])
     if progress.get("steps"):
         return min(1.0, max(0, progress.get("step", 0) - 1) / progress["steps"])
     return 0.0

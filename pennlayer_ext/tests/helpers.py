@@ -118,8 +118,25 @@ def make_sdist(directory: Path, name: str, version: str, build_code: str = "") -
     return path
 
 
+def _wheel_metadata(wheel: Path) -> bytes:
+    """The METADATA file inside *wheel*."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(name)
+
+
+def _metadata_attribute(path: Path) -> str:
+    """The link attribute that says a wheel's metadata is served apart (PEP 658/714)."""
+    if not path.name.endswith(".whl"):
+        return ""
+    digest = hashlib.sha256(_wheel_metadata(path)).hexdigest()
+    return f' data-core-metadata="sha256={digest}" data-dist-info-metadata="sha256={digest}"'
+
+
 class LocalIndex:
-    """A PEP 503 package index on loopback serving wheels and sdists from a folder.
+    """A PEP 503 package index on loopback serving wheels and sdists from a folder, with
+    each wheel's metadata apart (PEP 658), as the package index serves it: a resolver
+    reads it without the wheel, which it downloads after resolving.
 
     Downloads of the files named in ``stall`` wait until :meth:`release` (or 120 s), so a
     build can be caught while it runs.
@@ -152,8 +169,8 @@ class LocalIndex:
                 if len(parts) == 2 and parts[0] == "simple":
                     project = parts[1].replace("_", "-").lower()
                     links = [
-                        f'<a href="/files/{wheel.name}#sha256={_hex_sha256(wheel)}">'
-                        f"{wheel.name}</a>"
+                        f'<a href="/files/{wheel.name}#sha256={_hex_sha256(wheel)}"'
+                        f"{_metadata_attribute(wheel)}>{wheel.name}</a>"
                         for wheel in sorted(index.wheels.iterdir())
                         if wheel.name.endswith((".whl", ".tar.gz"))
                         if wheel.name.split("-")[0].replace("_", "-").lower() == project
@@ -163,6 +180,12 @@ class LocalIndex:
                         return
                     body = ("<html><body>" + "".join(links) + "</body></html>").encode()
                     self._reply(body, "text/html")
+                elif len(parts) == 2 and parts[0] == "files" and parts[1].endswith(".metadata"):
+                    wheel = index.wheels / parts[1].removesuffix(".metadata")
+                    if not wheel.name.endswith(".whl") or not wheel.is_file():
+                        self.send_error(404)
+                        return
+                    self._reply(_wheel_metadata(wheel), "application/octet-stream")
                 elif len(parts) == 2 and parts[0] == "files":
                     wheel = index.wheels / parts[1]
                     if not wheel.is_file():

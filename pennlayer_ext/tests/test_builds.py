@@ -231,6 +231,46 @@ async def test_a_build_missing_from_the_cache_logs_no_error(pl_api, pl_wait_job,
     assert f"+ {name}==1.0" in log
 
 
+async def test_a_download_counts_its_packages_and_the_log_keeps_uv_plain(
+    pl_api, pl_wait_job, local_index
+):
+    # Given two packages no build of this test session has fetched, one of which stalls
+    quick, stuck = (f"pl{kind}{uuid.uuid4().hex[:8]}" for kind in ("quick", "stuck"))
+    make_wheel(local_index.wheels, quick, "1.0")
+    make_wheel(local_index.wheels, stuck, "1.0")
+    local_index.stall.add(f"{stuck}-1.0-py3-none-any.whl")
+    job = await _create_env(pl_api, "counted", f"{quick}==1.0\n{stuck}==1.0\n")
+
+    # While the stuck one downloads, the job counts every other package done of the total
+    seen = []
+    for _ in range(1200):
+        progress = (await pl_api("jobs", job["id"])).body["progress"]
+        seen.append(progress)
+        total = progress.get("packages_total", 0)
+        if total >= 2 and progress.get("packages_done") == total - 1:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"no count of packages while the download stalled: {seen[-5:]}")
+    assert progress["step"] == 2
+    assert progress["message"] == "Resolving and installing packages"
+    await asyncio.sleep(1.0)  # it stays there: the stuck package is not counted done
+    held = (await pl_api("jobs", job["id"])).body["progress"]
+    assert held["packages_done"] == total - 1, held
+    assert all(p.get("packages_done", 0) <= p.get("packages_total", 0) for p in seen)
+
+    # When the download goes on, the build succeeds
+    local_index.release()
+    job = await pl_wait_job(job["id"])
+    assert job["state"] == "succeeded", job
+    # and the log has what uv says to a person (uv ran with -v for the names it fetches):
+    # no debug line
+    log = (await pl_api("jobs", job["id"], "log")).body["text"]
+    assert f"Prepared {total} packages" in log, log
+    assert f"+ {stuck}==1.0" in log
+    assert "DEBUG" not in log, log
+
+
 async def test_a_failed_rebuild_leaves_the_previous_version_untouched(
     pl_api, pl_wait_job, pl_store, local_index
 ):

@@ -53,3 +53,59 @@ def test_a_log_gets_a_line_per_step_and_one_every_few_seconds(capsys):
         "[1/3] Packing: 1.0 kB of 3.0 kB",
         "[1/3] Packing: 2.0 kB of 3.0 kB",  # where it stopped
     ]
+
+
+INSTALL = {
+    "phase": "install",
+    "step": 2,
+    "steps": 5,
+    "message": "Resolving and installing packages",
+}
+LOCK = {"phase": "lock", "step": 3, "steps": 5, "message": "Recording the exact packages"}
+SCIPY = {"name": "scipy", "bytes": 35_336_192}
+NUMPY = {"name": "numpy", "bytes": 16_882_073}
+PANDAS = {"name": "pandas", "bytes": 11_114_905}
+
+
+def test_a_build_download_counts_packages_and_names_the_big_ones_still_coming(capsys):
+    # On a terminal: the step's bar counts packages, with what is still downloading
+    view = JobProgress(interactive=True)
+    view.show(INSTALL)  # resolving: no count yet
+    view.show({**INSTALL, "packages_done": 31, "packages_total": 38,
+               "downloading": [SCIPY, NUMPY, PANDAS]})  # fmt: skip
+    midway = _screen(capsys.readouterr().err)[-1]
+    assert midway.startswith("[2/5] Resolving and installing packages: 31/38 |")
+    assert midway.rstrip().endswith("downloading scipy 35.3 MB and 2 more")
+    view.show({**INSTALL, "packages_done": 37, "packages_total": 38, "downloading": [SCIPY]})
+    assert _screen(capsys.readouterr().err)[-1].rstrip().endswith("downloading scipy 35.3 MB")
+    view.show(LOCK)  # the step went past: its bar is full
+    view.close(succeeded=True)
+    lines = _screen(capsys.readouterr().err)
+    done = next(line for line in lines if line.startswith("[2/5]")).rstrip()
+    assert done.startswith("[2/5] Resolving and installing packages: 38/38 |")
+    assert "downloading" not in done
+
+    # In a log: the same in words
+    view = JobProgress(interactive=False)
+    view.show({**INSTALL, "packages_done": 36, "packages_total": 38,
+               "downloading": [SCIPY, NUMPY]})  # fmt: skip
+    view.close(succeeded=False)
+    assert capsys.readouterr().err.splitlines() == [
+        "[2/5] Resolving and installing packages: 36 of 38 packages, "
+        "downloading scipy 35.3 MB and numpy 16.9 MB"
+    ]
+
+
+def test_a_cell_following_a_build_reads_the_same_count():
+    from pennlayer_ext.magics.progress import describe, fraction
+
+    job = {"kind": "build", "layer": "sci", "state": "running", "error": None}
+    job["progress"] = {**INSTALL, "packages_done": 30, "packages_total": 40,
+                       "downloading": [SCIPY]}  # fmt: skip
+    assert describe(job) == (
+        "build sci: running, step 2 of 5, Resolving and installing packages "
+        "(30 of 40 packages, downloading scipy 35.3 MB)"
+    )
+    assert fraction(job) == 0.75
+    job["progress"] = {**INSTALL}  # still resolving: the step tells how far
+    assert fraction(job) == 0.2

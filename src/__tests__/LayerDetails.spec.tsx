@@ -153,3 +153,82 @@ describe('LayerDetails of a failed build', () => {
     expect(storage?.textContent).toContain('$0.02/mo (STANDARD)');
   });
 });
+
+describe('LayerDetails of a running build', () => {
+  const buildingLayer: ILayer = makeLayer({
+    name: 'sci',
+    kind: 'environment',
+    status: 'BUILDING'
+  });
+  const started: IJob = {
+    id: 'c'.repeat(32),
+    layer: 'sci',
+    kind: 'build',
+    state: 'running',
+    progress: {
+      phase: 'install',
+      step: 2,
+      steps: 5,
+      message: 'Resolving and installing packages'
+    }
+  };
+
+  it('shows its step with the packages downloaded so far, as the job is now', async () => {
+    const now: IJob = {
+      ...started,
+      progress: {
+        ...started.progress,
+        packages_done: 36,
+        packages_total: 38,
+        downloading: [
+          { name: 'scipy', bytes: 35_336_192 },
+          { name: 'numpy', bytes: 16_882_073 }
+        ]
+      }
+    };
+    const answers: [RegExp, unknown][] = [
+      [/\/pennlayer\/layers\/sci$/, { ...buildingLayer, versions: [] }],
+      [/\/pennlayer\/sessions/, { sessions: [] }],
+      // The listing was answered when the details opened; the job has moved since.
+      [/\/pennlayer\/jobs\?layer=sci/, { jobs: [started] }],
+      [
+        /\/pennlayer\/jobs\/c+\/log/,
+        { text: 'Resolved 38 packages\n', next_offset: 21, complete: false }
+      ],
+      [/\/pennlayer\/jobs\/c+$/, now]
+    ];
+    const fetch = async (input: RequestInfo): Promise<Response> => {
+      const url = typeof input === 'string' ? input : input.url;
+      const path = url.replace(/[?&]\d+$/, '');
+      const found = answers.find(([pattern]) => pattern.test(path));
+      return new Response(JSON.stringify(found ? found[1] : {}), {
+        status: found ? 200 : 404,
+        headers: { 'Content-Type': 'application/json' }
+      });
+    };
+    const container = document.createElement('div');
+    document.body.appendChild(container);
+    const root = createRoot(container);
+    act(() =>
+      root.render(
+        <LayerDetails
+          layer={buildingLayer}
+          actions={null}
+          serverSettings={ServerConnection.makeSettings({
+            baseUrl: 'http://localhost:8888/',
+            fetch: fetch as unknown as typeof window.fetch
+          })}
+          trans={trans}
+        />
+      )
+    );
+    const status = () =>
+      container.querySelector('[role="status"]')?.textContent ?? '';
+    await settle(() => status().includes('packages'));
+    expect(status()).toBe(
+      '[2/5] Resolving and installing packages — 36 of 38 packages, downloading scipy 35.3 MB and numpy 16.9 MB'
+    );
+    act(() => root.unmount());
+    container.remove();
+  });
+});

@@ -131,6 +131,57 @@ describe('JobNotifier', () => {
     expect(notification(id)?.type).toBe('success');
   });
 
+  it('counts the packages of a build while they download', async () => {
+    let current = job({
+      progress: { phase: 'install', step: 2, steps: 5 }
+    });
+    const { settings } = server(() => current);
+    notifier = new JobNotifier({
+      model,
+      serverSettings: settings,
+      trans,
+      progressEveryMs: 10
+    });
+    const id = notifier.follow(current, TEXTS);
+    expect(notification(id)?.message).toBe('Building environment sci…');
+    current = job({
+      progress: {
+        phase: 'install',
+        step: 2,
+        steps: 5,
+        packages_done: 31,
+        packages_total: 38,
+        downloading: [
+          { name: 'scipy', bytes: 35_336_192 },
+          { name: 'numpy', bytes: 16_882_073 },
+          { name: 'pandas', bytes: 11_114_905 }
+        ]
+      }
+    });
+    await until(() => notification(id)?.message !== TEXTS.running);
+    expect(notification(id)?.message).toBe(
+      'Building environment sci: 31 of 38 packages, downloading scipy 35.3 MB, numpy 16.9 MB and 1 more.'
+    );
+    current = job({
+      progress: {
+        phase: 'install',
+        step: 2,
+        steps: 5,
+        packages_done: 37,
+        packages_total: 38,
+        downloading: [{ name: 'scipy', bytes: 35_336_192 }]
+      }
+    });
+    await until(() => notification(id)?.message.includes('37 of 38') === true);
+    expect(notification(id)?.message).toBe(
+      'Building environment sci: 37 of 38 packages, downloading scipy 35.3 MB.'
+    );
+    current = job({ progress: { phase: 'digest', step: 4, steps: 5 } });
+    await until(() => notification(id)?.message === TEXTS.running);
+    emitJob({ state: 'succeeded' });
+    expect(notification(id)?.type).toBe('success');
+  });
+
   it('turns it into "failed" with the reason and a way to build again', async () => {
     const { settings } = server(() => job());
     notifier = new JobNotifier({ model, serverSettings: settings, trans });

@@ -14,7 +14,14 @@ import {
   formatUsd
 } from '../format';
 import { costTitle, sizeTitle, uniqueBytes } from '../sizes';
-import { getJobLog, getLayer, listActiveSessions, listJobs } from '../service';
+import { progressCount } from '../jobNotifier';
+import {
+  getJob,
+  getJobLog,
+  getLayer,
+  listActiveSessions,
+  listJobs
+} from '../service';
 import { getLayerUsage } from '../runs';
 import { archiveBlockedReason, deleteBlockedReason } from '../tableState';
 import { IJob, ILayer, ILayerDetail, ISession } from '../tokens';
@@ -547,6 +554,8 @@ function JobLog(props: {
   trans: TranslationBundle;
 }): JSX.Element {
   const { job, active, actions, serverSettings, trans } = props;
+  // The job as it is now: its step and count are asked for with the log.
+  const [live, setLive] = React.useState<IJob>(job);
   const [text, setText] = React.useState('');
   const [complete, setComplete] = React.useState(false);
   const preRef = React.useRef<HTMLPreElement>(null);
@@ -557,9 +566,15 @@ function JobLog(props: {
     let timer: ReturnType<typeof setTimeout> | null = null;
     const tick = async () => {
       try {
-        const piece = await getJobLog(job.id, offset, serverSettings);
+        const [piece, now] = await Promise.all([
+          getJobLog(job.id, offset, serverSettings),
+          active ? getJob(job.id, serverSettings).catch(() => null) : null
+        ]);
         if (stopped) {
           return;
+        }
+        if (now) {
+          setLive(now);
         }
         offset = piece.next_offset;
         if (piece.text) {
@@ -592,7 +607,8 @@ function JobLog(props: {
     }
   }, [text]);
 
-  const progress = job.progress;
+  const progress = live.progress;
+  const count = progressCount(live, trans);
   return (
     <Section
       title={
@@ -605,6 +621,7 @@ function JobLog(props: {
         <p className="pennlayer-LayerDetails-meta" role="status">
           {progress.steps ? `[${progress.step ?? 0}/${progress.steps}] ` : ''}
           {progress.message ?? progress.phase ?? ''}
+          {count ? ` — ${count}` : ''}
         </p>
       )}
       {!active && job.error && (

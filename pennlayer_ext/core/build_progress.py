@@ -1,0 +1,105 @@
+"""How far a build's download has come: the packages uv fetches, and those it has unpacked.
+
+Once it has resolved, uv names each package it must download (with ``-v``: ``DEBUG
+Identified uncached distribution: name==version``), announces the big ones with their
+size (``Downloading scipy (33.7MiB)``, then `` Downloaded scipy``), and unpacks every
+package into its cache as a folder of its own (``archive-v*/<id>/``, holding
+``<name>-<version>.dist-info``), moved there with one rename once complete. The build
+counts those folders against the names: packages done of the total, and the big ones
+still downloading with their sizes, in the job's progress. uv does not say how many
+bytes the small packages are or how far a download is, so no time left is guessed: the
+count and what is still coming are what a person can trust.
+
+uv's debug lines are read, never written to the job log (its normal lines are).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+_UNCACHED = re.compile(r"Identified uncached distribution: ([A-Za-z0-9][A-Za-z0-9._-]*)==")
+_ANNOUNCED = re.compile(r"^Downloading (\S+) \(([0-9.]+)(KiB|MiB|GiB)\)$")
+_DOWNLOADED = re.compile(r"^ Downloaded (\S+)$")
+_DIST_INFO = re.compile(r"^(.+)-[^-]+\.dist-info$")
+_UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+# At most this often a changed count is written to the job (a database write each).
+_REPORT_EVERY_S = 0.5
+
+# (packages done, packages total, the big ones still coming: {"name", "bytes"}, biggest
+# first)
+Report = Callable[[int, int, list[dict[str, Any]]], None]
+
+
+def canonical_name(name: str) -> str:
+    """A package's name as the package index compares names (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class PackageDownloads:
+    """The download of one build's packages, fed by uv's output and its cache.
+
+    :meth:`uv_line` takes uv's standard error line by line (on the thread that runs uv);
+    :meth:`unpacked` takes the package folders that appear in uv's cache (on the thread
+    that watches it), then reports through *report* when the count or the big downloads
+    still coming changed, at most every half second.
+    """
+
+    def __init__(self, report: Report) -> None:
+        self._report = report
+        self._lock = threading.Lock()
+        self._expected: set[str] = set()
+        self._unpacked: set[str] = set()
+        self._big: dict[str, int] = {}  # announced with a size, until downloaded
+        self._shown: tuple[int, int, list[dict[str, Any]]] | None = None
+        self._reported_at = 0.0
+
+    def uv_line(self, line: str) -> bool:
+        """Take one line uv wrote to its standard error; True if it belongs in the log."""
+        if line.startswith("DEBUG "):
+            if match := _UNCACHED.search(line):
+                with self._lock:
+                    self._expected.add(canonical_name(match[1]))
+            return False
+        if match := _ANNOUNCED.match(line):
+            with self._lock:
+                self._big[canonical_name(match[1])] = int(float(match[2]) * _UNITS[match[3]])
+        elif match := _DOWNLOADED.match(line.rstrip()):
+            with self._lock:
+                self._big.pop(canonical_name(match[1]), None)
+        return True
+
+    def unpacked(self, folders: Sequence[Path]) -> None:
+        """Take the package folders new in uv's cache since the last call (maybe none),
+        and report how far the download is if that changed."""
+        names = [name for folder in folders if (name := _package_name(folder))]
+        with self._lock:
+            self._unpacked.update(names)
+            for name in names:
+                self._big.pop(name, None)
+            total = len(self._expected)
+            done = len(self._expected & self._unpacked)
+            coming = [
+                {"name": name, "bytes": size}
+                for name, size in sorted(self._big.items(), key=lambda item: -item[1])
+            ]
+        now = time.monotonic()
+        state = (done, total, coming)
+        if total and state != self._shown and now - self._reported_at >= _REPORT_EVERY_S:
+            self._shown, self._reported_at = state, now
+            self._report(done, total, coming)
+
+
+def _package_name(folder: Path) -> str | None:
+    """The canonical name of the package unpacked in *folder* (its ``.dist-info``)."""
+    try:
+        for entry in folder.iterdir():
+            if match := _DIST_INFO.match(entry.name):
+                return canonical_name(match[1])
+    except OSError:
+        return None
+    return None
