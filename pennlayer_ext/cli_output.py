@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .core import LayerManagerAPI
-from .core.units import downloading_text, human_age, human_bytes, human_cost, packages_text
+from .core.units import (
+    downloading_text,
+    human_age,
+    human_bytes,
+    human_cost,
+    human_time_left,
+    packages_text,
+)
 
 
 def print_json(payload: Any) -> None:
@@ -173,6 +180,8 @@ class JobProgress:
             line += f" of {human_bytes(total)}" if total else ""
             if "files_done" in progress:
                 line += f", {progress['files_done']} file(s)"
+            if left := human_time_left(progress.get("seconds_left")):
+                line += f", {left}"
         if line == self._line:
             return
         if new_step or time.monotonic() - self._said_at >= self.EVERY_S:

@@ -164,3 +164,25 @@ export function formatDateTime(iso: string | null | undefined): string {
   }
   return date.toLocaleString();
 }
+
+/**
+ * Format the seconds a job's step has left, as the CLI does
+ * (`human_time_left` in pennlayer_ext/core/units.py): `about 40 s left` (to
+ * 5 s under a minute), `about 4 min left`, `about 1 h 5 min left`.
+ */
+export function formatTimeLeft(seconds: number): string {
+  const whole = Math.max(0, Math.trunc(seconds));
+  const fives = Math.max(5, 5 * Math.floor(whole / 5 + 0.5));
+  if (fives < 60) {
+    return `about ${fives} s left`;
+  }
+  const total = Math.max(1, Math.floor(whole / 60 + 0.5));
+  if (total < 60) {
+    return `about ${total} min left`;
+  }
+  const hours = Math.floor(total / 60);
+  const minutes = total % 60;
+  return minutes
+    ? `about ${hours} h ${minutes} min left`
+    : `about ${hours} h left`;
+}

@@ -3,7 +3,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { IDisposable } from '@lumino/disposable';
 
-import { formatBytes } from './format';
+import { formatBytes, formatTimeLeft } from './format';
 import { getJob } from './service';
 import { IJob, IJobEvent, ILayersModel, JobState } from './tokens';
 
@@ -77,7 +77,8 @@ export function restoreTexts(
 /**
  * How far a running job has come, counted: the packages of a build's download
  * (`31 of 38 packages, downloading scipy 35.3 MB, numpy 16.9 MB and 1 more`)
- * or the bytes moved (`120 MB of 1.0 GB (12%)`); null when it counts nothing.
+ * or the bytes moved (`120 MB of 1.0 GB (12%), about 4 min left`); null when
+ * it counts nothing.
  */
 export function progressCount(
   job: IJob,
@@ -99,12 +100,16 @@ export function progressCount(
   const total = progress.bytes_total ?? 0;
   if (total > 0) {
     const done = Math.min(Math.max(progress.bytes_done ?? 0, 0), total);
-    return trans.__(
+    const count = trans.__(
       '%1 of %2 (%3%)',
       formatBytes(done),
       formatBytes(total),
       Math.floor((done / total) * 100)
     );
+    const left = progress.seconds_left;
+    return typeof left === 'number'
+      ? trans.__('%1, %2', count, formatTimeLeft(left))
+      : count;
   }
   return null;
 }

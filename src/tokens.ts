@@ -142,6 +142,8 @@ export interface IJob {
     bytes_done?: number;
     bytes_total?: number;
     files_done?: number;
+    /** A step counting bytes: its time left at its rate so far, once known. */
+    seconds_left?: number;
     /** A build's download: packages unpacked of those uv fetches. */
     packages_done?: number;
     packages_total?: number;

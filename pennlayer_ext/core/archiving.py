@@ -27,6 +27,7 @@ from . import trash
 from .catalog import utc_now
 from .coldstore import ColdStore, ColdStoreError, StoredObject, archive_key, open_cold_store
 from .digest import algorithm_of
+from .load_progress import seconds_left
 from .packing import READ_BACK, ArchiveError, ArchiveLimits, pack_tree, read_archive
 from .runner import StepFailed, sync_filesystem
 from .states import LayerStatus
@@ -77,6 +78,9 @@ class _Meter:
             "bytes_done": self.done,
             "bytes_total": self.total,
         }
+        left = seconds_left(self.done, self.total, time.monotonic() - self.started)
+        if left is not None:
+            progress["seconds_left"] = left
         with self.ctx.catalog.transaction(write=True) as conn:
             self.ctx.catalog.update_job(conn, self.ctx.job_id, progress=progress)
 

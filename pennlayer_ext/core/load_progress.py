@@ -1,4 +1,5 @@
-"""Progress of a populate job's steps, shared by the pipeline, the sources and processors."""
+"""Progress of a populate job's steps, shared by the pipeline, the sources and processors,
+and the time a step that counts bytes has left (archives and restores use it too)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,17 @@ from typing import Any
 from .runner import JobContext
 
 STEPS = 5
+# A step's rate is trusted after this long (the first second is connections and
+# listings more than bytes).
+_SETTLED_S = 2.0
+
+
+def seconds_left(done: int, total: int | None, elapsed_s: float) -> int | None:
+    """The seconds a step has left at its mean rate so far: *done* of *total* bytes in
+    *elapsed_s*; None until the rate says something (or when the total is unknown)."""
+    if not total or done <= 0 or done >= total or elapsed_s < _SETTLED_S:
+        return None
+    return round((total - done) * elapsed_s / done)
 
 
 class Progress:
@@ -18,6 +30,7 @@ class Progress:
         self.bytes_done = 0
         self.files_done = 0
         self.bytes_total: int | None = None
+        self.started = time.monotonic()
         self._last = 0.0
         self._last_logged = 0.0
 
@@ -34,6 +47,9 @@ class Progress:
         extra: dict[str, Any] = {"bytes_done": self.bytes_done, "files_done": self.files_done}
         if self.bytes_total is not None:
             extra["bytes_total"] = self.bytes_total
+        left = seconds_left(self.bytes_done, self.bytes_total, time.monotonic() - self.started)
+        if left is not None:
+            extra["seconds_left"] = left
         self.ctx.progress(self.phase, self.step, STEPS, self.message, quiet=True, **extra)
         now = time.monotonic()
         if now - self._last_logged >= 5.0 or self.bytes_done == self.bytes_total:

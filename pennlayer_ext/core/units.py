@@ -92,3 +92,20 @@ def downloading_text(progress: Mapping[str, Any], named_at_most: int = 2) -> str
     if len(coming) > len(named):
         named = [", ".join(named), f"{len(coming) - len(named)} more"]
     return " and ".join(named)
+
+
+def human_time_left(seconds: int | float | None) -> str | None:
+    """``'about 40 s left'``, ``'about 4 min left'``, ``'about 1 h 5 min left'`` (to 5 s
+    under a minute, whole minutes under an hour); None for None."""
+    if seconds is None:
+        return None
+    seconds = max(0, int(seconds))
+    # Halves round up, as in JavaScript (formatTimeLeft in src/format.ts says the same).
+    fives = max(5, 5 * int(seconds / 5 + 0.5))
+    if fives < 60:
+        return f"about {fives} s left"
+    minutes = max(1, int(seconds / 60 + 0.5))
+    if minutes < 60:
+        return f"about {minutes} min left"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {hours} h {minutes} min left" if minutes else f"about {hours} h left"

@@ -30,8 +30,9 @@ ACTIVE = ("queued", "running")
 
 
 def describe(job: dict[str, Any]) -> str:
-    """``'populate ref: running, step 2 of 5, Downloading (12.0 MB of 40.0 MB)'``, or for a
-    build's download ``'... (31 of 38 packages, downloading scipy 35.3 MB)'``."""
+    """``'populate ref: running, step 1 of 5, Fetching (12.0 MB of 40.0 MB, about 30 s
+    left)'``; for a build's download ``'... (31 of 38 packages, downloading scipy 35.3
+    MB)'``."""
     progress = job.get("progress") or {}
     text = f"{job['kind']} {job.get('layer') or ''}".strip() + f": {job['state']}"
     if progress.get("steps"):
@@ -42,7 +43,9 @@ def describe(job: dict[str, Any]) -> str:
         text += f" ({counted})"
     elif progress.get("bytes_total"):
         done = units.human_bytes(progress.get("bytes_done") or 0)
-        text += f" ({done} of {units.human_bytes(progress['bytes_total'])})"
+        left = units.human_time_left(progress.get("seconds_left"))
+        text += f" ({done} of {units.human_bytes(progress['bytes_total'])}"
+        text += f", {left})" if left else ")"
     if job.get("error"):
         text += f": {job['error']}"
     return text

@@ -109,3 +109,23 @@ def test_a_cell_following_a_build_reads_the_same_count():
     assert fraction(job) == 0.75
     job["progress"] = {**INSTALL}  # still resolving: the step tells how far
     assert fraction(job) == 0.2
+
+
+def test_a_step_counting_bytes_says_its_time_left_once_known():
+    from pennlayer_ext.magics.progress import describe
+
+    fetch = {"phase": "fetch", "step": 1, "steps": 5, "message": "Downloading genome.fa"}
+    progress = {**fetch, "bytes_done": 3_200_000_000, "bytes_total": 12_000_000_000}
+    job = {"kind": "populate", "layer": "hg38", "state": "running", "error": None}
+    assert describe({**job, "progress": progress}).endswith("(3.2 GB of 12.0 GB)")
+    progress["seconds_left"] = 260
+    assert describe({**job, "progress": progress}).endswith("(3.2 GB of 12.0 GB, about 4 min left)")
+
+
+def test_a_log_line_of_bytes_says_the_time_left(capsys):
+    view = JobProgress(interactive=False)
+    view.show({**PACK, "bytes_done": 1000, "bytes_total": 3000, "seconds_left": 42})
+    view.close(succeeded=False)
+    assert capsys.readouterr().err.splitlines() == [
+        "[1/3] Packing: 1.0 kB of 3.0 kB, about 40 s left"
+    ]

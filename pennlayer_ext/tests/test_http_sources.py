@@ -1,7 +1,8 @@
 """http(s) sources with real servers on loopback: which hosts a loader may reach (literal
 addresses at the request, names after resolving them, every redirect), bodies that end
-early, and the download size limit."""
+early, the download size limit, and the time a download says it has left."""
 
+import asyncio
 import datetime
 import http.server
 import ipaddress
@@ -9,6 +10,7 @@ import socket
 import ssl
 import threading
 import time
+from contextlib import suppress
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -64,6 +66,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(b"x" * 1024, [("Content-Length", str(100 * LIMIT))])
             self.wfile.flush()
             self.server.release.wait(30)
+        elif path == "/slow.bin":
+            # 200 kB in 20 kB pieces, one every 0.4 s: about 4 s.
+            self.send_response(200)
+            self.send_header("Content-Length", str(200_000))
+            self.end_headers()
+            with suppress(BrokenPipeError, ConnectionResetError):
+                for _ in range(10):
+                    self.wfile.write(b"s" * 20_000)
+                    self.wfile.flush()
+                    time.sleep(0.4)
         elif path == "/endless":
             self.send_response(200)
             self.end_headers()
@@ -155,6 +167,25 @@ async def test_an_allowed_loopback_address_downloads(pl_api, pl_wait_job, pl_sto
     job, _ = await _populate(pl_api, pl_wait_job, "moved", f"{server.url}/redirect?to={to}")
     assert job["state"] == "succeeded", job
     assert server.hits == ["/good.txt", f"/redirect?to={to}", "/good.txt"]
+
+
+async def test_a_download_says_its_time_left_once_its_rate_is_known(pl_api, serve):
+    server = serve()
+    response = await populate(pl_api, "slow", {"source": f"{server.url}/slow.bin"}, True)
+    assert response.status == 202, response.body
+    seen = []
+    for _ in range(400):
+        job = (await pl_api("jobs", response.body["id"])).body
+        seen.append(job["progress"])
+        if job["state"] not in ("queued", "running"):
+            break
+        await asyncio.sleep(0.05)
+    assert job["state"] == "succeeded", job
+    counted = [p for p in seen if "seconds_left" in p]
+    assert counted, seen
+    # about 4 s in all, the first 2 s unsaid: what is left is a few seconds
+    assert all(0 <= p["seconds_left"] < 30 for p in counted), counted
+    assert all(p["bytes_total"] == 200_000 and p["bytes_done"] < 200_000 for p in counted)
 
 
 async def test_downloads_never_go_through_a_proxy_of_the_environment(

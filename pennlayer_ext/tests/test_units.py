@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pennlayer_ext.core.costs import monthly_cost, validate_prices
-from pennlayer_ext.core.units import human_bytes, human_cost
+from pennlayer_ext.core.units import human_bytes, human_cost, human_time_left
 
 FIGURES = Path(__file__).resolve().parents[2] / "src" / "__tests__" / "figures.json"
 
@@ -31,6 +31,11 @@ def test_sizes_read_as_in_jupyterlab(size, text):
 @pytest.mark.parametrize(("usd", "text"), _cases("usd"))
 def test_costs_read_as_in_jupyterlab(usd, text):
     assert human_cost(usd) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), _cases("seconds_left"))
+def test_time_left_reads_as_in_jupyterlab(seconds, text):
+    assert human_time_left(seconds) == text
 
 
 def test_sizes_are_decimal_and_never_binary():

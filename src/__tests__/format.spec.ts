@@ -4,6 +4,7 @@ import {
   formatDate,
   formatMonthlyCost,
   formatRelativeTime,
+  formatTimeLeft,
   formatUsd
 } from '../format';
 import figures from './figures.json';
@@ -35,6 +36,13 @@ describe('the figures the CLI prints too (pennlayer_ext/tests/test_units.py)', (
   it.each(figures.usd)('formats %p USD as %p', (usd, expected) => {
     expect(formatUsd(usd as number)).toBe(expected);
   });
+
+  it.each(figures.seconds_left)(
+    'formats %p seconds left as %p',
+    (seconds, expected) => {
+      expect(formatTimeLeft(seconds as number)).toBe(expected);
+    }
+  );
 });
 
 describe('formatMonthlyCost', () => {

@@ -4,7 +4,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import { nullTranslator } from '@jupyterlab/translation';
 import { Stream } from '@lumino/signaling';
 
-import { JobNotifier } from '../jobNotifier';
+import { JobNotifier, progressCount } from '../jobNotifier';
 import { LayersModel } from '../model';
 import { IJob, ILayer, ILayerList } from '../tokens';
 import { makeLayer } from './fixtures';
@@ -79,6 +79,23 @@ async function until(condition: () => boolean): Promise<void> {
   }
   expect(condition()).toBe(true);
 }
+
+describe('progressCount', () => {
+  it('says the bytes moved, with the time left once the server knows it', () => {
+    const moving = job({
+      kind: 'populate',
+      progress: { bytes_done: 3_200_000_000, bytes_total: 12_000_000_000 }
+    });
+    expect(progressCount(moving, trans)).toBe('3.2 GB of 12.0 GB (26%)');
+    moving.progress!.seconds_left = 260;
+    expect(progressCount(moving, trans)).toBe(
+      '3.2 GB of 12.0 GB (26%), about 4 min left'
+    );
+    expect(progressCount(job({ progress: { step: 1, steps: 5 } }), trans)).toBe(
+      null
+    );
+  });
+});
 
 describe('JobNotifier', () => {
   let events: Event.IManager;

@@ -154,7 +154,8 @@ class HttpSource(Source):
                     ctx.ensure_room(announced, url)
                     progress.bytes_total = announced
                 # One byte past the limit at most: enough to know the file is over it.
-                while chunk := response.read(min(_CHUNK, limit + 1 - progress.bytes_done)):
+                # read1: what has arrived, so that a slow link's progress moves.
+                while chunk := response.read1(min(_CHUNK, limit + 1 - progress.bytes_done)):
                     out.write(chunk)
                     digest.update(chunk)
                     progress.add(len(chunk))
