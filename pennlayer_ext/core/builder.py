@@ -24,12 +24,14 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .build_progress import PackageDownloads
 from .digest import HashCache, summarize_tree
+from .errors import DiskFull
 from .prehash import CachePrehasher
 from .runner import JobContext, JobStopped, StepFailed
 from .sandbox.bwrap import build_command, bwrap_works
@@ -336,8 +338,9 @@ def _report_downloads(
     extra: dict[str, object] = {"packages_done": done, "packages_total": total}
     if coming:
         extra["downloading"] = coming
-    # A cancelled job stops on the thread that runs uv; this one just stops reporting.
-    with contextlib.suppress(JobStopped):
+    # A cancelled job stops on the thread that runs uv, and a catalog that cannot take
+    # the write (busy, a full disk) fails what needs it: this count is only skipped.
+    with contextlib.suppress(JobStopped, DiskFull, sqlite3.Error):
         ctx.progress("install", 2, STEPS, DOWNLOADING, quiet=True, **extra)
 
 
