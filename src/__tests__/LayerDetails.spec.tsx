@@ -42,7 +42,7 @@ const failedJob: IJob = {
  * A pennlayer server answering the requests of the details of `sci`.
  */
 function server(): ServerConnection.ISettings {
-  const answers: [RegExp, unknown][] = [
+  return answering([
     [/\/pennlayer\/layers\/sci$/, { ...failedLayer, versions: [] }],
     [/\/pennlayer\/sessions/, { sessions: [] }],
     [/\/pennlayer\/jobs\?layer=sci/, { jobs: [failedJob] }],
@@ -54,7 +54,14 @@ function server(): ServerConnection.ISettings {
         complete: true
       }
     ]
-  ];
+  ]);
+}
+
+/**
+ * A server answering each request with the first answer whose pattern its
+ * path matches (404 for none).
+ */
+function answering(answers: [RegExp, unknown][]): ServerConnection.ISettings {
   const fetch = async (input: RequestInfo): Promise<Response> => {
     const url = typeof input === 'string' ? input : input.url;
     const path = url.replace(/[?&]\d+$/, '');
@@ -186,7 +193,7 @@ describe('LayerDetails of a running build', () => {
         ]
       }
     };
-    const answers: [RegExp, unknown][] = [
+    const settings = answering([
       [/\/pennlayer\/layers\/sci$/, { ...buildingLayer, versions: [] }],
       [/\/pennlayer\/sessions/, { sessions: [] }],
       // The listing was answered when the details opened; the job has moved since.
@@ -196,16 +203,7 @@ describe('LayerDetails of a running build', () => {
         { text: 'Resolved 38 packages\n', next_offset: 21, complete: false }
       ],
       [/\/pennlayer\/jobs\/c+$/, now]
-    ];
-    const fetch = async (input: RequestInfo): Promise<Response> => {
-      const url = typeof input === 'string' ? input : input.url;
-      const path = url.replace(/[?&]\d+$/, '');
-      const found = answers.find(([pattern]) => pattern.test(path));
-      return new Response(JSON.stringify(found ? found[1] : {}), {
-        status: found ? 200 : 404,
-        headers: { 'Content-Type': 'application/json' }
-      });
-    };
+    ]);
     const container = document.createElement('div');
     document.body.appendChild(container);
     const root = createRoot(container);
@@ -214,10 +212,7 @@ describe('LayerDetails of a running build', () => {
         <LayerDetails
           layer={buildingLayer}
           actions={null}
-          serverSettings={ServerConnection.makeSettings({
-            baseUrl: 'http://localhost:8888/',
-            fetch: fetch as unknown as typeof window.fetch
-          })}
+          serverSettings={settings}
           trans={trans}
         />
       )
