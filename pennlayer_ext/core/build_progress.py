@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 _UNCACHED = re.compile(r"Identified uncached distribution: ([A-Za-z0-9][A-Za-z0-9._-]*)==")
-_ANNOUNCED = re.compile(r"^Downloading (\S+) \(([0-9.]+)(KiB|MiB|GiB)\)$")
+_ANNOUNCED = re.compile(r"^Downloading (\S+) \(([0-9]+(?:\.[0-9]+)?)(KiB|MiB|GiB)\)$")
 _DOWNLOADED = re.compile(r"^ Downloaded (\S+)$")
 _DIST_INFO = re.compile(r"^(.+)-[^-]+\.dist-info$")
 _UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
