@@ -29,8 +29,9 @@ from .coldstore import ColdStore, ColdStoreError, StoredObject, archive_key, ope
 from .digest import algorithm_of
 from .load_progress import seconds_left
 from .packing import READ_BACK, ArchiveError, ArchiveLimits, pack_tree, read_archive
-from .runner import StepFailed, sync_filesystem
+from .runner import StepFailed
 from .states import LayerStatus
+from .syncfs import sync_filesystem
 from .units import human_bytes
 from .versions import DIR_MODE, collect_garbage, record_files, sweep_archived, unseal_top
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import os
 import signal
 import sqlite3
@@ -41,6 +40,7 @@ from .jobs import end_job
 from .kernelspecs import sync_kernelspecs
 from .states import ACTIVE_JOB_STATES, JobState
 from .store import LayerStore, remove_tree
+from .syncfs import sync_filesystem
 from .versions import collect_garbage, commit_version
 
 
@@ -373,33 +373,6 @@ def _pass_lines(child: subprocess.Popen[bytes], on_line: Callable[[str], bool]) 
             if on_line(line.rstrip("\r\n")):
                 sys.stdout.write(line)
                 sys.stdout.flush()
-
-
-def sync_filesystem(path: Path) -> None:
-    """Write everything waiting for the filesystem holding *path* to disk (``syncfs``):
-    the writes of other filesystems are not waited for, as ``os.sync`` would. Where
-    syncfs is missing or fails, ``os.sync``."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        os.sync()
-        return
-    try:
-        libc = _libc()
-        if libc is None or libc.syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.syncfs  # noqa: B018 (missing on some C libraries)
-    except (OSError, AttributeError):
-        return None
-    return libc
 
 
 def _die_with_parent(sig: int) -> None:
