@@ -70,6 +70,10 @@ else
   WITH_TESTS_INSTALLED=$WITH_TESTS
 fi
 stamp="$inputs-$WITH_TESTS_INSTALLED"
+# What the JupyterLab extension is built from: an updated checkout rebuilds it below even
+# when the packaging files are unchanged (the install's build skips an existing one).
+frontend="$(find src style schema/settings tsconfig.json -type f -not -path '*/__tests__/*' \
+  -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 if [[ $installed != "$stamp" ]] || [[ ! -f pennlayer_ext/labextension/package.json ]]; then
   # An earlier setup linked the venv's copy of the extension to the build folder
   # (`jupyter-builder develop`): pip would now write install.json through that link
@@ -86,10 +90,19 @@ if [[ $installed != "$stamp" ]] || [[ ! -f pennlayer_ext/labextension/package.js
   say "Installing pennlayer (editable) and building the JupyterLab extension"
   extras=""
   [[ $WITH_TESTS_INSTALLED == 1 ]] && extras="[hub,test]"
+  built_before=0
+  [[ -f pennlayer_ext/labextension/static/style.js ]] && built_before=1
   python -m pip install -q --no-build-isolation -e ".${extras}"
   # An editable install ships only install.json; link the built extension in its place.
   jupyter-builder develop --overwrite . >/dev/null
   echo "$stamp" > .venv/.pennlayer-setup
+  # The install built the extension only if there was none: from these very sources.
+  ((built_before)) || echo "$frontend" > .venv/.pennlayer-frontend
+fi
+if [[ "$(cat .venv/.pennlayer-frontend 2>/dev/null || true)" != "$frontend" ]]; then
+  say "Building the JupyterLab extension (its sources changed since the last build)"
+  jlpm build >/dev/null
+  echo "$frontend" > .venv/.pennlayer-frontend
 fi
 
 # --- browser tests ----------------------------------------------------------------------
