@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from .runner import JobContext
+from .units import human_bytes, human_time_left
 
 STEPS = 5
 # A step's rate is trusted after this long (the first second is connections and
@@ -54,5 +55,10 @@ class Progress:
         now = time.monotonic()
         if now - self._last_logged >= 5.0 or self.bytes_done == self.bytes_total:
             self._last_logged = now
-            total = f" of {self.bytes_total}" if self.bytes_total is not None else ""
-            self.ctx.log(f"{self.message}: {self.bytes_done}{total} bytes, {self.files_done} files")
+            line = f"{self.message}: {human_bytes(self.bytes_done)}"
+            if self.bytes_total is not None:
+                line += f" of {human_bytes(self.bytes_total)}"
+            line += f", {self.files_done} file{'' if self.files_done == 1 else 's'}"
+            if said := human_time_left(left):
+                line += f", {said}"
+            self.ctx.log(line)

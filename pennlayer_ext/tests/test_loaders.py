@@ -112,7 +112,7 @@ async def test_copy_from_a_local_source_then_rerun_and_add(
     assert job["progress"]["files_done"] == 2
     assert job["progress"]["bytes_done"] == job["progress"]["bytes_total"] == 1105
     log = (await pl_api("jobs", job["id"], "log")).body["text"]
-    assert "Copying: 1105 of 1105 bytes, 2 files" in log
+    assert "Copying: 1.1 kB of 1.1 kB, 2 files" in log
     assert layer["status"] == "READY"
     assert layer["version"] == 1
     assert layer["file_count"] == 2
