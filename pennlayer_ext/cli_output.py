@@ -141,7 +141,7 @@ def _unique(layer: dict[str, Any]) -> str | None:
 
 
 # A build's download on a terminal: packages done of the total, no rate or time left.
-PACKAGES_BAR = "{desc}: {n}/{total} |{bar}| [{elapsed}]{postfix}"
+PACKAGES_BAR = "{desc} |{bar}| [{elapsed}]"
 
 
 class JobProgress:
@@ -156,6 +156,7 @@ class JobProgress:
         self.interactive = interactive
         self._step: tuple[Any, Any] | None = None
         self._bar: Any = None
+        self._done_label = ""  # a download's line once every package is there
         self._line = ""  # the last line printed (no terminal), and when
         self._pending = ""
         self._said_at = 0.0
@@ -197,8 +198,8 @@ class JobProgress:
             if total is None:  # a step without bytes: what it does and for how long
                 self._bar.bar_format = "{desc} [{elapsed}]"
         bar = self._bar
-        if packages := progress.get("packages_total"):
-            _count_packages(bar, progress, int(packages))
+        if progress.get("packages_total"):
+            self._done_label = _count_packages(bar, progress, label)
             return
         if total is not None and bar.total != total:
             bar.total = total
@@ -215,11 +216,11 @@ class JobProgress:
         if self._bar is None:
             return
         if finished and self._bar.total and self._bar.n < self._bar.total:
-            if self._bar.bar_format == PACKAGES_BAR:
-                self._bar.set_postfix_str("", refresh=False)  # nothing is coming any more
+            if self._done_label:  # every package is there: nothing is coming any more
+                self._bar.set_description_str(self._done_label, refresh=False)
             self._bar.update(self._bar.total - self._bar.n)
         self._bar.close()
-        self._bar = None
+        self._bar, self._done_label = None, ""
 
     def _say(self, line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -232,19 +233,25 @@ class JobProgress:
             self._say(self._pending)
 
 
-def _count_packages(bar: Any, progress: dict[str, Any], total: int) -> None:
-    """A build's download on its step's bar: packages done of the total, and the big
-    ones still coming (uv tells no bytes for the rest, so no rate or time left)."""
-    if bar.total != total:
-        bar.total = total
-        bar.bar_format = PACKAGES_BAR
+def _count_packages(bar: Any, progress: dict[str, Any], label: str) -> str:
+    """A build's download on its step's bar: packages done of the total and the biggest
+    one still coming, the bar filled by the bytes uv announced (the big packages; the
+    count races ahead on the small ones). uv tells no bytes for a download under way,
+    so no rate or time left. Returns the line for when every package is there."""
+    packages = int(progress["packages_total"])
+    done, total = progress.get("packages_done") or 0, packages
+    if progress.get("download_bytes_total"):
+        done, total = progress.get("download_bytes_done") or 0, progress["download_bytes_total"]
+    bar.bar_format = PACKAGES_BAR
+    bar.total = total
+    bar.n = min(int(done), int(total))  # each update drawn (update() skips some)
+    counted = f"{label}: {progress.get('packages_done') or 0}/{packages} packages"
     # The biggest one only: the line stays within a terminal's width.
-    coming = downloading_text(progress, named_at_most=1)
-    bar.set_postfix_str(f"downloading {coming}" if coming else "", refresh=False)
-    done = min(int(progress.get("packages_done") or 0), total)
-    if done > bar.n:
-        bar.n = done  # a few updates a second: each is drawn (update() skips some)
+    if coming := downloading_text(progress, named_at_most=1):
+        counted += f", downloading {coming}"
+    bar.set_description_str(counted, refresh=False)
     bar.refresh()
+    return f"{label}: {packages}/{packages} packages"
 
 
 def _watch_job(manager: LayerManagerAPI, job: dict[str, Any], *, as_json: bool) -> dict[str, Any]:

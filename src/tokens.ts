@@ -147,6 +147,9 @@ export interface IJob {
     /** A build's download: packages unpacked of those uv fetches. */
     packages_done?: number;
     packages_total?: number;
+    /** Of the sizes uv announced (the big packages), those downloaded. */
+    download_bytes_done?: number;
+    download_bytes_total?: number;
     /** The big packages still downloading, biggest first. */
     downloading?: { name: string; bytes: number }[];
   } | null;

@@ -30,9 +30,8 @@ _UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 # At most this often a changed count is written to the job (a database write each).
 _REPORT_EVERY_S = 0.5
 
-# (packages done, packages total, the big ones still coming: {"name", "bytes"}, biggest
-# first)
-Report = Callable[[int, int, list[dict[str, Any]]], None]
+# Told the download's fields of the job's progress (see PackageDownloads.fields).
+Report = Callable[[dict[str, Any]], None]
 
 
 def canonical_name(name: str) -> str:
@@ -46,7 +45,11 @@ class PackageDownloads:
     :meth:`uv_line` takes uv's standard error line by line (on the thread that runs uv);
     :meth:`unpacked` takes the package folders that appear in uv's cache (on the thread
     that watches it), then reports through *report* when the count or the big downloads
-    still coming changed, at most every half second.
+    still coming changed, at most every half second: ``packages_done`` of
+    ``packages_total``, ``downloading`` (the big ones still coming, biggest first), and
+    ``download_bytes_done`` of ``download_bytes_total``, the sizes uv announced (the big
+    packages: most of the bytes), so that a bar can move with the bytes rather than the
+    count, which races ahead on the small packages while the big ones download.
     """
 
     def __init__(self, report: Report) -> None:
@@ -54,8 +57,9 @@ class PackageDownloads:
         self._lock = threading.Lock()
         self._expected: set[str] = set()
         self._unpacked: set[str] = set()
-        self._big: dict[str, int] = {}  # announced with a size, until downloaded
-        self._shown: tuple[int, int, list[dict[str, Any]]] | None = None
+        self._announced: dict[str, int] = {}  # the packages uv named with a size
+        self._big: dict[str, int] = {}  # of those, the ones not downloaded yet
+        self._shown: dict[str, Any] | None = None
         self._reported_at = 0.0
 
     def uv_line(self, line: str) -> bool:
@@ -66,8 +70,9 @@ class PackageDownloads:
                     self._expected.add(canonical_name(match[1]))
             return False
         if match := _ANNOUNCED.match(line):
+            name, size = canonical_name(match[1]), int(float(match[2]) * _UNITS[match[3]])
             with self._lock:
-                self._big[canonical_name(match[1])] = int(float(match[2]) * _UNITS[match[3]])
+                self._announced[name] = self._big[name] = size
         elif match := _DOWNLOADED.match(line.rstrip()):
             with self._lock:
                 self._big.pop(canonical_name(match[1]), None)
@@ -81,17 +86,31 @@ class PackageDownloads:
             self._unpacked.update(names)
             for name in names:
                 self._big.pop(name, None)
-            total = len(self._expected)
-            done = len(self._expected & self._unpacked)
-            coming = [
+            fields = self._fields()
+        now = time.monotonic()
+        if (
+            fields["packages_total"]
+            and fields != self._shown
+            and now - self._reported_at >= _REPORT_EVERY_S
+        ):
+            self._shown, self._reported_at = fields, now
+            self._report(fields)
+
+    def _fields(self) -> dict[str, Any]:
+        announced = sum(self._announced.values())
+        fields: dict[str, Any] = {
+            "packages_done": len(self._expected & self._unpacked),
+            "packages_total": len(self._expected),
+        }
+        if announced:
+            fields["download_bytes_done"] = announced - sum(self._big.values())
+            fields["download_bytes_total"] = announced
+        if self._big:
+            fields["downloading"] = [
                 {"name": name, "bytes": size}
                 for name, size in sorted(self._big.items(), key=lambda item: -item[1])
             ]
-        now = time.monotonic()
-        state = (done, total, coming)
-        if total and state != self._shown and now - self._reported_at >= _REPORT_EVERY_S:
-            self._shown, self._reported_at = state, now
-            self._report(done, total, coming)
+        return fields
 
 
 def _package_name(folder: Path) -> str | None:

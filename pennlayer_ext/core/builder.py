@@ -331,17 +331,12 @@ def _install_wheels(
     return run
 
 
-def _report_downloads(
-    ctx: JobContext, done: int, total: int, coming: list[dict[str, object]]
-) -> None:
+def _report_downloads(ctx: JobContext, fields: dict[str, object]) -> None:
     """The download's progress in the job (from the thread that watches uv's cache)."""
-    extra: dict[str, object] = {"packages_done": done, "packages_total": total}
-    if coming:
-        extra["downloading"] = coming
     # A cancelled job stops on the thread that runs uv, and a catalog that cannot take
     # the write (busy, a full disk) fails what needs it: this count is only skipped.
     with contextlib.suppress(JobStopped, DiskFull, sqlite3.Error):
-        ctx.progress("install", 2, STEPS, DOWNLOADING, quiet=True, **extra)
+        ctx.progress("install", 2, STEPS, DOWNLOADING, quiet=True, **fields)
 
 
 def _cache_holds_packages(cache_dir: Path) -> bool:

@@ -55,7 +55,10 @@ def fraction(job: dict[str, Any]) -> float:
     progress = job.get("progress") or {}
     if job["state"] == "succeeded":
         return 1.0
-    for done, total in (("packages_done", "packages_total"), ("bytes_done", "bytes_total")):
+    # A build's download: by the bytes uv announced (the count races ahead on the small
+    # packages while the big ones download), else by the count.
+    counts = ("download_bytes", "packages", "bytes")
+    for done, total in ((f"{count}_done", f"{count}_total") for count in counts):
         if progress.get(total):
             return min(1.0, (progress.get(done) or 0) / progress[total])
     if progress.get("steps"):

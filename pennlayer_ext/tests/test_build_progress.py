@@ -13,7 +13,7 @@ def _unpacked(tmp_path, folder, dist_info):
 
 def test_names_are_matched_as_the_index_matches_them_and_only_named_ones_count(tmp_path):
     reports = []
-    downloads = PackageDownloads(lambda *report: reports.append(report))
+    downloads = PackageDownloads(reports.append)
     for line in (
         "DEBUG Identified uncached distribution: scikit-learn==1.9.1",
         "DEBUG Identified uncached distribution: Python_Dateutil==2.9.0.post0",
@@ -28,17 +28,25 @@ def test_names_are_matched_as_the_index_matches_them_and_only_named_ones_count(t
             tmp_path / "gone",  # moved away since the look: not counted, no error
         ]
     )
-    assert reports == [(1, 2, [])]  # scikit-learn is done: no longer coming
+    sklearn = int(8.9 * 2**20)
+    # scikit-learn is done: no longer coming, its bytes done
+    first = {
+        "packages_done": 1,
+        "packages_total": 2,
+        "download_bytes_done": sklearn,
+        "download_bytes_total": sklearn,
+    }
+    assert reports == [first]
     downloads.unpacked([_unpacked(tmp_path, "a3", "python_dateutil-2.9.0.post0.dist-info")])
-    assert reports == [(1, 2, [])]  # at most one report every half second...
+    assert reports == [first]  # at most one report every half second...
     time.sleep(0.55)
     downloads.unpacked([])
-    assert reports[-1] == (2, 2, [])  # ...and the next look reports what it held back
+    assert reports[-1] == {**first, "packages_done": 2}  # ...then what it held back
 
 
 def test_what_reaches_the_log_and_what_is_still_coming():
     reports = []
-    downloads = PackageDownloads(lambda *report: reports.append(report))
+    downloads = PackageDownloads(reports.append)
     assert downloads.uv_line("DEBUG Identified uncached distribution: numpy==2.4.6") is False
     assert downloads.uv_line("DEBUG Sending fresh GET request for: http://x/y.whl") is False
     assert downloads.uv_line("Resolved 38 packages in 898ms") is True
@@ -47,4 +55,13 @@ def test_what_reaches_the_log_and_what_is_still_coming():
     assert downloads.uv_line("Downloading odd (1..2MiB)") is True  # not a size: not counted
     assert downloads.uv_line(" Downloaded numpy") is True
     downloads.unpacked([])
-    assert reports == [(0, 1, [{"name": "scipy", "bytes": int(33.7 * 2**20)}])]
+    numpy, scipy = int(16.1 * 2**20), int(33.7 * 2**20)
+    assert reports == [
+        {
+            "packages_done": 0,
+            "packages_total": 1,
+            "download_bytes_done": numpy,
+            "download_bytes_total": numpy + scipy,
+            "downloading": [{"name": "scipy", "bytes": scipy}],
+        }
+    ]

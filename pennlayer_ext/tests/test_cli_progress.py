@@ -67,23 +67,45 @@ NUMPY = {"name": "numpy", "bytes": 16_882_073}
 PANDAS = {"name": "pandas", "bytes": 11_114_905}
 
 
-def test_a_build_download_counts_packages_and_names_the_big_ones_still_coming(capsys):
-    # On a terminal: the step's bar counts packages, with what is still downloading
+def _bar_width(line):
+    """How much of a terminal line's bar is filled, 0 to 1 (tqdm's eighths count)."""
+    bar = line.split("|")[1]
+    eighths = " ▏▎▍▌▋▊▉█"
+    return sum(eighths.index(char) for char in bar) / (8 * len(bar))
+
+
+def test_a_build_download_counts_packages_and_fills_its_bar_by_the_announced_bytes(capsys):
+    # On a terminal: the step's line counts packages and names the biggest still coming;
+    # its bar fills with the bytes uv announced, not with the count
     view = JobProgress(interactive=True)
     view.show(INSTALL)  # resolving: no count yet
     view.show({**INSTALL, "packages_done": 31, "packages_total": 38,
+               "download_bytes_done": 20_000_000, "download_bytes_total": 83_333_170,
                "downloading": [SCIPY, NUMPY, PANDAS]})  # fmt: skip
     midway = _screen(capsys.readouterr().err)[-1]
-    assert midway.startswith("[2/5] Resolving and installing packages: 31/38 |")
-    assert midway.rstrip().endswith("downloading scipy 35.3 MB and 2 more")
-    view.show({**INSTALL, "packages_done": 37, "packages_total": 38, "downloading": [SCIPY]})
-    assert _screen(capsys.readouterr().err)[-1].rstrip().endswith("downloading scipy 35.3 MB")
-    view.show(LOCK)  # the step went past: its bar is full
+    assert midway.startswith(
+        "[2/5] Resolving and installing packages: 31/38 packages, "
+        "downloading scipy 35.3 MB and 2 more |"
+    )
+    assert 0.2 <= _bar_width(midway) <= 0.26  # a quarter of the bytes, not 31/38
+    view.show({**INSTALL, "packages_done": 37, "packages_total": 38,
+               "download_bytes_done": 47_996_978, "download_bytes_total": 83_333_170,
+               "downloading": [SCIPY]})  # fmt: skip
+    late = _screen(capsys.readouterr().err)[-1]
+    assert "37/38 packages, downloading scipy 35.3 MB |" in late
+    view.show(LOCK)  # the step went past: its bar is full, nothing is coming
     view.close(succeeded=True)
     lines = _screen(capsys.readouterr().err)
     done = next(line for line in lines if line.startswith("[2/5]")).rstrip()
-    assert done.startswith("[2/5] Resolving and installing packages: 38/38 |")
-    assert "downloading" not in done
+    assert done.startswith("[2/5] Resolving and installing packages: 38/38 packages |")
+    assert _bar_width(done) == 1.0
+
+    # Without announced sizes (only small packages), the count fills the bar
+    view = JobProgress(interactive=True)
+    view.show({**INSTALL, "packages_done": 3, "packages_total": 4})
+    assert 0.7 <= _bar_width(_screen(capsys.readouterr().err)[-1]) <= 0.76
+    view.close(succeeded=False)
+    capsys.readouterr()
 
     # In a log: the same in words
     view = JobProgress(interactive=False)
@@ -107,6 +129,8 @@ def test_a_cell_following_a_build_reads_the_same_count():
         "(30 of 40 packages, downloading scipy 35.3 MB)"
     )
     assert fraction(job) == 0.75
+    job["progress"].update(download_bytes_done=25, download_bytes_total=100)
+    assert fraction(job) == 0.25  # by the bytes uv announced, when it did
     job["progress"] = {**INSTALL}  # still resolving: the step tells how far
     assert fraction(job) == 0.2
 
