@@ -5,10 +5,11 @@ Identified uncached distribution: name==version``), announces the big ones with 
 size (``Downloading scipy (33.7MiB)``, then `` Downloaded scipy``), and unpacks every
 package into its cache as a folder of its own (``archive-v*/<id>/``, holding
 ``<name>-<version>.dist-info``), moved there with one rename once complete. The build
-counts those folders against the names: packages done of the total, and the big ones
-still downloading with their sizes, in the job's progress. uv does not say how many
-bytes the small packages are or how far a download is, so no time left is guessed: the
-count and what is still coming are what a person can trust.
+counts those folders against the names: packages done of the total, the big ones still
+downloading with their sizes, and the bytes of the big ones downloaded (by which bars
+fill), in the job's progress. uv does not say how many bytes the small packages are or
+how far a download is, so no time left is guessed: the count and what is still coming
+are what a person can trust.
 
 uv's debug lines are read, never written to the job log (its normal lines are).
 """
@@ -30,7 +31,7 @@ _UNITS = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 # At most this often a changed count is written to the job (a database write each).
 _REPORT_EVERY_S = 0.5
 
-# Told the download's fields of the job's progress (see PackageDownloads.fields).
+# Told the download's fields of the job's progress (see PackageDownloads).
 Report = Callable[[dict[str, Any]], None]
 
 
