@@ -24,6 +24,7 @@ from .cli_output import (
     print_json,
     print_layer,
     print_verification,
+    progress_line,
     verify_progress,
 )
 from .cli_runs import add_run_commands
@@ -178,9 +179,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print_json({"jobs": jobs})
         return 0
     for job in jobs:
+        # a running job: where it is and how far; an ended one: why it failed, if it did
+        said = job["error"] or ""
+        if job["state"] in ("queued", "running"):
+            said = progress_line(job["progress"] or {})
         print(
             f"{job['id']}  {job['kind']:<8}  {job['layer']:<24}  {job['state']:<9}  "
-            f"{job['created_at']}  {job['error'] or ''}".rstrip()
+            f"{job['created_at']}  {said}".rstrip()
         )
     return 0
 

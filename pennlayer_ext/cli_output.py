@@ -140,6 +140,31 @@ def _unique(layer: dict[str, Any]) -> str | None:
     return f"{human_bytes(unique)} (what deleting it frees)"
 
 
+def step_label(progress: dict[str, Any]) -> str:
+    """``'[2/5] Resolving and installing packages'``: the step a job is at."""
+    return f"[{progress.get('step', '?')}/{progress.get('steps', '?')}] {progress['message']}"
+
+
+def progress_line(progress: dict[str, Any]) -> str:
+    """A job's step with how far it is, in words: ``'[1/5] Downloading …: 3.2 GB of 12.0
+    GB, 0 file(s), about 4 min left'``, ``'[2/5] Resolving and installing packages: 31 of
+    38 packages, downloading scipy 35.3 MB'``; '' for a job not started."""
+    if not progress.get("message"):
+        return ""
+    line = step_label(progress)
+    if counted := packages_text(progress):
+        line += f": {counted}"
+    elif "bytes_done" in progress:
+        total = progress.get("bytes_total")
+        line += f": {human_bytes(progress['bytes_done'])}"
+        line += f" of {human_bytes(total)}" if total else ""
+        if "files_done" in progress:
+            line += f", {progress['files_done']} file(s)"
+        if left := human_time_left(progress.get("seconds_left")):
+            line += f", {left}"
+    return line
+
+
 # A build's download on a terminal: packages done of the total, no rate or time left.
 PACKAGES_BAR = "{desc} |{bar}| [{elapsed}]"
 
@@ -162,27 +187,15 @@ class JobProgress:
         self._said_at = 0.0
 
     def show(self, progress: dict[str, Any]) -> None:
-        message = progress.get("message")
-        if not message:
+        if not progress.get("message"):
             return
         step = (progress.get("phase"), progress.get("step"))
-        label = f"[{progress.get('step', '?')}/{progress.get('steps', '?')}] {message}"
         new_step = step != self._step
         self._step = step
         if self.interactive:
-            self._show_bar(progress, label, new_step)
+            self._show_bar(progress, step_label(progress), new_step)
             return
-        line = label
-        if counted := packages_text(progress):
-            line += f": {counted}"
-        elif "bytes_done" in progress:
-            total = progress.get("bytes_total")
-            line += f": {human_bytes(progress['bytes_done'])}"
-            line += f" of {human_bytes(total)}" if total else ""
-            if "files_done" in progress:
-                line += f", {progress['files_done']} file(s)"
-            if left := human_time_left(progress.get("seconds_left")):
-                line += f", {left}"
+        line = progress_line(progress)
         if line == self._line:
             return
         if new_step or time.monotonic() - self._said_at >= self.EVERY_S:

@@ -22,6 +22,7 @@ from .helpers import (
     wait_for_job,
     wait_for_server,
 )
+from .test_cli import run_cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -232,7 +233,7 @@ async def test_a_build_missing_from_the_cache_logs_no_error(pl_api, pl_wait_job,
 
 
 async def test_a_download_counts_its_packages_and_the_log_keeps_uv_plain(
-    pl_api, pl_wait_job, local_index
+    pl_api, pl_wait_job, pl_store, local_index
 ):
     # Given two packages no build of this test session has fetched, one of which stalls
     quick, stuck = (f"pl{kind}{uuid.uuid4().hex[:8]}" for kind in ("quick", "stuck"))
@@ -258,6 +259,13 @@ async def test_a_download_counts_its_packages_and_the_log_keeps_uv_plain(
     held = (await pl_api("jobs", job["id"])).body["progress"]
     assert held["packages_done"] == total - 1, held
     assert all(p.get("packages_done", 0) <= p.get("packages_total", 0) for p in seen)
+    # and an operator's list of jobs says where it is
+    listed = run_cli(pl_store, "jobs").stdout.splitlines()
+    row = next(line for line in listed if line.startswith(job["id"]))
+    assert "running" in row
+    assert row.endswith(
+        f"[2/5] Resolving and installing packages: {total - 1} of {total} packages"
+    ), row
 
     # When the download goes on, the build succeeds
     local_index.release()
