@@ -11,11 +11,11 @@ from typing import Any
 
 from .core import LayerManagerAPI
 from .core.units import (
+    bytes_text,
     downloading_text,
     human_age,
     human_bytes,
     human_cost,
-    human_time_left,
     packages_text,
 )
 
@@ -155,13 +155,7 @@ def progress_line(progress: dict[str, Any]) -> str:
     if counted := packages_text(progress):
         line += f": {counted}"
     elif "bytes_done" in progress:
-        total = progress.get("bytes_total")
-        line += f": {human_bytes(progress['bytes_done'])}"
-        line += f" of {human_bytes(total)}" if total else ""
-        if "files_done" in progress:
-            line += f", {progress['files_done']} file(s)"
-        if left := human_time_left(progress.get("seconds_left")):
-            line += f", {left}"
+        line += f": {bytes_text(progress, files=True)}"
     return line
 
 

@@ -159,9 +159,10 @@ export function progressMessage(
  *
  * The end is taken from the server's job events; when an event is missed, the
  * next listing that shows the layer no longer busy asks for the job itself.
- * Its progress (bytes moved, packages downloaded) is asked for every second. A restore that this person did not start (a kernel launch that
- * mounts an archived layer waits for it) is followed as soon as its event
- * arrives, so whoever waits for the kernel sees why and how far it is.
+ * Its progress (bytes moved, packages downloaded) is asked for every second.
+ * A restore that this person did not start (a kernel launch that mounts an
+ * archived layer waits for it) is followed as soon as its event arrives, so
+ * whoever waits for the kernel sees why and how far it is.
  */
 export class JobNotifier implements IDisposable {
   constructor(options: JobNotifier.IOptions) {

@@ -73,10 +73,11 @@ class CachePrehasher:
             while not self._stop.wait(0.05):
                 new = [found for found in self._packages() if found not in self._seen]
                 self._seen.update(new)
+                folders = [Path(folder, name) for folder, name in new]
                 if self.on_poll is not None:
-                    self.on_poll([Path(folder, name) for folder, name in new])
-                for folder, name in new:
-                    if not self._hash_package(Path(folder, name)):
+                    self.on_poll(folders)
+                for folder in folders:
+                    if not self._hash_package(folder):
                         return
         except OSError:
             return  # the digest reads whatever was not recorded

@@ -73,6 +73,19 @@ def human_age(timestamp: str | None, now: datetime | None = None) -> str:
     raise AssertionError("unreachable")
 
 
+def bytes_text(progress: Mapping[str, Any], *, files: bool = False) -> str:
+    """A step that moves bytes as words: ``'3.2 GB of 12.0 GB, about 4 min left'`` (the
+    total and time left when known; with *files*, the files so far after the bytes)."""
+    text = human_bytes(progress.get("bytes_done") or 0)
+    if total := progress.get("bytes_total"):
+        text += f" of {human_bytes(total)}"
+    if files and "files_done" in progress:
+        text += f", {progress['files_done']} file(s)"
+    if left := human_time_left(progress.get("seconds_left")):
+        text += f", {left}"
+    return text
+
+
 def packages_text(progress: Mapping[str, Any]) -> str | None:
     """A build's download as words: ``'31 of 38 packages, downloading scipy 35.3 MB,
     numpy 16.9 MB and 1 more'``; None when the progress counts no packages."""

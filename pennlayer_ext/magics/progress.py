@@ -42,10 +42,7 @@ def describe(job: dict[str, Any]) -> str:
     if counted := units.packages_text(progress):
         text += f" ({counted})"
     elif progress.get("bytes_total"):
-        done = units.human_bytes(progress.get("bytes_done") or 0)
-        left = units.human_time_left(progress.get("seconds_left"))
-        text += f" ({done} of {units.human_bytes(progress['bytes_total'])}"
-        text += f", {left})" if left else ")"
+        text += f" ({units.bytes_text(progress)})"
     if job.get("error"):
         text += f": {job['error']}"
     return text
