@@ -154,9 +154,12 @@ class HttpSource(Source):
                     ctx.ensure_room(announced, url)
                     progress.bytes_total = announced
                 # One byte past the limit at most: enough to know the file is over it.
-                # read1: what has arrived, so that a slow link's progress moves.
+                # read1: what has arrived, so that a slow link's progress moves; and each
+                # piece goes to the file at once (a small one would wait in the buffer,
+                # unwritten, while the server stalls: the disk's reserve counts it as written).
                 while chunk := response.read1(min(_CHUNK, limit + 1 - progress.bytes_done)):
                     out.write(chunk)
+                    out.flush()
                     digest.update(chunk)
                     progress.add(len(chunk))
                     # The server may send more than it announced, or announce nothing.
