@@ -290,6 +290,7 @@ class JobContext:
         what: str,
         log_failure: bool = True,
         on_line: Callable[[str], bool] | None = None,
+        pass_fds: Sequence[int] = (),
     ) -> str:
         """Run a tool; its output goes to the job log (or is returned with capture=True).
 
@@ -309,6 +310,7 @@ class JobContext:
             stdout=subprocess.PIPE if capture or held else None,
             stderr=subprocess.PIPE if held or on_line is not None else None,
             env=env,
+            pass_fds=pass_fds,  # under the same numbers (e.g. a source bubblewrap binds)
         )
         try:
             if on_line is not None:

@@ -1,5 +1,7 @@
 import json
 import os
+import shutil
+import tarfile
 
 import pytest
 
@@ -10,6 +12,7 @@ from .helpers import (
     LocalIndex,
     add_reference_version,
     build_environment,
+    docker_client,
     make_wheel,
     start_s3_server,
 )
@@ -143,3 +146,30 @@ def s3(s3_server, monkeypatch):
     return boto3.client(
         "s3", endpoint_url=s3_server, config=Config(s3={"addressing_style": "path"})
     )
+
+
+@pytest.fixture(scope="session")
+def busybox_image(tmp_path_factory):
+    client = docker_client()
+    busybox = shutil.which("busybox")
+    if client is None or busybox is None:
+        pytest.skip("needs a Docker engine and busybox (scripts/test.sh starts and installs them)")
+    rootfs = tmp_path_factory.mktemp("rootfs")
+    archive = rootfs / "rootfs.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(busybox, arcname="bin/busybox")
+        for tool in ("sh", "cp", "ls", "echo", "cat", "mkdir", "sleep", "touch", "test"):
+            info = tarfile.TarInfo(f"bin/{tool}")
+            info.type = tarfile.SYMTYPE
+            info.linkname = "busybox"
+            tar.addfile(info)
+        for folder in ("input", "output", "tmp"):
+            info = tarfile.TarInfo(folder)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o777
+            tar.addfile(info)
+    try:
+        client.api.import_image(src=str(archive), repository="pennlayer-test-busybox", tag="1")
+    finally:
+        client.close()
+    return "pennlayer-test-busybox:1"

@@ -433,3 +433,18 @@ def wait_for_job(manager, job: dict, timeout_s: float = 240, *, exited: bool = T
     if exited:
         manager.wait_for_workers()
     return manager.get_job(job["id"])
+
+
+def docker_client():
+    """A client of the node's Docker engine, or None when none answers. Asked with the
+    `docker` command first: a client that fails to connect leaves its socket open, and an
+    unclosed socket fails whatever test the garbage collector happens to run in."""
+    docker_command = shutil.which("docker")
+    if docker_command is None:
+        return None
+    answer = subprocess.run([docker_command, "info"], capture_output=True, check=False)
+    if answer.returncode != 0:
+        return None
+    import docker
+
+    return docker.from_env()

@@ -5,8 +5,6 @@ import hashlib
 import http.server
 import io
 import os
-import shutil
-import subprocess
 import tarfile
 import threading
 import zipfile
@@ -16,7 +14,7 @@ import pytest
 
 from pennlayer_ext.core.sandbox import bwrap_works
 
-from .helpers import free_port, populate
+from .helpers import docker_client, free_port, populate
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -350,48 +348,6 @@ async def test_command_processor_runs_sandboxed(
     assert (after["version"], after["digest"]) == (1, layer["digest"])
 
 
-def _docker_client():
-    """A client of the node's Docker engine, or None when none answers. Asked with the
-    `docker` command first: a client that fails to connect leaves its socket open, and an
-    unclosed socket fails whatever test the garbage collector happens to run in."""
-    docker_command = shutil.which("docker")
-    if docker_command is None:
-        return None
-    answer = subprocess.run([docker_command, "info"], capture_output=True, check=False)
-    if answer.returncode != 0:
-        return None
-    import docker
-
-    return docker.from_env()
-
-
-@pytest.fixture(scope="session")
-def busybox_image(tmp_path_factory):
-    client = _docker_client()
-    busybox = shutil.which("busybox")
-    if client is None or busybox is None:
-        pytest.skip("needs a Docker engine and busybox (scripts/test.sh starts and installs them)")
-    rootfs = tmp_path_factory.mktemp("rootfs")
-    archive = rootfs / "rootfs.tar"
-    with tarfile.open(archive, "w") as tar:
-        tar.add(busybox, arcname="bin/busybox")
-        for tool in ("sh", "cp", "ls", "echo", "cat", "mkdir", "sleep", "touch", "test"):
-            info = tarfile.TarInfo(f"bin/{tool}")
-            info.type = tarfile.SYMTYPE
-            info.linkname = "busybox"
-            tar.addfile(info)
-        for folder in ("input", "output", "tmp"):
-            info = tarfile.TarInfo(folder)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o777
-            tar.addfile(info)
-    try:
-        client.api.import_image(src=str(archive), repository="pennlayer-test-busybox", tag="1")
-    finally:
-        client.close()
-    return "pennlayer-test-busybox:1"
-
-
 async def test_docker_processor_runs_a_local_image_and_removes_it(
     pl_api, pl_wait_job, pl_store, source_root, busybox_image
 ):
@@ -419,7 +375,7 @@ async def test_docker_processor_runs_a_local_image_and_removes_it(
     log = (await pl_api("jobs", job["id"], "log")).body["text"]
     assert "special file(s) the container made" in log
     assert layer["recipe"]["processor"]["image"] == busybox_image
-    client = _docker_client()
+    client = docker_client()
     try:
         assert client.containers.list(all=True, filters={"label": "pennlayer.job"}) == []
     finally:

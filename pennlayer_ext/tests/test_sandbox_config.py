@@ -127,7 +127,7 @@ def test_a_node_without_user_namespaces_does_not_get_bwrap(tmp_path):
         "backend, reason = resolve_backend('auto')\n"
         "print(backend.name, '|', reason)\n"
         "for call in (lambda: resolve_backend('bwrap'),\n"
-        "             lambda: processor_command(Path('/in'), Path('/out'), 'true')):\n"
+        "             lambda: processor_command(10, Path('/out'), 'true')):\n"
         "    try:\n"
         "        call()\n"
         "    except SandboxError as exc:\n"

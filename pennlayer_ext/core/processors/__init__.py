@@ -9,6 +9,8 @@ writing the output folder. Adding a processor is one module here and one line in
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InvalidInput
 from ..load_progress import STEPS, Progress
+from ..runner import StepFailed
 from ..sandbox import normalize_tree
+from .nofollow import kind_of, open_path
 
 if TYPE_CHECKING:
     from ..runner import JobContext
@@ -43,6 +47,30 @@ class ProcessStep:
     previous: Path | None
     in_place: bool
     settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolved_source(self) -> Path:
+        """The source's path to open part by part (``nofollow.open_path``): a local source
+        as it was resolved and checked (a part swapped for a link since fails the open),
+        a fetched one in staging, whose root may be reached through a configured link."""
+        return self.source if self.in_place else Path(os.path.realpath(self.source))
+
+    def open_source(self) -> tuple[int, os.stat_result]:
+        """The source (a folder or a regular file) opened without following any link,
+        and its ``fstat``. A sandbox or a container is given this very folder or file,
+        not its path: a user who swaps a part of the path for a link after the check
+        cannot point a loader at anything else."""
+        fd = open_path(self.resolved_source())
+        try:
+            info = os.fstat(fd)
+            if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+                raise StepFailed(
+                    f"The source is {kind_of(info.st_mode)}, not a folder or a file; "
+                    "nothing was loaded."
+                )
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, info
 
 
 class Processor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +33,20 @@ class CommandProcessor(Processor):
         return result
 
     def run(self, step: ProcessStep) -> None:
-        ctx, source, output, spec = step.ctx, step.source, step.output, step.spec
+        ctx, output, spec = step.ctx, step.output, step.spec
         output.mkdir(parents=True, exist_ok=True)
         self.report(ctx, "Running the command in the sandbox")
         setid_filter = write_setid_filter(ctx.store.setid_filter_path)
-        argv = processor_command(source, output, spec["command"], setid_filter)
-        ctx.run(argv, what="The command")
+        opened, _ = step.open_source()
+        try:
+            # Numbered above the set-id filter's descriptor (9), which the sandbox's
+            # wrapper opens under the same number.
+            source_fd = fcntl.fcntl(opened, fcntl.F_DUPFD_CLOEXEC, 10)
+        finally:
+            os.close(opened)
+        try:
+            argv = processor_command(source_fd, output, spec["command"], setid_filter)
+            ctx.run(argv, what="The command", pass_fds=(source_fd,))
+        finally:
+            os.close(source_fd)
         self.keep_plain_files(ctx, output, "the command")

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
@@ -69,34 +70,29 @@ class DockerProcessor(Processor):
         import requests
         from docker.errors import DockerException, ImageNotFound
 
-        ctx, source, output, spec = step.ctx, step.source, step.output, step.spec
+        ctx, output, spec = step.ctx, step.output, step.spec
         image = spec["image"]
         try:
-            client.images.get(image)
+            found = client.images.get(image)
         except ImageNotFound as exc:
             raise StepFailed(
                 f"The image {image!r} does not exist on this node's Docker engine."
             ) from exc
         except DockerException as exc:
             raise StepFailed(f"The Docker engine is not reachable: {exc}") from exc
-        command = ["sh", "-c", spec["command"]] if spec.get("command") else None
+        if spec.get("command"):
+            command = ["sh", "-c", spec["command"]]
+        else:  # what the image runs by itself, behind the gate
+            config = found.attrs.get("Config") or {}
+            command = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+            if not command:
+                raise StepFailed(f"The image {image!r} runs nothing by itself: give a 'command'.")
+        opened, expected = step.open_source()
         try:
-            container = client.containers.run(
-                image,
-                command=command,
-                name=container_name(ctx.job_id),
-                labels={"pennlayer.job": ctx.job_id},
-                detach=True,
-                volumes={
-                    str(source): {"bind": "/input", "mode": "ro"},
-                    str(output): {"bind": "/output", "mode": "rw"},
-                },
-                working_dir="/output",
-                network_mode="host" if spec.get("network") else "none",
-                mem_limit=spec.get("memory", "2g"),
-                nano_cpus=int(float(spec.get("cpus", 1.0)) * 1e9),
-                user=f"{os.getuid()}:{os.getgid()}",
+            container = create_container(
+                client, image, command, step.resolved_source(), output, spec, ctx.job_id
             )
+            start_behind_gate(container, step.source, expected)
             while True:
                 ctx.check_stop()
                 try:
@@ -111,7 +107,90 @@ class DockerProcessor(Processor):
         except DockerException as exc:
             raise StepFailed(f"Running the container failed: {exc}") from exc
         finally:
+            os.close(opened)
             remove_container(client, ctx.job_id)
+
+
+# The engine mounts the source by its path, so a user who can write a folder on that path
+# could swap a part of it for a link between the worker's check and the mount. The
+# container therefore starts held at this gate (a shell reading one line), the worker
+# compares its /input with the source it opened without following links, and only then
+# lets it go on; a container that was given anything else is removed unrun. The command
+# gets no standard input, as without the gate.
+_GATE = 'read -r _ || exit 125; exec "$@" </dev/null'
+_NO_SHELL = (
+    "The docker processor needs a shell (sh) in the image: each container waits at one "
+    "until its /input has been checked. Nothing was loaded."
+)
+
+
+def create_container(
+    client: Any,
+    image: str,
+    command: list[str],
+    source: Path,
+    output: Path,
+    spec: Mapping[str, Any],
+    job_id: str,
+) -> Any:
+    """The job's container, created (not started): *command* behind the gate, *source*
+    read-only at /input and *output* at /output, as the server's user."""
+    return client.containers.create(
+        image,
+        entrypoint=["sh", "-c", _GATE, "pennlayer-gate"],
+        command=command,
+        stdin_open=True,
+        name=container_name(job_id),
+        labels={"pennlayer.job": job_id},
+        volumes={
+            str(source): {"bind": "/input", "mode": "ro"},
+            str(output): {"bind": "/output", "mode": "rw"},
+        },
+        working_dir="/output",
+        network_mode="host" if spec.get("network") else "none",
+        mem_limit=spec.get("memory", "2g"),
+        nano_cpus=int(float(spec.get("cpus", 1.0)) * 1e9),
+        user=f"{os.getuid()}:{os.getgid()}",
+    )
+
+
+def start_behind_gate(container: Any, source: Path, expected: os.stat_result) -> None:
+    """Start *container* held at the gate; open the gate once its /input is the very
+    folder or file *expected* describes (the source opened without following links),
+    else fail the job (*source* names it) with the container unrun."""
+    from docker.errors import APIError
+
+    gate = container.attach_socket(params={"stdin": 1, "stream": 1})
+    raw = gate._sock  # the stream's close leaves it open
+    try:
+        try:
+            container.start()
+        except APIError as exc:
+            if "executable file not found" not in str(exc):
+                raise
+            raise StepFailed(_NO_SHELL) from exc
+        container.reload()
+        pid = container.attrs.get("State", {}).get("Pid") or 0
+        if not pid:
+            raise StepFailed(f"The container ended before its /input could be checked. {_NO_SHELL}")
+        try:
+            seen = os.stat(f"/proc/{pid}/root/input")
+        except OSError as exc:  # e.g. an engine in a process namespace of its own
+            raise StepFailed(
+                f"Cannot check the container's /input from this node ({exc.strerror}): the "
+                "docker processor needs an engine whose containers' processes the server "
+                "can see (not a rootless one). Nothing was loaded."
+            ) from exc
+        if (seen.st_dev, seen.st_ino) != (expected.st_dev, expected.st_ino):
+            raise StepFailed(
+                f"The source changed while it was being loaded: {str(source)!r} is no "
+                "longer the folder that was checked (a part of its path was replaced, e.g. "
+                "by a link); the container was removed unrun and nothing was loaded."
+            )
+        raw.sendall(b"go\n")
+    finally:
+        gate.close()
+        raw.close()
 
 
 def container_name(job_id: str) -> str:

@@ -55,10 +55,7 @@ class UnpackProcessor(Processor):
 
     def run(self, step: ProcessStep) -> None:
         ctx, output, spec = step.ctx, step.output, step.spec
-        # A local source is resolved and checked already: open it as it is, part by part;
-        # a fetched one is in staging, whose root may be reached through a link.
-        source = step.source if step.in_place else Path(os.path.realpath(step.source))
-        name, fd = _open_archive(source)
+        name, fd = _open_archive(step.resolved_source())
         with os.fdopen(fd, "rb") as archive:
             fmt = _archive_format(name, archive, spec.get("format", "auto"))
             self.report(ctx, f"Unpacking {name} ({fmt})")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .base import SandboxBackend
 from .layout import SandboxError, SessionLayout, visible_covers
-from .setid import with_setid_filter
+from .setid import SETID_FD, with_setid_filter
 
 OVERLAY_PATH = "/mnt/session/venv"
 SANDBOX_HOME = "/tmp/home"  # noqa: S108 (inside the sandbox's private /tmp)
@@ -210,13 +210,18 @@ class BwrapBackend(SandboxBackend):
 
 
 def processor_command(
-    source: Path, output: Path, command: str, setid_filter: Path | None = None
+    source_fd: int, output: Path, command: str, setid_filter: Path | None = None
 ) -> list[str]:
     """bubblewrap running a loader's shell command: /input read-only, /output writable.
 
-    Nothing else of the node is visible but the system's programs and libraries, and
-    there is no network.
+    /input is the folder or file open as *source_fd* (bound by descriptor, not by path:
+    what was opened without following links is what the command reads); run the result
+    with that descriptor passed under its number, which must not be the one the set-id
+    filter takes. Nothing else of the node is visible but the system's programs and
+    libraries, and there is no network.
     """
+    if setid_filter is not None and source_fd == SETID_FD:
+        raise ValueError(f"descriptor {SETID_FD} carries the set-id filter")
     bwrap = shutil.which("bwrap") or "bwrap"
     argv = [
         bwrap,
@@ -239,7 +244,7 @@ def processor_command(
         argv += ["--ro-bind-try", path, path]
     for path in ("/etc/passwd", "/etc/group", "/etc/localtime", "/etc/ld.so.cache"):
         argv += ["--ro-bind-try", path, path]
-    argv += ["--ro-bind", str(source), "/input", "--bind", str(output), "/output"]
+    argv += ["--ro-bind-fd", str(source_fd), "/input", "--bind", str(output), "/output"]
     return with_setid_filter(
         [*argv, "--chdir", "/output", "--", "/bin/sh", "-c", command], setid_filter
     )

@@ -23,7 +23,7 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
-_FD = 9
+SETID_FD = 9  # the descriptor bubblewrap reads the filter from (--seccomp)
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_BIT = 0x40000000
 _ALLOW = 0x7FFF0000
@@ -115,11 +115,11 @@ def with_setid_filter(bwrap_argv: Sequence[str], filter_path: Path | None) -> li
     return [
         "/bin/sh",
         "-c",
-        f'f=$1; shift; exec "$@" {_FD}<"$f"',
+        f'f=$1; shift; exec "$@" {SETID_FD}<"$f"',
         "pennlayer-sandbox",
         str(filter_path),
         bwrap,
         "--seccomp",
-        str(_FD),
+        str(SETID_FD),
         *options,
     ]
