@@ -3,7 +3,7 @@ import { ServerConnection } from '@jupyterlab/services';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { IDisposable } from '@lumino/disposable';
 
-import { formatBytes, formatTimeLeft } from './format';
+import { progressCount } from './jobProgress';
 import { getJob } from './service';
 import { IJob, IJobEvent, ILayersModel, JobState } from './tokens';
 
@@ -72,69 +72,6 @@ export function restoreTexts(
     failed: trans.__('Restoring %1 failed', layer),
     cancelled: trans.__('Restoring %1 was cancelled.', layer)
   };
-}
-
-/**
- * How far a running job has come, counted: the packages of a build's download
- * (`31 of 38 packages, downloading scipy 35.3 MB, numpy 16.9 MB and 1 more`)
- * or the bytes moved (`120 MB of 1.0 GB (12%), about 4 min left`); null when
- * it counts nothing.
- */
-export function progressCount(
-  job: IJob,
-  trans: TranslationBundle
-): string | null {
-  const progress = job.progress ?? {};
-  const packages = progress.packages_total ?? 0;
-  if (packages > 0) {
-    const done = Math.min(Math.max(progress.packages_done ?? 0, 0), packages);
-    const count = trans._n(
-      '%2 of %1 package',
-      '%2 of %1 packages',
-      packages,
-      done
-    );
-    const coming = downloadingText(progress.downloading ?? [], trans);
-    return coming ? trans.__('%1, downloading %2', count, coming) : count;
-  }
-  const total = progress.bytes_total ?? 0;
-  if (total > 0) {
-    const done = Math.min(Math.max(progress.bytes_done ?? 0, 0), total);
-    const count = trans.__(
-      '%1 of %2 (%3%)',
-      formatBytes(done),
-      formatBytes(total),
-      Math.floor((done / total) * 100)
-    );
-    const left = progress.seconds_left;
-    return typeof left === 'number'
-      ? trans.__('%1, %2', count, formatTimeLeft(left))
-      : count;
-  }
-  return null;
-}
-
-/**
- * The two biggest packages still downloading with their sizes, then how many
- * more, as the CLI says it (`downloading_text` in pennlayer_ext/core/units.py).
- */
-function downloadingText(
-  coming: { name: string; bytes: number }[],
-  trans: TranslationBundle
-): string {
-  const named = coming
-    .slice(0, 2)
-    .map(item => `${item.name} ${formatBytes(item.bytes)}`);
-  if (coming.length > named.length) {
-    return trans.__(
-      '%1 and %2 more',
-      named.join(', '),
-      coming.length - named.length
-    );
-  }
-  return named.length === 2
-    ? trans.__('%1 and %2', named[0], named[1])
-    : (named[0] ?? '');
 }
 
 /**

@@ -4,7 +4,8 @@ import { ServerConnection } from '@jupyterlab/services';
 import { nullTranslator } from '@jupyterlab/translation';
 import { Stream } from '@lumino/signaling';
 
-import { JobNotifier, progressCount } from '../jobNotifier';
+import { JobNotifier } from '../jobNotifier';
+import { progressCount } from '../jobProgress';
 import { LayersModel } from '../model';
 import { IJob, ILayer, ILayerList } from '../tokens';
 import { makeLayer } from './fixtures';

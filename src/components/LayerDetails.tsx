@@ -14,7 +14,7 @@ import {
   formatUsd
 } from '../format';
 import { costTitle, sizeTitle, uniqueBytes } from '../sizes';
-import { progressCount } from '../jobNotifier';
+import { progressCount } from '../jobProgress';
 import {
   getJob,
   getJobLog,

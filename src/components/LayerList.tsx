@@ -5,10 +5,14 @@ import {
   formatDateTime,
   formatMonthlyCost,
   formatRelativeTime,
-  formatBytes
+  formatBytes,
+  formatTimeLeft
 } from '../format';
+import { progressShort, progressTitle } from '../jobProgress';
 import { costTitle, sizeTitle } from '../sizes';
+import { IJob, ILayer } from '../tokens';
 import { DetailsToggle, detailsId, ILayerRowsProps } from './LayerRows';
+import { JobBar } from './JobBar';
 import { DriftMark, StatusChip } from './StatusChip';
 import { useReportedHeight } from './useRowWindow';
 
@@ -27,7 +31,10 @@ export type ILayerListProps = ILayerRowsProps;
  * The layers as compact rows that fit a narrow sidebar: the name with its
  * status, then size, monthly cost, kind and last access on one line; the
  * figures that do not fit the width are left out, never cut, so every row
- * has the same height.
+ * has the same height. A layer being built or loaded says how far its job
+ * has come first (`31 of 38 packages`, `81.0 MB of 300 MB`, about 15 s left)
+ * with a thin bar along the row, and drops size and cost while it has no
+ * version yet (nothing is on disk).
  */
 export function LayerList(props: ILayerListProps): JSX.Element {
   const { layers, trans, onToggle, renderDetails } = props;
@@ -74,6 +81,7 @@ export function LayerList(props: ILayerListProps): JSX.Element {
           </>
         );
         const access = accessText(layer.last_accessed_at, now, trans);
+        const job = props.jobs?.get(layer.name);
         return (
           <li
             key={layer.name}
@@ -117,18 +125,10 @@ export function LayerList(props: ILayerListProps): JSX.Element {
                   className="pennlayer-Facts pennlayer-LayerList-facts"
                   aria-label={trans.__('Figures of %1', layer.name)}
                 >
-                  <li
-                    className="pennlayer-LayerList-size"
-                    title={sizeTitle(layer, trans)}
-                  >
-                    {formatBytes(layer.size_bytes)}
-                  </li>
-                  <li
-                    className="pennlayer-LayerList-cost"
-                    title={costTitle(layer, trans)}
-                  >
-                    {formatMonthlyCost(layer.monthly_cost_usd)}
-                  </li>
+                  {job && <JobFacts job={job} trans={trans} />}
+                  {(!job || layer.version !== null) && (
+                    <SizeFacts layer={layer} trans={trans} />
+                  )}
                   <li
                     className="pennlayer-LayerList-kind"
                     title={
@@ -167,6 +167,14 @@ export function LayerList(props: ILayerListProps): JSX.Element {
                   </li>
                 </ul>
               </div>
+              {job && (
+                <JobBar
+                  job={job}
+                  name={layer.name}
+                  trans={trans}
+                  className="pennlayer-LayerList-bar"
+                />
+              )}
             </div>
             {open && renderDetails && (
               <Measured
@@ -182,6 +190,53 @@ export function LayerList(props: ILayerListProps): JSX.Element {
         );
       })}
     </ul>
+  );
+}
+
+/**
+ * A layer's size and monthly cost, as the first figures of its row.
+ */
+function SizeFacts(props: {
+  layer: ILayer;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { layer, trans } = props;
+  return (
+    <>
+      <li className="pennlayer-LayerList-size" title={sizeTitle(layer, trans)}>
+        {formatBytes(layer.size_bytes)}
+      </li>
+      <li className="pennlayer-LayerList-cost" title={costTitle(layer, trans)}>
+        {formatMonthlyCost(layer.monthly_cost_usd)}
+      </li>
+    </>
+  );
+}
+
+/**
+ * How far a layer's running job has come, and its time left when known.
+ */
+function JobFacts(props: {
+  job: IJob;
+  trans: TranslationBundle;
+}): JSX.Element | null {
+  const { job, trans } = props;
+  const short = progressShort(job, trans);
+  const left = job.progress?.seconds_left;
+  return (
+    <>
+      {short && (
+        <li
+          className="pennlayer-LayerList-job"
+          title={progressTitle(job, trans) ?? undefined}
+        >
+          {short}
+        </li>
+      )}
+      {typeof left === 'number' && (
+        <li className="pennlayer-LayerList-left">{formatTimeLeft(left)}</li>
+      )}
+    </>
   );
 }
 

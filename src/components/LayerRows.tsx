@@ -1,7 +1,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
-import { ILayer } from '../tokens';
+import { IJob, ILayer } from '../tokens';
 
 /**
  * What the sidebar's list and the main area's table share: a window of the
@@ -31,6 +31,8 @@ export interface ILayerRowsProps {
   renderDetails?: (layer: ILayer) => React.ReactNode;
   /** Told the height of a layer's open details. */
   onDetailsHeight?: (name: string, height: number) => void;
+  /** The running build or load of busy layers, by layer name. */
+  jobs?: ReadonlyMap<string, IJob>;
 }
 
 /**

@@ -10,13 +10,14 @@ import {
   parseFilter,
   sortQuery
 } from '../tableState';
-import { ILayer, ILayerPages, ILayerTotals } from '../tokens';
+import { IJob, ILayer, ILayerPages, ILayerTotals } from '../tokens';
 import { rowTop } from '../windowing';
 import { EmptyState } from './EmptyState';
 import { ErrorState } from './ErrorState';
 import { LayerList, LIST_ROW_HEIGHT } from './LayerList';
 import { LayersTable, TABLE_ROW_HEIGHT } from './LayersTable';
 import { NodeTotals } from './NodeTotals';
+import { useActiveJobs } from './useActiveJobs';
 import { useRowWindow } from './useRowWindow';
 
 /**
@@ -51,6 +52,11 @@ export interface ILayersOverviewProps {
   reveal?: { name: string; nonce: number } | null;
   /** How long typing pauses before the server is asked, in ms. */
   searchDelay?: number;
+  /**
+   * The node's running jobs, asked for every second while a row in view is
+   * being built or loaded (its row then says how far the job has come).
+   */
+  fetchJobs?: () => Promise<IJob[]>;
 }
 
 /**
@@ -171,6 +177,17 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
     );
   }, []);
 
+  const rows: (ILayer | undefined)[] = [];
+  for (let index = win.start; index < win.end; index++) {
+    rows.push(pages.row(index));
+  }
+  const busy = rows
+    .filter(
+      layer => layer?.status === 'BUILDING' || layer?.status === 'POPULATING'
+    )
+    .map(layer => layer!.name);
+  const jobs = useActiveJobs(props.fetchJobs, busy);
+
   if (!loaded) {
     return (
       <div className="pennlayer-LayersOverview">
@@ -201,10 +218,7 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
 
   const searching = search !== '' || text !== '';
   const empty = totals?.layer_count === 0 && !searching;
-  const rows: (ILayer | undefined)[] = [];
-  for (let index = win.start; index < win.end; index++) {
-    rows.push(pages.row(index));
-  }
+
   const listProps = {
     layers: rows,
     first: win.start,
@@ -216,7 +230,8 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
     expanded,
     onToggle: props.renderDetails ? toggle : undefined,
     renderDetails: props.renderDetails,
-    onDetailsHeight
+    onDetailsHeight,
+    jobs
   };
   const ready = filter.none || (pages.count !== null && !pages.stale);
 

@@ -12,7 +12,9 @@ import {
 } from '../format';
 import { costTitle, sizeTitle } from '../sizes';
 import { ISortState } from '../tableState';
-import { ILayer } from '../tokens';
+import { progressTitle } from '../jobProgress';
+import { IJob, ILayer } from '../tokens';
+import { JobBar } from './JobBar';
 import { DetailsToggle, detailsId, ILayerRowsProps } from './LayerRows';
 import { DriftChip, DriftMark, StatusChip } from './StatusChip';
 import { useReportedHeight } from './useRowWindow';
@@ -39,7 +41,8 @@ interface IColumnSpec {
   cell: (
     layer: ILayer,
     trans: TranslationBundle,
-    now: number
+    now: number,
+    job: IJob | undefined
   ) => { content: React.ReactNode; title?: string };
 }
 
@@ -73,13 +76,23 @@ const COLUMN_SPECS: { [key in LayerColumn]: IColumnSpec } = {
   status: {
     label: trans => trans.__('Status'),
     numeric: false,
-    cell: layer => ({
+    cell: (layer, trans, _now, job) => ({
       content: (
         <>
           <StatusChip status={layer.status} title={layer.error ?? undefined} />
           {layer.drift ? <DriftChip drift={layer.drift} /> : null}
+          {job && (
+            <JobBar
+              job={job}
+              name={layer.name}
+              trans={trans}
+              className="pennlayer-LayersTable-bar"
+            />
+          )}
         </>
-      )
+      ),
+      // A running build or load: everything it says of itself on hover.
+      title: job ? (progressTitle(job, trans) ?? undefined) : undefined
     })
   },
   size: {
@@ -241,7 +254,8 @@ export function LayersTable(props: ILayersTableProps): JSX.Element {
                   const { content, title } = COLUMN_SPECS[column].cell(
                     layer,
                     trans,
-                    now
+                    now,
+                    props.jobs?.get(layer.name)
                   );
                   return column === 'name' ? (
                     <th

@@ -19,7 +19,8 @@ import {
 } from '../columns';
 import { LayerDetails } from '../components/LayerDetails';
 import { LayersOverview } from '../components/LayersOverview';
-import { ILayerPages, ILayersModel } from '../tokens';
+import { listJobs } from '../service';
+import { IJob, ILayerPages, ILayersModel } from '../tokens';
 
 /**
  * The totals, the search box and the layers, in the sidebar or the main area.
@@ -40,6 +41,8 @@ export class LayersView extends ReactWidget {
     this._arrangement = options.layout ?? 'auto';
     // Each view has its own search, order and scroll position.
     this._pages = this._model.openPages();
+    this._fetchJobs = () =>
+      listJobs({ state: 'running' }, this._serverSettings);
     this.addClass('pennlayer-LayersView');
     this.title.label = this._trans.__('Layers');
   }
@@ -159,6 +162,7 @@ export class LayersView extends ReactWidget {
             trans={this._trans}
             onRetry={() => void this._model.refresh()}
             reveal={this._reveal}
+            fetchJobs={this._fetchJobs}
             renderDetails={layer => (
               <LayerDetails
                 layer={layer}
@@ -189,6 +193,7 @@ export class LayersView extends ReactWidget {
   }
 
   private _actions: LayerActions | null;
+  private _fetchJobs: () => Promise<IJob[]>;
   private _arrangement: LayersLayout | 'auto';
   private _observer: ResizeObserver | null = null;
   private _reveal: { name: string; nonce: number } | null = null;
