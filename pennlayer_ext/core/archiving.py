@@ -27,12 +27,11 @@ from . import trash
 from .catalog import utc_now
 from .coldstore import ColdStore, ColdStoreError, StoredObject, archive_key, open_cold_store
 from .digest import algorithm_of
-from .load_progress import seconds_left
 from .packing import READ_BACK, ArchiveError, ArchiveLimits, pack_tree, read_archive
 from .runner import StepFailed
 from .states import LayerStatus
 from .syncfs import sync_filesystem
-from .units import human_bytes
+from .units import human_bytes, seconds_left
 from .versions import DIR_MODE, collect_garbage, record_files, sweep_archived, unseal_top
 
 if TYPE_CHECKING:
@@ -54,6 +53,7 @@ class _Meter:
         self.writes = False  # bytes counted here are written to the store's disk
         self.done = 0
         self.started = time.monotonic()
+        self.started_at = utc_now()  # readers reckon the time left from it (see units)
         self._last = 0.0
         self._lock = threading.Lock()
         ctx.progress(phase, step, steps, message, bytes_done=0, bytes_total=total)
@@ -78,6 +78,7 @@ class _Meter:
             "message": self.message,
             "bytes_done": self.done,
             "bytes_total": self.total,
+            "step_started_at": self.started_at,
         }
         left = seconds_left(self.done, self.total, time.monotonic() - self.started)
         if left is not None:

@@ -30,6 +30,7 @@ from .catalog import Catalog, utc_now
 from .errors import NotFound
 from .states import JobState, LayerStatus
 from .store import LayerStore
+from .units import seconds_left_now
 
 JOB_STATES = tuple(state.value for state in JobState)
 JOB_FIELDS = (
@@ -65,6 +66,12 @@ def new_job_id() -> str:
 
 def serialize_job(record: dict[str, Any]) -> dict[str, Any]:
     job = {field: record.get(field) for field in JOB_FIELDS}
+    progress = job.get("progress")
+    if record.get("state") == JobState.RUNNING and isinstance(progress, dict):
+        # The time left as of this answer, not as of the step's last bytes.
+        left = seconds_left_now(progress)
+        if left is not None:
+            job["progress"] = {**progress, "seconds_left": left}
     if record.get("kind") == "build":
         # What the build was asked for, so a failed build can be tried again as it was.
         job["requirements"] = (record.get("params") or {}).get("requirements")

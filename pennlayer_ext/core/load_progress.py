@@ -1,26 +1,16 @@
-"""Progress of a populate job's steps, shared by the pipeline, the sources and processors,
-and the time a step that counts bytes has left (archives and restores use it too)."""
+"""Progress of a populate job's steps, shared by the pipeline, the sources and processors
+(the time a step that counts bytes has left: ``units.seconds_left``, as for archives)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from .catalog import utc_now
 from .runner import JobContext
-from .units import human_bytes, human_time_left
+from .units import human_bytes, human_time_left, seconds_left
 
 STEPS = 5
-# A step's rate is trusted after this long (the first second is connections and
-# listings more than bytes).
-_SETTLED_S = 2.0
-
-
-def seconds_left(done: int, total: int | None, elapsed_s: float) -> int | None:
-    """The seconds a step has left at its mean rate so far: *done* of *total* bytes in
-    *elapsed_s*; None until the rate says something (or when the total is unknown)."""
-    if not total or done <= 0 or done >= total or elapsed_s < _SETTLED_S:
-        return None
-    return round((total - done) * elapsed_s / done)
 
 
 class Progress:
@@ -32,6 +22,7 @@ class Progress:
         self.files_done = 0
         self.bytes_total: int | None = None
         self.started = time.monotonic()
+        self.started_at = utc_now()  # readers reckon the time left from it (see units)
         self._last = 0.0
         self._last_logged = 0.0
 
@@ -45,7 +36,11 @@ class Progress:
             self.flush()
 
     def flush(self) -> None:
-        extra: dict[str, Any] = {"bytes_done": self.bytes_done, "files_done": self.files_done}
+        extra: dict[str, Any] = {
+            "bytes_done": self.bytes_done,
+            "files_done": self.files_done,
+            "step_started_at": self.started_at,
+        }
         if self.bytes_total is not None:
             extra["bytes_total"] = self.bytes_total
         left = seconds_left(self.bytes_done, self.bytes_total, time.monotonic() - self.started)

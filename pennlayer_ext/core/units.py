@@ -73,6 +73,36 @@ def human_age(timestamp: str | None, now: datetime | None = None) -> str:
     raise AssertionError("unreachable")
 
 
+# A step's rate is trusted after this long (the first second is connections and
+# listings more than bytes).
+_SETTLED_S = 2.0
+
+
+def seconds_left(done: int, total: int | None, elapsed_s: float) -> int | None:
+    """The seconds a step has left at its mean rate so far: *done* of *total* bytes in
+    *elapsed_s*; None until the rate says something (or when the total is unknown)."""
+    if not total or done <= 0 or done >= total or elapsed_s < _SETTLED_S:
+        return None
+    return round((total - done) * elapsed_s / done)
+
+
+def seconds_left_now(progress: Mapping[str, Any], now: datetime | None = None) -> int | None:
+    """A running step's time left as of *now*, at its mean rate since it began
+    (``step_started_at``): a download that stalls is not left saying "about 5 s left"
+    from its last bytes, its estimate grows as the rate falls. None when the progress
+    does not count bytes towards a known total."""
+    since = progress.get("step_started_at")
+    if not isinstance(since, str):
+        return None
+    try:
+        began = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        done, total = int(progress.get("bytes_done") or 0), progress.get("bytes_total")
+    except (TypeError, ValueError):
+        return None
+    elapsed = ((now or datetime.now(timezone.utc)) - began).total_seconds()
+    return seconds_left(done, total if isinstance(total, int) else None, elapsed)
+
+
 def bytes_text(progress: Mapping[str, Any], *, files: bool = False) -> str:
     """A step that moves bytes as words: ``'3.2 GB of 12.0 GB, about 4 min left'`` (the
     total and time left when known; with *files*, the files so far after the bytes)."""

@@ -76,6 +76,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(b"s" * 20_000)
                     self.wfile.flush()
                     time.sleep(0.4)
+        elif path == "/stalls.bin":
+            # Half of 200 kB in 20 kB pieces over 2.4 s, then nothing until released.
+            self.send_response(200)
+            self.send_header("Content-Length", str(200_000))
+            self.end_headers()
+            with suppress(BrokenPipeError, ConnectionResetError):
+                for _ in range(5):
+                    self.wfile.write(b"s" * 20_000)
+                    self.wfile.flush()
+                    time.sleep(0.6)
+                self.server.release.wait(30)
+                self.wfile.write(b"s" * 100_000)
         elif path == "/endless":
             self.send_response(200)
             self.end_headers()
@@ -186,6 +198,30 @@ async def test_a_download_says_its_time_left_once_its_rate_is_known(pl_api, serv
     # about 4 s in all, the first 2 s unsaid: what is left is a few seconds
     assert all(0 <= p["seconds_left"] < 30 for p in counted), counted
     assert all(p["bytes_total"] == 200_000 and p["bytes_done"] < 200_000 for p in counted)
+
+
+async def test_a_stalled_download_does_not_keep_its_last_time_left(pl_api, serve):
+    # The worker writes progress as bytes arrive; each answer reckons the time left at
+    # the mean rate as of then, so a stall makes it grow instead of standing still.
+    server = serve()
+    response = await populate(pl_api, "stalls", {"source": f"{server.url}/stalls.bin"}, True)
+    assert response.status == 202, response.body
+    job_id = response.body["id"]
+    try:
+        for _ in range(200):
+            progress = (await pl_api("jobs", job_id)).body["progress"]
+            if progress.get("bytes_done") == 100_000 and "seconds_left" in progress:
+                break
+            await asyncio.sleep(0.05)
+        first = progress["seconds_left"]
+        await asyncio.sleep(3)
+        later = (await pl_api("jobs", job_id)).body["progress"]
+        assert later["bytes_done"] == 100_000, later  # still stalled
+        assert later["seconds_left"] >= first + 2, (first, later)
+        listed = (await pl_api("jobs", params={"state": "running"})).body["jobs"]
+        assert [job["progress"]["seconds_left"] >= first + 2 for job in listed] == [True]
+    finally:
+        server.release.set()
 
 
 async def test_downloads_never_go_through_a_proxy_of_the_environment(
