@@ -105,7 +105,7 @@ def test_a_container_given_a_swapped_source_is_removed_unrun(tmp_path, docker, b
     try:
         expected = os.fstat(fd)
         _swap_for_link(source, private)
-        with pytest.raises(StepFailed, match="no longer the folder that was checked"):
+        with pytest.raises(StepFailed, match="no longer the folder or file that was checked"):
             _run_behind_gate(docker, busybox_image, source, expected, output, "t-swapped")
     finally:
         os.close(fd)

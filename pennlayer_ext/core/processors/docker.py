@@ -184,8 +184,9 @@ def start_behind_gate(container: Any, source: Path, expected: os.stat_result) ->
         if (seen.st_dev, seen.st_ino) != (expected.st_dev, expected.st_ino):
             raise StepFailed(
                 f"The source changed while it was being loaded: {str(source)!r} is no "
-                "longer the folder that was checked (a part of its path was replaced, e.g. "
-                "by a link); the container was removed unrun and nothing was loaded."
+                "longer the folder or file that was checked (a part of its path was "
+                "replaced, e.g. by a link); the container was removed unrun and nothing "
+                "was loaded."
             )
         raw.sendall(b"go\n")
     finally:
