@@ -194,7 +194,7 @@ export function LayerList(props: ILayerListProps): JSX.Element {
 }
 
 /**
- * A layer's size and monthly cost, as the first figures of its row.
+ * A layer's size and monthly cost, among the figures of its row.
  */
 function SizeFacts(props: {
   layer: ILayer;
