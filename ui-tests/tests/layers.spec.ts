@@ -160,6 +160,55 @@ test.describe('Layers sidebar', () => {
     await expect(layers.total('cost')).toHaveText(/\/month$/);
   });
 
+  test('a layer being loaded says how far its job is, in its row', async ({
+    page,
+    request
+  }) => {
+    const api = new LayersApi(request);
+    await api.remove(REFERENCE);
+    expect(await api.create({ name: REFERENCE, kind: 'reference' })).toBe(201);
+    const layers = new LayersPanel(page);
+    await layers.open();
+    await expect(layers.status(REFERENCE)).toHaveText('EMPTY');
+
+    // A command that takes a few seconds: its step is the row's first figure.
+    const genome = await sampleFolder(request, 'genome');
+    const started = await request.post(
+      `/pennlayer/layers/${REFERENCE}/populate`,
+      {
+        data: {
+          source: genome,
+          processor: {
+            type: 'command',
+            command: 'sleep 6 && cp -r /input/. /output/'
+          }
+        }
+      }
+    );
+    test.skip(
+      started.status() === 400,
+      'the command processor needs bubblewrap on the test server'
+    );
+    expect(started.status()).toBe(202);
+    const row = layers.row(REFERENCE);
+    await expect(layers.status(REFERENCE)).toHaveText('POPULATING');
+    await expect(row.locator('.pennlayer-LayerList-job')).toHaveText(
+      'step 2 of 5'
+    );
+    await expect(row.locator('.pennlayer-LayerList-job')).toHaveAttribute(
+      'title',
+      'Running the command in the sandbox'
+    );
+    // Nothing is on disk yet: no size or cost until the version exists.
+    await expect(layers.size(REFERENCE)).toHaveCount(0);
+
+    await expect(layers.status(REFERENCE)).toHaveText('READY', {
+      timeout: 60 * 1000
+    });
+    await expect(row.locator('.pennlayer-LayerList-job')).toHaveCount(0);
+    await expect(layers.size(REFERENCE)).toHaveText(/ B$/);
+  });
+
   test('shows the empty state and picks up a new layer on refresh', async ({
     page,
     request
