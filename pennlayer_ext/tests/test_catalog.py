@@ -79,3 +79,27 @@ def test_several_processes_share_one_catalog_safely(tmp_path):
     assert sum(outcome == "conflict" for *_, outcome in outcomes) == 3 * len(names)
     layers = LayerManager(tmp_path).list_layers()["layers"]
     assert sorted(layer["name"] for layer in layers) == sorted(names)
+
+
+def test_job_lists_are_read_by_index_not_from_the_whole_history(tmp_path):
+    # The panel asks for the running jobs every second while a busy row is in view; a
+    # node keeps every job it ever ran. Asked through the catalog's own query.
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    plans = []
+
+    def trace(statement):
+        if statement.lstrip().startswith("SELECT * FROM jobs"):
+            plans.append(statement)
+
+    with catalog.transaction() as conn:
+        conn.set_trace_callback(trace)
+        catalog.list_jobs(conn, states=("running",))
+        catalog.list_jobs(conn)
+        conn.set_trace_callback(None)
+        used = [
+            " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}"))
+            for statement in plans
+        ]
+    assert len(used) == 2, plans
+    assert "USING INDEX jobs_by_state" in used[0]
+    assert "USING INDEX jobs_by_created" in used[1]

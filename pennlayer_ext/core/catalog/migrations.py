@@ -189,6 +189,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE layer_versions ADD COLUMN pending_files BLOB;
     """,
+    # 14 (jobs): the job lists in their order, all or by state (the panel asks for the
+    #    running ones every second while a busy row is in view): an index each, so that
+    #    neither reads the node's whole job history (23-36 ms at 200,000 jobs)
+    """
+    CREATE INDEX jobs_by_created ON jobs (created_at, id);
+    CREATE INDEX jobs_by_state ON jobs (state, created_at, id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
