@@ -409,6 +409,9 @@ export function PopulateFormFields(props: {
             value={value.image}
             onChange={image => update({ image })}
             placeholder={trans.__('tools:1')}
+            help={trans.__(
+              "An image already on this node's Docker engine, with a shell (sh); without a command it runs its own."
+            )}
           />
           <TextField
             label={trans.__('Memory limit (optional)')}
