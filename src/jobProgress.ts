@@ -4,6 +4,37 @@ import { formatBytes, formatTimeLeft } from './format';
 import { IJob } from './tokens';
 
 /**
+ * What a running job's progress counts: a build's packages unpacked of those
+ * it fetches (`31 of 38 packages`), or the bytes moved of the total (`81.0 MB
+ * of 300 MB`) with their percent; null when it counts nothing.
+ */
+function counted(
+  job: IJob,
+  trans: TranslationBundle
+): { text: string; percent: number; packages: boolean } | null {
+  const progress = job.progress ?? {};
+  const packages = progress.packages_total ?? 0;
+  if (packages > 0) {
+    const done = Math.min(Math.max(progress.packages_done ?? 0, 0), packages);
+    return {
+      text: trans._n('%2 of %1 package', '%2 of %1 packages', packages, done),
+      percent: Math.floor((done / packages) * 100),
+      packages: true
+    };
+  }
+  const total = progress.bytes_total ?? 0;
+  if (total > 0) {
+    const done = Math.min(Math.max(progress.bytes_done ?? 0, 0), total);
+    return {
+      text: trans.__('%1 of %2', formatBytes(done), formatBytes(total)),
+      percent: Math.floor((done / total) * 100),
+      packages: false
+    };
+  }
+  return null;
+}
+
+/**
  * How far a running job has come, counted: the packages of a build's download
  * (`31 of 38 packages, downloading scipy 35.3 MB, numpy 16.9 MB and 1 more`)
  * or the bytes moved (`120 MB of 1.0 GB (12%), about 4 min left`); null when
@@ -13,34 +44,22 @@ export function progressCount(
   job: IJob,
   trans: TranslationBundle
 ): string | null {
+  const count = counted(job, trans);
+  if (!count) {
+    return null;
+  }
   const progress = job.progress ?? {};
-  const packages = progress.packages_total ?? 0;
-  if (packages > 0) {
-    const done = Math.min(Math.max(progress.packages_done ?? 0, 0), packages);
-    const count = trans._n(
-      '%2 of %1 package',
-      '%2 of %1 packages',
-      packages,
-      done
-    );
+  if (count.packages) {
     const coming = downloadingText(progress.downloading ?? [], trans);
-    return coming ? trans.__('%1, downloading %2', count, coming) : count;
+    return coming
+      ? trans.__('%1, downloading %2', count.text, coming)
+      : count.text;
   }
-  const total = progress.bytes_total ?? 0;
-  if (total > 0) {
-    const done = Math.min(Math.max(progress.bytes_done ?? 0, 0), total);
-    const count = trans.__(
-      '%1 of %2 (%3%)',
-      formatBytes(done),
-      formatBytes(total),
-      Math.floor((done / total) * 100)
-    );
-    const left = progress.seconds_left;
-    return typeof left === 'number'
-      ? trans.__('%1, %2', count, formatTimeLeft(left))
-      : count;
-  }
-  return null;
+  const moved = trans.__('%1 (%2%)', count.text, count.percent);
+  const left = progress.seconds_left;
+  return typeof left === 'number'
+    ? trans.__('%1, %2', moved, formatTimeLeft(left))
+    : moved;
 }
 
 /**
@@ -100,17 +119,11 @@ export function progressShort(
   job: IJob,
   trans: TranslationBundle
 ): string | null {
+  const count = counted(job, trans);
+  if (count) {
+    return count.text;
+  }
   const progress = job.progress ?? {};
-  const packages = progress.packages_total ?? 0;
-  if (packages > 0) {
-    const done = Math.min(Math.max(progress.packages_done ?? 0, 0), packages);
-    return trans._n('%2 of %1 package', '%2 of %1 packages', packages, done);
-  }
-  const total = progress.bytes_total ?? 0;
-  if (total > 0) {
-    const done = Math.min(Math.max(progress.bytes_done ?? 0, 0), total);
-    return trans.__('%1 of %2', formatBytes(done), formatBytes(total));
-  }
   if (progress.step && progress.steps) {
     return trans.__('step %1 of %2', progress.step, progress.steps);
   }
