@@ -11,14 +11,20 @@ seconds, falls inside the samples), times:
 - one layer: ``GET /pennlayer/layers/<name>`` (a different layer each time);
 - the first page of 50: ``GET /pennlayer/layers?limit=50`` (default sort, by name),
   sorted by size descending, and a search (``q=mouse``: one layer in seven);
+- the jobs: the running ones (``GET /pennlayer/jobs?state=running``, which the Layers
+  panel asks for every second while a busy row is in view) and the newest 200
+  (``GET /pennlayer/jobs``), with a history of ``--jobs-per-layer`` ended jobs per layer
+  (20: 200,000 jobs on the big node);
 - the unpaged list: ``GET /pennlayer/layers`` (every layer, as old clients ask), last
   and on its own (its big answers would tint the other figures).
 
-    python bench/many_layers.py [--layers 10000] [--small 10] [--rounds 300] [--json]
+    python bench/many_layers.py [--layers 10000] [--small 10] [--rounds 300]
+        [--jobs-per-layer 20] [--json]
 
 It prints p50, p95 and max in ms for each request on both nodes and the ratio of the big
 node's p95 to the small one's, then one line per target: one layer p95 <= 10 ms, the
-first page of 50 p95 <= 100 ms (every variant) on the big node. A missed target prints
+first page of 50 p95 <= 100 ms (every variant), the running jobs p95 <= 10 ms on the big
+node. A missed target prints
 MISSED; the exit status stays 0 (a server that does not start gives 2). About 2 minutes
 on 2 cores. Everything stays on 127.0.0.1; the stores are removed at the end.
 """
@@ -43,14 +49,16 @@ sys.path.insert(0, str(REPO))
 
 from bench_server import free_port, start_server, stop_server  # noqa: E402 (bench/)
 
-from pennlayer_ext.tests.seed import seed_layers  # noqa: E402 (the checkout's code)
+from pennlayer_ext.tests.seed import seed_jobs, seed_layers  # noqa: E402 (the checkout's code)
 
-TARGETS = {"one layer": 10.0, "first page": 100.0}
+TARGETS = {"one layer": 10.0, "first page": 100.0, "running jobs": 10.0}
 REQUESTS = (
     ("one layer", None),  # the path is a different layer each round
     ("first page of 50, by name", "/pennlayer/layers?limit=50"),
     ("first page of 50, by size desc", "/pennlayer/layers?limit=50&sort=size_bytes&order=desc"),
     ("first page of 50, search", "/pennlayer/layers?limit=50&q=mouse"),
+    ("running jobs", "/pennlayer/jobs?state=running"),
+    ("newest 200 jobs", "/pennlayer/jobs"),
     ("every layer (no limit)", "/pennlayer/layers"),
 )
 UNPAGED = "/pennlayer/layers"
@@ -111,13 +119,15 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def measure_node(
-    layers: int, rounds: int, interval: float, every_nth: int, idle_s: float
+    layers: int, rounds: int, interval: float, every_nth: int, idle_s: float, jobs_per_layer: int
 ) -> dict[str, Any]:
-    """Seed a store with *layers* layers, start a server on it, time the requests."""
+    """Seed a store with *layers* layers and their job history, start a server on it,
+    time the requests."""
     workdir = Path(tempfile.mkdtemp(prefix=f"pennlayer-many-{layers}-"))
     store, log = workdir / "store", workdir / "server.log"
     started = time.perf_counter()
     names = seed_layers(store, layers)
+    jobs = seed_jobs(store, names, jobs_per_layer)
     seeded_s = time.perf_counter() - started
     port, token = free_port(), secrets.token_hex(16)
     started = time.perf_counter()
@@ -161,6 +171,7 @@ def measure_node(
         shutil.rmtree(workdir, ignore_errors=True)
     return {
         "layers": layers,
+        "jobs": jobs,
         "seed_s": seeded_s,
         "server_start_s": startup_s,
         "failures": failures,
@@ -181,8 +192,9 @@ def measure_node(
 
 def print_report(small: dict[str, Any], big: dict[str, Any]) -> list[str]:
     print(
-        f"\nseeded {small['layers']:,} layers in {small['seed_s']:.1f} s, "
-        f"{big['layers']:,} in {big['seed_s']:.1f} s (through the catalog, one transaction); "
+        f"\nseeded {small['layers']:,} layers and {small['jobs']:,} ended jobs in "
+        f"{small['seed_s']:.1f} s, {big['layers']:,} and {big['jobs']:,} in "
+        f"{big['seed_s']:.1f} s (through the catalog, one transaction each); "
         f"server start {small['server_start_s']:.1f} s / {big['server_start_s']:.1f} s"
     )
     print(
@@ -243,13 +255,23 @@ def main() -> int:
     parser.add_argument(
         "--idle", type=float, default=10.0, help="seconds of server CPU measured idle (10)"
     )
+    parser.add_argument(
+        "--jobs-per-layer", type=int, default=20, help="ended jobs seeded per layer (20)"
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
     figures = []
     for layers in (args.small, args.layers):
         print(f"measuring a node of {layers:,} layers ...", file=sys.stderr)
         figures.append(
-            measure_node(layers, args.rounds, args.interval, args.unpaged_every, args.idle)
+            measure_node(
+                layers,
+                args.rounds,
+                args.interval,
+                args.unpaged_every,
+                args.idle,
+                args.jobs_per_layer,
+            )
         )
     verdicts = print_report(*figures)
     if args.json:

@@ -8,14 +8,17 @@ empty (sealed, its digest that of an empty tree, so an integrity check passes), 
 tenth is EMPTY, one in fifty is archived (IA, its archive recorded, no files). Sizes,
 file counts and access times are made up but varied, so every sort key orders them
 differently; descriptions name one of a few organisms, so a search finds a share.
+:func:`seed_jobs` adds a job history (ended loads), as a node gathers over a year.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -87,6 +90,41 @@ def seed_layers(store_root: Path | str, count: int, *, prefix: str = "ref") -> l
                 tree.mkdir(parents=True)
                 seal_tree(tree)
     return names
+
+
+def seed_jobs(store_root: Path | str, names: list[str], per_layer: int) -> int:
+    """Add *per_layer* ended populate jobs to each of *names* (spread over the past year,
+    one in twenty failed), written as rows in one transaction; returns how many."""
+    catalog = Catalog(LayerStore(store_root).catalog_path)
+    now = datetime.now(timezone.utc)
+    progress = json.dumps({"phase": "commit", "step": 5, "steps": 5, "message": "Done"})
+    rows = []
+    for index in range(len(names) * per_layer):
+        created = now - timedelta(minutes=(index * 7919) % 525_600 + 1)
+        stamp = created.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        failed = index % 20 == 19
+        rows.append(
+            (
+                uuid.uuid4().hex,
+                names[index % len(names)],
+                "populate",
+                "failed" if failed else "succeeded",
+                "{}",
+                progress,
+                "the source went away" if failed else None,
+                "seed",
+                stamp,
+                stamp,
+                stamp,
+            )
+        )
+    with catalog.transaction(write=True) as conn:
+        conn.executemany(
+            "INSERT INTO jobs (id, layer, kind, state, params, progress, error, owner,"
+            " created_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    return len(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
