@@ -31,7 +31,7 @@ from .packing import READ_BACK, ArchiveError, ArchiveLimits, pack_tree, read_arc
 from .runner import StepFailed
 from .states import LayerStatus
 from .syncfs import sync_filesystem
-from .units import human_bytes, seconds_left
+from .units import human_bytes
 from .versions import DIR_MODE, collect_garbage, record_files, sweep_archived, unseal_top
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class _Meter:
         self.writes = False  # bytes counted here are written to the store's disk
         self.done = 0
         self.started = time.monotonic()
-        self.started_at = utc_now()  # readers reckon the time left from it (see units)
+        self.started_at = utc_now()  # answers reckon the time left from it (jobs.serialize_job)
         self._last = 0.0
         self._lock = threading.Lock()
         ctx.progress(phase, step, steps, message, bytes_done=0, bytes_total=total)
@@ -78,11 +78,8 @@ class _Meter:
             "message": self.message,
             "bytes_done": self.done,
             "bytes_total": self.total,
-            "step_started_at": self.started_at,
+            "step_started_at": self.started_at,  # each answer reckons the time left
         }
-        left = seconds_left(self.done, self.total, time.monotonic() - self.started)
-        if left is not None:
-            progress["seconds_left"] = left
         with self.ctx.catalog.transaction(write=True) as conn:
             self.ctx.catalog.update_job(conn, self.ctx.job_id, progress=progress)
 

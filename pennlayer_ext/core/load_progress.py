@@ -1,5 +1,5 @@
-"""Progress of a populate job's steps, shared by the pipeline, the sources and processors
-(the time a step that counts bytes has left: ``units.seconds_left``, as for archives)."""
+"""Progress of a populate job's steps, shared by the pipeline, the sources and processors.
+The time a step has left is reckoned by whoever asks for the job (``jobs.serialize_job``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Progress:
         self.files_done = 0
         self.bytes_total: int | None = None
         self.started = time.monotonic()
-        self.started_at = utc_now()  # readers reckon the time left from it (see units)
+        self.started_at = utc_now()  # answers reckon the time left from it (jobs.serialize_job)
         self._last = 0.0
         self._last_logged = 0.0
 
@@ -43,13 +43,12 @@ class Progress:
         }
         if self.bytes_total is not None:
             extra["bytes_total"] = self.bytes_total
-        left = seconds_left(self.bytes_done, self.bytes_total, time.monotonic() - self.started)
-        if left is not None:
-            extra["seconds_left"] = left
+        # No seconds_left in the job: each answer reckons it from step_started_at.
         self.ctx.progress(self.phase, self.step, STEPS, self.message, quiet=True, **extra)
         now = time.monotonic()
         if now - self._last_logged >= 5.0 or self.bytes_done == self.bytes_total:
             self._last_logged = now
+            left = seconds_left(self.bytes_done, self.bytes_total, now - self.started)
             line = f"{self.message}: {human_bytes(self.bytes_done)}"
             if self.bytes_total is not None:
                 line += f" of {human_bytes(self.bytes_total)}"

@@ -218,7 +218,6 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
 
   const searching = search !== '' || text !== '';
   const empty = totals?.layer_count === 0 && !searching;
-
   const listProps = {
     layers: rows,
     first: win.start,
