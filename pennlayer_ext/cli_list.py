@@ -4,7 +4,9 @@ A node can hold thousands of layers: the list asks the manager for one page (as 
 the terminal, or 50 when the output is not a terminal), filtered, searched and sorted by
 the core, and ends with a line saying how many more there are and the command for the
 next page. ``--all`` streams every page (1000 layers a request unless ``--limit``);
-``--json`` prints every layer as before unless a limit is given.
+``--json`` prints every layer as before unless a limit is given. Under the table, a line
+for each layer being built or loaded says how far its job has come (the rows are a
+snapshot: ``jupyter pennlayer jobs`` and the Layers panel follow it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .cli_output import print_json, print_rows, table_widths, totals_line
+from .cli_output import (
+    busy_jobs,
+    busy_lines,
+    print_json,
+    print_rows,
+    table_widths,
+    totals_line,
+)
 from .core import LAYER_KINDS, STATUSES, LayerManagerAPI
 from .core.listing import MAX_LIMIT, SORT_KEYS
 
@@ -80,18 +89,27 @@ def _stream_every_page(manager: LayerManagerAPI, args: argparse.Namespace) -> in
     widths: list[int] | None = None
     totals: dict[str, Any] = {}
     printed = 0
+    busy: list[str] = []
     while offset is not None:
         page = manager.list_layers(**_query(args), limit=args.limit or MAX_LIMIT, offset=offset)
         totals = page["totals"]
         widths = table_widths(page["layers"], widths)
         print_rows(page["layers"], widths, header=printed == 0)
+        busy += busy_lines(page["layers"], busy_jobs(manager, page["layers"]))
         printed += len(page["layers"])
         offset = page["next_offset"]
         sys.stdout.flush()
     if not printed:
         print("No layers match.")
+    _print_busy(busy)
     print(f"\n{totals_line(totals)}")
     return 0
+
+
+def _print_busy(lines: list[str]) -> None:
+    """How far each layer being built or loaded has come, under the table."""
+    if lines:
+        print("", *lines, sep="\n")
 
 
 def add_list_command(
@@ -122,6 +140,7 @@ def add_list_command(
             return 0
         if page["layers"]:
             print_rows(page["layers"], table_widths(page["layers"]), header=True)
+            _print_busy(busy_lines(page["layers"], busy_jobs(manager, page["layers"])))
         else:
             print(f"No layers {'match' if page['count'] == 0 else 'at this offset'}.")
         print(f"\n{totals_line(page['totals'])}")

@@ -24,17 +24,53 @@ def print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, sort_keys=False))
 
 
+# A layer being built or loaded for the first time has nothing on disk yet: its size,
+# files and cost are "-" until its first version exists (its job's line says how far).
+BUSY_STATUSES = ("BUILDING", "POPULATING")
+
+
+def _on_disk(layer: dict[str, Any], text: str) -> str:
+    return "-" if layer["status"] in BUSY_STATUSES and layer.get("version") is None else text
+
+
 _COLUMNS = (
     ("NAME", lambda layer: layer["name"]),
     ("KIND", lambda layer: layer["kind"]),
     ("STATUS", lambda layer: layer["status"]),
-    ("SIZE", lambda layer: human_bytes(layer["size_bytes"])),
-    ("FILES", lambda layer: f"{layer['file_count']:,}"),
+    ("SIZE", lambda layer: _on_disk(layer, human_bytes(layer["size_bytes"]))),
+    ("FILES", lambda layer: _on_disk(layer, f"{layer['file_count']:,}")),
     ("TIER", lambda layer: layer["storage_class"]),
-    ("COST/MONTH", lambda layer: human_cost(layer["monthly_cost_usd"])),
+    ("COST/MONTH", lambda layer: _on_disk(layer, human_cost(layer["monthly_cost_usd"]))),
     ("LAST ACCESS", lambda layer: human_age(layer["last_accessed_at"])),
     ("CREATED", lambda layer: layer["created_at"][:10]),
 )
+
+
+def busy_jobs(manager: LayerManagerAPI, layers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The running (else queued) job of each layer of *layers* being built or loaded, by
+    layer name; asks the manager only when there is such a layer (one or two lists)."""
+    busy = {layer["name"] for layer in layers if layer["status"] in BUSY_STATUSES}
+    found: dict[str, dict[str, Any]] = {}
+    for state in ("running", "queued"):
+        if busy - found.keys():
+            for job in manager.list_jobs(state=state):
+                if job["layer"] in busy:
+                    found.setdefault(job["layer"], job)
+    return found
+
+
+def busy_lines(layers: list[dict[str, Any]], jobs: dict[str, dict[str, Any]]) -> list[str]:
+    """A line per layer of *layers* with a job in *jobs*, in their order: ``'genome:
+    [1/3] Downloading https://…: 3.2 GB of 12.0 GB, about 4 min left'``."""
+    lines = []
+    for layer in layers:
+        job = jobs.get(layer["name"])
+        if job is not None:
+            said = progress_line(job["progress"] or {}) or "starting"
+            if job["state"] == "queued":
+                said = "waiting for a worker"
+            lines.append(f"{layer['name']}: {said} (job {job['id']})")
+    return lines
 
 
 def print_table(layers: list[dict[str, Any]], totals: dict[str, Any]) -> None:

@@ -127,6 +127,24 @@ def packages_text(progress: Mapping[str, Any]) -> str | None:
     return f"{text}, downloading {coming}" if coming else text
 
 
+def progress_short(progress: Mapping[str, Any]) -> str | None:
+    """How far a running job has come in a few words, for a layer's row in a list: a
+    build's packages (``'31 of 38 packages'``), the bytes moved (``'81.0 MB of 300 MB,
+    about 15 s left'``) or its step (``'step 3 of 5'``); None when it has said nothing
+    yet. The Layers panel's rows say the same (``progressShort`` in src/jobProgress.ts)."""
+    if total := progress.get("packages_total"):
+        done = min(max(int(progress.get("packages_done") or 0), 0), int(total))
+        return f"{done} of {total} package{'' if total == 1 else 's'}"
+    if total := progress.get("bytes_total"):
+        done = min(max(int(progress.get("bytes_done") or 0), 0), int(total))
+        text = f"{human_bytes(done)} of {human_bytes(total)}"
+        left = human_time_left(progress.get("seconds_left"))
+        return f"{text}, {left}" if left else text
+    if progress.get("step") and progress.get("steps"):
+        return f"step {progress['step']} of {progress['steps']}"
+    return None
+
+
 def downloading_text(progress: Mapping[str, Any], named_at_most: int = 2) -> str:
     """The big packages a build still downloads: the biggest with their sizes, then how
     many more (``'scipy 35.3 MB, numpy 16.9 MB and 1 more'``); empty if none."""

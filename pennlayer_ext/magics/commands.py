@@ -107,7 +107,21 @@ class LayerMagics(Magics):
         if options.pop("all"):
             options["limit"] = options["offset"] = None  # the server answers every layer
         query = {k: v for k, v in options.items() if v is not None}
-        return render.layers_table(self.client.request("GET", "layers", query=query))
+        listing = self.client.request("GET", "layers", query=query)
+        return render.layers_table(listing, self._busy_jobs(listing.get("layers") or []))
+
+    def _busy_jobs(self, layers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The running (else queued) job of each layer being built or loaded, by name;
+        no request when there is none."""
+        busy = {layer["name"] for layer in layers if layer["status"] in render.BUSY_STATUSES}
+        found: dict[str, dict[str, Any]] = {}
+        for state in ("running", "queued"):
+            if busy - found.keys():
+                listed = self.client.request("GET", "jobs", query={"state": state})
+                for job in listed.get("jobs") or []:
+                    if job["layer"] in busy:
+                        found.setdefault(job["layer"], job)
+        return found
 
     def _name(self, command: str, args: list[str], **extra: Any) -> argparse.Namespace:
         parser = _parser(command)

@@ -24,6 +24,7 @@ _CELL = (
     "padding:2px 10px 2px 0;text-align:left;border-bottom:1px solid var(--jp-border-color2,#ddd);"
 )
 _HEAD = _CELL + "font-weight:600;color:var(--jp-ui-font-color2);"
+_SHORT = "color:var(--jp-ui-font-color2);font-weight:400;"
 _NOTE = "color:var(--jp-ui-font-color2);font-size:var(--jp-ui-font-size0,11px);margin:4px 0;"
 _STATUS_COLORS = {
     "READY": "var(--jp-success-color1,#388e3c)",
@@ -92,22 +93,48 @@ def status_cell(status: str) -> Rich:
     return Rich(status_html(status), status)
 
 
-def layers_table(listing: dict[str, Any]) -> Rich:
+BUSY_STATUSES = ("BUILDING", "POPULATING")
+
+
+def busy_cell(layer: dict[str, Any], job: dict[str, Any] | None) -> Rich:
+    """A layer's status, and for one being built or loaded how far its job has come
+    (``BUILDING · 31 of 38 packages``, its step's words on hover)."""
+    status = layer["status"]
+    if job is None or status not in BUSY_STATUSES:
+        return status_cell(status)
+    progress = job.get("progress") or {}
+    short = "waiting for a worker" if job["state"] == "queued" else units.progress_short(progress)
+    if not short:
+        return status_cell(status)
+    title = progress.get("message") or ""
+    return Rich(
+        f'{status_html(status)} <span title="{esc(title)}" style="{_SHORT}">{esc(short)}</span>',
+        f"{status} · {short}",
+    )
+
+
+def layers_table(listing: dict[str, Any], jobs: dict[str, dict[str, Any]] | None = None) -> Rich:
+    """A page of layers with the node's totals; *jobs*: the job of each layer being built
+    or loaded, by name (its row says how far it has come, and shows no size, files or
+    cost until its first version exists)."""
     layers = listing.get("layers") or []
-    rows = [
-        [
-            layer["name"],
-            layer["kind"],
-            status_cell(layer["status"]),
-            "-" if layer.get("version") is None else layer["version"],
-            units.human_bytes(layer.get("size_bytes") or 0),
-            f"{layer.get('file_count') or 0:,}",
-            layer.get("storage_class") or "",
-            units.human_cost(layer.get("monthly_cost_usd") or 0),
-            units.human_age(layer.get("last_accessed_at")),
-        ]
-        for layer in layers
-    ]
+    jobs = jobs or {}
+    rows = []
+    for layer in layers:
+        unmade = layer["status"] in BUSY_STATUSES and layer.get("version") is None
+        rows.append(
+            [
+                layer["name"],
+                layer["kind"],
+                busy_cell(layer, jobs.get(layer["name"])),
+                "-" if layer.get("version") is None else layer["version"],
+                "-" if unmade else units.human_bytes(layer.get("size_bytes") or 0),
+                "-" if unmade else f"{layer.get('file_count') or 0:,}",
+                layer.get("storage_class") or "",
+                "-" if unmade else units.human_cost(layer.get("monthly_cost_usd") or 0),
+                units.human_age(layer.get("last_accessed_at")),
+            ]
+        )
     totals = listing.get("totals") or {}
     count = listing.get("count", len(layers))
     shown = f"{count:,} layer{'' if count == 1 else 's'}"

@@ -16,6 +16,7 @@ import pytest
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.errors import InvalidInput
 
+from .helpers import add_reference_version, wait_for_job
 from .seed import seed_layers
 from .test_cli import run_cli
 
@@ -136,3 +137,32 @@ def test_on_a_terminal_the_page_fits_the_screen(tmp_path):
     assert rows_of(output) == names[:15]
     assert output.splitlines()[-1].startswith(f"Layers 1-15 of {LAYERS} ")
     assert len(output.splitlines()) == 19
+
+
+def test_a_layer_being_built_says_how_far_its_job_is_under_the_table(pl_manager, local_index):
+    # Given a READY layer and an environment whose first build is downloading
+    pl_manager.create_layer("genome", "reference")
+    add_reference_version(pl_manager, "genome", {"chr1.fa": ">chr1\nACGT\n"})
+    pl_manager.create_layer("slow", "environment")
+    job = pl_manager.start_build("slow", "plslow==1.0\n")
+    try:
+        assert local_index.downloads_started.wait(60)
+        # When the layers are listed
+        output = run_cli(pl_manager.store.root, "list").stdout
+    finally:
+        local_index.released.set()
+    # Then its row has no size, files or cost yet (nothing is on disk), the READY one
+    # keeps its figures, and a line under the table says where its job is
+    rows = {line.split()[0]: line.split() for line in output.splitlines()[1:] if line}
+    assert rows["slow"][2:5] == ["BUILDING", "-", "-"], output
+    assert rows["genome"][2:4] == ["READY", "11"], output  # 11 B
+    busy = [line for line in output.splitlines() if line.startswith("slow: ")]
+    assert len(busy) == 1, output
+    assert busy[0].startswith("slow: [2/5] Resolving and installing packages"), output
+    assert busy[0].endswith(f"(job {job['id']})"), output
+    assert rows_of(output) == ["genome", "slow"]
+    # and once it is READY, the line is gone and the figures are there
+    assert wait_for_job(pl_manager, job)["state"] == "succeeded"
+    output = run_cli(pl_manager.store.root, "list").stdout
+    assert not [line for line in output.splitlines() if line.startswith("slow: ")], output
+    assert "-" not in output.splitlines()[2].split()[2:6], output

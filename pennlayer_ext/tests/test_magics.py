@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -9,7 +10,7 @@ import pytest
 
 from pennlayer_ext.core.errors import InvalidName
 
-from .helpers import make_wheel, write_notebook
+from .helpers import make_wheel, wait_for_job, write_notebook
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -197,6 +198,35 @@ async def test_the_magics_in_a_kernel(env_and_layers, start_kernel, jp_root_dir)
 
     status, _, shown, _ = await run(kernel, "%layer help")
     assert "%layer save NEW-NAME" in shown["text/plain"]
+
+
+async def test_the_list_says_how_far_a_layer_being_built_is(
+    env_and_layers, start_kernel, jp_root_dir, local_index
+):
+    # Given an environment whose first build is downloading
+    env_and_layers.create_layer("slow", "environment")
+    job = env_and_layers.start_build("slow", "plslow==1.0\n")
+    kernel = await start_kernel(write_notebook(jp_root_dir, "l.ipynb", {"layers": []}))
+    try:
+        assert await asyncio.to_thread(local_index.downloads_started.wait, 60)
+        # When the layers are listed in a cell
+        status, _, shown, errors = await run(kernel, "%layer list")
+    finally:
+        local_index.released.set()
+    assert status == "ok", errors
+    # Then its row says the job's step or count beside its status, and no size, files or
+    # cost until its first version exists; a READY layer keeps its figures
+    rows = {line.split()[0]: line for line in shown["text/plain"].splitlines() if line}
+    slow = rows["slow"].split()
+    assert slow[:4] == ["slow", "environment", "BUILDING", "·"], rows["slow"]
+    assert re.search(r"BUILDING · (\d+ of \d+ packages?|step 2 of 5)  ", rows["slow"]), rows["slow"]
+    # version, size, files, tier, cost, last access
+    assert slow[-6:] == ["-", "-", "-", "STANDARD", "-", "never"], rows["slow"]
+    assert rows["sci"].split()[2] == "READY"
+    assert "-" not in rows["sci"].split()[3:7], rows["sci"]
+    html = shown["text/html"]
+    assert 'title="Resolving and installing packages"' in html
+    assert wait_for_job(env_and_layers, job)["state"] == "succeeded"
 
 
 async def test_a_cell_build_shows_progress_and_ends_ready(

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from pennlayer_ext.core.costs import monthly_cost, validate_prices
-from pennlayer_ext.core.units import human_bytes, human_cost, human_time_left, seconds_left_now
+from pennlayer_ext.core.units import (
+    human_bytes,
+    human_cost,
+    human_time_left,
+    progress_short,
+    seconds_left_now,
+)
 
 FIGURES = Path(__file__).resolve().parents[2] / "src" / "__tests__" / "figures.json"
 
@@ -69,3 +75,23 @@ def test_a_step_s_time_left_is_reckoned_as_of_the_reading():
     assert seconds_left_now({"bytes_done": 5, "bytes_total": 9}) is None
     assert seconds_left_now({**progress, "step_started_at": "yesterday"}) is None
     assert seconds_left_now({**progress, "bytes_done": "many"}) is None
+
+
+@pytest.mark.parametrize(
+    ("progress", "text"),
+    [
+        ({"step": 2, "steps": 5, "packages_total": 38, "packages_done": 31}, "31 of 38 packages"),
+        ({"packages_total": 1, "packages_done": 0}, "0 of 1 package"),
+        ({"packages_total": 3, "packages_done": 9}, "3 of 3 packages"),  # never past all
+        ({"bytes_total": 300_000_000, "bytes_done": 81_000_000}, "81.0 MB of 300 MB"),
+        (
+            {"bytes_total": 300_000_000, "bytes_done": 81_000_000, "seconds_left": 14},
+            "81.0 MB of 300 MB, about 15 s left",
+        ),
+        ({"step": 3, "steps": 5, "message": "Recording the exact packages"}, "step 3 of 5"),
+        ({}, None),
+    ],
+)
+def test_a_busy_layer_s_row_says_how_far_its_job_is_as_in_jupyterlab(progress, text):
+    # The Layers panel's rows say the same (progressShort in src/jobProgress.ts)
+    assert progress_short(progress) == text
