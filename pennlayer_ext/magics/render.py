@@ -24,7 +24,7 @@ _CELL = (
     "padding:2px 10px 2px 0;text-align:left;border-bottom:1px solid var(--jp-border-color2,#ddd);"
 )
 _HEAD = _CELL + "font-weight:600;color:var(--jp-ui-font-color2);"
-_SHORT = "color:var(--jp-ui-font-color2);font-weight:400;"
+_SHORT = "color:var(--jp-ui-font-color2);font-weight:400;white-space:normal;"
 _NOTE = "color:var(--jp-ui-font-color2);font-size:var(--jp-ui-font-size0,11px);margin:4px 0;"
 _STATUS_COLORS = {
     "READY": "var(--jp-success-color1,#388e3c)",
@@ -56,14 +56,18 @@ def status_html(status: str) -> str:
     return f'<span style="color:{color};font-weight:600">{esc(status)}</span>'
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], note: str = "") -> Rich:
-    """A table as HTML and as aligned text columns (*note* under it)."""
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], note: str = "", *, wrap: bool = True
+) -> Rich:
+    """A table as HTML and as aligned text columns (*note* under it); without *wrap*, no
+    cell's text breaks over lines (only a :class:`Rich` cell's own markup may)."""
     rows = [["" if cell is None else cell for cell in row] for row in rows]
+    cell_style = _CELL if wrap else _CELL + "white-space:nowrap;"
     head = "".join(f'<th style="{_HEAD}">{esc(h)}</th>' for h in headers)
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td style="{_CELL}">{cell.html if isinstance(cell, Rich) else esc(cell)}</td>'
+            f'<td style="{cell_style}">{cell.html if isinstance(cell, Rich) else esc(cell)}</td>'
             for cell in row
         )
         + "</tr>"
@@ -153,7 +157,8 @@ def layers_table(listing: dict[str, Any], jobs: dict[str, dict[str, Any]] | None
         ]
     )
     headers = ["Name", "Kind", "Status", "Version", "Size", "Files", "Tier", "Cost/month"]
-    return table([*headers, "Last access"], rows, note)
+    # A name, a size or "2 minutes ago" on one line each; a busy layer's progress wraps.
+    return table([*headers, "Last access"], rows, note, wrap=False)
 
 
 def layer_info(layer: dict[str, Any]) -> Rich:

@@ -226,6 +226,7 @@ async def test_the_list_says_how_far_a_layer_being_built_is(
     assert "-" not in rows["sci"].split()[3:7], rows["sci"]
     html = shown["text/html"]
     assert 'title="Resolving and installing packages"' in html
+    assert "white-space:nowrap" in html  # names, sizes and ages stay on one line
     assert wait_for_job(env_and_layers, job)["state"] == "succeeded"
 
 
