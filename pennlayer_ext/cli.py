@@ -18,6 +18,7 @@ from jupyter_core.application import JupyterApp
 from traitlets import TraitError
 
 from . import __version__
+from .cli_gc import add_gc_command
 from .cli_list import add_list_command
 from .cli_output import (
     follow_job,
@@ -383,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_commands(sub, common, _manager)  # run, rerun, runs
     add_tier_commands(sub, common, _manager)
+    add_gc_command(sub, common, _manager)  # gc
 
     p = sub.add_parser(
         "serve",

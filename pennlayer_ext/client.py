@@ -340,6 +340,9 @@ class NodeServiceClient(KernelSessionCalls, SessionCalls, RunCalls):
     def empty_trash(self, *, wait: bool = False) -> None:
         return None
 
+    def collect_garbage(self, *, dry_run: bool = False) -> dict[str, Any]:
+        raise _owner_only("gc", "the node service retires old versions on its own")
+
     def stop_workers(self, timeout_s: float = 15.0) -> None:
         return None
 

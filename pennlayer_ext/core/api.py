@@ -262,6 +262,10 @@ class LayerManagerAPI(Protocol):
 
     def empty_trash(self, *, wait: bool = False) -> None: ...
 
+    def collect_garbage(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Retire the versions nothing needs and free uv's cache of unused packages."""
+        ...
+
     def stop_workers(self, timeout_s: float = 15.0) -> None: ...
 
     def keep_worker_ready(self, enabled: bool = True) -> None:

@@ -16,8 +16,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import trash
+from . import garbage, trash
 from .autorestore import write_tier_settings
+from .builder import find_uv
 from .caller_runs import CallerRuns
 from .catalog import Catalog
 from .creating import create_layer
@@ -31,6 +32,7 @@ from .manager_runs import RunMethods
 from .manager_sessions import SessionMethods
 from .names import validate_name
 from .node import describe_node
+from .runner import StepFailed
 from .runs import RunService
 from .saving import LiveService
 from .sessions import SessionService
@@ -256,6 +258,16 @@ class LayerManager(SessionMethods, RunMethods):
     def empty_trash(self, *, wait: bool = False) -> None:
         """Have the trash's remover free what deletes left there (see :mod:`.trash`)."""
         trash.request_removal(self.store, wait=wait)
+
+    def collect_garbage(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Retire every version nothing needs and take the packages no environment uses
+        out of uv's cache (see :mod:`.garbage`); with *dry_run*, only say what would go."""
+        try:
+            uv: str | None = find_uv()
+        except StepFailed:
+            uv = None
+        cache = self.settings.uv_cache_dir
+        return garbage.collect(self.catalog, self.store, cache, uv, dry_run=dry_run)
 
 
 if TYPE_CHECKING:

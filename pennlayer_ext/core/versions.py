@@ -148,6 +148,24 @@ def record_files(
     catalog.end_share_change(conn, skip=(layer, version))
 
 
+def retirable_versions(catalog: Catalog, conn: sqlite3.Connection, layer: str) -> list[int]:
+    """The versions of *layer* that are neither current, mounted by a live session, nor
+    kept for reruns by a run (see collect_garbage)."""
+    record = catalog.get_layer(conn, layer)
+    if record is None:
+        return []
+    keep = (
+        catalog.versions_in_use(conn, layer)
+        | catalog.versions_kept_for_runs(conn, layer)
+        | {record["version"]}
+    )
+    return [
+        version["version"]
+        for version in catalog.list_versions(conn, layer)
+        if version["version"] not in keep
+    ]
+
+
 def collect_garbage(catalog: Catalog, store: LayerStore, layer: str) -> list[Path]:
     """Retire versions of *layer* that are neither current, mounted by a live session, nor
     kept for reruns by a run (while it runs, and for ``run_keep_versions_days`` after).
@@ -158,19 +176,9 @@ def collect_garbage(catalog: Catalog, store: LayerStore, layer: str) -> list[Pat
     """
     trashed = []
     with catalog.transaction(write=True) as conn:
-        record = catalog.get_layer(conn, layer)
-        if record is None:
+        if catalog.get_layer(conn, layer) is None:
             return []
-        keep = (
-            catalog.versions_in_use(conn, layer)
-            | catalog.versions_kept_for_runs(conn, layer)
-            | {record["version"]}
-        )
-        retired = [
-            version["version"]
-            for version in catalog.list_versions(conn, layer)
-            if version["version"] not in keep
-        ]
+        retired = retirable_versions(catalog, conn, layer)
         if retired:  # (a change of shares settles pending ones: none when none retire)
             catalog.begin_share_change(conn, versions=[(layer, version) for version in retired])
             for version in retired:

@@ -416,6 +416,9 @@ def test_the_cli_works_through_the_node_service(hub, tokens):
     verify = _cli("verify", token=tokens["ada"], url=url)
     assert verify.returncode == 2
     assert "'verify' is not available through the node service" in verify.stderr
+    gc = _cli("gc", "--dry-run", token=tokens["ada"], url=url)
+    assert gc.returncode == 2
+    assert "'gc' is not available through the node service (the node service retires" in (gc.stderr)
     # The service down: a clear message, not a traceback
     down = _cli("list", token=tokens["mona"], url=f"http://127.0.0.1:{free_port()}/")
     assert down.returncode == 1

@@ -74,6 +74,15 @@ class VersionsMixin:
         ).fetchall()
         return [dict(row) for row in rows]
 
+    def layers_with_old_versions(self, conn: sqlite3.Connection) -> list[str]:
+        """The layers that have a version other than their current one, by name."""
+        rows = conn.execute(
+            "SELECT v.layer FROM layer_versions v JOIN layers l ON l.name = v.layer"
+            " WHERE l.current_version IS NULL OR v.version != l.current_version"
+            " GROUP BY v.layer ORDER BY v.layer"
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def version_lock(
         self, conn: sqlite3.Connection, layer: str, version: int
     ) -> dict[str, Any] | None:
