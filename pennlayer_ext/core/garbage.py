@@ -7,16 +7,18 @@ more. Without it, every package ever installed on the node stays in that cache a
 last environment that used it is gone.
 
 What a pass frees is reckoned by inode: a file is freed when every one of its links is
-among what goes (a retired version's folder, an unused package in the cache); a file
-also linked into a version that stays frees nothing. A package leaves the cache only when
-no file of any of its versions there has a link outside the cache and the versions being
-retired; it goes by ``uv cache clean NAME`` (uv's own interface, under uv's lock), and
-nothing that uses it breaks: an environment holds its own links to the files. The cache
-is left alone while a build is queued or running (it may be about to link them).
+among what goes (a retired version's folder, an unused package in the cache, what deletes
+left in the trash); a file also linked into a version that stays frees nothing. A package
+leaves the cache only when no file of any of its versions there has a link outside the
+cache, the trash and the versions being retired; it goes by ``uv cache clean NAME``
+(uv's own interface, under uv's lock), and nothing that uses it breaks: an environment
+holds its own links to the files. The cache is left alone while a build is queued or
+running (it may be about to link them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import trash
 from .catalog import Catalog
 from .catalog.records import ACTIVE_JOB_STATES
 from .digest import walk_tree
@@ -52,11 +55,14 @@ class _Links:
         """The links to each file under *root*, added to the counts with *count*."""
         own: Counter[Key] = Counter()
         if root.is_dir() and not root.is_symlink():
-            for _, info, _ in walk_tree(root):
-                if stat.S_ISREG(info.st_mode):
-                    key = (info.st_dev, info.st_ino)
-                    own[key] += 1
-                    self.files[key] = (info.st_size, info.st_nlink)
+            # A folder the trash's remover (or a server's own collection) takes away
+            # while it is read counts as far as it was read: it is going anyway.
+            with contextlib.suppress(FileNotFoundError):
+                for _, info, _ in walk_tree(root):
+                    if stat.S_ISREG(info.st_mode):
+                        key = (info.st_dev, info.st_ino)
+                        own[key] += 1
+                        self.files[key] = (info.st_size, info.st_nlink)
         if count:
             self.counts.update(own)
         return own
@@ -92,32 +98,38 @@ def collect(
         building = any(
             job["kind"] == "build" for job in catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)
         )
-    links = _Links()
-    folders = {
-        (layer, version): links.add(store.version_dir(layer, version))
-        for layer, versions in candidates.items()
-        for version in versions
-    }
     skipped = BUILD_RUNNING if building else None
     if uv is None:
         skipped = "uv is not installed"
-    packages = {} if skipped else _unused_packages(uv_cache_dir, links)
-    retired = list(folders)
-    if not dry_run:
-        for layer in candidates:
-            collect_garbage(catalog, store, layer)
-        with catalog.transaction() as conn:
-            left = {
-                (layer, version["version"])
-                for layer in candidates
-                for version in catalog.list_versions(conn, layer)
-            }
-        retired = [key for key in folders if key not in left]
-        if packages and uv is not None:
-            skipped = _clean(uv, uv_cache_dir, sorted(packages))
-            if skipped:
-                packages = {}
-    going: Counter[Key] = Counter()
+    links = _Links()
+    # The links are counted while no remover unlinks anything (the counts and the files'
+    # link counts must describe one moment). What deletes left in the trash goes anyway:
+    # it is counted first (a version moved there meanwhile is then counted once, or not
+    # at all: never twice), its links to the cache count as gone, its bytes as freed.
+    with trash.held(store):
+        in_trash = links.add(store.trash_dir)
+        folders = {
+            (layer, version): links.add(store.version_dir(layer, version))
+            for layer, versions in candidates.items()
+            for version in versions
+        }
+        packages = {} if skipped else _unused_packages(uv_cache_dir, links)
+        retired = list(folders)
+        if not dry_run:
+            for layer in candidates:
+                collect_garbage(catalog, store, layer)  # (moves folders: links stay)
+            with catalog.transaction() as conn:
+                left = {
+                    (layer, version["version"])
+                    for layer in candidates
+                    for version in catalog.list_versions(conn, layer)
+                }
+            retired = [key for key in folders if key not in left]
+    if not dry_run and packages and uv is not None:
+        skipped = _clean(uv, uv_cache_dir, sorted(packages))
+        if skipped:
+            packages = {}
+    going: Counter[Key] = Counter(in_trash)
     for key in retired:
         going.update(folders[key])
     for package in packages.values():

@@ -105,7 +105,10 @@ def _write_tar(tree: Path, out: _Tee, on_bytes: OnBytes | None, threads: int) ->
 
     # Only for gettarinfo: the member of each entry, hard links to earlier files included.
     tar = tarfile.TarFile(fileobj=io.BytesIO(), mode="w", format=tarfile.GNU_FORMAT)
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=threads)
+    # Each compressed frame ends with a checksum of its content, which the restore checks:
+    # a damaged archive is refused even where the damage would land in bytes the digest
+    # does not cover (a tar header's time, the padding between members).
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=threads, write_checksum=True)
     writer = compressor.stream_writer(out, closefd=False, write_size=_CHUNK)  # type: ignore[arg-type]
     offset = 0
     for rel, info, full in walk_tree(tree):

@@ -10,20 +10,30 @@ is left).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 from .store import LayerStore, remove_tree
+
+
+@contextlib.contextmanager
+def held(store: LayerStore) -> Iterator[None]:
+    """The store's trash lock: no remover frees anything meanwhile (what is in the trash
+    stays, and no file loses a link through it)."""
+    with open(store.trash_lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def empty(store: LayerStore) -> int:
     """Remove everything in the trash, holding the store's trash lock; returns the count."""
     store.trash_dir.mkdir(parents=True, exist_ok=True)
     removed = 0
-    with open(store.trash_lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with held(store):
         # Entries moved in while we worked are removed in the same turn.
         while entries := list(store.trash_dir.iterdir()):
             for entry in entries:
