@@ -170,6 +170,18 @@ class PennLayerHandler(APIHandler):
             return True
         return bool(session.get("user")) and session.get("user") == self.user_name()
 
+    def sees_job(self, job: Mapping[str, Any]) -> bool:
+        """Whether the caller may see *job*: a headless run is its owner's (and the node's
+        owners'), as sessions are; builds, loads, archives and restores are the node's."""
+        return job.get("kind") != "run" or self.sees_session({"user": job.get("owner")})
+
+    async def seen_job(self, job_id: str) -> dict[str, Any]:
+        """The job *job_id* if the caller may see it; else 404 as for no such job."""
+        job: dict[str, Any] = await self.call(self.manager.get_job, job_id)
+        if not self.sees_job(job):
+            raise NotFound(f"No job {job_id!r}.")
+        return job
+
     async def own_kernel_session(self, kernel_id: str) -> dict[str, Any]:
         """The latest session of *kernel_id* if the caller may see it; else 404 as for a
         kernel that has none."""

@@ -23,7 +23,7 @@ class JobsHandler(PennLayerHandler):
             layer=self.get_query_argument("layer", None),
             state=self.get_query_argument("state", None),
         )
-        self.finish_json({"jobs": jobs})
+        self.finish_json({"jobs": [job for job in jobs if self.sees_job(job)]})
 
 
 class JobHandler(PennLayerHandler):
@@ -34,7 +34,7 @@ class JobHandler(PennLayerHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        self.finish_json(await self.call(self.manager.get_job, job_id))
+        self.finish_json(await self.seen_job(job_id))
 
     @web.authenticated
     @authorized
@@ -60,6 +60,7 @@ class JobLogHandler(PennLayerHandler):
     @authorized
     async def get(self, job_id: str) -> None:
         offset = self.get_query_argument("offset", "0")
+        await self.seen_job(job_id)  # another person's run: its log is theirs
         self.finish_json(await self.call(self.manager.job_log, job_id, offset))
 
 

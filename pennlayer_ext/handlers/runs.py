@@ -15,6 +15,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..core import LayerManagerAPI
+from ..core.errors import NotFound
 from .base import PennLayerHandler
 
 
@@ -48,6 +49,13 @@ class RunsBase(PennLayerHandler):
         """The server's root folder: where run requests' paths start."""
         return str(self.settings.get("server_root_dir") or self.contents_manager.root_dir)
 
+    def seen_run(self, run_id: str, run: dict[str, Any]) -> dict[str, Any]:
+        """*run* if the caller may see it (a person their own runs on a node service, as
+        their sessions); else 404 as for no such run: its paths and parameters are theirs."""
+        if not self.sees_session(run):
+            raise NotFound(f"No run {run_id!r}.")
+        return run
+
     def finish_run_job(self, job: dict[str, Any]) -> None:
         """202 with the run's job; Location points at the run."""
         base = self.base_url.rstrip("/")
@@ -62,7 +70,8 @@ class RunsHandler(RunsBase):
     @authorized
     async def get(self) -> None:
         state = self.get_query_argument("state", None)
-        self.finish_json({"runs": await self.call(_runs, self.manager, self.root_dir, state)})
+        runs = await self.call(_runs, self.manager, self.root_dir, state)
+        self.finish_json({"runs": [run for run in runs if self.sees_session(run)]})
 
     @web.authenticated
     @authorized
@@ -80,7 +89,8 @@ class RunHandler(RunsBase):
     @web.authenticated
     @authorized
     async def get(self, run_id: str) -> None:
-        self.finish_json(await self.call(_run, self.manager, self.root_dir, run_id))
+        run = await self.call(_run, self.manager, self.root_dir, run_id)
+        self.finish_json(self.seen_run(run_id, run))
 
 
 class RerunHandler(RunsBase):
@@ -90,9 +100,10 @@ class RerunHandler(RunsBase):
     @authorized
     async def post(self, run_id: str) -> None:
         body = self.json_body("run-rerun") if self.request.body.strip() else {}
+        run = self.seen_run(run_id, await self.call(self.manager.get_run, run_id))
         job = await self.call(
             self.manager.rerun,
-            run_id,
+            run["id"],
             accept_newer=body.get("accept_newer", False),
             output=body.get("output"),
             owner=self.user_name(),

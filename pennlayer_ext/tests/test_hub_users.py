@@ -414,8 +414,21 @@ def test_a_users_headless_run_executes_as_her_and_is_recorded_at_the_service(lay
     assert status == 403, body
     assert "your own Jupyter server" in body["message"]
 
-    # Another person can neither report on her run, end it nor cancel it; she can.
+    # Her runs are hers: another person neither lists them nor reads one, its job or its
+    # log (paths, parameters, outputs), nor reruns it
     node.start_server("plgus")
+    status, listed = node.service("GET", "runs", "plgus")
+    assert status == 200, listed
+    assert job["id"] not in [run["id"] for run in listed["runs"]]
+    assert job["id"] not in [seen["id"] for seen in node.service("GET", "jobs", "plgus")[1]["jobs"]]
+    for path in (f"runs/{job['id']}", f"jobs/{job['id']}", f"jobs/{job['id']}/log"):
+        status, answer = node.service("GET", path, "plgus")
+        assert status == 404, (path, answer)
+    status, answer = node.server("POST", "plgus", f"pennlayer/runs/{job['id']}/rerun")
+    assert status == 404, answer
+    assert job["id"] in [run["id"] for run in node.service("GET", "runs", "plursula")[1]["runs"]]
+
+    # Another person can neither report on her run, end it nor cancel it; she can.
     _her_notebook(node, "plursula", "slow.ipynb", ["import time", "time.sleep(120)"])
     status, slow = node.server(
         "POST", "plursula", "pennlayer/runs", {**request, "notebook": "slow.ipynb"}
