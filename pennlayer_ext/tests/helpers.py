@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import http.server
 import io
 import json
@@ -304,6 +305,9 @@ def jupyter_server_argv(port: int, store: object, *extra: str) -> list[str]:
         "--no-browser",
         "--allow-root",
         f"--port={port}",
+        # A port taken since free_port() chose it stops the server, which would otherwise
+        # serve on the next port while the test talks to whatever holds this one.
+        "--ServerApp.port_retries=0",
         f"--ServerApp.token={SERVER_TOKEN}",
         *([] if store is None else [f"--PennLayerApp.store_root={store}"]),
         "--ServerApp.jpserver_extensions={'pennlayer_ext': True}",
@@ -336,7 +340,7 @@ def server_request(port: int, method: str, path: str, body: object = None):
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
-    except OSError:
+    except (OSError, http.client.HTTPException):  # not (yet) a server answering HTTP
         return None, None
 
 
