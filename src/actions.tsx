@@ -275,12 +275,27 @@ export class LayerActions {
    */
   async archive(layer: ILayer): Promise<boolean> {
     const trans = this._trans;
+    // Whether a kernel or run that mounts an archived layer restores it first (the
+    // node's restore_wait_seconds): the dialog says what archiving means here.
+    let restoresOnMount = true;
+    try {
+      restoresOnMount =
+        ((await getNode(this._settings)).restore_wait_seconds ?? 1) > 0;
+    } catch {
+      // The node's default: mounts restore.
+    }
+    const size = formatBytes(layer.size_bytes);
     const result = await showDialog({
       title: trans.__('Archive %1?', layer.name),
-      body: trans.__(
-        'Its %1 of files are packed, checked and moved to the cold store; the layer then costs the infrequent-access price. Kernels cannot mount it until it is restored.',
-        formatBytes(layer.size_bytes)
-      ),
+      body: restoresOnMount
+        ? trans.__(
+            'Its %1 of files are packed, checked and moved to the cold store; the layer then costs the infrequent-access price. A kernel or run that mounts it restores it first and waits for it (restoring has a retrieval cost).',
+            size
+          )
+        : trans.__(
+            'Its %1 of files are packed, checked and moved to the cold store; the layer then costs the infrequent-access price. Kernels cannot mount it until it is restored.',
+            size
+          ),
       buttons: [
         Dialog.cancelButton(),
         Dialog.okButton({ label: trans.__('Archive') })

@@ -328,6 +328,8 @@ export interface IDiskUsage {
 export interface INodeInfo {
   store_root: string;
   sandbox: { [key: string]: unknown };
+  /** How long a mount of an archived (IA) layer waits for its restore; 0: refused. */
+  restore_wait_seconds?: number;
   disk: IDiskUsage;
   /** USD per GB-month for each storage class. */
   prices: { [storageClass in StorageClass]: number };
