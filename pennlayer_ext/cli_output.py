@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,10 @@ from .core.units import (
     human_bytes,
     human_cost,
     packages_text,
+    recipe_fields,
 )
+
+_PINNED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+")
 
 
 def print_json(payload: Any) -> None:
@@ -136,7 +140,7 @@ def print_layer(layer: dict[str, Any]) -> None:
         "Digest": layer["digest"],
         "Size": f"{human_bytes(layer['size_bytes'])} ({layer['size_bytes']:,} bytes)",
         "Unique": _unique(layer),
-        "Files": layer["file_count"],
+        "Files": f"{layer['file_count']:,}",
         "Storage class": layer["storage_class"]
         + (" (pinned to STANDARD)" if layer.get("pinned") else ""),
         "Monthly cost": human_cost(layer["monthly_cost_usd"]),
@@ -155,13 +159,31 @@ def print_layer(layer: dict[str, Any]) -> None:
     for label, value in shown.items():
         if value is not None and value is not False:
             print(f"{label + ':':<{width + 1}} {value}")
+    if layer.get("recipe"):
+        print("\nLoader recipe:")
+        for label, text in recipe_fields(layer["recipe"]):
+            print(f"  {label + ':':<10} {text}")
+    if layer["requirements"]:
+        print("\nRequirements (as given):")
+        for line in layer["requirements"].splitlines():
+            print(f"  {line}")
     if layer["packages"]:
-        print(f"\nPackages ({len(layer['packages'])}):")
+        print(f"\nPackages ({len(layer['packages'])}, the resolved lock):")
         name_width = max(len(package["name"]) for package in layer["packages"])
         for package in layer["packages"]:
             print(f"  {package['name']:<{name_width}}  {package['version']}")
-    elif layer["requirements"]:
-        print(f"\nRequirements:\n{layer['requirements']}")
+        if unpinned := _unpinned(layer.get("lock") or ""):
+            print("  and, as locked:", *unpinned, sep="\n    ")
+
+
+def _unpinned(lock: str) -> list[str]:
+    """The lock's lines that are not ``name==version`` (a URL, a path): the package list
+    names those packages, the lock says where they came from."""
+    return [
+        line.strip()
+        for line in lock.splitlines()
+        if line.strip() and not _PINNED.fullmatch(line.strip())
+    ]
 
 
 def _files(count: int) -> str:

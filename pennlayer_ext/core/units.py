@@ -155,6 +155,25 @@ def downloading_text(progress: Mapping[str, Any], named_at_most: int = 2) -> str
     return " and ".join(named)
 
 
+def recipe_fields(recipe: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A reference layer's loader recipe as (label, text), as the Layers panel's details
+    show it: ``[("Source", "/data/hg38"), ("Processor", "unpack (tar.gz)"), ("Mode",
+    "replace")]`` (a docker processor: its image, then ``: command``)."""
+    processor = recipe.get("processor") or {}
+    text = str(processor.get("type") or "copy")  # the server's defaults, as stored before
+    if processor.get("format"):
+        text += f" ({processor['format']})"
+    if processor.get("image"):
+        text += f" {processor['image']}"
+    if processor.get("command"):
+        text += f": {processor['command']}"
+    return [
+        ("Source", str(recipe.get("source") or "")),
+        ("Processor", text),
+        ("Mode", str(recipe.get("mode") or "replace")),
+    ]
+
+
 def human_time_left(seconds: int | float | None) -> str | None:
     """``'about 40 s left'``, ``'about 4 min left'``, ``'about 1 h 5 min left'`` (to 5 s
     under a minute, whole minutes under an hour); None for None."""

@@ -24,6 +24,7 @@ _CELL = (
     "padding:2px 10px 2px 0;text-align:left;border-bottom:1px solid var(--jp-border-color2,#ddd);"
 )
 _HEAD = _CELL + "font-weight:600;color:var(--jp-ui-font-color2);"
+_PRE = "margin:0;font-family:var(--jp-code-font-family);font-size:var(--jp-code-font-size);"
 _SHORT = "color:var(--jp-ui-font-color2);font-weight:400;white-space:normal;"
 _NOTE = "color:var(--jp-ui-font-color2);font-size:var(--jp-ui-font-size0,11px);margin:4px 0;"
 _STATUS_COLORS = {
@@ -175,17 +176,27 @@ def layer_info(layer: dict[str, Any]) -> Rich:
         ("Cost/month", units.human_cost(layer.get("monthly_cost_usd") or 0)),
         ("Last access", units.human_age(layer.get("last_accessed_at"))),
         ("Created", (layer.get("created_at") or "")[:10]),
-        ("In use by", f"{len(layer.get('in_use') or [])} session(s)"),
+        ("In use by", ", ".join(layer.get("in_use") or []) or "no running session"),
     ]
+    if layer.get("language"):
+        fields.insert(2, ("Language", layer["language"]))
     if layer["kind"] == "environment":
         fields.append(("Interpreter", layer.get("interpreter")))
+        if layer.get("requirements"):
+            fields.append(("Requirements", _lines(layer["requirements"])))
         packages = layer.get("packages") or []
         fields.append(("Packages", ", ".join(f"{p['name']}=={p['version']}" for p in packages)))
     elif layer.get("recipe"):
-        fields.append(("Recipe", layer["recipe"]))
+        recipe = units.recipe_fields(layer["recipe"])
+        fields += [(f"Recipe: {label.lower()}", text) for label, text in recipe]
     if layer.get("error"):
         fields.append(("Error", layer["error"]))
     return table(["Field", "Value"], [[k, "-" if v is None else v] for k, v in fields])
+
+
+def _lines(text: str) -> Rich:
+    """Text whose line breaks stay in the HTML cell (requirements, one per line)."""
+    return Rich(f'<pre style="{_PRE}">{esc(text.rstrip())}</pre>', text.rstrip())
 
 
 def mounted_table(session: dict[str, Any], mount_root: str) -> Rich:

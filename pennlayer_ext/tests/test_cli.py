@@ -144,6 +144,9 @@ def test_build_shows_progress_and_show_lists_packages(tmp_path, local_index, pl_
     assert "cli-env version 1 is READY" in built.stdout
     shown = run_cli(store, "show", "cli-env", env_extra=data).stdout
     assert "Interpreter:" in shown
+    # the requirements as given, then the packages they resolved to
+    asked = shown.split("\nRequirements (as given):\n", 1)[1].split("\n\n")[0]
+    assert asked.splitlines()[0] == "  plfast==2.0"
     assert "Packages (" in shown
     assert any(line.split() == ["plfast", "2.0"] for line in shown.splitlines())
     specs = subprocess.run(
@@ -239,6 +242,13 @@ def test_sizes_and_costs_read_in_decimal_units_as_in_jupyterlab(tmp_path):
     assert "1 layer · 1.5 MB on disk · 1 file · <$0.01/month" in table
     shown = run_cli(store, "show", "big", env_extra=env).stdout
     assert "1.5 MB (1,500,000 bytes)" in shown
+    # and the recipe its loader ran, as the Layers panel's details show it
+    recipe = shown.split("\nLoader recipe:\n", 1)[1].splitlines()
+    assert [line.split(None, 1) for line in recipe] == [
+        ["Source:", str(source)],
+        ["Processor:", "copy"],
+        ["Mode:", "replace"],
+    ]
 
 
 def test_populate_from_a_local_folder_then_rerun(tmp_path):

@@ -162,6 +162,15 @@ async def test_the_magics_in_a_kernel(env_and_layers, start_kernel, jp_root_dir)
     status, _, shown, errors = await run(kernel, "%layer info sci")
     assert status == "ok", errors
     assert "plfast==1.0" in shown["text/plain"]
+    rows = {line.split()[0]: line.split()[1:] for line in shown["text/plain"].splitlines()}
+    assert rows["Language"] == ["python"]
+    assert rows["Requirements"][0] == "plfast==1.0"  # as given; then the packages
+    assert "<pre " in shown["text/html"]  # one requirement a line
+    # A layer in use names the sessions using it (this kernel's among them)
+    status, _, shown, errors = await run(kernel, "%layer info genome")
+    assert status == "ok", errors
+    used = next(line for line in shown["text/plain"].splitlines() if line.startswith("In use"))
+    assert used.split()[3:] == env_and_layers.get_layer("genome")["in_use"], used
 
     status, out, _, errors = await run(
         kernel,
