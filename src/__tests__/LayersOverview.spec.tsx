@@ -95,6 +95,23 @@ describe('LayersOverview', () => {
     expect(nameMarks).toEqual(['Integrity check failed', undefined]);
   });
 
+  it('says when kernels here can change the layers they mount', async () => {
+    const why =
+      'sandbox is none: layers are mounted without read-only protection';
+    await render({ layers: [hg38], notReadOnly: why });
+    const note = container.querySelector(
+      '.pennlayer-LayersOverview-notReadOnly'
+    );
+    expect(note?.getAttribute('role')).toBe('note');
+    expect(note?.textContent).toContain('Not read-only here');
+    expect(note?.getAttribute('title')).toBe(why);
+    // and nothing is said where layers are mounted read-only
+    await render({ layers: [hg38], notReadOnly: null });
+    expect(
+      container.querySelector('.pennlayer-LayersOverview-notReadOnly')
+    ).toBeNull();
+  });
+
   it('shows one row per layer with formatted cells', async () => {
     await render({
       layers: [hg38],

@@ -57,6 +57,11 @@ export interface ILayersOverviewProps {
    * being built or loaded (its row then says how far the job has come).
    */
   fetchJobs?: () => Promise<IJob[]>;
+  /**
+   * Why the layers are not read-only on this node (its kernels run without a
+   * sandbox), shown under the totals; null or absent when they are.
+   */
+  notReadOnly?: string | null;
 }
 
 /**
@@ -240,6 +245,17 @@ export function LayersOverview(props: ILayersOverviewProps): JSX.Element {
         <ErrorState message={error} trans={trans} onRetry={onRetry} compact />
       )}
       {totals !== null && <NodeTotals totals={totals} trans={trans} />}
+      {props.notReadOnly && (
+        <p
+          className="pennlayer-LayersOverview-notReadOnly"
+          role="note"
+          title={props.notReadOnly}
+        >
+          {trans.__(
+            'Not read-only here: kernels on this node run without a sandbox, so they can change the layers they mount.'
+          )}
+        </p>
+      )}
       {empty ? (
         <EmptyState trans={trans} />
       ) : (

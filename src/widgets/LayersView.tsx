@@ -19,7 +19,7 @@ import {
 } from '../columns';
 import { LayerDetails } from '../components/LayerDetails';
 import { LayersOverview } from '../components/LayersOverview';
-import { listJobs } from '../service';
+import { getNode, listJobs } from '../service';
 import { IJob, ILayerPages, ILayersModel } from '../tokens';
 
 /**
@@ -92,6 +92,7 @@ export class LayersView extends ReactWidget {
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
+    void this._checkSandbox();
     this._setShown(this.isVisible);
     if (typeof ResizeObserver !== 'undefined' && this._arrangement === 'auto') {
       this._observer = new ResizeObserver(() => this._measure());
@@ -163,6 +164,7 @@ export class LayersView extends ReactWidget {
             onRetry={() => void this._model.refresh()}
             reveal={this._reveal}
             fetchJobs={this._fetchJobs}
+            notReadOnly={this._notReadOnly}
             renderDetails={layer => (
               <LayerDetails
                 layer={layer}
@@ -175,6 +177,30 @@ export class LayersView extends ReactWidget {
         )}
       </UseSignal>
     );
+  }
+
+  /**
+   * Ask once whether the node mounts layers read-only (its sandbox backend);
+   * when it does not, the view says so under the totals.
+   */
+  private async _checkSandbox(): Promise<void> {
+    if (this._sandboxChecked) {
+      return;
+    }
+    this._sandboxChecked = true;
+    try {
+      const sandbox = (await getNode(this._serverSettings)).sandbox ?? {};
+      if (sandbox['backend'] === 'none') {
+        const warning = sandbox['warning'];
+        this._notReadOnly =
+          typeof warning === 'string' && warning
+            ? warning
+            : this._trans.__('The sandbox backend is none.');
+        this.update();
+      }
+    } catch {
+      this._sandboxChecked = false; // asked again at the next attach
+    }
   }
 
   /**
@@ -194,6 +220,8 @@ export class LayersView extends ReactWidget {
 
   private _actions: LayerActions | null;
   private _fetchJobs: () => Promise<IJob[]>;
+  private _notReadOnly: string | null = null;
+  private _sandboxChecked = false;
   private _arrangement: LayersLayout | 'auto';
   private _observer: ResizeObserver | null = null;
   private _reveal: { name: string; nonce: number } | null = null;
