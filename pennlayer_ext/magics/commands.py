@@ -29,13 +29,29 @@ HELP = """\
                                  build a new environment: this one plus the live installs
 %layer build NAME                rebuild an environment from its requirements
 %%layer build NAME               build (or create) an environment; requirements in the cell
-%layer populate NAME SOURCE [--processor TYPE] [--format F] [--command CMD]
-                                 [--image IMAGE] [--mode add|replace]
+%layer populate NAME [SOURCE] [--processor TYPE] [--format F] [--command CMD]
+                                 [--image IMAGE] [--network] [--memory M] [--cpus N]
+                                 [--sha256 HEX] [--mode add|replace]
+                                 (no SOURCE: run the layer's stored recipe again)
 %layer archive NAME              move a layer to the cold store (IA)
 %layer restore NAME              bring an archived layer back
 %layer cancel JOB-ID             cancel a job
 %layer help                      this help
 Long jobs show their progress; interrupt the cell to be asked whether to cancel."""
+
+
+# The options that describe a new recipe: they need a SOURCE.
+_POPULATE_OPTIONS = (
+    "processor",
+    "format",
+    "command",
+    "image",
+    "memory",
+    "cpus",
+    "sha256",
+    "mode",
+    "network",
+)
 
 
 class LayerMagicError(Exception):
@@ -219,25 +235,34 @@ class LayerMagics(Magics):
     def _do_populate(self, args: list[str]) -> render.Rich:
         parser = _parser("populate")
         parser.add_argument("name")
-        parser.add_argument("source")
-        parser.add_argument("--processor", default="copy")
-        for field in ("format", "command", "image", "memory", "sha256"):
+        parser.add_argument("source", nargs="?")
+        parser.add_argument("--processor")
+        for field in ("format", "command", "image", "memory", "sha256", "mode"):
             parser.add_argument(f"--{field}")
-        parser.add_argument("--mode", default="replace")
+        parser.add_argument("--cpus", type=float)
+        parser.add_argument("--network", action="store_true")
         options = parser.parse_args(args)
-        processor = {"type": options.processor}
-        for field in ("format", "command", "image", "memory"):
-            if getattr(options, field) is not None:
-                processor[field] = getattr(options, field)
-        body: dict[str, Any] = {
-            "source": options.source,
-            "processor": processor,
-            "mode": options.mode,
-        }
-        if options.sha256:
-            body["sha256"] = options.sha256
+        given = [field for field in _POPULATE_OPTIONS if getattr(options, field)]
+        body: dict[str, Any] = {}  # no source: the stored recipe runs again, as it is
+        if options.source is not None:
+            processor: dict[str, Any] = {"type": options.processor or "copy"}
+            for field in ("format", "command", "image", "memory", "cpus"):
+                if getattr(options, field) is not None:
+                    processor[field] = getattr(options, field)
+            if options.network:
+                processor["network"] = True
+            body = {"source": options.source, "processor": processor}
+            body["mode"] = options.mode or "replace"
+            if options.sha256:
+                body["sha256"] = options.sha256
+        elif given:
+            raise LayerMagicError(
+                f"Give a SOURCE with --{given[0]} (without one, the stored recipe is re-run "
+                "as it is)."
+            )
         job = self.client.request("POST", "layers", options.name, "populate", body=body)
-        job = self._follow(job, f"Populating {options.name}")
+        what = "Populating" if body else "Re-running the loader of"
+        job = self._follow(job, f"{what} {options.name}")
         return self._outcome(options.name, job)
 
     def _do_archive(self, args: list[str]) -> render.Rich:

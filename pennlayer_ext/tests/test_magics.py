@@ -15,6 +15,20 @@ from .helpers import make_wheel, wait_for_job, write_notebook
 pytestmark = pytest.mark.timeout(600)
 
 
+@pytest.fixture
+def sources(tmp_path):
+    """A folder loaders may read from (the server's allowed_source_roots)."""
+    folder = tmp_path / "sources"
+    (folder / "atlas").mkdir(parents=True)
+    (folder / "atlas" / "cells.csv").write_text("cell,type\n1,T\n")
+    return folder
+
+
+@pytest.fixture
+def pl_extra_config(sources):
+    return {"PennLayerApp": {"allowed_source_roots": [str(sources)]}}
+
+
 async def run(kernel, code, timeout=240, stdin=None):
     """Run *code*; (status, stream text, {mime: data} of the results, error lines)."""
     streams, results, errors = [], {}, []
@@ -237,6 +251,30 @@ async def test_the_list_says_how_far_a_layer_being_built_is(
     assert 'title="Resolving and installing packages"' in html
     assert "white-space:nowrap" in html  # names, sizes and ages stay on one line
     assert wait_for_job(env_and_layers, job)["state"] == "succeeded"
+
+
+async def test_a_cell_populates_a_layer_then_runs_its_recipe_again(
+    env_and_layers, start_kernel, jp_root_dir, sources
+):
+    kernel = await start_kernel(write_notebook(jp_root_dir, "p.ipynb", {"layers": []}))
+    env_and_layers.create_layer("atlas", "reference")
+    # A cell fills a layer from a source, as the CLI does
+    cell = f"%layer populate atlas {sources / 'atlas'}"
+    status, out, shown, errors = await run(kernel, cell)
+    assert status == "ok", (out, errors)
+    assert shown["text/plain"].startswith("atlas is READY: version 1 ("), shown["text/plain"]
+    # and without a SOURCE runs the stored recipe again (the files changed meanwhile)
+    (sources / "atlas" / "cells.csv").write_text("cell,type\n1,T\n2,B\n")
+    status, out, shown, errors = await run(kernel, "%layer populate atlas")
+    assert status == "ok", (out, errors)
+    assert shown["text/plain"].startswith("atlas is READY: version 2 ("), shown["text/plain"]
+    assert env_and_layers.get_layer("atlas")["recipe"]["source"] == str(sources / "atlas")
+    # A recipe's option without a SOURCE is a mistake, said in one line
+    status, _, _, errors = await run(kernel, "%layer populate atlas --mode add")
+    assert (status, errors) == (
+        "error",
+        ["Give a SOURCE with --mode (without one, the stored recipe is re-run as it is)."],
+    )
 
 
 async def test_a_cell_build_shows_progress_and_ends_ready(
