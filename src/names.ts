@@ -55,9 +55,6 @@ export function nameMessage(name: string): string | null {
   if (problem === null) {
     return null;
   }
-  if (name === '') {
-    return `Invalid layer name: ${problem}; ${NAME_RULE}.`;
-  }
   const shown = name.length <= 80 ? `'${name}'` : `'${name.slice(0, 60)}'...`;
   return `Invalid layer name ${shown}: ${problem}; ${NAME_RULE}.`;
 }

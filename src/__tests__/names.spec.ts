@@ -36,6 +36,10 @@ describe('nameMessage', () => {
     expect(nameMessage('Bad')).toBe(
       "Invalid layer name 'Bad': the layer name contains uppercase letters; a layer name uses lowercase letters a-z, digits 0-9 and single dashes between them (for example 'hg38-reference'), at most 63 characters."
     );
+    // an empty name too, as the server says it (Invalid layer name '': ...)
+    expect(nameMessage('')).toBe(
+      "Invalid layer name '': the layer name is empty; a layer name uses lowercase letters a-z, digits 0-9 and single dashes between them (for example 'hg38-reference'), at most 63 characters."
+    );
   });
 
   it('is null for a valid name', () => {
