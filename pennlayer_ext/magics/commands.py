@@ -274,9 +274,8 @@ class LayerMagics(Magics):
 
     def _do_restore(self, args: list[str]) -> render.Rich:
         name = self._name("restore", args).name
-        job = self._follow(
-            self.client.request("POST", "layers", name, "restore"), f"Restoring {name}"
-        )
+        title = render.restore_title(self.client.request("GET", "layers", name))
+        job = self._follow(self.client.request("POST", "layers", name, "restore"), title)
         return self._outcome(name, job)
 
     def _do_cancel(self, args: list[str]) -> render.Rich:

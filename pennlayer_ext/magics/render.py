@@ -194,6 +194,16 @@ def layer_info(layer: dict[str, Any]) -> Rich:
     return table(["Field", "Value"], [[k, "-" if v is None else v] for k, v in fields])
 
 
+def restore_title(layer: dict[str, Any]) -> str:
+    """What a restore fetches and costs, said as it starts (the CLI says the same; the
+    Layers panel asks first)."""
+    return (
+        f"Restoring {layer['name']} from IA: archive of "
+        f"{units.human_bytes(layer.get('archive_bytes') or 0)}, estimated retrieval cost "
+        f"{units.human_cost(layer.get('retrieval_cost_usd') or 0)}"
+    )
+
+
 def _lines(text: str) -> Rich:
     """Text whose line breaks stay in the HTML cell (requirements, one per line)."""
     return Rich(f'<pre style="{_PRE}">{esc(text.rstrip())}</pre>', text.rstrip())

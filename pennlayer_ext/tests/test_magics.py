@@ -29,8 +29,9 @@ def pl_extra_config(sources):
     return {"PennLayerApp": {"allowed_source_roots": [str(sources)]}}
 
 
-async def run(kernel, code, timeout=240, stdin=None):
-    """Run *code*; (status, stream text, {mime: data} of the results, error lines)."""
+async def run(kernel, code, timeout=240, stdin=None, shown=None):
+    """Run *code*; (status, stream text, {mime: data} of the results, error lines). Every
+    plain text the cell displayed, updates included, is added to *shown* if given."""
     streams, results, errors = [], {}, []
 
     def hook(msg):
@@ -40,6 +41,8 @@ async def run(kernel, code, timeout=240, stdin=None):
             streams.append(content["text"])
         elif kind in ("execute_result", "display_data", "update_display_data"):
             results.update(content["data"])
+            if shown is not None and "text/plain" in content["data"]:
+                shown.append(content["data"]["text/plain"])
         elif kind == "error":
             errors.extend(content["traceback"])
 
@@ -269,6 +272,15 @@ async def test_a_cell_populates_a_layer_then_runs_its_recipe_again(
     assert status == "ok", (out, errors)
     assert shown["text/plain"].startswith("atlas is READY: version 2 ("), shown["text/plain"]
     assert env_and_layers.get_layer("atlas")["recipe"]["source"] == str(sources / "atlas")
+    # Archived, a restore from a cell says first what it fetches and costs (as the CLI)
+    archived = env_and_layers.start_archive("atlas")
+    assert wait_for_job(env_and_layers, archived)["state"] == "succeeded"
+    texts = []
+    status, out, shown, errors = await run(kernel, "%layer restore atlas", shown=texts)
+    assert status == "ok", (out, errors)
+    assert texts[0].startswith("Restoring atlas from IA: archive of "), texts
+    assert "estimated retrieval cost $" in texts[0], texts
+    assert env_and_layers.get_layer("atlas")["storage_class"] == "STANDARD"
     # A recipe's option without a SOURCE is a mistake, said in one line
     status, _, _, errors = await run(kernel, "%layer populate atlas --mode add")
     assert (status, errors) == (
