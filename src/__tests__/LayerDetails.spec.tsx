@@ -159,6 +159,44 @@ describe('LayerDetails of a failed build', () => {
     expect(storage?.textContent).toContain('unique: 3.1 MB');
     expect(storage?.textContent).toContain('$0.02/mo (STANDARD)');
   });
+
+  it('shows the requirements as given, then the packages they resolved to', async () => {
+    const ready = {
+      ...failedLayer,
+      status: 'READY' as const,
+      error: null,
+      requirements:
+        '# for the lab\nnumpy>=2\nipykernel  # added by pennlayer\n',
+      packages: [{ name: 'numpy', version: '2.1.0' }],
+      versions: []
+    };
+    act(() =>
+      root.render(
+        <LayerDetails
+          layer={ready}
+          actions={null}
+          serverSettings={answering([
+            [/\/pennlayer\/layers\/sci$/, ready],
+            [/\/pennlayer\/sessions/, { sessions: [] }],
+            [/\/pennlayer\/jobs\?layer=sci/, { jobs: [] }]
+          ])}
+          trans={trans}
+        />
+      )
+    );
+    const requirements = () =>
+      container.querySelector('.pennlayer-LayerDetails-requirements');
+    await settle(() => requirements() !== null);
+    expect(requirements()?.textContent).toBe(
+      '# for the lab\nnumpy>=2\nipykernel  # added by pennlayer'
+    );
+    const titles = Array.from(
+      container.querySelectorAll('.pennlayer-LayerDetails-title')
+    ).map(title => title.textContent);
+    expect(titles.indexOf('Requirements')).toBe(
+      titles.indexOf('Packages (1)') - 1
+    );
+  });
 });
 
 describe('LayerDetails of a running build', () => {

@@ -261,7 +261,10 @@ export function LayerDetails(props: ILayerDetailsProps): JSX.Element {
         )}
       </Section>
       {layer.kind === 'environment' ? (
-        <Packages layer={detail} trans={trans} />
+        <>
+          <Requirements layer={detail} trans={trans} />
+          <Packages layer={detail} trans={trans} />
+        </>
       ) : (
         <Recipe layer={detail} trans={trans} />
       )}
@@ -315,6 +318,31 @@ function Section(props: {
       <h3 className="pennlayer-LayerDetails-title">{props.title}</h3>
       {props.children}
     </section>
+  );
+}
+
+/**
+ * An environment's requirements as they were given (comments included): what
+ * its packages were resolved from.
+ */
+function Requirements(props: {
+  layer: ILayerDetail;
+  trans: TranslationBundle;
+}): JSX.Element | null {
+  const { layer, trans } = props;
+  const requirements = layer.requirements?.trim();
+  if (!requirements) {
+    return null;
+  }
+  return (
+    <Section title={trans.__('Requirements')}>
+      <pre
+        className="pennlayer-LayerDetails-requirements"
+        aria-label={trans.__('Requirements of %1', layer.name)}
+      >
+        {requirements}
+      </pre>
+    </Section>
   );
 }
 
