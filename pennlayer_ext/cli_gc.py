@@ -35,19 +35,18 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     dry = report["dry_run"]
     lines = []
     versions = [f"{item['layer']} v{item['version']}" for item in report["versions"]]
-    if versions:
-        verb = "Would retire" if dry else "Retired"
-        lines.append(
-            f"{verb} {_plural(len(versions), 'old version')} that no session or run needs: "
-            f"{_named(versions)}."
-        )
     packages = [f"{item['name']} {'/'.join(item['versions'])}" for item in report["packages"]]
-    if packages:
-        verb = "Would remove" if dry else "Removed"
-        lines.append(
-            f"{verb} {_plural(len(packages), 'package')} that no environment uses from the "
-            f"build cache: {_named(packages)}."
-        )
+    for items, verbs, what, why in (
+        (versions, ("Retired", "Would retire"), "old version", "that no session or run needs"),
+        (
+            packages,
+            ("Removed", "Would remove"),
+            "package",
+            "that no environment uses from the build cache",
+        ),
+    ):
+        if items:
+            lines.append(f"{verbs[dry]} {_plural(len(items), what)} {why}: {_named(items)}.")
     if report["cache_skipped"]:
         lines.append(f"The build cache was left alone: {report['cache_skipped']}.")
     if not versions and not packages:

@@ -245,6 +245,22 @@ def add_reference_version(
     return manager.get_layer(name)
 
 
+def record_session(manager, session_id: str, layers, environment=None) -> None:
+    """A running session of user alice that mounts version 1 of *layers* (in the
+    catalog only: no kernel)."""
+    with manager.catalog.transaction(write=True) as conn:
+        manager.catalog.insert_session(
+            conn,
+            session_id=session_id,
+            kernel_id=f"kernel-{session_id}",
+            user="alice",
+            notebook_path="analysis.ipynb",
+            environment=environment,
+            backend="bwrap",
+            mounts={name: (1, "sha256:abc") for name in layers},
+        )
+
+
 def commit_staged(manager, name: str, staged, summary, *, settle: bool = True) -> int:
     """Commit the tree at *staged* (summarized as *summary*) as the next version of
     *name*, the real step; *settle* False leaves its shares pending, as a job's commit.

@@ -11,7 +11,13 @@ from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.garbage import BUILD_RUNNING
 from pennlayer_ext.core.units import human_bytes
 
-from .helpers import add_reference_version, build_environment, make_wheel, wait_for_job
+from .helpers import (
+    add_reference_version,
+    build_environment,
+    make_wheel,
+    record_session,
+    wait_for_job,
+)
 from .test_cli import run_cli
 
 pytestmark = pytest.mark.timeout(600)
@@ -23,21 +29,6 @@ def _cached(store, name):
         found.name.removesuffix(".dist-info").split("-")[1]
         for found in (store / "cache" / "uv").glob(f"archive-v*/*/{name}-*.dist-info")
     )
-
-
-def _start_session(manager, session_id, layers):
-    """A session that mounts version 1 of *layers*."""
-    with manager.catalog.transaction(write=True) as conn:
-        manager.catalog.insert_session(
-            conn,
-            session_id=session_id,
-            kernel_id=f"kernel-{session_id}",
-            user="alice",
-            notebook_path="analysis.ipynb",
-            environment=None,
-            backend="bwrap",
-            mounts={name: (1, "sha256:abc") for name in layers},
-        )
 
 
 def _end_without_clean_up(manager, session_id):
@@ -62,7 +53,7 @@ def test_gc_frees_old_versions_and_the_packages_no_environment_uses(tmp_path, lo
     # the session then ended without its clean-up
     manager.create_layer("genome", "reference")
     add_reference_version(manager, "genome", {"chr1.fa": "A" * 40_000})
-    _start_session(manager, "s1", ["genome"])
+    record_session(manager, "s1", ["genome"])
     add_reference_version(manager, "genome", {"chr1.fa": "C" * 20_000})
     _end_without_clean_up(manager, "s1")
     assert sorted(p.name for p in (store / "layers" / "genome").iterdir()) == ["1", "2"]

@@ -4,6 +4,8 @@ from pennlayer_ext.core import Conflict, InvalidInput, InvalidName, LayerManager
 from pennlayer_ext.core.catalog import utc_now
 from pennlayer_ext.core.costs import BYTES_PER_GB, monthly_cost, validate_prices
 
+from .helpers import record_session
+
 
 @pytest.fixture
 def manager(tmp_path):
@@ -81,26 +83,12 @@ def test_filters_and_totals(manager):
         manager.list_layers(status="ready")
 
 
-def _start_session(manager, session_id, layers, environment=None):
-    with manager.catalog.transaction(write=True) as conn:
-        manager.catalog.insert_session(
-            conn,
-            session_id=session_id,
-            kernel_id=f"kernel-{session_id}",
-            user="alice",
-            notebook_path="analysis.ipynb",
-            environment=environment,
-            backend="bwrap",
-            mounts={name: (1, "sha256:abc") for name in layers},
-        )
-
-
 def test_a_layer_in_use_cannot_be_deleted_until_its_sessions_end(manager):
     # Given a reference layer mounted by two running sessions and an environment in use
     manager.create_layer("genome", "reference")
     manager.create_layer("stack", "environment")
-    _start_session(manager, "s1", ["genome"], environment="stack")
-    _start_session(manager, "s2", ["genome"])
+    record_session(manager, "s1", ["genome"], environment="stack")
+    record_session(manager, "s2", ["genome"])
     assert manager.get_layer("genome")["in_use"] == ["s1", "s2"]
     assert manager.get_layer("stack")["in_use"] == ["s1"]
     # When it is deleted, the answer is 409 naming the sessions and their users (never a
