@@ -111,7 +111,6 @@ class FuzzServer:
             self.port,
             root / "store",
             f"--ServerApp.root_dir={root}",
-            "--ServerApp.port_retries=0",
             "--ServerApp.ip=127.0.0.1",
             f"--PennLayerApp.kernelspec_dir={root / 'kernels'}",
             f"--PennLayerApp.allowed_source_roots={self.sources}",
