@@ -156,10 +156,13 @@ def _unused_packages(cache_dir: Path, retiring: _Links) -> dict[str, _Package]:
         return {}
     for top in tops:
         for archive in sorted(top.iterdir()):
-            named = [
-                match for entry in archive.iterdir() if (match := _DIST_INFO.match(entry.name))
-            ]
-            if len(named) != 1:
+            try:
+                named = [
+                    match for entry in archive.iterdir() if (match := _DIST_INFO.match(entry.name))
+                ]
+            except OSError:  # not a folder (a link, a file), or gone meanwhile
+                continue
+            if len(named) != 1 or archive.is_symlink():
                 continue  # not one wheel's files: not ours to judge
             name = re.sub(r"[-_.]+", "-", named[0]["name"]).lower()
             package = packages.setdefault(name, _Package(name))
