@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from .core import LayerManagerAPI
+from .core.builder import unpinned_lines
 from .core.units import (
     bytes_text,
     downloading_text,
@@ -20,8 +20,6 @@ from .core.units import (
     packages_text,
     recipe_fields,
 )
-
-_PINNED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+")
 
 
 def print_json(payload: Any) -> None:
@@ -172,18 +170,8 @@ def print_layer(layer: dict[str, Any]) -> None:
         name_width = max(len(package["name"]) for package in layer["packages"])
         for package in layer["packages"]:
             print(f"  {package['name']:<{name_width}}  {package['version']}")
-        if unpinned := _unpinned(layer.get("lock") or ""):
+        if unpinned := unpinned_lines(layer.get("lock") or ""):
             print("  and, as locked:", *unpinned, sep="\n    ")
-
-
-def _unpinned(lock: str) -> list[str]:
-    """The lock's lines that are not ``name==version`` (a URL, a path): the package list
-    names those packages, the lock says where they came from."""
-    return [
-        line.strip()
-        for line in lock.splitlines()
-        if line.strip() and not _PINNED.fullmatch(line.strip())
-    ]
 
 
 def _files(count: int) -> str:

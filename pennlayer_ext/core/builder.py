@@ -252,6 +252,16 @@ def packages_from_lock(lock: str) -> list[dict[str, str]] | None:
     return sorted(packages, key=lambda item: item["name"].lower())
 
 
+def unpinned_lines(lock: str) -> list[str]:
+    """The lines of a lock that are not ``name==version`` (a URL, a path): the package
+    list names those packages, the lock says where they came from."""
+    return [
+        line.strip()
+        for line in lock.splitlines()
+        if line.strip() and not _PINNED.fullmatch(line.strip())
+    ]
+
+
 def _package_list(listed: str) -> list[dict[str, str]]:
     """Names and versions from ``uv pip list --format json``, sorted by name."""
     try:

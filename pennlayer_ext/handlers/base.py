@@ -166,9 +166,15 @@ class PennLayerHandler(APIHandler):
     def sees_session(self, session: Mapping[str, Any]) -> bool:
         """Whether the caller may see *session*: everyone on a server of one person; on a
         node service, a person sees their own sessions, the node's owners everyone's."""
-        if getattr(self.current_user, "sees_all_sessions", True):
+        if self.sees_everyone:
             return True
         return bool(session.get("user")) and session.get("user") == self.user_name()
+
+    @property
+    def sees_everyone(self) -> bool:
+        """Whether the caller sees every person's sessions and runs: on a server of one
+        person, or the node's owners on a node service."""
+        return bool(getattr(self.current_user, "sees_all_sessions", True))
 
     def sees_job(self, job: Mapping[str, Any]) -> bool:
         """Whether the caller may see *job*: a headless run is its owner's (and the node's

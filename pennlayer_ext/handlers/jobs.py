@@ -60,7 +60,8 @@ class JobLogHandler(PennLayerHandler):
     @authorized
     async def get(self, job_id: str) -> None:
         offset = self.get_query_argument("offset", "0")
-        await self.seen_job(job_id)  # another person's run: its log is theirs
+        if not self.sees_everyone:
+            await self.seen_job(job_id)  # another person's run: its log is theirs
         self.finish_json(await self.call(self.manager.job_log, job_id, offset))
 
 

@@ -100,10 +100,11 @@ class RerunHandler(RunsBase):
     @authorized
     async def post(self, run_id: str) -> None:
         body = self.json_body("run-rerun") if self.request.body.strip() else {}
-        run = self.seen_run(run_id, await self.call(self.manager.get_run, run_id))
+        if not self.sees_everyone:  # another person's run: 404, as for none
+            run_id = self.seen_run(run_id, await self.call(self.manager.get_run, run_id))["id"]
         job = await self.call(
             self.manager.rerun,
-            run["id"],
+            run_id,
             accept_newer=body.get("accept_newer", False),
             output=body.get("output"),
             owner=self.user_name(),
