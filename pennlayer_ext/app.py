@@ -64,10 +64,13 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
             "mount_root": self.mount_root,
             "unprivileged": False,
             "kernel_env_allow": list(self.kernel_env_allow),
-            "available": availability(),
+            "kernel_docker_image": self.kernel_docker_image,
+            "kernel_docker_memory": self.kernel_docker_memory,
+            "kernel_docker_cpus": self.kernel_docker_cpus,
+            "available": availability(self.kernel_config()),
         }
         try:
-            backend, report["reason"] = resolve_backend(self.sandbox)
+            backend, report["reason"] = resolve_backend(self.sandbox, self.kernel_config())
         except PennLayerError as exc:
             report["reason"] = exc.message
             return report

@@ -10,6 +10,7 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 
 from .client_wire import Wire, segment
+from .core.kernelspecs import NODE_KERNEL_SETTINGS
 
 
 def user_sessions_root() -> Path:
@@ -34,7 +35,7 @@ class KernelSessionCalls(Wire):
         """The node's sandbox settings, from the service's ``GET /node``."""
         sandbox = self.node_info().get("sandbox") or {}
         settings = {"sandbox": sandbox.get("configured")}
-        settings.update({k: sandbox.get(k) for k in ("mount_root", "kernel_env_allow")})
+        settings.update({k: sandbox.get(k) for k in NODE_KERNEL_SETTINGS if k != "sandbox"})
         return {key: value for key, value in settings.items() if value is not None}
 
     def open_kernel_session(

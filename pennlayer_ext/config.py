@@ -28,11 +28,11 @@ from .core import LayerManager, LayerManagerAPI, PennLayerError
 from .core.coldstore import check_cold_store
 from .core.costs import DEFAULT_PRICES, validate_prices
 from .core.requirements import REQUIREMENT_CATEGORIES
-from .core.sandbox import DEFAULT_MOUNT_ROOT, check_env_allow, check_sandbox
 from .core.settings import (
     DEFAULT_RUN_KEEP_VERSIONS_DAYS,
 )
 from .core.store import LayerStore
+from .kernel_config import KernelConfig
 from .limits import LimitsConfig, not_negative
 from .manager_config import ManagerConfig
 
@@ -44,7 +44,7 @@ def default_store_root() -> str:
     return os.environ.get(STORE_ENV) or os.path.join(jupyter_data_dir(), "pennlayer")
 
 
-class PennLayerConfig(ManagerConfig, LimitsConfig):
+class PennLayerConfig(ManagerConfig, LimitsConfig, KernelConfig):
     """The settings of pennlayer on this node (set as ``PennLayerApp.<setting>``)."""
 
     store_root = Unicode(
@@ -54,16 +54,6 @@ class PennLayerConfig(ManagerConfig, LimitsConfig):
             "PENNLAYER_STORE environment variable if it is set, otherwise 'pennlayer' in the "
             "Jupyter data directory. Every server process and CLI on the node that should see "
             "the same layers must use the same folder."
-        ),
-    )
-
-    sandbox = Unicode(
-        "auto",
-        config=True,
-        help=(
-            "How kernels are isolated: 'bwrap' (bubblewrap, read-only mounts enforced), "
-            "'none' (no isolation; read-only is not enforced) or 'auto' (bwrap where it "
-            "works, otherwise none). A Docker backend is planned, not built. Default: 'auto'."
         ),
     )
 
@@ -209,31 +199,6 @@ class PennLayerConfig(ManagerConfig, LimitsConfig):
         "", config=True, help="Region for s3:// sources. Default: empty (the AWS chain decides)."
     )
 
-    mount_root = Unicode(
-        DEFAULT_MOUNT_ROOT,
-        config=True,
-        help=(
-            "Where layers appear inside a sandboxed kernel: <mount_root>/<name>/. Default: "
-            "/mnt/layers. Change it only for backends that cannot use /mnt."
-        ),
-    )
-
-    kernel_env_allow = List(
-        Unicode(),
-        default_value=[],
-        config=True,
-        help=(
-            "Names of environment variables of the server that kernels may get as well. "
-            "Kernels get only what Jupyter, Python and the session need (PATH, HOME, LANG, "
-            "LC_*, TZ, TERM, JPY_SESSION_NAME, PYTHONUNBUFFERED, the session's PENNLAYER_* "
-            "variables, VIRTUAL_ENV...), never the server's tokens or cloud credentials. "
-            "Names that look like credentials (JUPYTER_TOKEN, JPY_API_TOKEN, JUPYTERHUB_*, "
-            "AWS_*, GOOGLE_*, AZURE_*, or containing TOKEN, SECRET, PASSWORD, CREDENTIAL, "
-            "API_KEY...) are refused. With the bwrap sandbox the values are on bubblewrap's "
-            "command line, which local users can read. Default: empty."
-        ),
-    )
-
     core_threads = Int(
         8,
         config=True,
@@ -313,21 +278,6 @@ class PennLayerConfig(ManagerConfig, LimitsConfig):
             )
         return str(Path(value).expanduser().absolute())
 
-    @validate("sandbox")
-    def _validate_sandbox(self, proposal: Any) -> str:
-        # The choices come from the backend registry, so a new backend needs no edit here.
-        try:
-            return check_sandbox(proposal["value"])
-        except PennLayerError as exc:
-            raise TraitError(f"PennLayerApp.sandbox: {exc.message}") from exc
-
-    @validate("kernel_env_allow")
-    def _validate_kernel_env_allow(self, proposal: Any) -> list[str]:
-        try:
-            return check_env_allow(proposal["value"])
-        except PennLayerError as exc:
-            raise TraitError(f"PennLayerApp.kernel_env_allow: {exc.message}") from exc
-
     @validate("storage_prices")
     def _validate_storage_prices(self, proposal: Any) -> dict[str, float]:
         try:
@@ -375,11 +325,7 @@ class PennLayerConfig(ManagerConfig, LimitsConfig):
             kernelspec_dir=self.kernelspec_dir,
             allowed_requirement_kinds=self.allowed_requirement_kinds,
             allow_source_builds=self.allow_source_builds,
-            kernel_config={
-                "sandbox": self.sandbox,
-                "mount_root": self.mount_root,
-                "kernel_env_allow": list(self.kernel_env_allow),
-            },
+            kernel_config=self.kernel_config(),
             allowed_source_roots=self.allowed_source_roots,
             run_keep_versions_days=self.run_keep_versions_days,
             disk_reserve=self.disk_reserve,

@@ -147,6 +147,9 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
     # node service's client, whose user cannot write in the service's store.
     _own_dir: str | None = None
     _manager: LayerManagerAPI | None = None
+    # The kernel's backend and session folder, for what outlives a killed kernel.
+    _backend: SandboxBackend | None = None
+    _layout_dir: str | None = None
 
     def _store(self) -> LayerStore:
         if not self.store_root:
@@ -202,7 +205,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
     def _open_session(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         manager = self._layer_manager()
         settings = self._kernel_settings(manager)
-        backend, _why = resolve_backend(settings["sandbox"])
+        backend, _why = resolve_backend(settings["sandbox"], settings)
         env: dict[str, str] = dict(kwargs.get("env") or os.environ)
         notebook_path = env.get("JPY_SESSION_NAME") or None
         request: dict[str, Any] = {
@@ -301,6 +304,7 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
             server=self._server_for_kernel(opened),
         )
         backend.prepare(layout)
+        self._backend, self._layout_dir = backend, str(session_dir)
 
         notices = [*backend.notices(), *opened["notices"]]
         kernel_cmd = list(kwargs["cmd"])
@@ -365,6 +369,9 @@ class PennLayerProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     async def cleanup(self, restart: bool = False) -> None:
         await super().cleanup(restart=restart)
+        if self._backend is not None and self._layout_dir is not None:
+            await asyncio.to_thread(self._backend.release, self._layout_dir)
+            self._backend = self._layout_dir = None
         if self._session_id is not None and not self._run_session:
             reason = "kernel restarted" if restart else "kernel stopped"
             await asyncio.to_thread(self._close, reason)

@@ -22,8 +22,15 @@ from .store import LayerStore, remove_tree, write_atomically
 
 KERNELSPEC_PREFIX = "pennlayer-"
 PROVISIONER_NAME = "pennlayer-provisioner"
+#: The kernel settings a kernelspec carries for its provisioner (see build_kernelspec).
+KERNELSPEC_SETTINGS = ("sandbox", "mount_root", "kernel_env_allow")
 #: The kernel settings the node's configuration decides, not a kernelspec.
-NODE_KERNEL_SETTINGS = ("sandbox", "mount_root", "kernel_env_allow")
+NODE_KERNEL_SETTINGS = (
+    *KERNELSPEC_SETTINGS,
+    "kernel_docker_image",
+    "kernel_docker_memory",
+    "kernel_docker_cpus",
+)
 #: The logo files every environment kernelspec carries (Jupyter's resource names).
 LOGO_DIR = Path(__file__).parent / "kernel_logo"
 LOGO_FILES = ("logo-svg.svg", "logo-64x64.png", "logo-32x32.png")
@@ -66,7 +73,7 @@ def build_kernelspec(
             "kernel_provisioner": {
                 "provisioner_name": PROVISIONER_NAME,
                 "config": {
-                    **(kernel_config or {}),
+                    **{k: v for k, v in (kernel_config or {}).items() if k in KERNELSPEC_SETTINGS},
                     "environment": layer["name"],
                     "store_root": str(store.root),
                 },

@@ -147,7 +147,7 @@ class RunService:
         environment, layers = plan["environment"], list(plan["layers"])
         rerun_of = plan["rerun_of"]
         kernel_settings = read_kernel_settings(self.store) or self.settings.kernel_config
-        backend, _ = resolve_backend(kernel_settings.get("sandbox", "auto"))
+        backend, _ = resolve_backend(kernel_settings.get("sandbox", "auto"), kernel_settings)
         params = {
             "kernel_config": self.settings.kernel_config,
             "keep_days": self.settings.run_keep_versions_days,

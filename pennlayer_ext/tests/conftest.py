@@ -13,6 +13,7 @@ from .helpers import (
     add_reference_version,
     build_environment,
     docker_client,
+    import_kernel_image,
     make_wheel,
     start_s3_server,
 )
@@ -173,3 +174,15 @@ def busybox_image(tmp_path_factory):
     finally:
         client.close()
     return "pennlayer-test-busybox:1"
+
+
+@pytest.fixture(scope="session")
+def kernel_image():
+    """An image the docker sandbox can run this machine's interpreter in."""
+    client = docker_client()
+    if client is None:
+        pytest.skip("needs a Docker engine (scripts/test.sh starts it)")
+    try:
+        return import_kernel_image(client, "pennlayer-test-kernel")
+    finally:
+        client.close()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
 import http.client
 import http.server
 import io
 import json
+import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import textwrap
 import threading
 import time
@@ -468,3 +472,55 @@ def docker_client():
     import docker
 
     return docker.from_env()
+
+
+# The system libraries binary wheels may link (the manylinux policies' list).
+_WHEEL_SYSTEM_LIBRARIES = (
+    "libstdc++.so.6",
+    "libgcc_s.so.1",
+    "libz.so.1",
+    "librt.so.1",
+    "libdl.so.2",
+    "libpthread.so.0",
+    "libutil.so.1",
+    "libresolv.so.2",
+)
+_LIBRARY_FOLDERS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64")
+
+
+def import_kernel_image(client, repository: str, tag: str = "1") -> str:
+    """An image with what this machine's interpreter needs to run (the libraries its
+    program and its compiled modules link, at their paths here; /tmp, a passwd), imported
+    into *client*'s engine: the image of the docker sandbox's tests. The interpreter
+    itself is not in it: the sandbox mounts it read-only."""
+    prefix = sys.base_prefix
+    tag_name = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    programs = [os.path.realpath(os.path.join(prefix, "bin", tag_name))]
+    programs += glob.glob(os.path.join(prefix, "lib", tag_name, "lib-dynload", "*.so"))
+    libraries: set[str] = set()
+    for program in programs:
+        listed = subprocess.run(["ldd", program], capture_output=True, text=True, check=False)
+        for line in listed.stdout.splitlines():
+            found = re.search(r"(/\S+)", line)
+            if found and not found[1].startswith(prefix):
+                libraries.add(found[1])
+    for extra in _WHEEL_SYSTEM_LIBRARIES:
+        for folder in _LIBRARY_FOLDERS:
+            if os.path.exists(os.path.join(folder, extra)):
+                libraries.add(os.path.join(folder, extra))
+                break
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = os.path.join(scratch, "rootfs.tar")
+        with tarfile.open(archive, "w") as tar:
+            for library in sorted(libraries):
+                tar.add(os.path.realpath(library), arcname=library.lstrip("/"))
+            for folder, mode in (("tmp", 0o1777), ("etc", 0o755)):
+                info = tarfile.TarInfo(folder)
+                info.type, info.mode = tarfile.DIRTYPE, mode
+                tar.addfile(info)
+            passwd = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+            info = tarfile.TarInfo("etc/passwd")
+            info.size = len(passwd)
+            tar.addfile(info, io.BytesIO(passwd))
+        client.api.import_image(src=archive, repository=repository, tag=tag)
+    return f"{repository}:{tag}"

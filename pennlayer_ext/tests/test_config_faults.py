@@ -82,7 +82,7 @@ def test_an_invalid_setting_stops_the_extension_naming_the_setting(tmp_path):
     # and the log names the setting and says that pennlayer does not run
     assert (
         "pennlayer is NOT running: PennLayerApp.sandbox: Unknown sandbox 'bogus': use one of "
-        "auto, bwrap, none. Fix that setting and restart the server" in log
+        "auto, bwrap, docker, none. Fix that setting and restart the server" in log
     )
     assert "pennlayer: store at" not in log
     # and no store was made: not the configured one, not the default, not in the cwd

@@ -61,7 +61,7 @@ def test_another_user_can_neither_record_nor_close_it(node):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"backend": "chroot"}, "backend must be one of bwrap, none"),
+        ({"backend": "chroot"}, "backend must be one of bwrap, docker, none"),
         ({"kernel_id": "../../x"}, "kernel_id must be 1 to 64 letters"),
         ({"layers": "genome"}, "layers must be a list of layer names"),
         ({"pins": ["x"]}, "pins must be an object"),

@@ -213,7 +213,7 @@ def test_the_facade_and_every_module_stay_small():
         ("pennlayer_ext.core.coldstore:COLD_STORES", {"local", "s3"}),
         ("pennlayer_ext.core.sources:SOURCES", {"local", "http", "s3"}),
         ("pennlayer_ext.core.processors:PROCESSORS", {"copy", "unpack", "command", "docker"}),
-        ("pennlayer_ext.core.sandbox:BACKENDS", {"bwrap", "none"}),
+        ("pennlayer_ext.core.sandbox:BACKENDS", {"bwrap", "docker", "none"}),
     ],
 )
 def test_variants_are_listed_in_one_table(registry, names):

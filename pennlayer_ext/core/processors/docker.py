@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..runner import StepFailed
+from ..sandbox.docker import IMAGE_RE, MEMORY_RE
 from . import Processor, ProcessStep, check_shell_command
 
 if TYPE_CHECKING:
     pass
 
-_IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
-_MEMORY_RE = re.compile(r"[1-9][0-9]{0,5}[kmg]", re.IGNORECASE)
 
 
 class DockerProcessor(Processor):
@@ -36,13 +34,13 @@ class DockerProcessor(Processor):
         if spec.get("command") is not None:
             check_shell_command(self.name, spec["command"])
         image = spec.get("image")
-        if not isinstance(image, str) or not _IMAGE_RE.fullmatch(image):
+        if not isinstance(image, str) or not IMAGE_RE.fullmatch(image):
             raise InvalidInput("The docker processor needs an 'image' (e.g. 'tools:1.2').")
         network = spec.get("network", False)
         if not isinstance(network, bool):
             raise InvalidInput("'network' must be true or false.")
         memory = spec.get("memory", "2g")
-        if not isinstance(memory, str) or not _MEMORY_RE.fullmatch(memory):
+        if not isinstance(memory, str) or not MEMORY_RE.fullmatch(memory):
             raise InvalidInput("'memory' must look like '512m' or '4g'.")
         cpus = spec.get("cpus", 1.0)
         if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not 0 < cpus <= 64:

@@ -3,14 +3,19 @@
 :data:`BACKENDS` is the one table of backends: adding one is a module with a
 :class:`~.base.SandboxBackend` subclass and a line here. ``PennLayerApp.sandbox`` takes
 ``auto`` or a name from the table; :func:`resolve_backend` turns it into the backend
-kernels get.
+kernels get. ``auto`` tries only :data:`AUTO_ORDER`: a Docker engine and an image are
+an operator's choice, never a fallback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..errors import InvalidInput
 from .base import SandboxBackend
 from .bwrap import BwrapBackend, bwrap_problem, bwrap_works, processor_command
+from .docker import DockerBackend, check_cpus, check_image, check_memory
 from .environ import check_env_allow, is_secret_name
 from .layout import (
     DEFAULT_MOUNT_ROOT,
@@ -23,9 +28,14 @@ from .layout import (
 from .none import NOT_ENFORCED, NoneBackend
 from .outputs import normalize_tree
 
-# In order of preference: "auto" takes the first one that is available here.
-BACKENDS: dict[str, type[SandboxBackend]] = {"bwrap": BwrapBackend, "none": NoneBackend}
+BACKENDS: dict[str, type[SandboxBackend]] = {
+    "bwrap": BwrapBackend,
+    "docker": DockerBackend,
+    "none": NoneBackend,
+}
 AUTO = "auto"
+# In order of preference: "auto" takes the first one that is available here.
+AUTO_ORDER = ("bwrap", "none")
 
 __all__ = [
     "AUTO",
@@ -40,7 +50,10 @@ __all__ = [
     "base_prefix_of",
     "bwrap_problem",
     "bwrap_works",
+    "check_cpus",
     "check_env_allow",
+    "check_image",
+    "check_memory",
     "check_sandbox",
     "is_secret_name",
     "normalize_tree",
@@ -66,27 +79,31 @@ def check_sandbox(configured: str) -> str:
     return name
 
 
-def availability() -> dict[str, bool]:
-    """Each backend of the table and whether it can start kernels on this node."""
-    return {name: backend().available() for name, backend in BACKENDS.items()}
+def availability(settings: Mapping[str, Any] | None = None) -> dict[str, bool]:
+    """Each backend of the table and whether it can start kernels on this node (with the
+    node's kernel *settings*: the docker backend needs its image)."""
+    return {name: backend(settings).available() for name, backend in BACKENDS.items()}
 
 
-def resolve_backend(configured: str) -> tuple[SandboxBackend, str]:
-    """The backend kernels get for *configured*, and why, for GET /node and the logs.
+def resolve_backend(
+    configured: str, settings: Mapping[str, Any] | None = None
+) -> tuple[SandboxBackend, str]:
+    """The backend kernels get for *configured* with the node's kernel *settings*, and
+    why, for GET /node and the logs.
 
     An unknown name is InvalidInput; a known backend that cannot run here is a
     SandboxError, so a kernel never silently gets less isolation than configured.
     """
     name = check_sandbox(configured)
     if name != AUTO:
-        backend = BACKENDS[name]()
+        backend = BACKENDS[name](settings)
         if not backend.available():
             why = backend.unavailable_reason()
             raise SandboxError(f"The sandbox is set to {name!r} but {why}.")
         return backend, f"configured: {name}"
     skipped: list[str] = []
-    for candidate in BACKENDS.values():
-        backend = candidate()
+    for candidate in AUTO_ORDER:
+        backend = BACKENDS[candidate](settings)
         if backend.available():
             break
         skipped.append(f"{backend.name} ({backend.unavailable_reason()})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .layout import SessionLayout, kernel_environment, prepare_overlay
 
@@ -12,11 +12,13 @@ from .layout import SessionLayout, kernel_environment, prepare_overlay
 class SandboxBackend(ABC):
     """How one kind of sandbox starts a kernel with exactly the layers it asked for.
 
-    A backend is stateless: everything about one kernel is in its
-    :class:`~.layout.SessionLayout`. The provisioner calls, in order:
-    :meth:`prepare` (the session folder), :meth:`environment` (the kernel's variables)
-    and :meth:`command` (the command line that starts it), and shows :meth:`notices`
-    before the kernel's first cell.
+    A backend holds the node's kernel settings (``settings``: the recorded
+    ``PennLayerApp`` values, see kernelspecs.write_kernel_settings) and nothing about
+    one kernel: that is in its :class:`~.layout.SessionLayout`. The provisioner calls,
+    in order: :meth:`prepare` (the session folder), :meth:`environment` (the kernel's
+    variables) and :meth:`command` (the command line that starts it), and shows
+    :meth:`notices` before the kernel's first cell; when the kernel is gone,
+    :meth:`release`.
     """
 
     #: The value of ``PennLayerApp.sandbox`` that selects this backend.
@@ -28,6 +30,9 @@ class SandboxBackend(ABC):
     unprivileged: ClassVar[bool] = False
     #: What an operator should do when this backend is configured but not available.
     missing_hint: ClassVar[str] = ""
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings: Mapping[str, Any] = settings or {}
 
     def __str__(self) -> str:
         return self.name
@@ -83,6 +88,11 @@ class SandboxBackend(ABC):
         by the kernel; ``layout.hidden`` paths must not be visible where the backend can
         hide them.
         """
+
+    def release(self, session_dir: str) -> None:
+        """Remove what outlives a kernel killed without warning (the session folder
+        *session_dir* names it); nothing for backends whose kernel is a process."""
+        return
 
     def notices(self) -> list[str]:
         """Messages for the user about this backend, shown before the first cell."""

@@ -1,0 +1,239 @@
+"""The ``docker`` backend: each kernel in a container of this node's Docker engine.
+
+The container runs the image an operator configured (``PennLayerApp.kernel_docker_image``)
+and sees:
+
+- the node's base interpreter, read-only at its own path (the environment layers were
+  built with it and point at it; the image provides the system libraries it needs);
+- each requested layer version read-only at ``<mount root>/<name>/``, the session's
+  throwaway overlay environment at ``/mnt/session/venv``, the working area at its own
+  path and the kernel's connection file, and nothing else of the node: not the store,
+  not other sessions (hidden paths under the working area or the interpreter's prefix
+  are covered, as with bwrap);
+- a read-only root, a private ``/tmp`` (``HOME`` is ``/tmp/home``), its own pid and ipc
+  namespaces, and the host's network (Jupyter wrote the kernel's ports on the host's
+  loopback into the connection file; ``%pip install`` reaches the index);
+- the server's user and group, no capabilities, ``no-new-privileges``, and the set-id
+  seccomp filter of the bwrap backend (:mod:`.setid`) loaded inside before the kernel
+  starts, on top of the engine's own profile: under a root server a kernel cannot leave
+  a set-user-ID root program in the working area;
+- the configured memory and CPU limits (``kernel_docker_memory``, ``kernel_docker_cpus``).
+
+For Jupyter the kernel's process is a small supervisor (:mod:`.docker_run`, started
+with the server's interpreter) that creates and starts the container through the
+``docker`` SDK, passes its output on, forwards signals and removes it when the kernel
+ends. The supervisor is told when the server dies (a parent-death signal) and removes
+the container then; if it is killed outright (Jupyter's last resort), the provisioner's
+cleanup removes the container (:meth:`DockerBackend.release`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput
+from .base import SandboxBackend
+from .layout import SessionLayout, visible_covers
+
+OVERLAY_PATH = "/mnt/session/venv"
+SANDBOX_HOME = "/tmp/home"  # noqa: S108 (inside the container's private /tmp)
+FILTER_PATH = "/run/pennlayer/setid.bpf"
+SPEC_FILE = "docker-kernel.json"
+CONTAINER_PREFIX = "pennlayer-kernel-"
+# What the supervisor needs of the server's environment to reach the engine.
+ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+
+IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
+MEMORY_RE = re.compile(r"[1-9][0-9]{0,5}[kmg]", re.IGNORECASE)
+
+# Run inside the container by the node's interpreter (-I -S: nothing of a site): make
+# HOME, load the set-id filter (no_new_privs first, as seccomp asks of an unprivileged
+# caller), then become the kernel. argv: HOME, the filter's path or "", the kernel's argv.
+_LAUNCH = """\
+import ctypes, os, sys
+home, bpf, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+os.makedirs(home, exist_ok=True)
+if bpf:
+    code = open(bpf, "rb").read()
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+    prog = Prog(len(code) // 8, code)
+    libc = ctypes.CDLL(None, use_errno=True)
+    ul = ctypes.c_ulong
+    if libc.prctl(38, ul(1), ul(0), ul(0), ul(0)) or libc.prctl(
+        22, ul(2), ctypes.byref(prog), ul(0), ul(0)
+    ):
+        sys.exit("pennlayer: the set-id filter could not be loaded: "
+                 + os.strerror(ctypes.get_errno()))
+os.execv(argv[0], argv)
+"""
+
+
+def check_image(value: object, what: str) -> str:
+    """*value* as an image reference (``name[:tag]``, ``name@digest``), "" for none."""
+    image = str(value).strip()
+    if image and not IMAGE_RE.fullmatch(image):
+        raise InvalidInput(f"{what} must name an image (e.g. 'kernels:1'), not {value!r}.")
+    return image
+
+
+def check_memory(value: object, what: str) -> str:
+    """*value* as a memory limit (``512m``, ``4g``), "" for none."""
+    memory = str(value).strip().lower()
+    if memory and not MEMORY_RE.fullmatch(memory):
+        raise InvalidInput(f"{what} must look like '512m' or '4g' (or be empty), not {value!r}.")
+    return memory
+
+
+def check_cpus(value: object, what: str) -> float:
+    """*value* as a number of CPUs between 0 (no limit) and 1024."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1024:
+        raise InvalidInput(f"{what} must be a number of CPUs (0 for no limit), not {value!r}.")
+    return float(value)
+
+
+def container_name(session_dir: str | Path) -> str:
+    """The container of the kernel whose session folder is *session_dir* (its id)."""
+    return f"{CONTAINER_PREFIX}{Path(session_dir).name}"
+
+
+def engine_environment() -> dict[str, str]:
+    """The server's variables that say where the Docker engine is."""
+    return {name: os.environ[name] for name in ENGINE_VARIABLES if name in os.environ}
+
+
+class DockerBackend(SandboxBackend):
+    """A container per kernel: layers read-only at ``<mount_root>/<name>/``."""
+
+    name = "docker"
+    read_only_enforced = True
+    missing_hint = "the Docker engine or the kernel image is not available"
+
+    @property
+    def image(self) -> str:
+        return str(self.settings.get("kernel_docker_image") or "")
+
+    def problem(self) -> str | None:
+        """Why kernels cannot start in containers here, or None if they can."""
+        if not self.image:
+            return "PennLayerApp.kernel_docker_image is not set (the image kernels run in)"
+        try:
+            import docker
+            from docker.errors import DockerException, ImageNotFound
+        except ImportError:  # pragma: no cover (a dependency of pennlayer)
+            return "the Python package 'docker' is not installed"
+        try:
+            client = docker.from_env(environment=engine_environment(), timeout=10)
+        except DockerException as exc:
+            return f"the Docker engine is not reachable ({exc})"
+        with contextlib.closing(client):
+            try:
+                client.images.get(self.image)
+            except ImageNotFound:
+                return (
+                    f"the image {self.image!r} is not on this node's Docker engine "
+                    "(PennLayerApp.kernel_docker_image)"
+                )
+            except DockerException as exc:
+                return f"the Docker engine is not reachable ({exc})"
+        return None
+
+    def available(self) -> bool:
+        return self.problem() is None
+
+    def unavailable_reason(self) -> str:
+        return self.problem() or self.missing_hint
+
+    def mount_root(self, layout: SessionLayout) -> str:
+        return layout.mount_root
+
+    def overlay_path(self, layout: SessionLayout) -> str:
+        return OVERLAY_PATH
+
+    def environment(
+        self, layout: SessionLayout, base: Mapping[str, str], notice: str
+    ) -> dict[str, str]:
+        env = super().environment(layout, base, notice)
+        env["HOME"] = SANDBOX_HOME
+        # The kernel's parent is the container's init, not the server's process.
+        env.pop("JPY_PARENT_PID", None)
+        return env
+
+    def command(
+        self, layout: SessionLayout, kernel_argv: Sequence[str], env: Mapping[str, str]
+    ) -> list[str]:
+        """The supervisor's command line; the container's description is written to the
+        session folder (never the kernel's to read), with *env* as its only variables."""
+        spec = container_spec(layout, self, kernel_argv, env)
+        path = layout.session_dir / SPEC_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(spec, handle)
+        return [sys.executable, "-I", "-m", "pennlayer_ext.core.sandbox.docker_run", str(path)]
+
+    def release(self, session_dir: str) -> None:
+        """Remove the session's container if it is still there (best effort)."""
+        try:
+            import docker
+            import requests
+            from docker.errors import DockerException
+        except ImportError:  # pragma: no cover
+            return
+        with contextlib.suppress(DockerException, requests.exceptions.RequestException):
+            client = docker.from_env(environment=engine_environment(), timeout=10)
+            with contextlib.closing(client):
+                client.containers.get(container_name(session_dir)).remove(force=True)
+
+
+def container_spec(
+    layout: SessionLayout,
+    backend: DockerBackend,
+    kernel_argv: Sequence[str],
+    env: Mapping[str, str],
+) -> dict[str, Any]:
+    """What the supervisor creates: the image, the command, the mounts and the limits."""
+    prefix = str(layout.base_prefix)
+    python = layout.base_prefix / "bin" / layout.python_tag
+    if not python.exists():
+        python = layout.base_prefix / "bin" / "python3"
+    mounts: list[list[Any]] = [[prefix, prefix, True]]
+    mounts += [
+        [str(mount.source), backend.mount_path(layout, mount.name), True] for mount in layout.mounts
+    ]
+    mounts.append([str(layout.overlay_dir), OVERLAY_PATH, False])
+    workdir = str(layout.workdir)
+    mounts.append([workdir, workdir, False])
+    tmpfs = {"/tmp": "rw,nosuid,nodev,mode=1777"}  # noqa: S108
+    for cover, is_dir in visible_covers(layout, [prefix, workdir], keep=(layout.base_prefix,)):
+        if is_dir:
+            tmpfs[cover] = "ro,nosuid,nodev,mode=000"
+        else:
+            mounts.append(["/dev/null", cover, True])
+    filter_arg = ""
+    if layout.setid_filter is not None:
+        mounts.append([str(layout.setid_filter), FILTER_PATH, True])
+        filter_arg = FILTER_PATH
+    if layout.connection_file is not None:
+        connection = str(layout.connection_file)
+        mounts.append([connection, connection, False])
+    settings = backend.settings
+    return {
+        "image": backend.image,
+        "name": container_name(layout.session_dir),
+        "argv": [str(python), "-I", "-S", "-c", _LAUNCH, SANDBOX_HOME, filter_arg, *kernel_argv],
+        "env": dict(env),
+        "mounts": mounts,
+        "tmpfs": tmpfs,
+        "workdir": workdir,
+        "user": f"{os.getuid()}:{os.getgid()}",
+        "memory": str(settings.get("kernel_docker_memory") or ""),
+        "cpus": float(settings.get("kernel_docker_cpus") or 0),
+        "engine": engine_environment(),
+    }

@@ -1,0 +1,117 @@
+"""Kernels in containers of the node's Docker engine (sandbox = 'docker')."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from pennlayer_ext.core.sandbox.docker import CONTAINER_PREFIX
+
+from .helpers import write_notebook
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def pl_extra_config(kernel_image):
+    return {"PennLayerApp": {"sandbox": "docker", "kernel_docker_image": kernel_image}}
+
+
+def _containers() -> list[str]:
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
+    )
+    return [name for name in listed.stdout.split() if name.startswith(CONTAINER_PREFIX)]
+
+
+async def test_a_kernel_in_a_container_sees_its_layers_read_only_and_nothing_else(
+    env_and_layers, start_kernel, jp_fetch, jp_root_dir, pl_store, tmp_path
+):
+    (tmp_path / "host-secret.txt").write_text("host only")
+    before = _containers()
+    node = json.loads((await jp_fetch("pennlayer", "node")).body)["sandbox"]
+    assert node["backend"] == "docker", node
+    assert node["read_only_enforced"] is True
+    rel = write_notebook(jp_root_dir, "proj/a.ipynb", {"environment": "sci", "layers": ["genome"]})
+    kernel = await start_kernel(rel)
+    started = [name for name in _containers() if name not in before]
+    assert len(started) == 1
+
+    status, out = await kernel.run(
+        "import os, plfast\n"
+        "print(sorted(os.listdir('/mnt/layers')))\n"
+        "print(open('/mnt/layers/genome/chr1.fa').read().split()[0])\n"
+        "print(plfast.__file__)\n"
+        "print(os.getcwd(), os.environ['HOME'], os.environ['PENNLAYER_BACKEND'])\n"
+        "print(os.getuid(), open('/proc/self/status').read().split('CapEff:')[1].split()[0])"
+    )
+    assert status == "ok", out
+    lines = out.split("\n")
+    assert lines[0] == "['genome', 'sci']"
+    assert lines[1] == ">chr1"
+    assert lines[2].startswith("/mnt/layers/sci/lib/")
+    assert lines[3] == f"{jp_root_dir / 'proj'} /tmp/home docker"
+    assert lines[4] == f"{os.getuid()} 0000000000000000"  # the server's user, no capabilities
+
+    for target in ("/mnt/layers/genome/new.txt", "/mnt/layers/genome/chr1.fa", "/mnt/layers/sci/x"):
+        status, out = await kernel.run(f"open({target!r}, 'a').write('x')")
+        assert status == "error"
+        assert "Read-only file system" in out or "Permission denied" in out, out
+    status, out = await kernel.run("import os; os.chmod('/mnt/layers/genome/chr1.fa', 0o777)")
+    assert status == "error"
+    assert "Read-only file system" in out or "not permitted" in out, out
+    # The working area is writable, but a set-user-ID program cannot be made there
+    status, out = await kernel.run(
+        "open('made.sh', 'w').write('#!/bin/sh\\n'); os.chmod('made.sh', 0o755); print('made')"
+    )
+    assert (status, out.strip()) == ("ok", "made"), out
+    status, out = await kernel.run("os.chmod('made.sh', 0o4755)")
+    assert status == "error"
+    assert "Operation not permitted" in out, out
+    assert not (jp_root_dir / "proj" / "made.sh").stat().st_mode & 0o6000
+
+    hidden = [
+        str(pl_store),
+        str(pl_store / "catalog.sqlite"),
+        str(tmp_path / "host-secret.txt"),
+        "/mnt/layers/secret",
+        str(pl_store / "layers" / "secret"),
+        "/var/run/docker.sock",
+    ]
+    status, out = await kernel.run(f"print([os.path.exists(p) for p in {hidden!r}])")
+    assert out.strip() == str([False] * len(hidden)), out
+    status, out = await kernel.run("open('/etc/passwd', 'a')")
+    assert status == "error"
+    assert "Read-only file system" in out, out
+
+    # When the kernel stops, its container goes with it
+    await kernel.stop()
+    for _ in range(100):
+        if not [name for name in _containers() if name in started]:
+            break
+        await asyncio.sleep(0.1)
+    assert not [name for name in _containers() if name in started]
+
+
+async def test_a_kernel_whose_process_was_killed_loses_its_container_at_cleanup(
+    env_and_layers, start_kernel, jp_fetch, jp_root_dir, pl_serverapp
+):
+    before = _containers()
+    rel = write_notebook(jp_root_dir, "b.ipynb", {"environment": "sci", "layers": []})
+    kernel = await start_kernel(rel)
+    started = [name for name in _containers() if name not in before]
+    assert len(started) == 1
+    status, out = await kernel.run("print(6 * 7)")
+    assert (status, out.strip()) == ("ok", "42")
+    # Killed outright (the supervisor cannot remove the container itself)
+    km = pl_serverapp.kernel_manager.get_kernel(kernel.id)
+    os.kill(km.provisioner.process.pid, signal.SIGKILL)
+    await kernel.stop()
+    for _ in range(100):
+        if not [name for name in _containers() if name in started]:
+            break
+        await asyncio.sleep(0.1)
+    assert not [name for name in _containers() if name in started]
