@@ -4,7 +4,7 @@ plain ipykernel kernelspec running the same interpreter and packages.
 Measures launch to kernel_info reply, alternating the two kinds, and prints the medians
 and the overhead.
 
-    python bench/kernel_start.py [--runs 10]
+    python bench/kernel_start.py [--runs 10] [--sandbox docker --docker-image IMAGE]
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ async def time_start(name: str, ksm: KernelSpecManager, cwd: Path, env: dict[str
         await km.shutdown_kernel(now=True)
 
 
-def build_store(root: Path) -> LayerManager:
-    manager = LayerManager(root / "store", kernelspec_dir=root / "kernels")
+def build_store(root: Path, kernel_config: dict[str, str]) -> LayerManager:
+    manager = LayerManager(
+        root / "store", kernelspec_dir=root / "kernels", kernel_config=kernel_config
+    )
     manager.create_layer("bench-env", "environment")
     job = manager.start_build("bench-env", "six\n")
     while job["state"] in ("queued", "running"):
@@ -80,16 +82,19 @@ def add_plain_kernelspec(root: Path, manager: LayerManager) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--sandbox", default="auto", help="PennLayerApp.sandbox (default auto)")
+    parser.add_argument("--docker-image", default="", help="PennLayerApp.kernel_docker_image")
     args = parser.parse_args()
+    kernel_config = {"sandbox": args.sandbox, "kernel_docker_image": args.docker_image}
     with tempfile.TemporaryDirectory(prefix="pennlayer-bench-") as tmp:
         root = Path(tmp)
-        manager = build_store(root)
+        manager = build_store(root, kernel_config)
         add_plain_kernelspec(root, manager)
         ksm = KernelSpecManager(kernel_dirs=[str(root / "kernels")])
         work = root / "work"
         work.mkdir()
         env = dict(os.environ, PENNLAYER_LAYERS="bench-genome,bench-model")
-        backend, why = resolve_backend("auto")
+        backend, why = resolve_backend(args.sandbox, kernel_config)
         print(f"sandbox: {backend} ({why}); {args.runs} starts of each, alternating")
         print(f"load average (1 min) at the start: {os.getloadavg()[0]:.2f}\n")
         plain, pennlayer = [], []

@@ -17,7 +17,14 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def pl_extra_config(kernel_image):
-    return {"PennLayerApp": {"sandbox": "docker", "kernel_docker_image": kernel_image}}
+    return {
+        "PennLayerApp": {
+            "sandbox": "docker",
+            "kernel_docker_image": kernel_image,
+            "kernel_docker_memory": "1g",
+            "kernel_docker_cpus": 1.5,
+        }
+    }
 
 
 def _containers() -> list[str]:
@@ -39,6 +46,19 @@ async def test_a_kernel_in_a_container_sees_its_layers_read_only_and_nothing_els
     kernel = await start_kernel(rel)
     started = [name for name in _containers() if name not in before]
     assert len(started) == 1
+    inspected = subprocess.run(
+        ["docker", "inspect", "--format", "{{json .HostConfig}}", started[0]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    host = json.loads(inspected.stdout)
+    assert (host["Memory"], host["NanoCpus"]) == (1 << 30, 1_500_000_000)
+    assert (host["ReadonlyRootfs"], host["CapDrop"], host["NetworkMode"]) == (
+        True,
+        ["ALL"],
+        "host",
+    )
 
     status, out = await kernel.run(
         "import os, plfast\n"
