@@ -5,12 +5,15 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.sandbox.docker import CONTAINER_PREFIX
 
 from .helpers import write_notebook
+from .test_runs import code_notebook, outputs_of, run_and_wait
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -135,3 +138,32 @@ async def test_a_kernel_whose_process_was_killed_loses_its_container_at_cleanup(
             break
         await asyncio.sleep(0.1)
     assert not [name for name in _containers() if name in started]
+
+
+def test_a_headless_run_runs_its_kernel_in_a_container(
+    env_and_layers, kernel_image, pl_store, pl_uv_cache, tmp_path
+):
+    manager = LayerManager(
+        pl_store,
+        uv_cache_dir=pl_uv_cache,
+        kernel_config={"sandbox": "docker", "kernel_docker_image": kernel_image},
+    )
+    manager.sync_kernelspecs()  # records the node's kernel settings in the store
+    before = _containers()
+    notebook = code_notebook(
+        tmp_path / "work",
+        "analysis.ipynb",
+        [
+            "import os\n"
+            "print(os.environ['PENNLAYER_BACKEND'], open('/mnt/layers/genome/sub/readme').read())"
+        ],
+    )
+    run = run_and_wait(
+        manager, {"notebook": str(notebook), "environment": "sci", "layers": ["genome"]}
+    )
+    assert run["state"] == "succeeded", (run, manager.job_log(run["id"])["text"])
+    assert outputs_of(Path(run["output"])) == ["docker v1\n"]
+    record = json.loads(Path(run["output"]).read_text())["metadata"]["pennlayer"]
+    assert record["run"]["backend"] == "docker"
+    assert manager.list_sessions(active=True) == []
+    assert _containers() == before
