@@ -335,9 +335,12 @@ def jupyter_server_argv(port: int, store: object, *extra: str) -> list[str]:
     ]
 
 
-def start_jupyter_server(port: int, store: object, env: dict[str, str], root_dir: object = None):
-    """A real ``jupyter server`` with pennlayer in its own process (to be killed by tests)."""
-    extra = [] if root_dir is None else [f"--ServerApp.root_dir={root_dir}"]
+def start_jupyter_server(
+    port: int, store: object, env: dict[str, str], root_dir: object = None, *options: str
+):
+    """A real ``jupyter server`` with pennlayer in its own process (to be killed by tests);
+    *options* are more command-line settings."""
+    extra = [*([] if root_dir is None else [f"--ServerApp.root_dir={root_dir}"]), *options]
     return subprocess.Popen(
         jupyter_server_argv(port, store, *extra),
         env=env,
@@ -490,7 +493,8 @@ _LIBRARY_FOLDERS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib6
 
 def import_kernel_image(client, repository: str, tag: str = "1") -> str:
     """An image with what this machine's interpreter needs to run (the libraries its
-    program and its compiled modules link, at their paths here; /tmp, a passwd), imported
+    program and its compiled modules link, at their paths here; a shell, /tmp, a passwd),
+    imported
     into *client*'s engine: the image of the docker sandbox's tests. The interpreter
     itself is not in it: the sandbox mounts it read-only."""
     prefix = sys.base_prefix
@@ -514,6 +518,8 @@ def import_kernel_image(client, repository: str, tag: str = "1") -> str:
         with tarfile.open(archive, "w") as tar:
             for library in sorted(libraries):
                 tar.add(os.path.realpath(library), arcname=library.lstrip("/"))
+            # A shell for `!command` and %pip (its libraries are the interpreter's: libc)
+            tar.add(os.path.realpath("/bin/sh"), arcname="bin/sh")
             for folder, mode in (("tmp", 0o1777), ("etc", 0o755)):
                 info = tarfile.TarInfo(folder)
                 info.type, info.mode = tarfile.DIRTYPE, mode

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,14 @@ import pytest
 from pennlayer_ext.core import LayerManager
 from pennlayer_ext.core.sandbox.docker import CONTAINER_PREFIX
 
-from .helpers import write_notebook
+from .helpers import (
+    free_port,
+    make_wheel,
+    server_request,
+    start_jupyter_server,
+    wait_for_server,
+    write_notebook,
+)
 from .test_runs import code_notebook, outputs_of, run_and_wait
 
 pytestmark = pytest.mark.timeout(300)
@@ -167,3 +175,67 @@ def test_a_headless_run_runs_its_kernel_in_a_container(
     assert record["run"]["backend"] == "docker"
     assert manager.list_sessions(active=True) == []
     assert _containers() == before
+
+
+async def test_pip_goes_to_the_overlay_and_an_interrupt_reaches_the_kernel(
+    env_and_layers, start_kernel, jp_root_dir, jp_fetch, local_index
+):
+    make_wheel(local_index.wheels, "plextra", "1.0")
+    one = await start_kernel(write_notebook(jp_root_dir, "p/a.ipynb", {"layers": []}))
+    two = await start_kernel(write_notebook(jp_root_dir, "q/b.ipynb", {"layers": []}))
+    status, out = await one.run(
+        f"%pip install -q --index-url {local_index.url} plextra\n"
+        "import plextra; print(plextra.__file__)",
+        timeout=120,
+    )
+    assert status == "ok", out
+    assert "/mnt/session/venv/lib/" in out
+    status, out = await two.run("import plextra")
+    assert "ModuleNotFoundError" in out
+    # Interrupts are messages (the kernelspec's interrupt_mode): they reach the container
+    running = asyncio.ensure_future(two.run("import time; time.sleep(60)", timeout=90))
+    await asyncio.sleep(2)
+    started = time.monotonic()
+    await jp_fetch("api", "kernels", two.id, "interrupt", method="POST", body=b"")
+    status, out = await asyncio.wait_for(running, 30)
+    assert (status, "KeyboardInterrupt" in out) == ("error", True), out
+    assert time.monotonic() - started < 10
+    assert await two.run("print(6 * 7)") == ("ok", "42\n")
+    await one.stop()
+    await two.stop()
+
+
+def test_killing_the_server_removes_its_kernels_containers(env_and_layers, kernel_image, tmp_path):
+    port = free_port()
+    root = tmp_path / "root"
+    write_notebook(root, "k.ipynb", {"layers": ["genome"]})
+    env = dict(os.environ, JUPYTER_DATA_DIR=str(tmp_path / "data"))
+    before = _containers()
+    server = start_jupyter_server(
+        port,
+        env_and_layers.store.root,
+        env,
+        root,
+        "--PennLayerApp.sandbox=docker",
+        f"--PennLayerApp.kernel_docker_image={kernel_image}",
+    )
+    try:
+        wait_for_server(port)
+        status, session = server_request(
+            port,
+            "POST",
+            "api/sessions",
+            {"path": "k.ipynb", "type": "notebook", "kernel": {"name": "pennlayer-sci"}},
+        )
+        assert status == 201, session
+        deadline = time.monotonic() + 30
+        while not (started := set(_containers()) - set(before)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started, "no container"
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+    deadline = time.monotonic() + 30
+    while set(_containers()) & started and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not set(_containers()) & started, "the container outlived the server"
