@@ -4,6 +4,7 @@ settings in config.py). They are recorded in the store for the provisioner."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from traitlets import Float, List, TraitError, Unicode, validate
@@ -18,6 +19,12 @@ from .core.sandbox import (
     check_memory,
     check_sandbox,
 )
+
+_DOCKER_CHECKS: dict[str, Callable[[object, str], Any]] = {
+    "kernel_docker_image": check_image,
+    "kernel_docker_memory": check_memory,
+    "kernel_docker_cpus": check_cpus,
+}
 
 
 class KernelConfig(Configurable):
@@ -98,24 +105,12 @@ class KernelConfig(Configurable):
         except PennLayerError as exc:
             raise TraitError(f"PennLayerApp.sandbox: {exc.message}") from exc
 
-    @validate("kernel_docker_image")
-    def _validate_kernel_docker_image(self, proposal: Any) -> str:
+    @validate("kernel_docker_image", "kernel_docker_memory", "kernel_docker_cpus")
+    def _validate_kernel_docker(self, proposal: Any) -> Any:
+        name = proposal["trait"].name
+        check = _DOCKER_CHECKS[name]
         try:
-            return check_image(proposal["value"], "PennLayerApp.kernel_docker_image")
-        except PennLayerError as exc:
-            raise TraitError(exc.message) from exc
-
-    @validate("kernel_docker_memory")
-    def _validate_kernel_docker_memory(self, proposal: Any) -> str:
-        try:
-            return check_memory(proposal["value"], "PennLayerApp.kernel_docker_memory")
-        except PennLayerError as exc:
-            raise TraitError(exc.message) from exc
-
-    @validate("kernel_docker_cpus")
-    def _validate_kernel_docker_cpus(self, proposal: Any) -> float:
-        try:
-            return check_cpus(proposal["value"], "PennLayerApp.kernel_docker_cpus")
+            return check(proposal["value"], f"PennLayerApp.{name}")
         except PennLayerError as exc:
             raise TraitError(exc.message) from exc
 

@@ -45,6 +45,16 @@ def _containers() -> list[str]:
     return [name for name in listed.stdout.split() if name.startswith(CONTAINER_PREFIX)]
 
 
+async def _gone(names, timeout_s=10.0):
+    """True once none of the containers *names* exists (within *timeout_s*)."""
+    deadline = time.monotonic() + timeout_s
+    while set(_containers()) & set(names):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
 async def test_a_kernel_in_a_container_sees_its_layers_read_only_and_nothing_else(
     env_and_layers, start_kernel, jp_fetch, jp_root_dir, pl_store, tmp_path
 ):
@@ -120,11 +130,7 @@ async def test_a_kernel_in_a_container_sees_its_layers_read_only_and_nothing_els
 
     # When the kernel stops, its container goes with it
     await kernel.stop()
-    for _ in range(100):
-        if not [name for name in _containers() if name in started]:
-            break
-        await asyncio.sleep(0.1)
-    assert not [name for name in _containers() if name in started]
+    assert await _gone(started)
 
 
 async def test_a_kernel_whose_process_was_killed_loses_its_container_at_cleanup(
@@ -141,11 +147,7 @@ async def test_a_kernel_whose_process_was_killed_loses_its_container_at_cleanup(
     km = pl_serverapp.kernel_manager.get_kernel(kernel.id)
     os.kill(km.provisioner.process.pid, signal.SIGKILL)
     await kernel.stop()
-    for _ in range(100):
-        if not [name for name in _containers() if name in started]:
-            break
-        await asyncio.sleep(0.1)
-    assert not [name for name in _containers() if name in started]
+    assert await _gone(started)
 
 
 def test_a_headless_run_runs_its_kernel_in_a_container(

@@ -6,16 +6,12 @@ import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InvalidInput
 from ..runner import StepFailed
 from ..sandbox.docker import IMAGE_RE, MEMORY_RE
 from . import Processor, ProcessStep, check_shell_command
-
-if TYPE_CHECKING:
-    pass
-
 
 
 class DockerProcessor(Processor):

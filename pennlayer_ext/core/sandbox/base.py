@@ -8,6 +8,11 @@ from typing import Any, ClassVar
 
 from .layout import SessionLayout, kernel_environment, prepare_overlay
 
+#: Where an isolated kernel sees its session's overlay environment, and its HOME (inside
+#: its private /tmp).
+OVERLAY_PATH = "/mnt/session/venv"
+SANDBOX_HOME = "/tmp/home"  # noqa: S108
+
 
 class SandboxBackend(ABC):
     """How one kind of sandbox starts a kernel with exactly the layers it asked for.
@@ -97,3 +102,26 @@ class SandboxBackend(ABC):
     def notices(self) -> list[str]:
         """Messages for the user about this backend, shown before the first cell."""
         return []
+
+
+class IsolatedBackend(SandboxBackend):
+    """A backend whose kernel sees a file system of its own: layers at the configured
+    mount root, the overlay at :data:`OVERLAY_PATH`, HOME in its private /tmp, and a
+    process tree in which the server is not its parent."""
+
+    def mount_root(self, layout: SessionLayout) -> str:
+        return layout.mount_root
+
+    def overlay_path(self, layout: SessionLayout) -> str:
+        return OVERLAY_PATH
+
+    def environment(
+        self, layout: SessionLayout, base: Mapping[str, str], notice: str
+    ) -> dict[str, str]:
+        env = super().environment(layout, base, notice)
+        # The server's HOME is not inside; the private /tmp is.
+        env["HOME"] = SANDBOX_HOME
+        # jupyter_client sets JPY_PARENT_PID at launch; in a new pid namespace it means
+        # nothing and ipykernel would think its parent died.
+        env.pop("JPY_PARENT_PID", None)
+        return env

@@ -18,12 +18,9 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
-from .base import SandboxBackend
+from .base import OVERLAY_PATH, SANDBOX_HOME, IsolatedBackend
 from .layout import SandboxError, SessionLayout, visible_covers
 from .setid import SETID_FD, with_setid_filter
-
-OVERLAY_PATH = "/mnt/session/venv"
-SANDBOX_HOME = "/tmp/home"  # noqa: S108 (inside the sandbox's private /tmp)
 
 # System paths a kernel needs, bound read-only when they exist.
 _SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -135,7 +132,7 @@ def privilege_options() -> list[str]:
     return list(options)
 
 
-class BwrapBackend(SandboxBackend):
+class BwrapBackend(IsolatedBackend):
     """bubblewrap: layers read-only at ``<mount_root>/<name>/``, nothing else of the store."""
 
     name = "bwrap"
@@ -148,23 +145,6 @@ class BwrapBackend(SandboxBackend):
 
     def unavailable_reason(self) -> str:
         return bwrap_problem() or self.missing_hint
-
-    def mount_root(self, layout: SessionLayout) -> str:
-        return layout.mount_root
-
-    def overlay_path(self, layout: SessionLayout) -> str:
-        return OVERLAY_PATH
-
-    def environment(
-        self, layout: SessionLayout, base: Mapping[str, str], notice: str
-    ) -> dict[str, str]:
-        env = super().environment(layout, base, notice)
-        # The server's HOME is not inside the sandbox; the private /tmp is.
-        env["HOME"] = SANDBOX_HOME
-        # jupyter_client sets JPY_PARENT_PID at launch; in a new pid namespace it means
-        # nothing and ipykernel would think its parent died.
-        env.pop("JPY_PARENT_PID", None)
-        return env
 
     def command(
         self, layout: SessionLayout, kernel_argv: Sequence[str], env: Mapping[str, str]

@@ -39,11 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
-from .base import SandboxBackend
+from .base import OVERLAY_PATH, SANDBOX_HOME, IsolatedBackend
 from .layout import SessionLayout, visible_covers
 
-OVERLAY_PATH = "/mnt/session/venv"
-SANDBOX_HOME = "/tmp/home"  # noqa: S108 (inside the container's private /tmp)
 FILTER_PATH = "/run/pennlayer/setid.bpf"
 SPEC_FILE = "docker-kernel.json"
 CONTAINER_PREFIX = "pennlayer-kernel-"
@@ -109,7 +107,7 @@ def engine_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in ENGINE_VARIABLES if name in os.environ}
 
 
-class DockerBackend(SandboxBackend):
+class DockerBackend(IsolatedBackend):
     """A container per kernel: layers read-only at ``<mount_root>/<name>/``."""
 
     name = "docker"
@@ -150,21 +148,6 @@ class DockerBackend(SandboxBackend):
 
     def unavailable_reason(self) -> str:
         return self.problem() or self.missing_hint
-
-    def mount_root(self, layout: SessionLayout) -> str:
-        return layout.mount_root
-
-    def overlay_path(self, layout: SessionLayout) -> str:
-        return OVERLAY_PATH
-
-    def environment(
-        self, layout: SessionLayout, base: Mapping[str, str], notice: str
-    ) -> dict[str, str]:
-        env = super().environment(layout, base, notice)
-        env["HOME"] = SANDBOX_HOME
-        # The kernel's parent is the container's init, not the server's process.
-        env.pop("JPY_PARENT_PID", None)
-        return env
 
     def command(
         self, layout: SessionLayout, kernel_argv: Sequence[str], env: Mapping[str, str]
