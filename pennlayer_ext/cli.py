@@ -12,7 +12,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_core.application import JupyterApp
 from traitlets import TraitError
@@ -20,6 +20,7 @@ from traitlets import TraitError
 from . import __version__
 from .cli_gc import add_gc_command
 from .cli_list import add_list_command
+from .cli_node import add_node_command
 from .cli_output import (
     follow_job,
     print_json,
@@ -36,6 +37,9 @@ from .core.processors import DEFAULT_PROCESSOR, PROCESSORS
 from .core.processors.unpack import UNPACK_FORMATS
 from .core.requirements import MAX_REQUIREMENTS_BYTES
 
+if TYPE_CHECKING:
+    from .app import PennLayerApp
+
 
 class _ConfigLoader(JupyterApp):
     """Loads the Jupyter server's config files, so the CLI honours PennLayerApp settings."""
@@ -45,6 +49,15 @@ class _ConfigLoader(JupyterApp):
 
 
 def _manager(args: argparse.Namespace) -> LayerManagerAPI:
+    app = _app(args)
+    try:
+        return app.create_manager()
+    except TraitError as exc:
+        raise PennLayerError(f"Configuration error: {exc}") from exc
+
+
+def _app(args: argparse.Namespace) -> PennLayerApp:
+    """pennlayer's settings from the config files and the command line."""
     from .app import PennLayerApp
 
     loader = _ConfigLoader()
@@ -63,7 +76,7 @@ def _manager(args: argparse.Namespace) -> LayerManagerAPI:
             # Typed on the command line: relative to the folder the user is in.
             app.store_root = os.path.abspath(os.path.expanduser(args.store))
             _refuse_a_new_store_unless_creating(args, app.store_root)
-        return app.create_manager()
+        return app
     except TraitError as exc:
         raise PennLayerError(f"Configuration error: {exc}") from exc
 
@@ -385,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(sub, common, _manager)  # run, rerun, runs
     add_tier_commands(sub, common, _manager)
     add_gc_command(sub, common, _manager)  # gc
+    add_node_command(sub, common, _app)  # node
 
     p = sub.add_parser(
         "serve",

@@ -419,6 +419,15 @@ def test_the_cli_works_through_the_node_service(hub, tokens):
     gc = _cli("gc", "--dry-run", token=tokens["ada"], url=url)
     assert gc.returncode == 2
     assert "'gc' is not available through the node service (the node service retires" in (gc.stderr)
+    # Anyone who may use the node sees the service's node, its sandbox among it
+    node = _cli("node", "--json", token=tokens["ursula"], url=url)
+    assert node.returncode == 0, node.stderr
+    described = json.loads(node.stdout)
+    assert described["store_root"] == str(hub.store)
+    assert described["sandbox"]["backend"] in ("bwrap", "none")
+    said = _cli("node", token=tokens["ursula"], url=url).stdout
+    assert said.startswith(f"Store       {hub.store}\n")
+    assert f"Kernels     {described['sandbox']['backend']} (" in said
     # The service down: a clear message, not a traceback
     down = _cli("list", token=tokens["mona"], url=f"http://127.0.0.1:{free_port()}/")
     assert down.returncode == 1

@@ -21,6 +21,7 @@ from .helpers import (
     wait_for_server,
     write_notebook,
 )
+from .test_cli import run_cli
 from .test_runs import code_notebook, outputs_of, run_and_wait
 
 pytestmark = pytest.mark.timeout(300)
@@ -241,3 +242,33 @@ def test_killing_the_server_removes_its_kernels_containers(env_and_layers, kerne
     while set(_containers()) & started and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not set(_containers()) & started, "the container outlived the server"
+
+
+def test_the_node_command_says_how_kernels_run_and_why_they_cannot(tmp_path, kernel_image):
+    store = tmp_path / "store"
+    run_cli(store, "create", "genome", "--kind", "reference")
+    config = tmp_path / "docker_config.py"
+    config.write_text(
+        "c.PennLayerApp.sandbox = 'docker'\n"
+        f"c.PennLayerApp.kernel_docker_image = {kernel_image!r}\n"
+        "c.PennLayerApp.kernel_docker_memory = '8g'\n"
+        "c.PennLayerApp.kernel_docker_cpus = 4\n"
+    )
+    said = run_cli(store, "node", "--config", str(config)).stdout.splitlines()
+    assert said[0] == f"Store       {store}"
+    assert said[2] == "Layers      1 layer, 0 B on disk, 0 files, $0.00/month"
+    assert said[3] == "Kernels     docker (configured: docker); layers read-only"
+    assert said[4] == f"            image {kernel_image}, memory 8g, 4 CPUs"
+    assert said[5].startswith("            backends that work here: ")
+    described = json.loads(run_cli(store, "node", "--json", "--config", str(config)).stdout)
+    assert described["sandbox"]["available"]["docker"] is True
+    assert described["sandbox"]["kernel_docker_cpus"] == 4.0
+    # An image the engine does not have: kernels cannot start, and the command says why
+    config.write_text(config.read_text().replace(kernel_image, "pennlayer-test-absent:1"))
+    said = run_cli(store, "node", "--config", str(config)).stdout.splitlines()
+    assert said[3] == (
+        "Kernels     cannot start: The sandbox is set to 'docker' but the image "
+        "'pennlayer-test-absent:1' is not on this node's Docker engine "
+        "(PennLayerApp.kernel_docker_image)."
+    )
+    assert "(not: docker)" in said[4]
