@@ -104,6 +104,16 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
             self.log.error(_not_running(str(exc)))
             raise PennLayerConfigError(_not_running(str(exc))) from exc
 
+    def _sweep_sandbox(self) -> None:
+        """What kernels left when the node stopped under them goes (docker: the stopped
+        containers); a sandbox that cannot run here has nothing to sweep."""
+        try:
+            backend, _ = resolve_backend(self.sandbox, self.kernel_config())
+        except PennLayerError:
+            return
+        for name in backend.sweep():
+            self.log.info("pennlayer: removed %s, left by a kernel the node stopped", name)
+
     def initialize_settings(self) -> None:
         manager = self.create_manager()
         for line in getattr(manager, "resealed", ()):
@@ -136,6 +146,7 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
         )
         if self.owns_store:
             self.log.info("pennlayer: store at %s", self.store_root)
+            self._sweep_sandbox()
             self._put_kernelspecs_first(str(manager.store.kernels_dir))
         else:
             self.log.info("pennlayer: the layers of the node service at %s", self.node_service_url)

@@ -6,12 +6,13 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from pennlayer_ext.core import LayerManager
-from pennlayer_ext.core.sandbox.docker import CONTAINER_PREFIX
+from pennlayer_ext.core.sandbox.docker import CONTAINER_PREFIX, KERNEL_LABEL
 
 from .helpers import (
     free_port,
@@ -272,3 +273,29 @@ def test_the_node_command_says_how_kernels_run_and_why_they_cannot(tmp_path, ker
         "(PennLayerApp.kernel_docker_image)."
     )
     assert "(not: docker)" in said[4]
+
+
+@pytest.fixture
+def left_containers(kernel_image):
+    """A kernel container the node stopped (never removed) and a running one."""
+    stopped, running = (f"{CONTAINER_PREFIX}left{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for name, extra in ((stopped, []), (running, ["-d", "-i"])):
+        command = ["docker", "run" if extra else "create", *extra, "--name", name]
+        command += ["--label", f"{KERNEL_LABEL}={name}", "--entrypoint", "/bin/sh"]
+        subprocess.run(
+            [*command, kernel_image, "-c", "read x"],
+            check=True,
+            capture_output=True,
+        )
+    yield stopped, running
+    subprocess.run(["docker", "rm", "-f", stopped, running], check=False, capture_output=True)
+
+
+async def test_a_servers_start_removes_the_kernel_containers_the_node_stopped(
+    left_containers, pl_serverapp
+):
+    stopped, running = left_containers
+    # The server started (pl_serverapp) after they were left: the stopped one is gone,
+    # the running one (a kernel of another server, say) is not touched
+    assert stopped not in _containers()
+    assert running in _containers()

@@ -99,6 +99,11 @@ class SandboxBackend(ABC):
         *session_dir* names it); nothing for backends whose kernel is a process."""
         return
 
+    def sweep(self) -> list[str]:
+        """Remove what kernels of this backend left when the node stopped under them
+        (at a server's start); what was removed, for the log."""
+        return []
+
     def notices(self) -> list[str]:
         """Messages for the user about this backend, shown before the first cell."""
         return []

@@ -45,6 +45,7 @@ from .layout import SessionLayout, visible_covers
 FILTER_PATH = "/run/pennlayer/setid.bpf"
 SPEC_FILE = "docker-kernel.json"
 CONTAINER_PREFIX = "pennlayer-kernel-"
+KERNEL_LABEL = "pennlayer.kernel"  # on every kernel container, its name as the value
 # What the supervisor needs of the server's environment to reach the engine.
 ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 
@@ -160,6 +161,28 @@ class DockerBackend(IsolatedBackend):
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(spec, handle)
         return [sys.executable, "-I", "-m", "pennlayer_ext.core.sandbox.docker_run", str(path)]
+
+    def sweep(self) -> list[str]:
+        """Remove the kernel containers that ended without their supervisor removing them
+        (the node stopped under them: they stay, stopped); never a running one."""
+        try:
+            import docker
+            import requests
+            from docker.errors import DockerException
+        except ImportError:  # pragma: no cover
+            return []
+        removed = []
+        with contextlib.suppress(DockerException, requests.exceptions.RequestException):
+            client = docker.from_env(environment=engine_environment(), timeout=10)
+            with contextlib.closing(client):
+                for status in ("exited", "dead", "created"):
+                    for container in client.containers.list(
+                        all=True, filters={"label": KERNEL_LABEL, "status": status}
+                    ):
+                        with contextlib.suppress(DockerException):
+                            container.remove(force=True)
+                            removed.append(container.name)
+        return removed
 
     def release(self, session_dir: str) -> None:
         """Remove the session's container if it is still there (best effort)."""

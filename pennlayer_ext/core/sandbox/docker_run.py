@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .docker import KERNEL_LABEL
+
 _PR_SET_PDEATHSIG = 1
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _KILL_AFTER_S = 5.0
@@ -48,7 +50,7 @@ def create(client: Any, spec: dict[str, Any]) -> Any:
         entrypoint=argv[:1],
         command=argv[1:],
         name=spec["name"],
-        labels={"pennlayer.kernel": spec["name"]},
+        labels={KERNEL_LABEL: spec["name"]},
         environment=spec["env"],
         user=spec["user"],
         working_dir=spec["workdir"],
