@@ -23,7 +23,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,9 @@ from .prehash import CachePrehasher
 from .runner import JobContext, JobStopped, StepFailed
 from .sandbox.bwrap import build_command, bwrap_works
 from .sandbox.setid import write_setid_filter
+from .spare_env import spare_environment, venv_command
 from .store import remove_tree
+from .uv_env import _uv_settings, find_uv, uv_environment
 
 STEPS = 5
 DOWNLOADING = "Resolving and installing packages"
@@ -74,36 +75,6 @@ _PASSED_NAMES = (
 _CERT_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
 
 Runner = Callable[..., str]
-
-
-def find_uv() -> str:
-    """The uv executable: the one installed with the ``uv`` Python package, else PATH."""
-    try:
-        from uv import find_uv_bin
-
-        return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
-        if found is None:
-            raise StepFailed("uv is not installed; install the 'uv' Python package") from None
-        return found
-
-
-def _uv_settings(cache_dir: str) -> dict[str, str]:
-    return {
-        "UV_CACHE_DIR": cache_dir,
-        "UV_LINK_MODE": "hardlink",
-        "UV_PYTHON_DOWNLOADS": "never",
-        "UV_NO_PROGRESS": "1",
-        "NO_COLOR": "1",
-    }
-
-
-def uv_environment(cache_dir: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(_uv_settings(cache_dir))
-    env.pop("VIRTUAL_ENV", None)
-    return env
 
 
 def sandbox_environment(staging: Path, base: Mapping[str, str]) -> dict[str, str]:
@@ -174,11 +145,17 @@ def run_build(ctx: JobContext) -> None:
     requirements_file.write_text(params["requirements"], encoding="utf-8")
 
     ctx.progress("venv", 1, STEPS, f"Creating the environment (Python {params['python']})")
-    ctx.run(
-        [uv, "venv", "--relocatable", "--no-project", "--python", params["python"], env_dir],
-        env=env,
-        what="Creating the environment",
-    )
+    spare = spare_environment(ctx)
+    try:
+        if spare is None:
+            raise FileNotFoundError
+        os.rename(spare, env_dir)
+        remove_tree(spare.parent)
+        ctx.log("Creating the environment: made while the node was idle")
+    except OSError:
+        ctx.run(
+            venv_command(uv, params["python"], env_dir), env=env, what="Creating the environment"
+        )
 
     ctx.flush_early()  # what uv writes goes to disk while it downloads and links
     # The hashes learnt (while uv downloads, then by the digest) are written after the

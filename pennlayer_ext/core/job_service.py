@@ -58,6 +58,8 @@ class JobService:
         self.catalog = catalog
         self.store = store
         self.reserve = reserve or DiskReserve()
+        # What a spare worker prepares for a build while it waits ({} for nothing).
+        self.spare_prepares: dict[str, str] = {}
         self._workers: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._keep_spare = False
@@ -206,7 +208,7 @@ class JobService:
         if old is not None:
             old.close()
         try:
-            spare = Spare(self.store)
+            spare = Spare(self.store, self.spare_prepares)
         except OSError:
             return  # only a head start: the next job starts its worker itself
         self._put_back(spare)
@@ -349,7 +351,17 @@ class JobService:
                 job["id"] for job in self.catalog.list_jobs(conn, states=ACTIVE_JOB_STATES)
             }
         remove_stray_entries(self.store.staging_root, keep=active_ids)
+        self._remove_spares_of_dead_workers()
         return recovered
+
+    def _remove_spares_of_dead_workers(self) -> None:
+        """What spare workers that are gone had prepared (a live one removes its own)."""
+        if not self.store.spares_root.is_dir():
+            return
+        for entry in self.store.spares_root.iterdir():
+            pid, _, job_id = entry.name.partition("-")
+            if not (pid.isdigit() and worker_alive(int(pid), job_id)):
+                remove_tree(entry)
 
     def abandon(self, job_id: str, state: JobState, error: str) -> bool:
         """End an active job whose worker cannot end it; restore the layer. True if ended.

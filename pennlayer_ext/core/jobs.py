@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,11 @@ def _worker_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "PENNLAYER_PARENT_PID": str(os.getpid())}
 
 
+#: Tells a spare worker what environment to prepare for a build (JSON: the interpreter and
+#: uv's cache), see builder.prepare_spare_environment.
+SPARE_ENVIRONMENT_VARIABLE = "PENNLAYER_SPARE_ENVIRONMENT"
+
+
 class Spare:
     """A worker started ahead of its job, waiting on its stdin (see :mod:`.job_service`).
 
@@ -157,9 +163,13 @@ class Spare:
     start (``PYTHON*``) cannot change any more: when those changed, it is not used.
     """
 
-    def __init__(self, store: LayerStore) -> None:
+    def __init__(self, store: LayerStore, prepare: Mapping[str, str] | None = None) -> None:
         self.job_id = new_job_id()
         self._interpreter = _interpreter_variables()
+        environment = _worker_environment()
+        if prepare:
+            # What a build would ask for now, made while the node is idle
+            environment[SPARE_ENVIRONMENT_VARIABLE] = json.dumps(dict(prepare))
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -173,7 +183,7 @@ class Spare:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            env=_worker_environment(),
+            env=environment,
         )
 
     def alive(self) -> bool:

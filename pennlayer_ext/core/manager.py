@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import garbage, trash
 from .autorestore import write_tier_settings
-from .builder import find_uv
 from .caller_runs import CallerRuns
 from .catalog import Catalog
 from .creating import create_layer
@@ -37,8 +36,10 @@ from .runs import RunService
 from .saving import LiveService
 from .sessions import SessionService
 from .settings import NodeSettings
+from .spare_env import spare_prepares
 from .store import LayerStore
 from .tiering import TierService
+from .uv_env import find_uv
 from .verify import ProgressCallback, verify_versions
 from .versions import record_missing_files, seal_older_versions
 
@@ -60,6 +61,7 @@ class LayerManager(SessionMethods, RunMethods):
         )
         self.layers = LayerService(self.catalog, self.store, self.settings.prices)
         self.jobs = JobService(self.catalog, self.store, self.settings.disk_reserve)
+        self.jobs.spare_prepares = spare_prepares(self.settings)
         self.sessions = SessionService(self.catalog, self.store)
         self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
         self.caller_runs = CallerRuns(self.catalog, self.store, self.settings, self.runs)

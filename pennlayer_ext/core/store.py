@@ -50,6 +50,8 @@ class LayerStore:
         self.kernel_settings_path = self.root / "kernel-settings.json"
         self.sessions_root = self.root / "sessions"
         self.staging_root = self.root / "staging"
+        # What spare workers prepare while they wait (see builder.prepare_spare_environment)
+        self.spares_root = self.root / "spares"
         self.trash_dir = self.root / "trash"
         self.trash_lock_path = self.root / "trash.lock"  # held by the remover at work
         # uv's package cache and the hashes of files by inode (see digest.HashCache):
@@ -82,6 +84,10 @@ class LayerStore:
     def staging_dir(self, job_id: str) -> Path:
         """Where job *job_id* stages its new version before the commit."""
         return self.staging_root / _checked_id(job_id, "job")
+
+    def spare_dir(self, pid: int, job_id: str) -> Path:
+        """What the spare worker *pid*, waiting to run job *job_id*, prepares."""
+        return self.spares_root / f"{int(pid)}-{_checked_id(job_id, 'job')}"
 
     def job_dir(self, job_id: str) -> Path:
         return self.root / "jobs" / _checked_id(job_id, "job")

@@ -46,15 +46,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m pennlayer_ext.core.worker [--spare] STORE JOB_ID", file=sys.stderr)
         return 2
     keep_freed_memory()
-    if spare and not wait_for_job(LayerStore(args[0]), args[1]):
-        return 0
-    ctx = JobContext(args[0], args[1])
-    keeper = keep_catalog_open(ctx.catalog.path)
+    store = LayerStore(args[0])
     try:
-        return _run(ctx)
+        if spare and not wait_for_job(store, args[1]):
+            return 0
+        ctx = JobContext(args[0], args[1])
+        keeper = keep_catalog_open(ctx.catalog.path)
+        try:
+            return _run(ctx)
+        finally:
+            if keeper is not None:
+                keeper.close()
     finally:
-        if keeper is not None:
-            keeper.close()
+        if spare:  # what it prepared and its job did not take
+            remove_tree(store.spare_dir(os.getpid(), args[1]))
 
 
 # glibc's mallopt parameters (malloc.h).
@@ -86,6 +91,9 @@ def wait_for_job(store: LayerStore, job_id: str) -> bool:
     for module in _PRELOADED:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    from .spare_env import prepare_spare_environment
+
+    prepare_spare_environment(store, job_id)
     if sys.stdin.buffer.readline() != WORKER_GO:
         return False
     environment = json.loads(sys.stdin.buffer.readline())

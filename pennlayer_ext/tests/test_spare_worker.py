@@ -228,3 +228,54 @@ def _pennlayer_app(serverapp):
         if isinstance(point.app, PennLayerApp):
             return point.app
     raise AssertionError("pennlayer is not loaded")
+
+
+def _prepared(manager, spare, timeout_s=30.0):
+    """The environment the spare prepared, once it is there."""
+    folder = manager.store.spare_dir(spare.process.pid, spare.job_id)
+    deadline = time.monotonic() + timeout_s
+    while not (folder / "made-for.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return folder
+
+
+def test_a_build_takes_the_environment_its_spare_prepared_and_other_jobs_leave_it(manager):
+    # Given a spare that made the empty environment of a build while it waited
+    spare = _spare_ready(manager)
+    folder = _prepared(manager, spare)
+    assert (folder / "env" / "pyvenv.cfg").is_file()
+    # When a build of the default interpreter starts
+    manager.create_layer("env", "environment")
+    job = _wait(manager, manager.start_build("env", "plfast==1.0\n"))
+    # Then it took that environment (no uv venv) and left nothing in the spares folder
+    assert job["state"] == "succeeded", job["error"]
+    log = manager.job_log(job["id"])["text"]
+    assert "==> Creating the environment: made while the node was idle" in log
+    assert not folder.exists()
+    layer = manager.get_layer("env")
+    env_dir = manager.store.version_dir("env", layer["version"])
+    check = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", "import plfast, sys; print(sys.prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert check.stdout.strip() == str(env_dir)
+    # And a job of another kind leaves its spare's environment: the worker removes it
+    spare = _spare_ready(manager)
+    folder = _prepared(manager, spare)
+    job = manager.start_archive("env")
+    assert job["id"] == spare.job_id
+    assert _wait(manager, job)["state"] == "succeeded"
+    assert _gone(spare.process.pid)
+    assert not folder.exists()
+
+
+def test_what_a_killed_spare_prepared_is_removed_by_the_next_recovery(manager):
+    spare = _spare_ready(manager)
+    folder = _prepared(manager, spare)
+    spare.process.kill()
+    spare.process.wait()
+    assert folder.exists()
+    LayerManager(manager.store.root)  # any start of pennlayer on the store recovers
+    assert not folder.exists()
