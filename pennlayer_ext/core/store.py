@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .names import validate_name
 
-STORE_DIRS = ("layers", "staging", "jobs", "cache", "trash", "sessions")
+STORE_DIRS = ("layers", "staging", "spares", "jobs", "cache", "trash", "sessions")
 
 
 def write_atomically(path: Path, content: str | bytes) -> None:

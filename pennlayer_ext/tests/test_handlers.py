@@ -82,6 +82,7 @@ async def test_bad_names_are_400_with_the_validator_message_and_create_nothing(
         "kernels",
         "layers",
         "sessions",
+        "spares",
         "staging",
         "tier-settings.json",
         "trash",
