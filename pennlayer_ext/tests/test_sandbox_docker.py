@@ -23,6 +23,7 @@ from .helpers import (
     write_notebook,
 )
 from .test_cli import run_cli
+from .test_magics import run as run_magic
 from .test_runs import code_notebook, outputs_of, run_and_wait
 
 pytestmark = pytest.mark.timeout(300)
@@ -129,6 +130,10 @@ async def test_a_kernel_in_a_container_sees_its_layers_read_only_and_nothing_els
     status, out = await kernel.run("open('/etc/passwd', 'a')")
     assert status == "error"
     assert "Read-only file system" in out, out
+    # The %layer magics reach the server from the container, with the session's token
+    status, _, shown, errors = await run_magic(kernel, "%layer list")
+    assert status == "ok", errors
+    assert {"genome", "secret", "sci"} <= set(shown.get("text/plain", "").split()), shown
 
     # When the kernel stops, its container goes with it
     await kernel.stop()
