@@ -1,18 +1,28 @@
 """Kernels in containers of the node's Docker engine (sandbox = 'docker')."""
 
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
 
 from pennlayer_ext.core import LayerManager
-from pennlayer_ext.core.sandbox.docker import CONTAINER_PREFIX, KERNEL_LABEL
+from pennlayer_ext.core.sandbox.docker import (
+    CONTAINER_PREFIX,
+    KERNEL_LABEL,
+    ContainerWait,
+    EngineGone,
+)
 
 from .helpers import (
     free_port,
@@ -304,3 +314,85 @@ async def test_a_servers_start_removes_the_kernel_containers_the_node_stopped(
     # the running one (a kernel of another server, say) is not touched
     assert stopped not in _containers()
     assert running in _containers()
+
+
+class EngineRelay:
+    """A unix socket in front of the node's Docker engine that a test can cut."""
+
+    def __init__(self, path, engine="/var/run/docker.sock"):
+        self.path, self.engine = str(path), engine
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(16)
+        self.open = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                near, _ = self.listener.accept()
+            except OSError:
+                return  # cut
+            far = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            far.connect(self.engine)
+            self.open += [near, far]
+            for one, other in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(one, other), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def cut(self):
+        self.listener.close()
+        os.unlink(self.path)
+        for sock in self.open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def test_a_wait_on_an_engine_that_stopped_answering_gives_up_without_spinning(
+    busybox_image, tmp_path
+):
+    import docker
+
+    relay = EngineRelay(tmp_path / "engine.sock")
+    client = docker.DockerClient(base_url=f"unix://{relay.path}")
+    name = f"pennlayer-test-wait-{uuid.uuid4().hex[:8]}"
+    container = client.containers.run(busybox_image, ["sleep", "60"], detach=True, name=name)
+    try:
+        # A container that runs: each step waits its time out and says so
+        waiting = ContainerWait(container, step_s=0.2, gone_after_s=1.0)
+        assert waiting.step() is None
+        # When the engine stops answering, the steps sleep instead of asking in a loop,
+        # and the wait gives up after its time
+        relay.cut()
+        asked, started = [], time.monotonic()
+
+        def wait_until_given_up():
+            while time.monotonic() - started < 10:
+                asked.append(waiting.step())
+
+        # (The docker package leaves the socket of each refused connection to the
+        # collector, which warns of it: not what is tested here.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            with pytest.raises(EngineGone, match="not answered for 1 s"):
+                wait_until_given_up()
+        elapsed = time.monotonic() - started
+        assert 1.0 <= elapsed < 3.0
+        assert asked == [None] * len(asked)
+        assert len(asked) <= elapsed / 0.2 + 2
+    finally:
+        client.close()
+        subprocess.run(["docker", "rm", "-f", name], check=False, capture_output=True)
+        # What the docker package left of the refused connections goes here, quietly,
+        # not in whatever test the garbage collector happens to run next.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..runner import StepFailed
-from ..sandbox.docker import IMAGE_RE, MEMORY_RE
+from ..sandbox.docker import IMAGE_RE, MEMORY_RE, ContainerWait, EngineGone
 from . import Processor, ProcessStep, check_shell_command
 
 
@@ -61,7 +61,6 @@ class DockerProcessor(Processor):
 
     @staticmethod
     def _run_container(client: Any, step: ProcessStep) -> None:
-        import requests
         from docker.errors import DockerException, ImageNotFound
 
         ctx, output, spec = step.ctx, step.output, step.spec
@@ -87,18 +86,16 @@ class DockerProcessor(Processor):
                 client, image, command, step.resolved_source(), output, spec, ctx.job_id
             )
             start_behind_gate(container, step.source, expected)
+            waiting = ContainerWait(container)  # a cancel is seen within 0.5 s
             while True:
                 ctx.check_stop()
-                try:
-                    result = container.wait(timeout=0.5)
+                if (result := waiting.step()) is not None:
                     break
-                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                    pass  # still running: wait again, so that a cancel is seen within 0.5 s
             # Printed, not logged: the worker's stdout is the job log.
             print(container.logs().decode("utf-8", "replace"), end="", flush=True)
             if result.get("StatusCode") != 0:
                 raise StepFailed(f"The container exited with status {result.get('StatusCode')}.")
-        except DockerException as exc:
+        except (DockerException, EngineGone) as exc:
             raise StepFailed(f"Running the container failed: {exc}") from exc
         finally:
             os.close(opened)

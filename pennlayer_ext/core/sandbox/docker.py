@@ -34,6 +34,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,46 @@ def check_cpus(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1024:
         raise InvalidInput(f"{what} must be a number of CPUs (0 for no limit), not {value!r}.")
     return float(value)
+
+
+class EngineGone(Exception):
+    """The Docker engine stopped answering while a container ran."""
+
+
+class ContainerWait:
+    """Waits for *container* to end in steps of *step_s* (the caller acts between them:
+    a cancel, a signal), and tells a container still running from an engine that no
+    longer answers: that one is refused at once, so each step then sleeps instead of
+    asking again in a loop, and after *gone_after_s* of it :class:`EngineGone`."""
+
+    def __init__(self, container: Any, step_s: float = 0.5, gone_after_s: float = 30.0) -> None:
+        self.container = container
+        self.step_s = step_s
+        self.gone_after_s = gone_after_s
+        self._unanswered_since: float | None = None
+
+    def step(self) -> dict[str, Any] | None:
+        """The container's end (``StatusCode``...), or None while it runs."""
+        import requests
+
+        asked = time.monotonic()
+        try:
+            result: dict[str, Any] = self.container.wait(timeout=self.step_s)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+            now = time.monotonic()
+            if now - asked >= self.step_s / 2:  # the wait ran out: still running
+                self._unanswered_since = None
+                return None
+            if self._unanswered_since is None:
+                self._unanswered_since = now
+            elif now - self._unanswered_since > self.gone_after_s:
+                raise EngineGone(
+                    f"the Docker engine has not answered for {self.gone_after_s:g} s ({exc})"
+                ) from exc
+            time.sleep(self.step_s)
+            return None
+        self._unanswered_since = None
+        return result
 
 
 def container_name(session_dir: str | Path) -> str:

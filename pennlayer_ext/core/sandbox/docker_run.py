@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .docker import KERNEL_LABEL
+from .docker import KERNEL_LABEL, ContainerWait, EngineGone
 
 _PR_SET_PDEATHSIG = 1
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -97,6 +97,7 @@ def supervise(client: Any, spec: dict[str, Any]) -> int:
         copier = threading.Thread(target=_copy_output, args=(container,), daemon=True)
         copier.start()
         kill_at: float | None = None
+        waiting = ContainerWait(container)
         while True:
             while received:
                 forwarded = received.pop(0)
@@ -108,14 +109,13 @@ def supervise(client: Any, spec: dict[str, Any]) -> int:
                 with contextlib.suppress(DockerException):
                     container.kill()
                 kill_at = float("inf")
-            try:
-                status = int(container.wait(timeout=0.5).get("StatusCode", 1))
+            ended = waiting.step()
+            if ended is not None:
+                status = int(ended.get("StatusCode", 1))
                 break
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                continue  # still running
         copier.join(2)
         return status
-    except DockerException as exc:
+    except (DockerException, EngineGone) as exc:
         print(f"pennlayer: the kernel's container failed: {exc}", file=sys.stderr)
         return _NOT_STARTED
     finally:
