@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .jobs import SPARE_ENVIRONMENT_VARIABLE
-from .runner import JobContext
+from .runner import JobContext, StepFailed
 from .settings import NodeSettings
 from .store import LayerStore, remove_tree, write_atomically
 from .uv_env import find_uv, uv_environment
@@ -63,8 +63,8 @@ def prepare_spare_environment(store: LayerStore, job_id: str) -> None:
         )
         if made.returncode == 0:
             write_atomically(folder / "made-for.json", json.dumps(_made_for(python, cache_dir)))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # only a head start: the build makes its environment itself
+    except (OSError, ValueError, KeyError, TypeError, StepFailed):
+        pass  # only a head start (uv missing, a full disk): the build makes its own
     if not (folder / "made-for.json").exists():
         remove_tree(folder)
 
