@@ -57,6 +57,7 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
 
     def sandbox_report(self) -> dict[str, Any]:
         """What the sandbox setting asks for, what kernels get, and whether it is enforced."""
+        settings = self.kernel_config()
         report: dict[str, Any] = {
             "configured": self.sandbox,
             "backend": None,
@@ -67,10 +68,10 @@ class PennLayerApp(PennLayerConfig, ExtensionApp):
             "kernel_docker_image": self.kernel_docker_image,
             "kernel_docker_memory": self.kernel_docker_memory,
             "kernel_docker_cpus": self.kernel_docker_cpus,
-            "available": availability(self.kernel_config()),
+            "available": availability(settings),
         }
         try:
-            backend, report["reason"] = resolve_backend(self.sandbox, self.kernel_config())
+            backend, report["reason"] = resolve_backend(self.sandbox, settings)
         except PennLayerError as exc:
             report["reason"] = exc.message
             return report

@@ -30,12 +30,13 @@ cleanup removes the container (:meth:`DockerBackend.release`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,12 @@ class DockerBackend(IsolatedBackend):
         return str(self.settings.get("kernel_docker_image") or "")
 
     def problem(self) -> str | None:
-        """Why kernels cannot start in containers here, or None if they can."""
+        """Why kernels cannot start in containers here, or None if they can (asked of
+        the engine once per backend: a kernel's start asks available, then the reason)."""
+        return self._problem
+
+    @functools.cached_property
+    def _problem(self) -> str | None:
         if not self.image:
             return "PennLayerApp.kernel_docker_image is not set (the image kernels run in)"
         try:
@@ -206,37 +212,41 @@ class DockerBackend(IsolatedBackend):
     def sweep(self) -> list[str]:
         """Remove the kernel containers that ended without their supervisor removing them
         (the node stopped under them: they stay, stopped); never a running one."""
-        try:
-            import docker
-            import requests
+        removed: list[str] = []
+
+        def remove_stopped(client: Any) -> None:
             from docker.errors import DockerException
-        except ImportError:  # pragma: no cover
-            return []
-        removed = []
-        with contextlib.suppress(DockerException, requests.exceptions.RequestException):
-            client = docker.from_env(environment=engine_environment(), timeout=10)
-            with contextlib.closing(client):
-                for status in ("exited", "dead", "created"):
-                    for container in client.containers.list(
-                        all=True, filters={"label": KERNEL_LABEL, "status": status}
-                    ):
-                        with contextlib.suppress(DockerException):
-                            container.remove(force=True)
-                            removed.append(container.name)
+
+            for status in ("exited", "dead", "created"):
+                for container in client.containers.list(
+                    all=True, filters={"label": KERNEL_LABEL, "status": status}
+                ):
+                    with contextlib.suppress(DockerException):
+                        container.remove(force=True)
+                        removed.append(container.name)
+
+        _with_engine(remove_stopped)
         return removed
 
     def release(self, session_dir: str) -> None:
         """Remove the session's container if it is still there (best effort)."""
-        try:
-            import docker
-            import requests
-            from docker.errors import DockerException
-        except ImportError:  # pragma: no cover
-            return
-        with contextlib.suppress(DockerException, requests.exceptions.RequestException):
-            client = docker.from_env(environment=engine_environment(), timeout=10)
-            with contextlib.closing(client):
-                client.containers.get(container_name(session_dir)).remove(force=True)
+        name = container_name(session_dir)
+        _with_engine(lambda client: client.containers.get(name).remove(force=True))
+
+
+def _with_engine(action: Callable[[Any], object]) -> None:
+    """*action* with a client of the node's Docker engine; an engine that cannot be
+    reached, or refuses, is let go: what is cleaned up here is only tidying."""
+    try:
+        import docker
+        import requests
+        from docker.errors import DockerException
+    except ImportError:  # pragma: no cover (a dependency of pennlayer)
+        return
+    with contextlib.suppress(DockerException, requests.exceptions.RequestException):
+        client = docker.from_env(environment=engine_environment(), timeout=10)
+        with contextlib.closing(client):
+            action(client)
 
 
 def container_spec(
