@@ -18,6 +18,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -53,13 +54,17 @@ class JobService:
     """Jobs of the store at *store*, recorded in *catalog*; *reserve* is kept free on disk."""
 
     def __init__(
-        self, catalog: Catalog, store: LayerStore, reserve: DiskReserve | None = None
+        self,
+        catalog: Catalog,
+        store: LayerStore,
+        reserve: DiskReserve | None = None,
+        spare_prepares: Mapping[str, str] | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.reserve = reserve or DiskReserve()
-        # What a spare worker prepares for a build while it waits ({} for nothing).
-        self.spare_prepares: dict[str, str] = {}
+        # What a spare worker prepares for a build while it waits (nothing if empty).
+        self.spare_prepares = dict(spare_prepares or {})
         self._workers: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._keep_spare = False

@@ -149,7 +149,7 @@ def _worker_environment() -> dict[str, str]:
 
 
 #: Tells a spare worker what environment to prepare for a build (JSON: the interpreter and
-#: uv's cache), see builder.prepare_spare_environment.
+#: uv's cache), see spare_env.prepare_spare_environment.
 SPARE_ENVIRONMENT_VARIABLE = "PENNLAYER_SPARE_ENVIRONMENT"
 
 

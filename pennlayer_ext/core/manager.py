@@ -60,8 +60,9 @@ class LayerManager(SessionMethods, RunMethods):
             default_uv_cache_dir=self.store.uv_cache_dir, store_root=self.store.root, **settings
         )
         self.layers = LayerService(self.catalog, self.store, self.settings.prices)
-        self.jobs = JobService(self.catalog, self.store, self.settings.disk_reserve)
-        self.jobs.spare_prepares = spare_prepares(self.settings)
+        self.jobs = JobService(
+            self.catalog, self.store, self.settings.disk_reserve, spare_prepares(self.settings)
+        )
         self.sessions = SessionService(self.catalog, self.store)
         self.runs = RunService(self.catalog, self.store, self.settings, self.jobs)
         self.caller_runs = CallerRuns(self.catalog, self.store, self.settings, self.runs)

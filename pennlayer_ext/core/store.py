@@ -50,7 +50,7 @@ class LayerStore:
         self.kernel_settings_path = self.root / "kernel-settings.json"
         self.sessions_root = self.root / "sessions"
         self.staging_root = self.root / "staging"
-        # What spare workers prepare while they wait (see builder.prepare_spare_environment)
+        # What spare workers prepare while they wait (see spare_env.prepare_spare_environment)
         self.spares_root = self.root / "spares"
         self.trash_dir = self.root / "trash"
         self.trash_lock_path = self.root / "trash.lock"  # held by the remover at work
