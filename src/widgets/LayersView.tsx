@@ -180,8 +180,9 @@ export class LayersView extends ReactWidget {
   }
 
   /**
-   * Ask once whether the node mounts layers read-only (its sandbox backend);
-   * when it does not, the view says so under the totals.
+   * Ask once whether the node's kernels get layers read-only (the node report's
+   * read_only_enforced for the backend they get); when not, the view says so
+   * under the totals.
    */
   private async _checkSandbox(): Promise<void> {
     if (this._sandboxChecked) {
@@ -190,7 +191,7 @@ export class LayersView extends ReactWidget {
     this._sandboxChecked = true;
     try {
       const sandbox = (await getNode(this._serverSettings)).sandbox ?? {};
-      if (sandbox['backend'] === 'none') {
+      if (sandbox['backend'] && sandbox['read_only_enforced'] === false) {
         const warning = sandbox['warning'];
         this._notReadOnly =
           typeof warning === 'string' && warning
