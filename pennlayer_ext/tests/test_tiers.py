@@ -18,7 +18,7 @@ from pennlayer_ext.core.costs import BYTES_PER_GB
 from pennlayer_ext.core.errors import Conflict
 from pennlayer_ext.core.sessions import open_session
 
-from .helpers import add_reference_version
+from .helpers import add_reference_version, record_session
 from .test_cli import run_cli
 
 pytestmark = pytest.mark.timeout(300)
@@ -237,27 +237,13 @@ def test_an_archived_layer_is_restored_before_it_is_built_or_populated(tmp_path)
     assert manager.get_layer("genome")["storage_class"] == "IA"
 
 
-def _insert_session(manager, layer, session_id="0" * 32):
-    with manager.catalog.transaction(write=True) as conn:
-        manager.catalog.insert_session(
-            conn,
-            session_id=session_id,
-            kernel_id=f"kernel-{session_id[:4]}",
-            user="alice",
-            notebook_path="a.ipynb",
-            environment="env",
-            backend="none",
-            mounts={layer: (1, manager.get_layer(layer)["digest"])},
-        )
-
-
 async def test_archive_and_restore_routes_and_their_refusals(pl_api, pl_wait_job, pl_manager):
     # Given layers: one mounted by a running session, one with a job, one pinned
     pl_manager.create_layer("env", "environment")
     for name in ("used", "busy", "pinned", "free"):
         pl_manager.create_layer(name, "reference")
         add_reference_version(pl_manager, name, {f"{name}.txt": name})
-    _insert_session(pl_manager, "used")
+    record_session(pl_manager, "0" * 32, ["used"], environment="env")
     with pl_manager.catalog.transaction(write=True) as conn:
         pl_manager.catalog.insert_job(
             conn, job_id="f" * 32, layer="busy", kind="populate", params={}, owner=None
@@ -365,7 +351,7 @@ def test_ia_after_days_0_archives_everything_not_in_use_at_the_next_check(tmp_pa
     for name in ("used", "idle", "fresh"):
         manager.create_layer(name, "reference")
         add_reference_version(manager, name, {"f": name})
-    _insert_session(manager, "used")
+    record_session(manager, "0" * 32, ["used"], environment="env")
     decisions = {d["layer"]: d for d in manager.apply_tier_policy()}
     assert {name: d["action"] for name, d in decisions.items()} == {
         "used": "keep",
