@@ -35,9 +35,9 @@ from .prehash import CachePrehasher
 from .runner import JobContext, JobStopped, StepFailed
 from .sandbox.bwrap import build_command, bwrap_works
 from .sandbox.setid import write_setid_filter
-from .spare_env import spare_environment, venv_command
+from .spare_env import take_spare_environment, venv_command
 from .store import remove_tree
-from .uv_env import _uv_settings, find_uv, uv_environment
+from .uv_env import find_uv, uv_environment, uv_settings
 
 STEPS = 5
 DOWNLOADING = "Resolving and installing packages"
@@ -90,7 +90,7 @@ def sandbox_environment(staging: Path, base: Mapping[str, str]) -> dict[str, str
     for name, value in base.items():
         if name in _PASSED_NAMES or name.startswith(_PASSED_PREFIXES):
             env[name] = value
-    env.update(_uv_settings(str(staging / "uv-cache")))
+    env.update(uv_settings(str(staging / "uv-cache")))
     return env
 
 
@@ -145,14 +145,9 @@ def run_build(ctx: JobContext) -> None:
     requirements_file.write_text(params["requirements"], encoding="utf-8")
 
     ctx.progress("venv", 1, STEPS, f"Creating the environment (Python {params['python']})")
-    spare = spare_environment(ctx)
-    try:
-        if spare is None:
-            raise FileNotFoundError
-        os.rename(spare, env_dir)
-        remove_tree(spare.parent)
+    if take_spare_environment(ctx, env_dir):
         ctx.log("Creating the environment: made while the node was idle")
-    except OSError:
+    else:
         ctx.run(
             venv_command(uv, params["python"], env_dir), env=env, what="Creating the environment"
         )

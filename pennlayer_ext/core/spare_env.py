@@ -44,7 +44,7 @@ def prepare_spare_environment(store: LayerStore, job_id: str) -> None:
     """In a spare worker, before its job comes: make the empty environment a build of
     the default interpreter starts with (``uv venv``, a twentieth of a second of every
     build) in the store's spares folder. The build takes it if the job is one and asks
-    for the same interpreter and cache (:func:`spare_environment`); the worker removes
+    for the same interpreter and cache (:func:`take_spare_environment`); the worker removes
     it otherwise, and the jobs' recovery when the spare died."""
     wanted = os.environ.get(SPARE_ENVIRONMENT_VARIABLE)
     if not wanted:
@@ -69,13 +69,16 @@ def prepare_spare_environment(store: LayerStore, job_id: str) -> None:
         remove_tree(folder)
 
 
-def spare_environment(ctx: JobContext) -> Path | None:
-    """The environment this worker prepared while it was a spare, if it suits the build."""
+def take_spare_environment(ctx: JobContext, env_dir: Path) -> bool:
+    """Move the environment this worker prepared while it was a spare to *env_dir*, if
+    there is one and it suits the build; False if not (the build makes its own)."""
     folder = ctx.store.spare_dir(os.getpid(), ctx.job_id)
     try:
         made = json.loads((folder / "made-for.json").read_text(encoding="utf-8"))
+        if made != _made_for(ctx.params["python"], ctx.params["uv_cache_dir"]):
+            return False
+        os.rename(folder / "env", env_dir)
     except (OSError, ValueError):
-        return None
-    if made != _made_for(ctx.params["python"], ctx.params["uv_cache_dir"]):
-        return None
-    return folder / "env"
+        return False
+    remove_tree(folder)
+    return True

@@ -22,7 +22,7 @@ def find_uv() -> str:
         return found
 
 
-def _uv_settings(cache_dir: str) -> dict[str, str]:
+def uv_settings(cache_dir: str) -> dict[str, str]:
     return {
         "UV_CACHE_DIR": cache_dir,
         "UV_LINK_MODE": "hardlink",
@@ -34,6 +34,6 @@ def _uv_settings(cache_dir: str) -> dict[str, str]:
 
 def uv_environment(cache_dir: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(_uv_settings(cache_dir))
+    env.update(uv_settings(cache_dir))
     env.pop("VIRTUAL_ENV", None)
     return env
