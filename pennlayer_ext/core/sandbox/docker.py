@@ -42,7 +42,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from .base import OVERLAY_PATH, SANDBOX_HOME, IsolatedBackend
-from .layout import SessionLayout, visible_covers
+from .layout import SessionLayout, base_python, visible_covers
 
 FILTER_PATH = "/run/pennlayer/setid.bpf"
 SPEC_FILE = "docker-kernel.json"
@@ -257,9 +257,7 @@ def container_spec(
 ) -> dict[str, Any]:
     """What the supervisor creates: the image, the command, the mounts and the limits."""
     prefix = str(layout.base_prefix)
-    python = layout.base_prefix / "bin" / layout.python_tag
-    if not python.exists():
-        python = layout.base_prefix / "bin" / "python3"
+    python = base_python(layout)
     mounts: list[list[Any]] = [[prefix, prefix, True]]
     mounts += [
         [str(mount.source), backend.mount_path(layout, mount.name), True] for mount in layout.mounts

@@ -130,6 +130,12 @@ def visible_covers(
     return list(covers.items())
 
 
+def base_python(layout: SessionLayout) -> Path:
+    """The base interpreter's program (``bin/pythonX.Y``, else ``bin/python3``)."""
+    python = layout.base_prefix / "bin" / layout.python_tag
+    return python if python.exists() else layout.base_prefix / "bin" / "python3"
+
+
 def prepare_overlay(layout: SessionLayout, environment_path: str) -> None:
     """Create the session folder and its overlay environment.
 
@@ -145,9 +151,7 @@ def prepare_overlay(layout: SessionLayout, environment_path: str) -> None:
     site_packages = overlay / "lib" / layout.python_tag / "site-packages"
     site_packages.mkdir(parents=True)
     bin_dir.mkdir()
-    python = layout.base_prefix / "bin" / layout.python_tag
-    if not python.exists():
-        python = layout.base_prefix / "bin" / "python3"
+    python = base_python(layout)
     for name in ("python", "python3", layout.python_tag):
         (bin_dir / name).symlink_to(python)
     version = layout.python_tag.removeprefix("python")
