@@ -6,15 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import platform
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import TraitError
 
+from . import __version__
 from .config import STORE_ENV, PennLayerConfig, default_store_root
-from .core import PennLayerError
+from .core import LayerManagerAPI, PennLayerError
 from .core.sandbox import availability, resolve_backend
 from .events import EVENT_TIER, ChangeWatcher, tier_event
 from .schemas import REQUEST_SCHEMAS, event_schema_paths, request_schema
@@ -48,12 +52,56 @@ def _not_running(reason: str) -> str:
     )
 
 
+@cache
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _versions() -> dict[str, str | None]:
+    """pennlayer's and its hosts' versions (package metadata is read from disk once)."""
+    return {
+        "pennlayer": __version__,
+        "python": platform.python_version(),
+        "jupyter_server": _package_version("jupyter_server"),
+        "jupyterlab": _package_version("jupyterlab"),
+        "papermill": _package_version("papermill"),
+    }
+
+
 class PennLayerApp(PennLayerConfig, ExtensionApp):
     """Layers for Jupyter: shared read-only environments and reference data."""
 
     name = "pennlayer"
     description = __doc__ or ""
     load_other_extensions = True
+
+    def node_report(self, manager: LayerManagerAPI) -> dict[str, Any]:
+        """``GET /pennlayer/node``'s answer (the CLI's ``node`` prints it): *manager*'s
+        node, and, where this process owns the store, its sandbox, tier settings,
+        interpreter and versions (a node service's client has them from the service)."""
+        info = dict(manager.node_info())
+        if self.owns_store:
+            info.update(
+                {
+                    "sandbox": self.sandbox_report(),
+                    "ia_after_days": self.ia_after_days,
+                    "run_keep_versions_days": self.run_keep_versions_days,
+                    "tier_interval_hours": self.tier_interval_hours,
+                    "restore_wait_seconds": self.restore_wait_seconds,
+                    "interpreters": [
+                        {
+                            "language": "python",
+                            "version": platform.python_version(),
+                            "path": sys.executable,
+                        }
+                    ],
+                    "versions": _versions(),
+                }
+            )
+        return info
 
     def sandbox_report(self) -> dict[str, Any]:
         """What the sandbox setting asks for, what kernels get, and whether it is enforced."""

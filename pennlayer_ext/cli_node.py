@@ -22,16 +22,6 @@ AppFactory = Callable[[argparse.Namespace], "PennLayerApp"]
 _LABEL = 12
 
 
-def node_report(app: PennLayerApp) -> dict[str, Any]:
-    """GET /pennlayer/node's answer as this process would give it."""
-    manager = app.create_manager()
-    info = dict(manager.node_info())
-    if app.owns_store:  # a node service's answer has these already
-        info["sandbox"] = app.sandbox_report()
-        info["restore_wait_seconds"] = app.restore_wait_seconds
-    return info
-
-
 def _kernels(sandbox: dict[str, Any]) -> list[str]:
     backend = sandbox.get("backend")
     if backend is None:
@@ -121,7 +111,8 @@ def add_node_command(
     """Add ``node`` to the CLI's parser; *app_of* reads the settings."""
 
     def cmd_node(args: argparse.Namespace) -> int:
-        info = node_report(app_of(args))
+        app = app_of(args)
+        info = app.node_report(app.create_manager())
         if args.json:
             print_json(info)
         else:
